@@ -1,0 +1,1 @@
+"""bulkimg: product images from S3 onto Shopify with bulk operations."""

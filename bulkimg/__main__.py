@@ -1,0 +1,5 @@
+"""`python -m bulkimg`."""
+
+from bulkimg.cli import main
+
+main()

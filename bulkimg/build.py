@@ -1,0 +1,309 @@
+"""`bulkimg build`: catalog -> S3 index -> plans -> productSet JSONL, plan, logs and report."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+from pydantic import BaseModel
+
+from bulkimg.catalog import Catalog, ColumnMap, open_catalog, read_catalog
+from bulkimg.config import Settings
+from bulkimg.models import GroupPlan, ImageSkuState, SkuImages
+from bulkimg.outputs import OutputSet, PartedJsonl, output_set
+from bulkimg.plan import PlanRules, plan_group
+from bulkimg.probecache import ProbeCache
+from bulkimg.productset import LineRules, productset_variables
+from bulkimg.progress import NullReporter, Reporter
+from bulkimg.runlogs import MissingImagesLog, log_file_name, log_safe
+from bulkimg.s3client import RequestCounter, make_s3_client
+from bulkimg.s3index import IndexStats, S3ImageIndex
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+PRODUCTSET_STEM = "productset"
+PLAN_FILE = "plan.jsonl"
+REPORT_FILE = "build-report.json"
+CACHE_FILE = "dimensions.sqlite"
+
+
+class BuildReport(BaseModel):
+    """output/build-report.json: what the build found and what it cost."""
+
+    started_at: str
+    groups: int
+    groups_written: int
+    groups_deferred: dict[str, str]
+    variants: int
+    rows_read: int
+    row_problems: list[dict[str, str | int]]
+    image_skus: int
+    folders_needed: int
+    list_strategy: str
+    prefixes_swept: int
+    list_pages: int
+    objects_listed: int
+    s3_requests: dict[str, int]
+    s3_http_attempts: int
+    cache_hits: int
+    images_probed: int
+    probe_bytes: dict[str, int]
+    images_accepted: int
+    images_rejected: dict[str, int]
+    variants_missing_images: dict[str, int]
+    media_in_lines: int
+    productset_files: list[str]
+    plan_file: str
+    missing_log: str
+    wall_seconds: float
+    seconds_per_image_sku: float
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    report: BuildReport
+    report_path: Path
+
+
+def run_build(
+    settings: Settings,
+    group_ids: Sequence[str] | None = None,
+    reporter: Reporter | None = None,
+    s3_client: S3Client | None = None,
+) -> BuildResult:
+    """Run a whole build; outputs appear only if it succeeds."""
+    settings.require("catalog", "aws_s3_bucket")
+    reporter = reporter or NullReporter()
+    plan_rules = PlanRules(settings.handle_template, settings.alt_template)
+    line_rules = LineRules(settings.variants_mode, settings.option_name)
+    started, t0 = datetime.now(), time.monotonic()
+
+    columns = ColumnMap(
+        settings.column_sku,
+        settings.column_image_sku,
+        settings.column_group,
+        settings.column_title,
+        settings.column_order,
+    )
+    password = settings.mysql_password.get_secret_value() if settings.mysql_password else None
+    source = open_catalog(settings.catalog or "", settings.table, columns, password)
+    reporter.info("Reading catalog")
+    catalog = read_catalog(source, group_ids)
+    image_skus = sorted(
+        {v.image_sku for g in catalog.groups for v in g.variants}
+        - {""}
+        - {v.image_sku for g in catalog.groups for v in g.variants if v.image_sku_state
+           is not ImageSkuState.OK}
+    )  # fmt: skip
+    reporter.info(
+        f"{len(catalog.groups)} groups, {catalog.variant_count} variants,"
+        f" {len(image_skus)} Image_SKUs"
+    )
+
+    client = s3_client or make_s3_client(settings)
+    counter = RequestCounter()
+    counter.attach(client)
+    cache = ProbeCache(settings.cache_dir / CACHE_FILE)
+    try:
+        indexer = S3ImageIndex(client, settings, cache, reporter)
+        index = indexer.index(image_skus)
+    finally:
+        cache.close()
+
+    def source_url(key: str) -> str:
+        return client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": settings.aws_s3_bucket, "Key": key},
+            ExpiresIn=settings.presign_seconds,
+        )
+
+    with output_set() as outputs:
+        written = _write_outputs(
+            outputs, settings, catalog, index, plan_rules, line_rules, source_url, started
+        )
+        wall = time.monotonic() - t0
+        report = _report(catalog, image_skus, indexer.stats, counter, written, started, wall)
+        report_path = settings.output_dir / REPORT_FILE
+        outputs.open(report_path).write(
+            orjson.dumps(report.model_dump(), option=orjson.OPT_INDENT_2) + b"\n"
+        )
+        stale = _stale_parts(settings.output_dir, written.productset_files)
+        outputs.commit()
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return BuildResult(report, report_path)
+
+
+@dataclass(slots=True)
+class _Written:
+    productset_files: list[Path]
+    plan_path: Path
+    missing_log: Path
+    groups_written: int
+    deferred: dict[str, str]
+    media: int
+    missing: Counter[str]
+
+
+def _write_outputs(
+    outputs: OutputSet,
+    settings: Settings,
+    catalog: Catalog,
+    index: dict[str, SkuImages],
+    plan_rules: PlanRules,
+    line_rules: LineRules,
+    source_url: Callable[[str], str],
+    started: datetime,
+) -> _Written:
+    out_dir = settings.output_dir
+    lines = PartedJsonl(outputs, out_dir, PRODUCTSET_STEM, settings.max_jsonl_bytes)
+    plan_temp = outputs.open(out_dir / f".{PLAN_FILE}.parts")
+    log_path = settings.logs_dir / log_file_name("missing_images", started)
+    missing_log = MissingImagesLog(outputs.open(log_path), log_path)
+    written = _Written([], out_dir / PLAN_FILE, log_path, 0, {}, 0, Counter())
+    handles: dict[str, str] = {}
+    for group in catalog.groups:
+        plan = plan_group(group, index, plan_rules)
+        if plan.deferred is None and plan.handle in handles:
+            plan.deferred = f"handle {plan.handle!r} is also the handle of {handles[plan.handle]!r}"
+        if plan.deferred is None and not plan.handle:
+            plan.deferred = "group id gives an empty handle"
+        handles.setdefault(plan.handle, group.group_id)
+        at = datetime.now()
+        for item in plan.missing:
+            missing_log.write(item, at)
+            written.missing[item.reason.value] += 1
+        part, line = 0, 0
+        if plan.deferred is None:
+            part, line = lines.write(productset_variables(plan, source_url, line_rules))
+            written.groups_written += 1
+            written.media += len(plan.media)
+        else:
+            written.deferred[group.group_id] = plan.deferred
+        plan_temp.write(orjson.dumps(_plan_record(plan, part, line, index)) + b"\n")
+    lines.rename_single_part()
+    written.productset_files = lines.final_names()
+    _finish_plan(outputs, out_dir, written.productset_files)
+    return written
+
+
+def _finish_plan(outputs: OutputSet, out_dir: Path, files: list[Path]) -> None:
+    """Rewrite the plan with the JSONL file names, known only once every line is written."""
+    parts = out_dir / f".{PLAN_FILE}.parts"
+    plan = outputs.open(out_dir / PLAN_FILE)
+    with outputs.written_temp(parts).open("rb") as records:
+        for raw in records:
+            record = orjson.loads(raw)
+            part = record["file"]
+            record["file"] = files[part - 1].name if part else None
+            plan.write(orjson.dumps(record) + b"\n")
+    outputs.discard(parts)
+
+
+def _plan_record(
+    plan: GroupPlan, part: int, line: int, index: dict[str, SkuImages]
+) -> dict[str, object]:
+    rejected = [
+        {"image_sku": sku, "s3_key": r.key, "reason": r.reason.value, "detail": r.detail}
+        for sku in dict.fromkeys(v.image_sku for v in plan.variants)
+        if sku in index
+        for r in index[sku].rejected
+    ]
+    return {
+        "group_id": plan.group_id,
+        "handle": plan.handle,
+        "title": plan.title,
+        "status": "deferred" if plan.deferred else "planned",
+        "deferred_reason": plan.deferred,
+        "file": part,
+        "line": line or None,
+        "media": [
+            {
+                "position": m.position,
+                "s3_key": m.s3_key,
+                "image_sku": m.image_sku,
+                "variation": m.variation,
+                "width": m.width,
+                "height": m.height,
+                "etag": m.etag,
+                "alt": m.alt,
+            }
+            for m in plan.media
+        ],
+        "variants": [
+            {"sku": v.sku, "image_sku": v.image_sku, "image_s3_key": v.image_s3_key}
+            for v in plan.variants
+        ],
+        "missing": [
+            {"sku": m.sku, "image_sku": m.image_sku, "reason": m.reason.value, "detail": m.detail}
+            for m in plan.missing
+        ],
+        "rejected": rejected,
+    }
+
+
+def _stale_parts(out_dir: Path, keep: list[Path]) -> list[Path]:
+    """productset files of an earlier build that this build does not produce."""
+    names = {p.name for p in keep}
+    return [
+        p
+        for p in out_dir.glob(f"{PRODUCTSET_STEM}*.jsonl")
+        if p.name not in names and p.name[len(PRODUCTSET_STEM)] in ".-"
+    ]
+
+
+def _report(
+    catalog: Catalog,
+    image_skus: list[str],
+    stats: IndexStats,
+    counter: RequestCounter,
+    written: _Written,
+    started: datetime,
+    wall: float,
+) -> BuildReport:
+    problems: list[dict[str, str | int]] = [
+        {
+            "problem": p.kind.value,
+            "group_id": log_safe(p.group_id),
+            "sku": log_safe(p.sku),
+            "image_sku": log_safe(p.image_sku),
+            "row": p.row,
+        }
+        for p in catalog.problems
+    ]
+    return BuildReport(
+        started_at=started.isoformat(timespec="seconds"),
+        groups=len(catalog.groups),
+        groups_written=written.groups_written,
+        groups_deferred=written.deferred,
+        variants=catalog.variant_count,
+        rows_read=catalog.rows_read,
+        row_problems=problems,
+        image_skus=len(image_skus),
+        folders_needed=stats.folders_needed,
+        list_strategy=stats.strategy,
+        prefixes_swept=stats.prefixes_swept,
+        list_pages=stats.list_pages,
+        objects_listed=stats.objects_listed,
+        s3_requests=counter.snapshot(),
+        s3_http_attempts=counter.attempts,
+        cache_hits=stats.cache_hits,
+        images_probed=stats.probed,
+        probe_bytes=stats.bytes_read_summary(),
+        images_accepted=stats.accepted,
+        images_rejected=dict(sorted(stats.rejected.items())),
+        variants_missing_images=dict(sorted(written.missing.items())),
+        media_in_lines=written.media,
+        productset_files=[str(p) for p in written.productset_files],
+        plan_file=str(written.plan_path),
+        missing_log=str(written.missing_log),
+        wall_seconds=round(wall, 3),
+        seconds_per_image_sku=round(wall / len(image_skus), 6) if image_skus else 0.0,
+    )

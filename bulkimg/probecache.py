@@ -1,0 +1,93 @@
+"""Image header results cached across runs in SQLite, keyed by (bucket, key, ETag)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from bulkimg.models import ImageProbe, Rejection
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS probes (
+    bucket TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL,
+    format TEXT, width INTEGER NOT NULL, height INTEGER NOT NULL,
+    rejection TEXT, detail TEXT NOT NULL, bytes_read INTEGER NOT NULL,
+    checked_at REAL NOT NULL,
+    PRIMARY KEY (bucket, key, etag)
+);
+CREATE TABLE IF NOT EXISTS prefix_stats (
+    bucket TEXT NOT NULL, prefix TEXT NOT NULL, objects INTEGER NOT NULL,
+    listed_at REAL NOT NULL,
+    PRIMARY KEY (bucket, prefix)
+);
+"""
+# Results that may change without a new ETag (a network failure) are never cached.
+_TRANSIENT = frozenset({Rejection.UNREADABLE, Rejection.CHANGED})
+
+
+def _text(rejection: Rejection | None) -> str | None:
+    return rejection.value if rejection else None
+
+
+class ProbeCache:
+    """Dimensions and verdicts of images already read; one SQLite file, used from one thread."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            # An unknown layout is a cache, not data: start it afresh.
+            self._db.executescript(
+                "DROP TABLE IF EXISTS probes; DROP TABLE IF EXISTS prefix_stats;"
+            )
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get(self, bucket: str, key: str, etag: str) -> ImageProbe | None:
+        row = self._db.execute(
+            "SELECT format, width, height, rejection, detail, bytes_read FROM probes"
+            " WHERE bucket=? AND key=? AND etag=?",
+            (bucket, key, etag),
+        ).fetchone()
+        if row is None:
+            return None
+        fmt, width, height, rejection, detail, bytes_read = row
+        return ImageProbe(
+            fmt, width, height, Rejection(rejection) if rejection else None, detail, bytes_read
+        )
+
+    def put_many(self, bucket: str, items: Iterable[tuple[str, str, ImageProbe]]) -> None:
+        now = time.time()
+        rows = [
+            (
+                *(bucket, key, etag, p.format, p.width, p.height),
+                *(_text(p.rejection), p.detail, p.bytes_read, now),
+            )
+            for key, etag, p in items
+            if p.rejection not in _TRANSIENT
+        ]
+        self._db.executemany("INSERT OR REPLACE INTO probes VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        self._db.commit()
+
+    def prefix_objects(self, bucket: str, prefix: str) -> int | None:
+        row = self._db.execute(
+            "SELECT objects FROM prefix_stats WHERE bucket=? AND prefix=?", (bucket, prefix)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def set_prefix_objects(self, bucket: str, prefix: str, objects: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO prefix_stats VALUES (?,?,?,?)",
+            (bucket, prefix, objects, time.time()),
+        )
+        self._db.commit()

@@ -1,0 +1,403 @@
+"""Index S3 for a set of Image_SKUs: list each needed folder once, filter names, read headers.
+
+Listing: each folder an Image_SKU needs is listed once, however many SKUs share it. Per
+first-level prefix (`sorted-media/AA/`) the index either lists the needed folders one by one,
+or sweeps the whole prefix in one paginated listing when that takes fewer requests.
+
+Headers: a well-named candidate is read with ranged GETs of its head, extended only to where
+the parser says the size marker lies; verdicts are cached by (bucket, key, ETag).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from bulkimg.config import Settings
+from bulkimg.errors import ConfigError, S3Error
+from bulkimg.imageheader import (
+    ByteWindows,
+    InvalidImage,
+    NeedBytes,
+    format_for_extension,
+    read_image_header,
+)
+from bulkimg.models import (
+    AcceptedImage,
+    ImageProbe,
+    RejectedFile,
+    Rejection,
+    S3Object,
+    SkuImages,
+)
+from bulkimg.probecache import ProbeCache
+from bulkimg.progress import NullReporter, Reporter
+from bulkimg.s3keys import ParsedName, folder_for, parse_image_name
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+LIST_PAGE_SIZE = 1000
+# When the size marker lies past what was read, fetch this much from where the parser points:
+# enough for the next few segment headers, without reading the skipped segments' bodies.
+PROBE_EXTENSION_BYTES = 16 * 1024
+# With no statistics from an earlier sweep, a prefix is swept only when this many of its
+# folders are needed, assuming this many objects per folder and this share of folders needed.
+SWEEP_MIN_FOLDERS_UNKNOWN = 20
+ASSUMED_OBJECTS_PER_FOLDER = 10
+ASSUMED_FOLDER_SHARE = 0.5
+_CONFIG_ERROR_CODES = frozenset(
+    {"NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
+)
+
+
+@dataclass(slots=True)
+class IndexStats:
+    """What indexing cost and found (for the build report)."""
+
+    folders_needed: int = 0
+    prefixes_swept: int = 0
+    prefixes_by_folder: int = 0
+    list_pages: int = 0
+    objects_listed: int = 0
+    other_files: int = 0
+    candidates: int = 0
+    cache_hits: int = 0
+    probed: int = 0
+    accepted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    bytes_read: list[int] = field(default_factory=list)
+
+    @property
+    def strategy(self) -> str:
+        if self.prefixes_swept and self.prefixes_by_folder:
+            return "mixed"
+        return "sweep" if self.prefixes_swept else "folders"
+
+    def bytes_read_summary(self) -> dict[str, int]:
+        if not self.bytes_read:
+            return {"median": 0, "p99": 0, "max": 0}
+        ordered = sorted(self.bytes_read)
+        p99 = ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+        return {"median": int(statistics.median(ordered)), "p99": p99, "max": ordered[-1]}
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """One listing job's result: the needed folders it saw, and what it cost."""
+
+    folders: dict[str, list[S3Object]]
+    pages: int
+    seen: int
+    swept_prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    image_sku: str
+    variation: int
+    obj: S3Object
+    extension: str
+
+
+class S3ImageIndex:
+    """Finds the valid images of Image_SKUs in one bucket."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        settings: Settings,
+        cache: ProbeCache,
+        reporter: Reporter | None = None,
+    ) -> None:
+        settings.require("aws_s3_bucket")
+        self.client = client
+        self.bucket: str = settings.aws_s3_bucket or ""
+        self.settings = settings
+        self.cache = cache
+        self.reporter: Reporter = reporter or NullReporter()
+        self.stats = IndexStats()
+
+    def index(self, image_skus: Collection[str]) -> dict[str, SkuImages]:
+        """SkuImages for every (valid) Image_SKU given."""
+        prefix = self.settings.s3_prefix
+        result = {sku: SkuImages(sku, folder_for(sku, prefix)) for sku in image_skus}
+        skus_by_folder: dict[str, list[str]] = defaultdict(list)
+        for sku, images in result.items():
+            skus_by_folder[images.folder].append(sku)
+        for skus in skus_by_folder.values():
+            skus.sort(key=len, reverse=True)  # a file belongs to the longest SKU it starts with
+        self.stats.folders_needed = len(skus_by_folder)
+
+        candidates = self._list_and_classify(skus_by_folder, result)
+        self._probe_all(candidates, result)
+        for images in result.values():
+            images.accepted.sort(key=lambda a: a.variation)
+            self.stats.accepted += len(images.accepted)
+        return result
+
+    # -- listing -----------------------------------------------------------------------------
+
+    def _list_and_classify(
+        self, skus_by_folder: dict[str, list[str]], result: dict[str, SkuImages]
+    ) -> list[_Candidate]:
+        folders_by_top: dict[str, list[str]] = defaultdict(list)
+        for folder in skus_by_folder:
+            folders_by_top[_top_prefix(folder, self.settings.s3_prefix)].append(folder)
+        stage = "Listing S3 folders"
+        self.reporter.start(stage, len(skus_by_folder))
+        candidates: list[_Candidate] = []
+        with ThreadPoolExecutor(self.settings.s3_workers) as pool:
+            jobs: list[Future[_Listing]] = []
+            for top, folders in sorted(folders_by_top.items()):
+                if self._should_sweep(top, len(folders)):
+                    self.stats.prefixes_swept += 1
+                    jobs.append(pool.submit(self._sweep, top, set(folders)))
+                else:
+                    self.stats.prefixes_by_folder += 1
+                    jobs.extend(pool.submit(self._list_folder, f) for f in folders)
+            for job in as_completed(jobs):
+                listing = job.result()
+                self.stats.list_pages += listing.pages
+                self.stats.objects_listed += listing.seen
+                if listing.swept_prefix is not None:
+                    self.cache.set_prefix_objects(self.bucket, listing.swept_prefix, listing.seen)
+                for folder, objects in listing.folders.items():
+                    candidates.extend(self._classify(objects, skus_by_folder[folder], result))
+                    self.reporter.advance(stage)
+        self.reporter.finish(stage)
+        return candidates
+
+    def _should_sweep(self, top: str, needed: int) -> bool:
+        strategy = self.settings.s3_list_strategy
+        if strategy != "auto":
+            return strategy == "sweep"
+        known = self.cache.prefix_objects(self.bucket, top)
+        if known is None:
+            if needed < SWEEP_MIN_FOLDERS_UNKNOWN:
+                return False
+            known = int(needed * ASSUMED_OBJECTS_PER_FOLDER / ASSUMED_FOLDER_SHARE)
+        return max(1, math.ceil(known / LIST_PAGE_SIZE)) < needed
+
+    def _pages(self, prefix: str, delimiter: str | None) -> Iterator[list[S3Object]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix, "PaginationConfig": {}}
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        try:
+            for page in paginator.paginate(**kwargs):  # type: ignore[arg-type]
+                yield [
+                    S3Object(o["Key"], o["Size"], o["ETag"].strip('"'), o["LastModified"])
+                    for o in page.get("Contents", [])
+                ]
+        except ClientError as exc:
+            raise _list_error(self.bucket, prefix, exc) from None
+        except BotoCoreError as exc:
+            raise S3Error(f"S3 listing of s3://{self.bucket}/{prefix} failed: {exc}") from None
+
+    def _list_folder(self, folder: str) -> _Listing:
+        objects: list[S3Object] = []
+        pages = 0
+        for page in self._pages(folder, "/"):
+            pages += 1
+            objects.extend(page)
+        return _Listing({folder: objects}, pages, len(objects))
+
+    def _sweep(self, top: str, needed: set[str]) -> _Listing:
+        found: dict[str, list[S3Object]] = {folder: [] for folder in needed}
+        pages = seen = 0
+        for page in self._pages(top, None):
+            pages += 1
+            seen += len(page)
+            for obj in page:
+                folder = obj.key[: obj.key.rfind("/") + 1]
+                if folder in found:
+                    found[folder].append(obj)
+        return _Listing(found, pages, seen, swept_prefix=top)
+
+    # -- names -------------------------------------------------------------------------------
+
+    def _classify(
+        self, objects: list[S3Object], skus: list[str], result: dict[str, SkuImages]
+    ) -> list[_Candidate]:
+        """Sort a folder's files into each SKU's candidates and rejections."""
+        by_variation: dict[tuple[str, int], list[_Candidate]] = defaultdict(list)
+        for obj in objects:
+            for sku in skus:
+                parsed = parse_image_name(obj.filename, sku)
+                if parsed is None:
+                    continue
+                if isinstance(parsed, ParsedName):
+                    cand = _Candidate(sku, parsed.variation, obj, parsed.extension)
+                    by_variation[(sku, parsed.variation)].append(cand)
+                else:
+                    self._reject(result[sku], obj.key, parsed)
+                break
+            else:
+                self.stats.other_files += 1
+        winners: list[_Candidate] = []
+        for (sku, _), group in by_variation.items():
+            group.sort(key=lambda c: (c.obj.last_modified, c.obj.key), reverse=True)
+            winners.append(group[0])
+            for older in group[1:]:
+                self._reject(result[sku], older.obj.key, Rejection.SUPERSEDED, group[0].obj.key)
+        return winners
+
+    def _reject(self, images: SkuImages, key: str, reason: Rejection, detail: str = "") -> None:
+        images.rejected.append(RejectedFile(key, reason, detail))
+        self.stats.rejected[reason.value] += 1
+
+    # -- headers -----------------------------------------------------------------------------
+
+    def _probe_all(self, candidates: list[_Candidate], result: dict[str, SkuImages]) -> None:
+        self.stats.candidates = len(candidates)
+        to_read: list[_Candidate] = []
+        for cand in candidates:
+            verdict = self._verdict_without_reading(cand)
+            if verdict is None:
+                to_read.append(cand)
+            else:
+                self._record(cand, verdict, result)
+        stage = "Reading image headers"
+        self.reporter.start(stage, len(to_read))
+        fresh: list[tuple[str, str, ImageProbe]] = []
+        with ThreadPoolExecutor(self.settings.s3_workers) as pool:
+            jobs = {pool.submit(self._probe, c): c for c in to_read}
+            for job in as_completed(jobs):
+                cand, header = jobs[job], job.result()
+                self.stats.probed += 1
+                self.stats.bytes_read.append(header.bytes_read)
+                fresh.append((cand.obj.key, cand.obj.etag, header))
+                self._record(cand, self._judge(cand, header), result)
+                self.reporter.advance(stage)
+                if len(fresh) >= 500:
+                    self.cache.put_many(self.bucket, fresh)
+                    fresh.clear()
+        self.cache.put_many(self.bucket, fresh)
+        self.reporter.finish(stage)
+
+    def _verdict_without_reading(self, cand: _Candidate) -> ImageProbe | None:
+        obj = cand.obj
+        if obj.size == 0:
+            return ImageProbe(None, 0, 0, Rejection.EMPTY)
+        if obj.size > self.settings.max_image_bytes:
+            limit = self.settings.max_image_bytes
+            return ImageProbe(None, 0, 0, Rejection.FILE_TOO_LARGE, f"{obj.size} > {limit} bytes")
+        cached = self.cache.get(self.bucket, obj.key, obj.etag)
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return self._judge(cand, cached)
+        return None
+
+    def _record(self, cand: _Candidate, probe: ImageProbe, result: dict[str, SkuImages]) -> None:
+        images = result[cand.image_sku]
+        if probe.rejection is not None:
+            self._reject(images, cand.obj.key, probe.rejection, probe.detail)
+            return
+        obj = cand.obj
+        images.accepted.append(
+            AcceptedImage(
+                cand.image_sku,
+                cand.variation,
+                obj.key,
+                obj.etag,
+                obj.size,
+                probe.width,
+                probe.height,
+                probe.format or "",
+            )
+        )
+
+    def _probe(self, cand: _Candidate) -> ImageProbe:
+        """Read just enough of the object's head to know its format and pixel size.
+
+        The result is the raw header (cached as such); the image rules are applied by _judge.
+        """
+        obj = cand.obj
+        windows = ByteWindows(total_size=obj.size)
+        offset, length = 0, min(self.settings.probe_initial_bytes, obj.size)
+        while True:
+            data = self._get_range(obj, offset, length)
+            if isinstance(data, ImageProbe):
+                return data
+            windows.add(offset, data)
+            try:
+                header = read_image_header(windows)
+            except NeedBytes as need:
+                if windows.bytes_held >= self.settings.probe_max_bytes:
+                    return _rejected(
+                        Rejection.MARKER_TOO_FAR, windows, f"read {windows.bytes_held}"
+                    )
+                offset = need.offset
+                length = min(max(need.length, PROBE_EXTENSION_BYTES), obj.size - need.offset)
+                continue
+            except InvalidImage as bad:
+                return _rejected(Rejection.CORRUPT, windows, bad.reason)
+            return ImageProbe(
+                header.format.value, header.width, header.height, None, "", windows.bytes_held
+            )
+
+    def _get_range(self, obj: S3Object, offset: int, length: int) -> bytes | ImageProbe:
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket,
+                Key=obj.key,
+                Range=f"bytes={offset}-{offset + length - 1}",
+                IfMatch=f'"{obj.etag}"',
+            )
+            data: bytes = response["Body"].read()
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("NoSuchKey", "404", "PreconditionFailed", "412"):
+                return ImageProbe(None, 0, 0, Rejection.CHANGED, code)
+            return ImageProbe(None, 0, 0, Rejection.UNREADABLE, code or str(exc))
+        except BotoCoreError as exc:
+            return ImageProbe(None, 0, 0, Rejection.UNREADABLE, type(exc).__name__)
+        if len(data) != length:
+            return ImageProbe(None, 0, 0, Rejection.UNREADABLE, "short read")
+        return data
+
+    def _judge(self, cand: _Candidate, probe: ImageProbe) -> ImageProbe:
+        """Apply the image rules to a header (fresh or cached)."""
+        if probe.rejection is not None or probe.format is None:
+            return probe
+        expected = format_for_extension(cand.extension)
+        width, height = probe.width, probe.height
+        size = f"{width}x{height}"
+        s = self.settings
+        if expected is None or probe.format != expected.value:
+            detail = f"{probe.format} bytes in a .{cand.extension} file"
+            return _replace(probe, Rejection.FORMAT_MISMATCH, detail)
+        if width < s.min_width or height < s.min_height:
+            return _replace(probe, Rejection.TOO_SMALL, f"{size} < {s.min_width}x{s.min_height}")
+        if width * height > s.max_pixels:
+            return _replace(probe, Rejection.TOO_MANY_PIXELS, f"{size} > {s.max_megapixels} MP")
+        return probe
+
+
+def _replace(probe: ImageProbe, rejection: Rejection, detail: str) -> ImageProbe:
+    return ImageProbe(probe.format, probe.width, probe.height, rejection, detail, probe.bytes_read)
+
+
+def _rejected(rejection: Rejection, windows: ByteWindows, detail: str) -> ImageProbe:
+    return ImageProbe(None, 0, 0, rejection, detail, windows.bytes_held)
+
+
+def _top_prefix(folder: str, base: str) -> str:
+    """`sorted-media/11/02/19/` -> `sorted-media/11/`."""
+    return base + folder[len(base) :].split("/", 1)[0] + "/"
+
+
+def _list_error(bucket: str, prefix: str, exc: ClientError) -> S3Error | ConfigError:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    message = f"S3 listing of s3://{bucket}/{prefix} failed: {code or exc}"
+    if code in _CONFIG_ERROR_CODES:
+        return ConfigError(message + " (check AWS_S3_BUCKET and the AWS credentials)")
+    return S3Error(message)

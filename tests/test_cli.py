@@ -1,0 +1,141 @@
+"""The `bulkimg` command as a user runs it: real processes, moto's S3 server over loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bulkimg.demo import LocalS3
+from bulkimg.samples import SampleData
+from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, secrets_in
+
+
+def bulkimg(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BULKIMG_"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bulkimg", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def server_bucket(s3_server: LocalS3, sample: SampleData, request: pytest.FixtureRequest) -> str:
+    bucket = "cli-" + request.node.name.replace("_", "-").lower()[:40]
+    client = s3_server.client()
+    client.create_bucket(Bucket=bucket)
+    sample.upload(client, bucket)
+    return bucket
+
+
+def env_for(server: LocalS3, bucket: str, catalog: Path) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL_S3": server.endpoint_url,
+        "AWS_S3_BUCKET": bucket,
+        "AWS_ACCESS_KEY_ID": CANARY_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": CANARY_SECRET,
+        "AWS_SESSION_TOKEN": CANARY_TOKEN,
+        "BULKIMG_CATALOG": str(catalog),
+    }
+
+
+def test_demo_runs_build_with_no_credentials(tmp_path: Path) -> None:
+    result = bulkimg(tmp_path, "demo")
+    assert result.returncode == 0, result.stderr
+    assert "wrote output/productset.jsonl" in result.stdout
+    report = orjson.loads((tmp_path / "output" / "build-report.json").read_bytes())
+    assert report["groups_written"] == report["groups"] > 20
+    assert list((tmp_path / "logs").glob("missing_images_*.log"))
+
+
+def test_build_from_environment_over_loopback_s3(
+    tmp_path: Path, s3_server: LocalS3, server_bucket: str, sample: SampleData
+) -> None:
+    catalog = sample.write_csv(tmp_path / "nav_items.csv")
+    env = env_for(s3_server, server_bucket, catalog)
+    result = bulkimg(tmp_path, "build", "--group-ids", "LGD-101792", "GID-100288", env=env)
+    assert result.returncode == 0, result.stderr
+    plans = [orjson.loads(x) for x in (tmp_path / "output/plan.jsonl").read_bytes().splitlines()]
+    assert [p["group_id"] for p in plans] == ["GID-100288", "LGD-101792"]
+    # Secrets appear nowhere but inside the presigned URLs Shopify must fetch.
+    leaks = secrets_in(
+        [tmp_path / "logs", tmp_path / "output/plan.jsonl"], result.stdout + result.stderr
+    )
+    assert leaks == []
+    assert CANARY_SECRET not in (tmp_path / "output/productset.jsonl").read_text()
+
+
+def test_presigned_source_urls_fetch_the_image(
+    tmp_path: Path, s3_server: LocalS3, server_bucket: str, sample: SampleData
+) -> None:
+    import httpx
+
+    catalog = sample.write_csv(tmp_path / "nav_items.csv")
+    env = env_for(s3_server, server_bucket, catalog)
+    assert bulkimg(tmp_path, "build", "--group-ids", "LGD-101792", env=env).returncode == 0
+    (line,) = [
+        orjson.loads(x) for x in (tmp_path / "output/productset.jsonl").read_bytes().splitlines()
+    ]
+    first = line["input"]["files"][0]
+    response = httpx.get(first["originalSource"])
+    assert response.status_code == 200
+    assert response.content == sample.objects["sorted-media/11/02/19/" + first["filename"]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build"], "give either --all or --group-ids"),
+        (["build", "--all", "--group-ids", "X"], "give either --all or --group-ids"),
+        (["build", "LGD-1"], "did you mean --group-ids"),
+        (["build", "--all"], "missing setting BULKIMG_CATALOG"),
+        (["build", "--all", "--catalog", "x.csv"], "missing setting AWS_S3_BUCKET"),
+        (
+            ["build", "--all", "--catalog", "x.csv", "--bucket", "b"],
+            "catalog file not found: x.csv",
+        ),
+        (["build", "--all", "--workers", "0", "--catalog", "x.csv"], "BULKIMG_S3_WORKERS"),
+        (["plan"], "run `bulkimg build` first"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = bulkimg(tmp_path, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.strip()]) <= 3
+
+
+def test_wrong_credentials_are_one_line_without_the_secret(
+    tmp_path: Path, s3_server: LocalS3, server_bucket: str, sample: SampleData
+) -> None:
+    catalog = sample.write_csv(tmp_path / "nav_items.csv")
+    env = env_for(s3_server, "no-such-bucket-here", catalog)
+    result = bulkimg(tmp_path, "build", "--all", env=env)
+    assert result.returncode == 2
+    assert "NoSuchBucket" in result.stderr and "Traceback" not in result.stderr
+    assert secrets_in([], result.stdout + result.stderr) == []
+    assert not (tmp_path / "output" / "productset.jsonl").exists()
+
+
+def test_plan_command_shows_the_groups(
+    tmp_path: Path, s3_server: LocalS3, server_bucket: str, sample: SampleData
+) -> None:
+    catalog = sample.write_csv(tmp_path / "nav_items.csv")
+    env = env_for(s3_server, server_bucket, catalog)
+    assert bulkimg(tmp_path, "build", "--all", env=env).returncode == 0
+    result = bulkimg(tmp_path, "plan")
+    assert result.returncode == 0
+    assert "lgd-101792" in result.stdout

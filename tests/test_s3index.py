@@ -1,0 +1,236 @@
+"""The S3 image index against moto: listing once per folder, name and content rules, the cache."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bulkimg.models import MissingReason, Rejection
+from bulkimg.probecache import ProbeCache
+from bulkimg.s3client import RequestCounter
+from bulkimg.s3index import S3ImageIndex
+from bulkimg.s3keys import folder_for
+from bulkimg.samples import image_bytes
+from tests.conftest import BUCKET
+
+
+def put(s3: Any, sku: str, name: str, body: bytes) -> str:
+    key = folder_for(sku) + name
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    return key
+
+
+def run_index(
+    s3: Any, settings: Any, skus: list[str]
+) -> tuple[dict[str, Any], Any, RequestCounter]:
+    counter = RequestCounter()
+    counter.attach(s3)
+    cache = ProbeCache(settings.cache_dir / "dimensions.sqlite")
+    try:
+        index = S3ImageIndex(s3, settings, cache)
+        result = index.index(skus)
+    finally:
+        cache.close()
+        s3.meta.events.unregister("before-call.s3.*", counter._on_call)
+        s3.meta.events.unregister("before-send.s3.*", counter._on_send)
+    return result, index.stats, counter
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A tiny file whose PNG header declares a huge size (a decompression bomb's head)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (
+        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    )
+
+
+def test_each_folder_is_listed_once_however_many_skus_share_it(s3: Any, make_settings: Any) -> None:
+    put(s3, "1102192", "1102192-1a-1.jpg", image_bytes("jpg", 300, 300))
+    put(s3, "1102193", "1102193-1a-1.jpg", image_bytes("jpg", 300, 300))
+    put(s3, "827749", "827749-1a-1.jpg", image_bytes("jpg", 300, 300))
+    result, stats, counter = run_index(
+        s3, make_settings(s3_list_strategy="folders"), ["1102192", "1102193", "827749"]
+    )
+    assert counter.calls["ListObjectsV2"] == 2
+    assert stats.folders_needed == 2
+    assert [a.key for a in result["1102192"].accepted] == ["sorted-media/11/02/19/1102192-1a-1.jpg"]
+    assert [a.key for a in result["1102193"].accepted] == ["sorted-media/11/02/19/1102193-1a-1.jpg"]
+
+
+def test_sweep_lists_a_prefix_in_fewer_requests_than_its_folders(
+    s3: Any, make_settings: Any
+) -> None:
+    skus = [f"11{n:04d}" for n in range(0, 60)]
+    for sku in skus:
+        put(s3, sku, f"{sku}-1a-1.jpg", image_bytes("jpg", 210, 210))
+    put(s3, "119999", "119999-1a-1.jpg", image_bytes("jpg", 210, 210))  # not in the catalog
+    result, stats, counter = run_index(s3, make_settings(), skus)
+    assert stats.prefixes_swept == 1 and stats.strategy == "sweep"
+    assert counter.calls["ListObjectsV2"] == 1
+    assert all(len(result[sku].accepted) == 1 for sku in skus)
+    # The folders strategy needs one request per folder for the same answer.
+    _, _, by_folder = run_index(s3, make_settings(s3_list_strategy="folders"), skus)
+    assert by_folder.calls["ListObjectsV2"] == 60
+
+
+def test_auto_strategy_lists_few_folders_one_by_one(s3: Any, make_settings: Any) -> None:
+    put(s3, "827749", "827749-1a-1.jpg", image_bytes("jpg", 300, 300))
+    _, stats, counter = run_index(s3, make_settings(), ["827749"])
+    assert stats.strategy == "folders"
+    assert counter.calls["ListObjectsV2"] == 1
+
+
+def test_names_sizes_and_formats_are_filtered_with_reasons(s3: Any, make_settings: Any) -> None:
+    sku = "827749"
+    put(s3, sku, f"{sku}-1a-12345.JPG", image_bytes("jpg", 800, 600))
+    put(s3, sku, f"{sku}-10a-1.webp", image_bytes("webp", 400, 400))
+    put(s3, sku, f"{sku}-2a-1.png", image_bytes("png", 400, 400))
+    put(s3, sku, f"{sku}-1b-12345.jpg", image_bytes("jpg", 800, 600))
+    put(s3, sku, f"{sku}-thumbnail.jpg", image_bytes("jpg", 800, 600))
+    put(s3, sku, f"{sku}-3a-12345.txt", b"text")
+    put(s3, sku, f"{sku}-4a-1.jpg", image_bytes("jpg", 199, 800))
+    put(s3, sku, f"{sku}-5a-1.jpg", image_bytes("jpg", 800, 199))
+    put(s3, sku, f"{sku}-6a-1.jpg", image_bytes("png", 800, 800))
+    put(s3, sku, f"{sku}-7a-1.jpg", b"not an image at all, just text")
+    put(s3, sku, f"{sku}-8a-1.png", png_header(60_000, 60_000))
+    put(s3, sku, f"{sku}-9a-1.gif", b"")
+    result, _, _ = run_index(s3, make_settings(), [sku])
+    images = result[sku]
+    assert [(a.variation, a.width, a.height, a.format) for a in images.accepted] == [
+        (1, 800, 600, "jpeg"),
+        (2, 400, 400, "png"),
+        (10, 400, 400, "webp"),
+    ]
+    reasons = {r.key.rsplit("/", 1)[1]: r.reason for r in images.rejected}
+    assert reasons == {
+        f"{sku}-1b-12345.jpg": Rejection.SUFFIX,
+        f"{sku}-thumbnail.jpg": Rejection.PATTERN,
+        f"{sku}-3a-12345.txt": Rejection.EXTENSION,
+        f"{sku}-4a-1.jpg": Rejection.TOO_SMALL,
+        f"{sku}-5a-1.jpg": Rejection.TOO_SMALL,
+        f"{sku}-6a-1.jpg": Rejection.FORMAT_MISMATCH,
+        f"{sku}-7a-1.jpg": Rejection.CORRUPT,
+        f"{sku}-8a-1.png": Rejection.TOO_MANY_PIXELS,
+        f"{sku}-9a-1.gif": Rejection.EMPTY,
+    }
+
+
+def test_newest_file_wins_a_variation_and_the_other_is_superseded(
+    s3: Any, make_settings: Any
+) -> None:
+    import time
+
+    old = put(s3, "827749", "827749-2a-1.jpg", image_bytes("jpg", 300, 300))
+    time.sleep(1.1)  # S3's LastModified has one-second resolution
+    new = put(s3, "827749", "827749-2a-0.png", image_bytes("png", 300, 300))
+    result, _, _ = run_index(s3, make_settings(), ["827749"])
+    assert [a.key for a in result["827749"].accepted] == [new]
+    assert [(r.key, r.reason) for r in result["827749"].rejected] == [(old, Rejection.SUPERSEDED)]
+
+
+def test_jpeg_with_size_marker_past_150kb_is_read_without_downloading_it(
+    s3: Any, make_settings: Any
+) -> None:
+    out = io.BytesIO()
+    noise = Image.effect_noise((900, 700), 80).convert("RGB")
+    noise.save(out, "JPEG", quality=90, icc_profile=bytes(range(256)) * 700)  # 179 KB of ICC
+    body = out.getvalue()
+    sof = read_image_header_offset(body)
+    assert sof > 150_000
+    put(s3, "827749", "827749-1a-1.jpg", body)
+    result, stats, counter = run_index(s3, make_settings(), ["827749"])
+    assert [(a.width, a.height) for a in result["827749"].accepted] == [(900, 700)]
+    # The ICC segments' bodies are skipped: far less than the bytes before the marker is read.
+    assert stats.bytes_read[0] < sof * 0.75
+    assert stats.bytes_read[0] < len(body) // 3
+    assert 2 <= counter.calls["GetObject"] <= 5
+
+
+def read_image_header_offset(jpeg: bytes) -> int:
+    """Offset of the first SOF0 marker, walking the segments."""
+    pos = 2
+    while jpeg[pos + 1] != 0xC0:
+        pos += 2 + struct.unpack(">H", jpeg[pos + 2 : pos + 4])[0]
+    return pos
+
+
+def test_second_index_with_no_change_makes_no_get(s3: Any, make_settings: Any) -> None:
+    for n in range(1, 4):
+        put(s3, "827749", f"827749-{n}a-1.jpg", image_bytes("jpg", 300, 300))
+    put(s3, "827749", "827749-4a-1.jpg", image_bytes("jpg", 100, 100))
+    settings = make_settings()
+    first, _, cold = run_index(s3, settings, ["827749"])
+    second, stats, warm = run_index(s3, settings, ["827749"])
+    assert cold.calls["GetObject"] == 4
+    assert warm.calls.get("GetObject", 0) == 0
+    assert stats.cache_hits == 4
+    assert second["827749"].accepted == first["827749"].accepted
+    assert [r.reason for r in second["827749"].rejected] == [Rejection.TOO_SMALL]
+
+
+def test_replaced_object_is_read_again(s3: Any, make_settings: Any) -> None:
+    settings = make_settings()
+    put(s3, "827749", "827749-1a-1.jpg", image_bytes("jpg", 300, 300))
+    run_index(s3, settings, ["827749"])
+    put(s3, "827749", "827749-1a-1.jpg", image_bytes("jpg", 640, 480))
+    result, _, counter = run_index(s3, settings, ["827749"])
+    assert counter.calls["GetObject"] == 1
+    assert [(a.width, a.height) for a in result["827749"].accepted] == [(640, 480)]
+
+
+def test_file_over_the_byte_limit_is_rejected_from_the_listing(s3: Any, make_settings: Any) -> None:
+    put(s3, "827749", "827749-1a-1.jpg", image_bytes("jpg", 300, 300))
+    result, _, counter = run_index(s3, make_settings(max_image_bytes=1000), ["827749"])
+    assert [r.reason for r in result["827749"].rejected] == [Rejection.FILE_TOO_LARGE]
+    assert counter.calls.get("GetObject", 0) == 0
+
+
+def test_object_deleted_between_listing_and_reading_is_rejected_not_fatal(
+    s3: Any, make_settings: Any
+) -> None:
+    key = put(s3, "827749", "827749-1a-1.jpg", image_bytes("jpg", 300, 300))
+    settings = make_settings()
+    cache = ProbeCache(settings.cache_dir / "d.sqlite")
+    index = S3ImageIndex(s3, settings, cache)
+    original = index._list_folder
+
+    def list_then_delete(folder: str) -> Any:
+        listing = original(folder)
+        s3.delete_object(Bucket=BUCKET, Key=key)
+        return listing
+
+    index._list_folder = list_then_delete  # type: ignore[method-assign]
+    result = index.index(["827749"])
+    assert [r.reason for r in result["827749"].rejected] == [Rejection.CHANGED]
+    assert cache.get(BUCKET, key, result["827749"].rejected[0].key) is None
+    cache.close()
+
+
+@pytest.mark.parametrize(
+    ("files", "reason"),
+    [
+        ([], MissingReason.NO_OBJECTS),
+        (["827749-1b-1.jpg", "827749-x.jpg"], MissingReason.NO_MATCH),
+        (["827749-1a-1.jpg"], MissingReason.ALL_INVALID),
+    ],
+)
+def test_missing_reason_says_why_a_sku_has_no_image(
+    s3: Any, make_settings: Any, files: list[str], reason: MissingReason
+) -> None:
+    for name in files:
+        put(s3, "827749", name, image_bytes("jpg", 120, 120))
+    result, _, _ = run_index(s3, make_settings(), ["827749"])
+    assert result["827749"].missing_reason is reason
+
+
+def test_missing_bucket_is_a_configuration_error(s3: Any, make_settings: Any) -> None:
+    from bulkimg.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="NoSuchBucket"):
+        run_index(s3, make_settings(aws_s3_bucket="no-such-bucket"), ["827749"])
