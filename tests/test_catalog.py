@@ -195,3 +195,23 @@ def test_mysql_streams_with_an_unbuffered_cursor(mysql_url: str) -> None:
         conn_cursor = stream.gi_frame.f_locals["cursor"]  # type: ignore[attr-defined]
         assert type(conn_cursor).__name__ == "SSCursor"
         assert sum(1 for _ in stream) == 2999
+
+
+def test_mysql_password_can_come_from_the_setting(mysql_url: str) -> None:
+    parts = urlsplit(mysql_url)
+    user = f"bulkimg_{uuid.uuid4().hex[:6]}"
+    admin = mysql_table(mysql_url, ROWS)
+    with admin as table:
+        conn = admin._connect()
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-from-env'")
+            cur.execute(f"GRANT SELECT ON `{parts.path.lstrip('/')}`.* TO '{user}'@'%'")
+        conn.commit()
+        try:
+            url = f"mysql://{user}@{parts.hostname}:{parts.port or 3306}{parts.path}"
+            source = open_catalog(url, table, ColumnMap(), mysql_password="pw-from-env")
+            assert read_catalog(source).variant_count == len(ROWS) - 3
+        finally:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP USER '{user}'@'%'")
+            conn.close()
