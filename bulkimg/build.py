@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,6 +19,15 @@ from bulkimg.config import Settings
 from bulkimg.models import GroupPlan, ImageSkuState, SkuImages
 from bulkimg.outputs import OutputSet, PartedJsonl, output_set
 from bulkimg.plan import PlanRules, plan_group
+from bulkimg.planfile import (
+    PLAN_FILE,
+    PlanMedia,
+    PlanMissing,
+    PlanRecord,
+    PlanRejected,
+    PlanVariant,
+)
+from bulkimg.preview import PreviewResult, write_preview
 from bulkimg.probecache import ProbeCache
 from bulkimg.productset import LineRules, productset_variables
 from bulkimg.progress import NullReporter, Reporter
@@ -29,7 +39,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 PRODUCTSET_STEM = "productset"
-PLAN_FILE = "plan.jsonl"
 REPORT_FILE = "build-report.json"
 CACHE_FILE = "dimensions.sqlite"
 
@@ -62,6 +71,8 @@ class BuildReport(BaseModel):
     productset_files: list[str]
     plan_file: str
     missing_log: str
+    preview_file: str
+    thumbnail_gets: int
     wall_seconds: float
     seconds_per_image_sku: float
 
@@ -117,7 +128,8 @@ def run_build(
     finally:
         cache.close()
 
-    def source_url(key: str) -> str:
+    @functools.cache
+    def source_url(key: str) -> str:  # cached: the preview shows the same URLs
         return client.generate_presigned_url(
             "get_object",
             Params={"Bucket": settings.aws_s3_bucket, "Key": key},
@@ -128,8 +140,12 @@ def run_build(
         written = _write_outputs(
             outputs, settings, catalog, index, plan_rules, line_rules, source_url, started
         )
+        plan_temp = outputs.written_temp(written.plan_path)
+        preview = write_preview(outputs, settings, plan_temp, client, presign=source_url)
         wall = time.monotonic() - t0
-        report = _report(catalog, image_skus, indexer.stats, counter, written, started, wall)
+        report = _report(
+            catalog, image_skus, indexer.stats, counter, written, preview, started, wall
+        )
         report_path = settings.output_dir / REPORT_FILE
         outputs.open(report_path).write(
             orjson.dumps(report.model_dump(), option=orjson.OPT_INDENT_2) + b"\n"
@@ -187,7 +203,7 @@ def _write_outputs(
             written.media += len(plan.media)
         else:
             written.deferred[group.group_id] = plan.deferred
-        plan_temp.write(orjson.dumps(_plan_record(plan, part, line, index)) + b"\n")
+        plan_temp.write(_plan_record(plan, part, line, index).dump())
     lines.rename_single_part()
     written.productset_files = lines.final_names()
     _finish_plan(outputs, out_dir, written.productset_files)
@@ -200,53 +216,52 @@ def _finish_plan(outputs: OutputSet, out_dir: Path, files: list[Path]) -> None:
     plan = outputs.open(out_dir / PLAN_FILE)
     with outputs.written_temp(parts).open("rb") as records:
         for raw in records:
-            record = orjson.loads(raw)
-            part = record["file"]
-            record["file"] = files[part - 1].name if part else None
-            plan.write(orjson.dumps(record) + b"\n")
+            record = PlanRecord.model_validate_json(raw)
+            if record.file is not None:
+                record.file = files[int(record.file) - 1].name
+            plan.write(record.dump())
     outputs.discard(parts)
 
 
-def _plan_record(
-    plan: GroupPlan, part: int, line: int, index: dict[str, SkuImages]
-) -> dict[str, object]:
-    rejected = [
-        {"image_sku": sku, "s3_key": r.key, "reason": r.reason.value, "detail": r.detail}
-        for sku in dict.fromkeys(v.image_sku for v in plan.variants)
-        if sku in index
-        for r in index[sku].rejected
-    ]
-    return {
-        "group_id": plan.group_id,
-        "handle": plan.handle,
-        "title": plan.title,
-        "status": "deferred" if plan.deferred else "planned",
-        "deferred_reason": plan.deferred,
-        "file": part,
-        "line": line or None,
-        "media": [
-            {
-                "position": m.position,
-                "s3_key": m.s3_key,
-                "image_sku": m.image_sku,
-                "variation": m.variation,
-                "width": m.width,
-                "height": m.height,
-                "etag": m.etag,
-                "alt": m.alt,
-            }
+def _plan_record(plan: GroupPlan, part: int, line: int, index: dict[str, SkuImages]) -> PlanRecord:
+    """The plan line of a group; `file` holds the part number until the names are known."""
+    image_skus = dict.fromkeys(v.image_sku for v in plan.variants)
+    return PlanRecord(
+        group_id=plan.group_id,
+        handle=plan.handle,
+        title=plan.title,
+        status="deferred" if plan.deferred else "planned",
+        deferred_reason=plan.deferred,
+        file=str(part) if part else None,
+        line=line or None,
+        media=[
+            PlanMedia(
+                position=m.position,
+                s3_key=m.s3_key,
+                image_sku=m.image_sku,
+                variation=m.variation,
+                width=m.width,
+                height=m.height,
+                etag=m.etag,
+                alt=m.alt,
+            )
             for m in plan.media
         ],
-        "variants": [
-            {"sku": v.sku, "image_sku": v.image_sku, "image_s3_key": v.image_s3_key}
+        variants=[
+            PlanVariant(sku=v.sku, image_sku=v.image_sku, image_s3_key=v.image_s3_key)
             for v in plan.variants
         ],
-        "missing": [
-            {"sku": m.sku, "image_sku": m.image_sku, "reason": m.reason.value, "detail": m.detail}
+        missing=[
+            PlanMissing(sku=m.sku, image_sku=m.image_sku, reason=m.reason.value, detail=m.detail)
             for m in plan.missing
         ],
-        "rejected": rejected,
-    }
+        rejected=[
+            PlanRejected(image_sku=sku, s3_key=r.key, reason=r.reason.value, detail=r.detail)
+            for sku in image_skus
+            if sku in index
+            for r in index[sku].rejected
+        ],
+    )
 
 
 def _stale_parts(out_dir: Path, keep: list[Path]) -> list[Path]:
@@ -265,6 +280,7 @@ def _report(
     stats: IndexStats,
     counter: RequestCounter,
     written: _Written,
+    preview: PreviewResult,
     started: datetime,
     wall: float,
 ) -> BuildReport:
@@ -304,6 +320,8 @@ def _report(
         productset_files=[str(p) for p in written.productset_files],
         plan_file=str(written.plan_path),
         missing_log=str(written.missing_log),
+        preview_file=str(preview.path),
+        thumbnail_gets=preview.thumbnail_gets,
         wall_seconds=round(wall, 3),
         seconds_per_image_sku=round(wall / len(image_skus), 6) if image_skus else 0.0,
     )

@@ -16,7 +16,9 @@ from rich.table import Table
 from bulkimg.build import BuildReport, run_build
 from bulkimg.config import Settings, load_settings
 from bulkimg.errors import BulkimgError, InputFileError, UserError
+from bulkimg.preview import render_preview
 from bulkimg.progress import PlainReporter, Reporter, RichReporter
+from bulkimg.submit import manifest_counts
 
 console = Console()
 err_console = Console(stderr=True)
@@ -62,6 +64,9 @@ def _reporter() -> Iterator[Reporter]:
         yield PlainReporter(sys.stderr)
 
 
+_THUMBNAILS = "Embed thumbnails in preview.html (one S3 GET per new image, cached)."
+
+
 @cli.command()
 @click.option("--catalog", help="mysql://user@host:port/db, sqlite:///file.db or a .csv file.")
 @click.option("--table", help="Catalog table (default nav_items).")
@@ -75,6 +80,7 @@ def _reporter() -> Iterator[Reporter]:
 @click.option("--variants-mode", type=click.Choice(["catalog", "omit"]))
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--logs-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--thumbnails", "preview_thumbnails", is_flag=True, default=None, help=_THUMBNAILS)
 @click.argument("more_group_ids", nargs=-1)
 @click.pass_obj
 def build(
@@ -125,27 +131,174 @@ def plan(obj: _Context, output_dir: Path | None, group_id: str | None) -> None:
 
 
 @cli.command()
+@click.option("--wait", is_flag=True, help="Poll until every operation ends, then attach images.")
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.pass_obj
+def submit(obj: _Context, wait: bool, output_dir: Path | None) -> None:
+    """Run the build's productSet lines as bulk operations (resumes an unfinished run)."""
+    from bulkimg.shopify_client import client_from_settings
+    from bulkimg.submit import Submission, productset_files_of_build
+
+    settings = obj.settings(output_dir=output_dir)
+    with client_from_settings(settings) as client, _reporter() as reporter:
+        submission = Submission(settings, client, reporter)
+        state = submission.resume_or_start(productset_files_of_build(settings.output_dir))
+        outcome = submission.run(state, wait)
+    print_submit_summary(outcome)
+    _refresh_preview(settings, outcome)
+    sys.exit(outcome.exit_code)
+
+
+@cli.command()
+@click.argument("failures_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.pass_obj
+def retry(obj: _Context, failures_file: Path, output_dir: Path | None) -> None:
+    """Submit again only the retryable lines of FAILURES_FILE, and merge the outcome."""
+    from bulkimg.retry import prepare_retry
+    from bulkimg.s3client import make_s3_client
+    from bulkimg.shopify_client import client_from_settings
+    from bulkimg.submit import Submission
+
+    settings = obj.settings(output_dir=output_dir)
+    settings.require("aws_s3_bucket")
+    inputs = prepare_retry(settings, failures_file, make_s3_client(settings))
+    if inputs.empty:
+        console.print(f"nothing to retry in {failures_file}")
+        sys.exit(1 if inputs.carried_failures else 0)
+    with client_from_settings(settings) as client, _reporter() as reporter:
+        submission = Submission(settings, client, reporter, plan_path=inputs.plan_path)
+        state = submission.start(
+            inputs.productset_files,
+            phase1_skipped=inputs.phase1_skipped,
+            merge_manifest=True,
+            carried_failures=inputs.carried_failures,
+        )
+        outcome = submission.run(state, wait=True)
+    print_submit_summary(outcome)
+    _refresh_preview(settings, outcome)
+    sys.exit(outcome.exit_code)
+
+
+@cli.command()
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.pass_obj
+def status(obj: _Context, output_dir: Path | None) -> None:
+    """Show the run in output/run.json and the live state of its operations."""
+    from bulkimg.runstate import RunStore
+    from bulkimg.shopify_client import client_from_settings
+    from bulkimg.submit import live_status
+
+    settings = obj.settings(output_dir=output_dir)
+    state = RunStore(settings.output_dir).load()
+    live: dict[str, dict[str, Any]] = {}
+    if settings.shopify_shop and settings.shopify_access_token:
+        with client_from_settings(settings) as client:
+            live = live_status(client, state)
+    table = Table("phase", "file", "lines", "step", "operation", "status", "objects", title=(
+        f"run {state.run_id} ({'complete' if state.completed_at else 'unfinished'})"
+    ))  # fmt: skip
+    for op in state.operations:
+        now = live.get(op.operation_id or "", {})
+        table.add_row(
+            op.phase.value,
+            Path(op.input_file).name if op.input_file else "-",
+            str(op.input_lines),
+            op.step.value,
+            op.operation_id or "-",
+            str(now.get("status") or op.status or "-"),
+            str(now.get("objectCount") or op.object_count),
+        )
+    console.print(table)
+
+
+def _refresh_preview(settings: Settings, outcome: Any) -> None:
+    """Show the outcome on the preview page (no S3 request: URLs are signed locally)."""
+    from bulkimg.preview import render_preview
+
+    if outcome.finished:
+        console.print(f"  wrote {render_preview(settings).path}")
+
+
+def print_submit_summary(outcome: Any) -> None:
+    table = Table(title="bulkimg submit", show_header=False)
+    for op in outcome.operations:
+        name = Path(op.input_file).name if op.input_file else "products, media, variants"
+        table.add_row(f"{op.phase.value}: {name}", f"{op.status or op.step.value}")
+    for key, value in outcome.counts.items():
+        table.add_row(key.replace("_", " "), str(value))
+    console.print(table)
+    if not outcome.finished:
+        console.print("submitted; `bulkimg status` shows progress, `bulkimg submit --wait` resumes")
+    for path in (outcome.manifest, outcome.failures, outcome.failure_log):
+        if path is not None:
+            console.print(f"  wrote {path}")
+
+
+@cli.command()
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--thumbnails", "preview_thumbnails", is_flag=True, default=None, help=_THUMBNAILS)
+@click.option("--open", "open_page", is_flag=True, help="Open the page in the default browser.")
+@click.pass_obj
+def preview(obj: _Context, /, open_page: bool, **overrides: Any) -> None:
+    """Re-render output/preview.html from the plan, manifest and failures (no Shopify call)."""
+    result = render_preview(obj.settings(**overrides))
+    console.print(f"  wrote {result.path} ({result.groups} groups, {result.bytes:,} bytes)")
+    if result.thumbnail_gets:
+        console.print(f"  thumbnails: {result.thumbnail_gets} S3 GETs")
+    if open_page:
+        click.launch(str(result.path))
+
+
+@cli.command()
 @click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default="output/demo")
 @click.pass_obj
 def demo(obj: _Context, workdir: Path) -> None:
-    """Run `build` on a generated sample catalog against a local S3 (no credentials needed)."""
-    from bulkimg.demo import DEMO_BUCKET, demo_settings, local_s3
-    from bulkimg.samples import demo_data
+    """build → submit --wait → retry on a sample catalog, a local S3 and the sandbox shop."""
+    from bulkimg.demo import run_demo
 
-    data = demo_data()
-    catalog = data.write_csv(workdir / "catalog.csv")
-    with local_s3() as s3:
-        client = s3.client()
-        client.create_bucket(Bucket=DEMO_BUCKET)
-        data.upload(client, DEMO_BUCKET)
-        err_console.print(
-            f"Local S3 at {s3.endpoint_url}: {len(data.objects)} objects in s3://{DEMO_BUCKET},"
-            f" catalog {catalog} ({len(data.rows)} rows)"
+    with _reporter() as reporter:
+        result = run_demo(
+            workdir,
+            obj.config_file,
+            reporter,
+            say=err_console.print,
+            show_build=lambda built: print_build_summary(built.report, built.report_path),
+            show_submit=print_submit_summary,
         )
-        settings = load_settings(demo_settings(s3, catalog, workdir), obj.config_file)
-        with _reporter() as reporter:
-            result = run_build(settings, None, reporter)
-    print_build_summary(result.report, result.report_path)
+    final = result.retry or result.submit
+    if final.manifest is not None:
+        console.print(f"groups: {_counts(manifest_counts(final.manifest))}")
+    console.print(f"preview: {result.preview}")
+    sys.exit(final.exit_code)
+
+
+@cli.group()
+def sandbox() -> None:
+    """The sandbox shop: a local emulator of the Shopify Admin API bulkimg uses."""
+
+
+_STATE = "SQLite file keeping the shop across restarts (default: temporary)."
+_ACCESS = "Access token the shop accepts (default: shpat_sandbox)."
+
+
+@sandbox.command("serve")
+@click.option("--port", type=int, default=0, help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--state", "state_path", type=click.Path(path_type=Path, dir_okay=False), help=_STATE)
+@click.option("--token", envvar="SHOPIFY_ACCESS_TOKEN", show_envvar=True, help=_ACCESS)
+def sandbox_serve(port: int, state_path: Path | None, token: str | None) -> None:
+    """Serve the sandbox shop until SIGTERM or Ctrl-C; point SHOPIFY_SHOP at the URL it prints."""
+    from bulkimg.graphql_schema import ADMIN_API_VERSION
+    from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
+    from bulkimg.sandbox.server import wait_for_shutdown_signal
+
+    config = SandboxConfig(access_token=token) if token else SandboxConfig()
+    with SandboxShop(state_path, config) as shop, serve(shop, port=port) as url:
+        console.print(f"Sandbox shop at {url} (API {ADMIN_API_VERSION})", highlight=False)
+        if state_path is None:
+            err_console.print("state: temporary (use --state FILE to keep the shop)")
+        wait_for_shutdown_signal()
+    err_console.print("sandbox shop stopped")
 
 
 def print_build_summary(report: BuildReport, report_path: Path) -> None:
@@ -167,7 +320,8 @@ def print_build_summary(report: BuildReport, report_path: Path) -> None:
     for label, value in rows:
         table.add_row(label, str(value))
     console.print(table)
-    for path in (*report.productset_files, report.plan_file, report.missing_log, report_path):
+    written = (*report.productset_files, report.plan_file, report.missing_log, report.preview_file)
+    for path in (*written, report_path):
         console.print(f"  wrote {path}")
     for group_id, reason in report.groups_deferred.items():
         err_console.print(f"[yellow]deferred[/] {group_id}: {reason}")
@@ -189,10 +343,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except UserError as exc:
-        err_console.print(f"bulkimg: error: {exc}", markup=False, highlight=False)
+        click.echo(f"bulkimg: error: {exc}", err=True)  # one line, never wrapped
         sys.exit(exc.exit_code)
     except BulkimgError as exc:
-        err_console.print(f"bulkimg: failed: {exc}", markup=False, highlight=False)
+        click.echo(f"bulkimg: failed: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 1))
     if isinstance(code, int) and code:
         sys.exit(code)

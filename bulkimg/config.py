@@ -15,6 +15,7 @@ from pydantic_settings import (
 )
 
 from bulkimg.errors import ConfigError
+from bulkimg.graphql_schema import ADMIN_API_VERSION
 
 DEFAULT_CONFIG_FILE = Path("bulkimg.toml")
 
@@ -85,6 +86,25 @@ class Settings(BaseSettings):
     option_name: str = "SKU"
     max_jsonl_bytes: int = Field(100_000_000, ge=1024)
 
+    # Run preview (output/preview.html)
+    preview_thumbnails: bool = False
+
+    # Shopify
+    shopify_shop: str | None = Field(None, validation_alias=_env("shopify_shop", "SHOPIFY_SHOP"))
+    shopify_access_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SHOPIFY_ACCESS_TOKEN")
+    )
+    shopify_api_version: str = Field(
+        ADMIN_API_VERSION, validation_alias=_env("shopify_api_version", "SHOPIFY_API_VERSION")
+    )
+    shopify_timeout: float = Field(30.0, gt=0)
+    shopify_max_attempts: int = Field(8, ge=1, le=50)
+    bulk_concurrency: int = Field(5, ge=1, le=50)
+    poll_interval: float = Field(2.0, gt=0)
+    poll_max_interval: float = Field(30.0, gt=0)
+    media_wait_seconds: float = Field(600.0, ge=0)
+    submit_recovery_seconds: float = Field(60.0, ge=0)
+
     # Files
     output_dir: Path = Path("output")
     logs_dir: Path = Path("logs")
@@ -118,7 +138,10 @@ class Settings(BaseSettings):
     def require(self, *names: str) -> None:
         """Raise ConfigError naming the first of `names` that has no value."""
         for name in names:
-            if getattr(self, name) in (None, ""):
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value in (None, ""):
                 raise ConfigError(f"missing setting {describe_setting(name)}")
 
 
@@ -135,8 +158,13 @@ def env_name(field: str) -> str:
     return names[0] if names else f"BULKIMG_{field.upper()}"
 
 
+ENVIRONMENT_ONLY = frozenset({"shopify_access_token"})
+
+
 def describe_setting(field: str) -> str:
     """How a user sets `field`: environment name and TOML key."""
+    if field in ENVIRONMENT_ONLY:
+        return f"{env_name(field)} (in the environment or .env)"
     return f"{env_name(field)} (or `{field}` in bulkimg.toml)"
 
 
@@ -169,6 +197,8 @@ def _check_toml_keys(path: Path) -> None:
     unknown = sorted(set(data) - set(Settings.model_fields))
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r}")
+    if "shopify_access_token" in data:
+        raise ConfigError(f"{path}: SHOPIFY_ACCESS_TOKEN may only come from the environment")
 
 
 def _one_line(exc: ValidationError) -> str:

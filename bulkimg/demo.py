@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from bulkimg.build import BuildResult, run_build
+from bulkimg.config import load_settings
 from bulkimg.errors import ConfigError
+from bulkimg.preview import render_preview
+from bulkimg.progress import Reporter
+from bulkimg.retry import prepare_retry
+from bulkimg.shopify_client import client_from_settings
+from bulkimg.submit import Submission, SubmitOutcome, productset_files_of_build
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -80,3 +87,85 @@ def demo_settings(s3: LocalS3, catalog: Path, workdir: Path) -> dict[str, object
         "aws_region": s3.region,
         "cache_dir": workdir / "cache",
     }
+
+
+DEMO_SHOP_TOKEN = "shpat_demo_sandbox"  # noqa: S105 - the local sandbox's token, not a secret
+# The demo shows a failure and its retry: this image's download fails on the first submit.
+DEMO_FAILING_IMAGE = "1102192-10a-300.gif"
+
+
+@dataclass(slots=True)
+class DemoRun:
+    """What `bulkimg demo` did, step by step."""
+
+    build: BuildResult
+    submit: SubmitOutcome
+    retry: SubmitOutcome | None
+    preview: Path
+
+
+def run_demo(
+    workdir: Path,
+    config_file: Path | None,
+    reporter: Reporter,
+    say: Callable[[str], None],
+    show_build: Callable[[BuildResult], None],
+    show_submit: Callable[[SubmitOutcome], None],
+) -> DemoRun:
+    """build → submit --wait → retry on a sample catalog, a local S3 and the sandbox shop."""
+    from bulkimg.samples import demo_data
+    from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop, serve
+
+    data = demo_data()
+    catalog = data.write_csv(workdir / "catalog.csv")
+    shop_state = workdir / "shop.sqlite"
+    shop_state.unlink(missing_ok=True)
+    shop_config = SandboxConfig(access_token=DEMO_SHOP_TOKEN, media_processing_delay=0.2)
+    with (
+        local_s3() as s3,
+        SandboxShop(shop_state, shop_config) as shop,
+        serve(shop) as shop_url,
+    ):
+        client = s3.client()
+        client.create_bucket(Bucket=DEMO_BUCKET)
+        data.upload(client, DEMO_BUCKET)
+        say(f"Local S3 at {s3.endpoint_url}: {len(data.objects)} objects in s3://{DEMO_BUCKET}")
+        say(f"Sandbox shop at {shop_url}; catalog {catalog} ({len(data.rows)} rows)")
+        overrides = {
+            **demo_settings(s3, catalog, workdir),
+            # Thumbnails embedded: the page must work after this local S3 stops.
+            "preview_thumbnails": True,
+            "shopify_shop": shop_url,
+            "shopify_access_token": DEMO_SHOP_TOKEN,
+            "poll_interval": 0.2,
+            "poll_max_interval": 1.0,
+            "media_wait_seconds": 60,
+        }
+        settings = load_settings(overrides, config_file)
+        built = run_build(settings, None, reporter)
+        show_build(built)
+
+        say(f"Submitting; the sandbox will fail the download of {DEMO_FAILING_IMAGE}")
+        shop.faults.add(FaultRule("media_fetch", status=404, url_contains=DEMO_FAILING_IMAGE))
+        with client_from_settings(settings) as shopify:
+            submission = Submission(settings, shopify, reporter)
+            submitted = submission.run(
+                submission.start(productset_files_of_build(settings.output_dir)), wait=True
+            )
+            show_submit(submitted)
+            retried = None
+            if submitted.exit_code == 1:
+                shop.faults.clear()
+                say("Retrying output/failures.jsonl")
+                inputs = prepare_retry(settings, settings.output_dir / "failures.jsonl", client)
+                submission = Submission(settings, shopify, reporter, plan_path=inputs.plan_path)
+                state = submission.start(
+                    inputs.productset_files,
+                    phase1_skipped=inputs.phase1_skipped,
+                    merge_manifest=True,
+                    carried_failures=inputs.carried_failures,
+                )
+                retried = submission.run(state, wait=True)
+                show_submit(retried)
+        preview = render_preview(settings, client)
+    return DemoRun(built, submitted, retried, preview.path)

@@ -37,6 +37,8 @@ class OutputSet:
     def written_temp(self, final: Path) -> Path:
         """Close a pending file and return its temporary path, to read it back."""
         temp, _, handle = self._entry(final)
+        handle.flush()
+        os.fsync(handle.fileno())
         handle.close()
         return temp
 

@@ -110,3 +110,188 @@ def secrets_in(paths: list[Path], text: str = "") -> list[str]:
             data = file.read_bytes()
             found.extend(f"{c} in {file}" for c in canaries if c.encode() in data)
     return found
+
+
+# --- sandbox shop ---------------------------------------------------------------------------
+
+SANDBOX_TOKEN = "shpat_test_sandbox"  # the sandbox's test token, not a secret
+
+
+class SandboxSession:
+    """A sandbox shop served on loopback, with an httpx client and the calls tests repeat."""
+
+    def __init__(self, shop: Any, url: str) -> None:
+        import httpx
+
+        self.shop = shop
+        self.url = url
+        self.http = httpx.Client(base_url=url, timeout=20)
+
+    def gql(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> Any:
+        """The JSON body of a GraphQL call (errors included)."""
+        token = kw.get("token", SANDBOX_TOKEN)
+        body = {"query": query, "variables": variables}
+        response = self.http.post(
+            self.shop.graphql_path, json=body, headers={"X-Shopify-Access-Token": token}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def data(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+        """The data of a call that must not fail."""
+        body = self.gql(query, variables)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    def stage(self, content: bytes, filename: str = "lines.jsonl") -> str:
+        """Upload `content` as bulk mutation variables; its stagedUploadPath."""
+        from bulkimg.graphql_schema import load_document
+
+        item = {"resource": "BULK_MUTATION_VARIABLES", "filename": filename}
+        item |= {"mimeType": "text/jsonl", "httpMethod": "POST"}
+        created = self.data(load_document("staged_uploads_create"), {"input": [item]})
+        target = created["stagedUploadsCreate"]["stagedTargets"][0]
+        fields = {p["name"]: p["value"] for p in target["parameters"]}
+        files = {"file": (filename, content, "text/jsonl")}
+        response = self.http.post(target["url"], data=fields, files=files)
+        assert response.status_code == 201, response.text
+        return fields["key"]
+
+    def run_bulk_mutation(self, mutation: str, lines: list[Any] | bytes) -> Any:
+        """Stage `lines` (dicts become JSON lines) and start a bulk mutation; its payload."""
+        from bulkimg.graphql_schema import load_document
+
+        content = lines if isinstance(lines, bytes) else jsonl(lines)
+        variables = {"mutation": mutation, "stagedUploadPath": self.stage(content)}
+        data = self.data(load_document("bulk_operation_run_mutation"), variables)
+        return data["bulkOperationRunMutation"]
+
+    def operation(self, operation_id: str) -> Any:
+        from bulkimg.graphql_schema import load_document
+
+        return self.data(load_document("bulk_operation"), {"id": operation_id})["bulkOperation"]
+
+    def wait_operation(self, operation_id: str, timeout: float = 20) -> Any:
+        """Poll the operation until it ends; the last BulkOperation seen."""
+        ended = ("COMPLETED", "FAILED", "CANCELED")
+        return wait_for(
+            lambda: self.operation(operation_id), lambda op: op["status"] in ended, timeout
+        )
+
+    def results(self, url: str) -> list[Any]:
+        import orjson
+
+        response = self.http.get(url)
+        assert response.status_code == 200, response.text
+        return [orjson.loads(line) for line in response.content.splitlines()]
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def product_line(
+    handle: str, skus: tuple[str, ...] = ("1",), files: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """productSet variables as bulkimg writes them: one option SKU, one variant per SKU."""
+    product: dict[str, Any] = {
+        "handle": handle,
+        "title": f"Product {handle}",
+        "productOptions": [{"name": "SKU", "values": [{"name": sku} for sku in skus]}],
+        "variants": [
+            {"sku": sku, "optionValues": [{"optionName": "SKU", "name": sku}]} for sku in skus
+        ],
+    }
+    if files is not None:
+        product["files"] = files
+    return {"identifier": {"handle": handle}, "input": product}
+
+
+def jsonl(lines: list[Any]) -> bytes:
+    import orjson
+
+    return b"".join(
+        line if isinstance(line, bytes) else orjson.dumps(line) + b"\n" for line in lines
+    )
+
+
+def wait_for(get: Any, done: Any, timeout: float = 20, interval: float = 0.05) -> Any:
+    """Call `get` until `done(value)` (or fail after `timeout` seconds); the last value."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = get()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"still waiting after {timeout} s: {value!r}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def make_sandbox(tmp_path: Path) -> Iterator[Any]:
+    """Start sandbox shops served on loopback: make_sandbox(**SandboxConfig overrides)."""
+    import contextlib
+
+    from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
+
+    stack = contextlib.ExitStack()
+
+    def make(state: Path | None = None, **overrides: Any) -> SandboxSession:
+        settings: dict[str, Any] = {
+            "access_token": SANDBOX_TOKEN,
+            "media_processing_delay": 0.05,
+            "shuffle_seed": 7,
+            "throttle_restore_rate": 1e6,  # no throttling unless a test asks for it
+        }
+        shop = stack.enter_context(
+            SandboxShop(state or tmp_path / "shop.sqlite", SandboxConfig(**settings | overrides))
+        )
+        session = SandboxSession(shop, stack.enter_context(serve(shop)))
+        stack.callback(session.close)
+        return session
+
+    with stack:
+        yield make
+
+
+@pytest.fixture
+def sandbox(make_sandbox: Any) -> SandboxSession:
+    """A sandbox shop with fast timings, served on loopback."""
+    session: SandboxSession = make_sandbox()
+    return session
+
+
+@pytest.fixture
+def image_url(s3_server: LocalS3) -> Any:
+    """Put bytes in moto's S3 (a real image by default); a presigned GET URL for them."""
+    import uuid
+
+    from bulkimg.samples import image_bytes
+
+    client = s3_server.client()
+    bucket = f"sandbox-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+
+    def put(
+        name: str = "img.jpg", data: bytes | None = None, size: tuple[int, int] = (64, 48)
+    ) -> str:
+        body = data if data is not None else image_bytes(name.rsplit(".", 1)[-1], *size)
+        key = f"sorted-media/{uuid.uuid4().hex[:8]}/{name}"
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+        params = {"Bucket": bucket, "Key": key}
+        url: str = client.generate_presigned_url("get_object", Params=params, ExpiresIn=600)
+        return url
+
+    return put
+
+
+@pytest.fixture(scope="session")
+def admin_schemas() -> list[Any]:
+    """Our subset SDL and, when ../shared holds it, Shopify's full Admin schema."""
+    from bulkimg.graphql_schema import full_schema, subset_schema
+
+    full = shared_dir() / "shopify" / "admin-2026-10.introspection.json.gz"
+    if not full.is_file():
+        skip_or_fail(f"Shopify's full schema not found at {full}")
+    return [subset_schema(), full_schema(full)]

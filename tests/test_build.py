@@ -11,9 +11,9 @@ import pytest
 
 from bulkimg.build import run_build
 from bulkimg.errors import ConfigError
-from bulkimg.graphql_schema import full_schema, load_document, subset_schema, validate_operation
+from bulkimg.graphql_schema import load_document, validate_operation
 from bulkimg.samples import SampleData
-from tests.conftest import BUCKET, secrets_in, shared_dir, skip_or_fail
+from tests.conftest import BUCKET, secrets_in
 
 LOG_LINE = re.compile(
     r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] Product Group: (?P<group>[^|]*)"
@@ -117,17 +117,13 @@ def test_second_build_with_no_s3_change_makes_no_get(s3: Any, built: Any) -> Non
     assert second.report.cache_hits == first.report.images_probed
 
 
-def test_every_line_validates_against_the_admin_schema(built: Any) -> None:
+def test_every_line_validates_against_the_admin_schema(
+    built: Any, admin_schemas: list[Any]
+) -> None:
     settings, _ = built
     document = load_document("product_set")
-    schemas = [subset_schema()]
-    full = shared_dir() / "shopify" / "admin-2026-10.introspection.json.gz"
-    if full.is_file():
-        schemas.append(full_schema(full))
-    else:
-        skip_or_fail(f"Shopify's full schema not found at {full}")
     for line in read_jsonl(settings.output_dir / "productset.jsonl"):
-        for schema in schemas:
+        for schema in admin_schemas:
             assert validate_operation(schema, document, line) == []
 
 

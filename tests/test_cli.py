@@ -13,6 +13,7 @@ import pytest
 from bulkimg.demo import LocalS3
 from bulkimg.samples import SampleData
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, secrets_in
+from tests.test_preview import page_cards
 
 
 def bulkimg(
@@ -51,13 +52,26 @@ def env_for(server: LocalS3, bucket: str, catalog: Path) -> dict[str, str]:
     }
 
 
-def test_demo_runs_build_with_no_credentials(tmp_path: Path) -> None:
+def test_demo_runs_build_submit_and_retry_with_no_credentials(tmp_path: Path) -> None:
     result = bulkimg(tmp_path, "demo")
     assert result.returncode == 0, result.stderr
     assert "wrote output/productset.jsonl" in result.stdout
     report = orjson.loads((tmp_path / "output" / "build-report.json").read_bytes())
     assert report["groups_written"] == report["groups"] > 20
     assert list((tmp_path / "logs").glob("missing_images_*.log"))
+    # The first submit fails one image on purpose; the retry fixes it.
+    assert len(list((tmp_path / "logs").glob("image_upload_failures_*.log"))) == 2
+    assert (tmp_path / "output" / "failures.jsonl").read_bytes() == b""
+    manifest = [orjson.loads(x) for x in (tmp_path / "output/manifest.jsonl").read_bytes().split()]
+    assert len(manifest) == report["groups"]
+    assert {e["status"] for e in manifest} == {"done", "missing"}
+    lines = result.stdout.strip().splitlines()
+    assert lines[-2].startswith("groups: done: ")
+    assert lines[-1] == "preview: output/preview.html"
+    # The page works offline: its thumbnails are embedded.
+    cards = page_cards((tmp_path / "output/preview.html").read_text())
+    srcs = [i["src"] for c in cards for i in c["images"]]
+    assert srcs and all(s.startswith("data:image/jpeg;base64,") for s in srcs)
 
 
 def test_build_from_environment_over_loopback_s3(
@@ -139,3 +153,34 @@ def test_plan_command_shows_the_groups(
     result = bulkimg(tmp_path, "plan")
     assert result.returncode == 0
     assert "lgd-101792" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["submit"], {}, "missing setting SHOPIFY_SHOP"),
+        (["submit"], {"SHOPIFY_SHOP": "x"}, "missing setting SHOPIFY_ACCESS_TOKEN"),
+        (
+            ["submit", "--wait"],
+            {"SHOPIFY_SHOP": "http://127.0.0.1:9", "SHOPIFY_ACCESS_TOKEN": "t"},
+            "run `bulkimg build` first",
+        ),
+        (["status"], {}, "nothing has been submitted"),
+        (["retry", "nope.jsonl"], {"AWS_S3_BUCKET": "b"}, "nope.jsonl not found"),
+    ],
+)
+def test_submit_status_and_retry_user_errors_are_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    result = bulkimg(tmp_path, *args, env=env)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_access_token_is_refused_in_the_settings_file(tmp_path: Path) -> None:
+    (tmp_path / "bulkimg.toml").write_text('shopify_access_token = "shpat_x"\n')
+    result = bulkimg(tmp_path, "submit")
+    assert result.returncode == 2
+    assert "may only come from the environment" in result.stderr
+    assert "shpat_x" not in result.stderr

@@ -1,0 +1,298 @@
+"""One object owns the life cycle of a run's bulk operations: stage, upload, run, poll, collect.
+
+Each OperationRecord moves through the steps of `runstate.Step`; the step is saved to run.json
+*before* the remote call that creates something, so a killed process resumes where it was:
+
+    NEW ──stage+upload──► UPLOADED ──save, then run──► SUBMITTING ──► SUBMITTED ──poll──► FINISHED
+                              ▲  (limit reached: wait)       │ (answer lost: find it by time)   │
+                              └──────────────────────────────┘                           collect
+                                                                                            ▼
+                                                                                       COLLECTED
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bulkimg.graphql_schema import load_document
+from bulkimg.progress import NullReporter, Reporter
+from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
+from bulkimg.shopify_client import (
+    ResultUrlExpiredError,
+    ShopifyClient,
+    ShopifyError,
+    ShopifyNetworkError,
+    ShopifyServerError,
+)
+
+TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "EXPIRED"})
+BUSY_CODES = frozenset({"LIMIT_REACHED", "OPERATION_IN_PROGRESS", "INTERNAL_FILE_SERVER_ERROR"})
+RESTAGE_CODES = frozenset({"NO_SUCH_FILE", "INVALID_STAGED_UPLOAD_FILE"})
+# Clock skew allowed between us and Shopify when finding an operation whose answer was lost.
+RECOVERY_MARGIN = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """How the runner waits: concurrency limit, poll interval growing to a cap."""
+
+    concurrency: int = 5
+    interval: float = 2.0
+    max_interval: float = 30.0
+    growth: float = 1.5
+    # After an unanswered run request, how long it may still appear on the shop: only then
+    # is it safe to submit the file again.
+    uncertain_wait: float = 60.0
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for raw in handle if raw.strip())
+
+
+def new_record(phase: Phase, path: Path, document: str) -> OperationRecord:
+    """A record for an input file (or, with an empty path, for a bulk query)."""
+    if not str(path) or phase is Phase.EXPORT:
+        return OperationRecord(
+            phase=phase, input_file="", input_sha256="", input_lines=0, document=document
+        )
+    return OperationRecord(
+        phase=phase,
+        input_file=str(path),
+        input_sha256=sha256_of(path),
+        input_lines=count_lines(path),
+        document=document,
+    )
+
+
+class BulkRunner:
+    """Drives the operations of one phase of a run to COLLECTED (or REJECTED)."""
+
+    def __init__(
+        self,
+        client: ShopifyClient,
+        store: RunStore,
+        state: RunState,
+        results_dir: Path,
+        policy: PollPolicy | None = None,
+        reporter: Reporter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.state = state
+        self.results_dir = results_dir
+        self.policy = policy or PollPolicy()
+        self.reporter: Reporter = reporter or NullReporter()
+        self.sleep = sleep
+        self._handlers: dict[Step, Callable[[OperationRecord], None]] = {
+            Step.NEW: self._stage,
+            Step.UPLOADED: self._submit,
+            Step.SUBMITTING: self._recover,
+            Step.SUBMITTED: self._poll,
+            Step.FINISHED: self._collect,
+        }
+        self._busy = False
+
+    def save(self) -> None:
+        self.store.save(self.state)
+
+    def run(self, phase: Phase, wait: bool = True) -> list[OperationRecord]:
+        """Advance every operation of `phase`; with wait, until all are collected."""
+        ops = self.state.ops(phase)
+        for op in ops:
+            self.reporter.start(self._stage_name(op), max(op.input_lines, 1))
+        interval = self.policy.interval
+        while True:
+            self._busy = False
+            for op in ops:
+                self._advance(op, ops)
+            if all(op.step in (Step.COLLECTED, Step.REJECTED) for op in ops):
+                break
+            waiting_to_start = any(op.step in (Step.NEW, Step.UPLOADED) for op in ops)
+            if not wait and (not waiting_to_start or not self._has_capacity(ops)):
+                break
+            self.sleep(interval)
+            interval = min(self.policy.max_interval, interval * self.policy.growth)
+        for op in ops:
+            self.reporter.finish(self._stage_name(op))
+        return ops
+
+    def _advance(self, op: OperationRecord, ops: list[OperationRecord]) -> None:
+        # Several cheap steps may follow each other; polling happens once per round.
+        for _ in range(4):
+            step = op.step
+            if step in (Step.NEW, Step.UPLOADED) and not self._has_capacity(ops):
+                return
+            handler = self._handlers.get(step)
+            if handler is None:
+                return
+            handler(op)
+            if op.step == step or op.step is Step.SUBMITTED:
+                return
+
+    def _has_capacity(self, ops: list[OperationRecord]) -> bool:
+        running = sum(1 for op in self.state.operations if op.active)
+        return not self._busy and running < self.policy.concurrency
+
+    def _stage_name(self, op: OperationRecord) -> str:
+        if op.input_file:
+            return f"Bulk {op.phase.value} {Path(op.input_file).name}"
+        number = self.state.ops(op.phase).index(op) + 1
+        return f"Bulk export of products #{number}"
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _stage(self, op: OperationRecord) -> None:
+        if op.phase is Phase.EXPORT:
+            op.step = Step.UPLOADED  # a bulk query has no input file
+            return
+        path = Path(op.input_file)
+        if sha256_of(path) != op.input_sha256:
+            raise ShopifyError(f"{path} changed since this run started; run `bulkimg build` again")
+        data = self.client.execute(
+            "staged_uploads_create",
+            {
+                "input": [
+                    {
+                        "resource": "BULK_MUTATION_VARIABLES",
+                        "filename": path.name,
+                        "mimeType": "text/jsonl",
+                        "httpMethod": "POST",
+                        "fileSize": str(path.stat().st_size),
+                    }
+                ]
+            },
+        )
+        payload = data["stagedUploadsCreate"]
+        if payload["userErrors"]:
+            raise ShopifyError(f"stagedUploadsCreate refused: {payload['userErrors'][0]}")
+        target = payload["stagedTargets"][0]
+        params = {p["name"]: p["value"] for p in target["parameters"]}
+        self.client.upload_staged(target["url"], params, path)
+        op.staged_upload_path = params["key"]
+        op.step = Step.UPLOADED
+        self.save()
+
+    def _submit(self, op: OperationRecord) -> None:
+        op.step = Step.SUBMITTING
+        op.submitting_since = now_iso()
+        self.save()  # before the call: a crash from here on is resolved by _recover
+        try:
+            if op.phase is Phase.EXPORT:
+                variables: dict[str, Any] = {"query": load_document(op.document)}
+                data = self.client.execute("bulk_operation_run_query", variables, idempotent=False)
+                payload = data["bulkOperationRunQuery"]
+            else:
+                variables = {
+                    "mutation": load_document(op.document),
+                    "stagedUploadPath": op.staged_upload_path,
+                    "clientIdentifier": f"bulkimg-{self.state.run_id}-{op.phase.value}",
+                }
+                data = self.client.execute(
+                    "bulk_operation_run_mutation", variables, idempotent=False
+                )
+                payload = data["bulkOperationRunMutation"]
+        except (ShopifyNetworkError, ShopifyServerError):
+            self._recover(op)  # it may have started: look for it before anything else
+            return
+        self._on_submitted(op, payload)
+
+    def _on_submitted(self, op: OperationRecord, payload: dict[str, Any]) -> None:
+        errors = payload.get("userErrors") or []
+        codes = {str(e.get("code")) for e in errors}
+        if payload.get("bulkOperation") and not errors:
+            operation = payload["bulkOperation"]
+            op.operation_id, op.status = operation["id"], operation["status"]
+            op.step = Step.SUBMITTED
+        elif codes & BUSY_CODES:
+            op.step = Step.UPLOADED  # the shop is busy: try again after the next poll
+            self._busy = True
+        elif codes & RESTAGE_CODES:
+            op.step, op.staged_upload_path = Step.NEW, None
+        else:
+            op.step, op.rejected_errors = Step.REJECTED, list(errors)
+            op.finished_at = now_iso()
+        self.save()
+
+    def _recover(self, op: OperationRecord) -> None:
+        """Find an operation whose creation answer was lost, or submit again if none exists."""
+        kind = "query" if op.phase is Phase.EXPORT else "mutation"
+        data = self.client.execute("bulk_operations", {"query": f"operation_type:{kind}"})
+        started = datetime.fromisoformat(op.submitting_since or now_iso())
+        since = started - RECOVERY_MARGIN
+        known = {o.operation_id for o in self.state.operations if o.operation_id}
+        found = [
+            node
+            for node in data["bulkOperations"]["nodes"]
+            if node["id"] not in known and _parse_time(node["createdAt"]) >= since
+        ]
+        if found:
+            oldest = min(found, key=lambda n: _parse_time(n["createdAt"]))
+            op.operation_id, op.status, op.step = oldest["id"], oldest["status"], Step.SUBMITTED
+        elif (datetime.now(UTC) - started).total_seconds() >= self.policy.uncertain_wait:
+            op.step = Step.UPLOADED  # it never started: submitting again is safe
+        self.save()
+
+    def _poll(self, op: OperationRecord) -> None:
+        data = self.client.execute("bulk_operation", {"id": op.operation_id})
+        operation = data["bulkOperation"]
+        if operation is None:
+            raise ShopifyError(f"bulk operation {op.operation_id} not found on the shop")
+        op.status = operation["status"]
+        op.error_code = operation.get("errorCode")
+        count = int(operation.get("objectCount") or 0)
+        self.reporter.advance(self._stage_name(op), max(0, count - op.object_count))
+        op.object_count = count
+        if op.status in TERMINAL:
+            op.step, op.finished_at = Step.FINISHED, now_iso()
+            self.save()
+            self._collect(op, operation)
+
+    def _collect(self, op: OperationRecord, operation: dict[str, Any] | None = None) -> None:
+        if operation is None:
+            operation = self.client.execute("bulk_operation", {"id": op.operation_id})[
+                "bulkOperation"
+            ]
+        assert operation is not None
+        stem = f"{op.phase.value}-{_short_id(op.operation_id)}"
+        for field, attr, suffix in (
+            ("url", "result_file", "results"),
+            ("partialDataUrl", "partial_file", "partial"),
+        ):
+            if operation.get(field):
+                dest = self.results_dir / f"{stem}.{suffix}.jsonl"
+                self._download(op, field, operation[field], dest)
+                setattr(op, attr, str(dest))
+        op.step = Step.COLLECTED
+        self.save()
+
+    def _download(self, op: OperationRecord, field: str, url: str, dest: Path) -> None:
+        try:
+            self.client.download(url, dest)
+        except ResultUrlExpiredError:
+            fresh = self.client.execute("bulk_operation", {"id": op.operation_id})["bulkOperation"]
+            self.client.download(fresh[field], dest)  # signed URLs are renewed by a new query
+
+
+def _parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _short_id(gid: str | None) -> str:
+    return (gid or "none").rsplit("/", 1)[-1]

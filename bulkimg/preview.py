@@ -1,0 +1,618 @@
+"""The run preview: output/preview.html, one self-contained page of what a run puts on Shopify.
+
+plan.jsonl (+ manifest.jsonl, failures.jsonl when a submit wrote them) -> one card per group ->
+a Jinja2 page (autoescaped) that embeds the cards as gzip+base64 JSON and renders them lazily
+with an inline script.
+
+Security: no catalog or S3 value is in the markup except inside that base64 block; the script
+puts them into the DOM as text (textContent, setAttribute), and only http(s) and our own
+data:image/jpeg URLs as `img src`. The inline script and style are allowed by their SHA-256 in a
+Content-Security-Policy with `default-src 'none'`. The only secret-bearing strings are the
+presigned image URLs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+import orjson
+from botocore.exceptions import NoCredentialsError
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bulkimg.config import Settings
+from bulkimg.errors import InputFileError
+from bulkimg.outputs import OutputSet, output_set
+from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
+from bulkimg.s3client import make_s3_client
+from bulkimg.thumbnails import CACHE_FILE, DATA_URI_PREFIX, ThumbnailCache, Thumbnailer
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+PREVIEW_FILE = "preview.html"
+MANIFEST_FILE = "manifest.jsonl"
+FAILURES_FILE = "failures.jsonl"
+
+# Filter buttons, in order: name -> label. A card's `filters` says which ones show it.
+FILTERS = {
+    "all": "all",
+    "changed": "changed this run",
+    "failed": "failed",
+    "missing": "missing",
+    "unchanged": "no change",
+}
+
+
+# --- Input records: the lines of manifest.jsonl and failures.jsonl (plan.jsonl: planfile.py) ----
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ManifestMedia(_Record):
+    id: str | None = None
+    s3_key: str
+    etag: str | None = None
+    status: Literal["UPLOADED", "PROCESSING", "READY", "FAILED"]
+
+
+class ManifestVariant(_Record):
+    sku: str
+    id: str | None = None
+    media_id: str | None = None
+    s3_key: str | None = None
+
+
+class ManifestRecord(_Record):
+    """One line of output/manifest.jsonl: what a submit did to one group."""
+
+    group_id: str
+    product_id: str | None = None
+    handle: str
+    status: Literal["done", "failed", "missing"]
+    media: list[ManifestMedia] = []
+    variants: list[ManifestVariant] = []
+
+
+class FailureError(_Record):
+    code: str | None = None
+    field: list[str] | str | None = None
+    message: str
+
+
+class FailureRecord(_Record):
+    """One line of output/failures.jsonl: one failed input line of a bulk operation.
+
+    Its `variables` (they hold presigned URLs) are deliberately not read: never on the page.
+    """
+
+    phase: str  # build, product_set, variant_media
+    group_id: str
+    handle: str = ""
+    errors: list[FailureError] = []
+    retryable: bool
+
+
+R = TypeVar("R", bound=_Record)
+
+
+def read_records(path: Path, model: type[R]) -> Iterator[R]:
+    """Stream a JSONL file as validated records; a bad line is an InputFileError naming it."""
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            try:
+                yield model.model_validate(orjson.loads(raw))
+            except (orjson.JSONDecodeError, ValidationError) as exc:
+                first = str(exc).splitlines()[0]
+                raise InputFileError(f"{path}:{number}: not a {model.__name__}: {first}") from None
+
+
+def load_manifest(path: Path | None) -> dict[str, ManifestRecord]:
+    """Manifest lines by group id; none when the file does not exist (no submit yet)."""
+    if path is None or not path.is_file():
+        return {}
+    return {r.group_id: r for r in read_records(path, ManifestRecord)}
+
+
+def load_failures(path: Path | None) -> dict[str, list[FailureRecord]]:
+    """Failure lines by group id; none when the file does not exist."""
+    failures: dict[str, list[FailureRecord]] = defaultdict(list)
+    if path is not None and path.is_file():
+        for record in read_records(path, FailureRecord):
+            failures[record.group_id].append(record)
+    return dict(failures)
+
+
+# --- The page model: one card per group --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CardImage:
+    position: int  # upload order; 1 is the featured image
+    label: str  # the variation, as in the file name: "1a", "2a", "10a"
+    image_sku: str
+    s3_key: str
+    width: int
+    height: int
+    alt: str
+    src: str | None  # presigned http(s) URL or a data: JPEG made here; None: a placeholder
+    media_status: str | None  # from the manifest, after a submit
+
+
+@dataclass(frozen=True, slots=True)
+class CardVariant:
+    sku: str
+    image_sku: str
+    image: int | None  # position of the image it will show; None: it has none
+    attached: int | None  # position the manifest says it shows (0: another file)
+    submitted: bool  # the manifest has this variant
+
+
+@dataclass(frozen=True, slots=True)
+class CardProblem:
+    """A missing image (sku, image_sku, reason) or a rejected file (s3_key, image_sku, reason)."""
+
+    sku: str
+    image_sku: str
+    s3_key: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class CardError:
+    code: str
+    field: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CardFailure:
+    phase: str
+    retryable: bool
+    errors: list[CardError]
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    group_id: str
+    handle: str
+    title: str
+    status: str  # planned, deferred, unchanged
+    deferred_reason: str | None
+    outcome: str | None  # done, failed, missing; None before a submit
+    product_id: str | None
+    images: list[CardImage]
+    variants: list[CardVariant]
+    missing: list[CardProblem]
+    rejected: list[CardProblem]
+    failures: list[CardFailure]
+    filters: list[str]
+
+
+ImageSource = Callable[[str, str], str | None]  # (s3_key, etag) -> img src
+
+
+def build_card(
+    plan: PlanRecord,
+    manifest: ManifestRecord | None,
+    failures: list[FailureRecord],
+    image_src: ImageSource,
+) -> Card:
+    """What the page shows for one group: the plan, and the outcome when there is one."""
+    media_status = {m.s3_key: m.status for m in manifest.media} if manifest else {}
+    images = [
+        CardImage(
+            *(m.position, f"{m.variation}a", m.image_sku, m.s3_key, m.width, m.height, m.alt),
+            src=_checked(image_src(m.s3_key, m.etag)),
+            media_status=media_status.get(m.s3_key),
+        )
+        for m in plan.media
+    ]
+    card = Card(
+        group_id=plan.group_id,
+        handle=plan.handle,
+        title=plan.title,
+        status=plan.status,
+        deferred_reason=plan.deferred_reason,
+        outcome=manifest.status if manifest else None,
+        product_id=manifest.product_id if manifest else None,
+        images=images,
+        variants=_variants(plan, manifest),
+        missing=[CardProblem(m.sku, m.image_sku, "", m.reason, m.detail) for m in plan.missing],
+        rejected=[
+            CardProblem("", r.image_sku, r.s3_key, r.reason, r.detail) for r in plan.rejected
+        ],
+        failures=[_failure(f) for f in failures],
+        filters=[],
+    )
+    card.filters.extend(card_filters(card))
+    return card
+
+
+def _checked(src: str | None) -> str | None:
+    """Only http(s) URLs and our own data: JPEGs may become an img src (never javascript:)."""
+    return src if src and src.startswith(("https://", "http://", DATA_URI_PREFIX)) else None
+
+
+def _variants(plan: PlanRecord, manifest: ManifestRecord | None) -> list[CardVariant]:
+    position = {m.s3_key: m.position for m in plan.media}
+    done = {v.sku: v for v in manifest.variants} if manifest else {}
+    variants = []
+    for v in plan.variants:
+        result = done.get(v.sku)
+        attached = None
+        if result is not None and result.media_id is not None:
+            attached = position.get(result.s3_key or "", 0)
+        image = position.get(v.image_s3_key) if v.image_s3_key else None
+        variants.append(CardVariant(v.sku, v.image_sku, image, attached, result is not None))
+    return variants
+
+
+def _failure(record: FailureRecord) -> CardFailure:
+    errors = [
+        CardError(
+            e.code or "",
+            ".".join(e.field) if isinstance(e.field, list) else (e.field or ""),
+            e.message,
+        )
+        for e in record.errors
+    ]
+    return CardFailure(record.phase, record.retryable, errors)
+
+
+def card_filters(card: Card) -> list[str]:
+    """The filter buttons that show this card (the rules of the filters live here, not in JS)."""
+    names = ["all"]
+    if card.status == "planned":
+        names.append("changed")
+    failed_media = any(i.media_status == "FAILED" for i in card.images)
+    if card.outcome == "failed" or card.failures or failed_media:
+        names.append("failed")
+    if card.missing or card.outcome == "missing":
+        names.append("missing")
+    if card.status in ("unchanged", "deferred"):
+        names.append("unchanged")
+    return names
+
+
+@dataclass(slots=True)
+class Summary:
+    """The counts in the bar at the top of the page."""
+
+    groups: int = 0
+    images: int = 0
+    variants: int = 0
+    variants_missing: int = 0
+    files_rejected: int = 0
+    status: Counter[str] = field(default_factory=Counter)
+    outcome: Counter[str] = field(default_factory=Counter)
+    filters: Counter[str] = field(default_factory=Counter)
+
+    def add(self, card: Card) -> None:
+        self.groups += 1
+        self.images += len(card.images)
+        self.variants += len(card.variants)
+        self.variants_missing += len(card.missing)
+        self.files_rejected += len(card.rejected)
+        self.status[card.status] += 1
+        if card.outcome:
+            self.outcome[card.outcome] += 1
+        self.filters.update(card.filters)
+
+
+class CardSet:
+    """The cards as one gzip-compressed JSON array, compressed as they are built.
+
+    Presigned URLs are most of a card (each repeats the credential scope and any session token),
+    so the array compresses ~20x: 20,000 groups stay a few MB instead of ~100 MB of HTML.
+    """
+
+    def __init__(self) -> None:
+        self.summary = Summary()
+        self.group_ids: set[str] = set()
+        self._gzip = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip container
+        self._chunks = [self._gzip.compress(b"[")]
+        self._finished: str | None = None
+
+    def add(self, card: Card) -> None:
+        if self._finished is not None:
+            raise ValueError("CardSet already finished")
+        comma = b"," if self.summary.groups else b""
+        self._chunks.append(self._gzip.compress(comma + orjson.dumps(card)))
+        self.summary.add(card)
+        self.group_ids.add(card.group_id)
+
+    @classmethod
+    def of(cls, cards: Iterable[Card]) -> CardSet:
+        card_set = cls()
+        for card in cards:
+            card_set.add(card)
+        return card_set
+
+    def gzip_base64(self) -> str:
+        """The finished array, gzip in base64 (only A-Z a-z 0-9 + / =: it cannot end its tag)."""
+        if self._finished is None:
+            self._chunks += [self._gzip.compress(b"]"), self._gzip.flush()]
+            self._finished = base64.b64encode(b"".join(self._chunks)).decode("ascii")
+            self._chunks = []
+        return self._finished
+
+
+# --- Image sources: presigned URLs, embedded thumbnails or placeholders ------------------------
+
+
+class ImageSources:
+    """Where each image's `src` comes from, and the origins the CSP must allow for them."""
+
+    def __init__(
+        self,
+        presign: Callable[[str], str] | None,
+        thumbnails: Thumbnailer | None,
+        embed: bool,
+    ) -> None:
+        self._presign = presign
+        self._thumbnails = thumbnails
+        self.embed = embed  # embedded thumbnails first, URLs only where there is none
+        self.origins: set[str] = set()
+        self.no_credentials = False
+        self.used: Counter[str] = Counter()  # how many images got each kind of src
+
+    def src(self, key: str, etag: str) -> str | None:
+        thumb = self._thumbnails.data_uri(key, etag) if self._thumbnails else None
+        if thumb and (self.embed or self._presign is None):
+            self.used["embedded"] += 1
+            return thumb
+        url = self._url(key)
+        if url:
+            self.used["url"] += 1
+            return url
+        self.used["embedded" if thumb else "none"] += 1
+        return thumb
+
+    def _url(self, key: str) -> str | None:
+        if self._presign is None:
+            return None
+        try:
+            url = self._presign(key)
+        except NoCredentialsError:
+            self._presign, self.no_credentials = None, True
+            return None
+        origin = image_origin(url)
+        if origin is None:
+            return None
+        self.origins.add(origin)
+        return url
+
+
+def image_origin(url: str) -> str | None:
+    """`scheme://host[:port]` of an http(s) URL, or None when it is anything else.
+
+    The origin goes into the CSP's img-src, so only plain host names and IP literals pass.
+    """
+    end = url.find("/", url.find("//") + 2)
+    origin = url[:end] if end > 0 else url
+    return origin if _SAFE_ORIGIN.fullmatch(origin) else None
+
+
+_SAFE_ORIGIN = re.compile(r"https?://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+
+
+def presigner(client: S3Client, bucket: str, seconds: int) -> Callable[[str], str]:
+    """Presigned GET URLs, made locally (no request)."""
+
+    def presign(key: str) -> str:
+        return client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
+        )
+
+    return presign
+
+
+# --- Rendering --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewResult:
+    path: Path
+    groups: int
+    bytes: int
+    thumbnail_gets: int
+    images: dict[str, int]  # embedded / url / none
+
+
+@dataclass(frozen=True, slots=True)
+class _Asset:
+    """Inline script or style and the CSP source that allows exactly it."""
+
+    text: Markup
+    csp: str
+
+
+def _asset(name: str) -> _Asset:
+    text = (files("bulkimg") / "templates" / name).read_text(encoding="utf-8")
+    if "</" in text:  # would end the element early; the assets are ours, so this is a bug
+        raise ValueError(f"templates/{name} must not contain '</'")
+    digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+    return _Asset(Markup(text), f"'sha256-{digest}'")  # noqa: S704 - our own file
+
+
+_ENV = Environment(
+    loader=PackageLoader("bulkimg", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def content_security_policy(script: str, style: str, image_origins: Iterable[str]) -> str:
+    img = " ".join(["data:", *sorted(image_origins)])
+    return (
+        f"default-src 'none'; script-src {script}; style-src {style}; img-src {img};"
+        " base-uri 'none'; form-action 'none'"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PageInfo:
+    """What the header says about the run and the images."""
+
+    generated_at: datetime
+    plan: str
+    manifest: str | None  # "output/manifest.jsonl (…)" or None before a submit
+    images_note: str
+    warnings: list[str]
+
+
+def render_page(cards: CardSet, info: PageInfo, image_origins: Iterable[str] = ()) -> str:
+    """The whole page as HTML text."""
+    script, style = _asset("preview.js"), _asset("preview.css")
+    return _ENV.get_template("preview.html.j2").render(
+        info=info,
+        summary=cards.summary,
+        filters=FILTERS,
+        csp=content_security_policy(script.csp, style.csp, image_origins),
+        cards_data=cards.gzip_base64(),
+        script=script.text,
+        style=style.text,
+    )
+
+
+def write_preview(
+    outputs: OutputSet,
+    settings: Settings,
+    plan_path: Path,
+    client: S3Client | None,
+    *,
+    manifest_path: Path | None = None,
+    failures_path: Path | None = None,
+    presign: Callable[[str], str] | None = None,
+) -> PreviewResult:
+    """Render output/preview.html from a plan (and outcomes) into `outputs`, committed with them.
+
+    `presign` (default: presigned with `client`) lets `build` reuse the URLs of its JSONL lines.
+    """
+    manifest, failures = load_manifest(manifest_path), load_failures(failures_path)
+    now = datetime.now(UTC)
+    cards = CardSet()
+    cache = ThumbnailCache(settings.cache_dir / CACHE_FILE)
+    try:
+        sources, thumbnailer = _image_sources(settings, client, cache, plan_path, presign)
+        for plan in read_plan(plan_path):
+            outcome = manifest.get(plan.group_id)
+            cards.add(build_card(plan, outcome, failures.get(plan.group_id, []), sources.src))
+    finally:
+        cache.close()
+    info = PageInfo(
+        generated_at=now,
+        plan=str(settings.output_dir / PLAN_FILE),
+        manifest=_manifest_note(manifest_path) if manifest and manifest_path else None,
+        images_note=_images_note(settings, sources, now),
+        warnings=_warnings(cards.group_ids, manifest, failures, manifest_path, plan_path),
+    )
+    html = render_page(cards, info, sources.origins).encode("utf-8")
+    path = settings.output_dir / PREVIEW_FILE
+    outputs.open(path).write(html)
+    return PreviewResult(
+        path, cards.summary.groups, len(html), thumbnailer.gets, dict(sources.used)
+    )
+
+
+def _image_sources(
+    settings: Settings,
+    client: S3Client | None,
+    cache: ThumbnailCache,
+    plan_path: Path,
+    presign: Callable[[str], str] | None,
+) -> tuple[ImageSources, Thumbnailer]:
+    bucket = settings.aws_s3_bucket or None
+    usable = client if bucket else None
+    if presign is None and usable and bucket:
+        presign = presigner(usable, bucket, settings.presign_seconds)
+    fetch_from = usable if settings.preview_thumbnails else None
+    thumbnailer = Thumbnailer(
+        cache, bucket, fetch_from, settings.s3_workers, settings.max_image_bytes
+    )
+    if fetch_from is not None:
+        thumbnailer.prepare((m.s3_key, m.etag) for p in read_plan(plan_path) for m in p.media)
+    # Without --thumbnails and with S3 settings, URLs only: the cache is not even read.
+    lookup = thumbnailer if settings.preview_thumbnails or presign is None else None
+    return ImageSources(presign, lookup, settings.preview_thumbnails), thumbnailer
+
+
+def _images_note(settings: Settings, sources: ImageSources, now: datetime) -> str:
+    used = sources.used
+    parts = []
+    if used["embedded"]:
+        parts.append(f"{used['embedded']} thumbnails are embedded in this file")
+    if used["url"]:
+        expires = now + timedelta(seconds=settings.presign_seconds)
+        token = settings.aws_session_token and settings.aws_session_token.get_secret_value()
+        parts.append(
+            f"{used['url']} images load from presigned S3 links that expire at"
+            f" {expires:%Y-%m-%d %H:%M} UTC"
+            + (" (sooner if the session credentials expire first)" if token else "")
+        )
+    if used["none"]:
+        why = "no S3 credentials were found" if sources.no_credentials else "no S3 settings"
+        parts.append(f"{used['none']} images show a placeholder ({why})")
+    return "; ".join(parts) + "." if parts else "No images."
+
+
+def _manifest_note(manifest_path: Path) -> str:
+    at = datetime.fromtimestamp(manifest_path.stat().st_mtime, UTC)
+    return f"{manifest_path} ({at:%Y-%m-%d %H:%M} UTC)"
+
+
+def _warnings(
+    group_ids: set[str],
+    manifest: dict[str, ManifestRecord],
+    failures: dict[str, list[FailureRecord]],
+    manifest_path: Path | None,
+    plan_path: Path,
+) -> list[str]:
+    warnings = []
+    if manifest and manifest_path and manifest_path.stat().st_mtime < plan_path.stat().st_mtime:
+        warnings.append("The manifest is older than the plan: outcomes are from an earlier run.")
+    strays = len((set(manifest) | set(failures)) - group_ids)
+    if strays:
+        groups = "group is" if strays == 1 else "groups are"
+        warnings.append(f"{strays} {groups} in the manifest or failures but not in the plan.")
+    return warnings
+
+
+def render_preview(settings: Settings, s3_client: S3Client | None = None) -> PreviewResult:
+    """Re-render output/preview.html from the plan, manifest and failures in the output dir.
+
+    Makes no S3 request unless `preview_thumbnails` is set (then one GET per new image).
+    """
+    out = settings.output_dir
+    plan_path = out / PLAN_FILE
+    client = s3_client or (make_s3_client(settings) if settings.aws_s3_bucket else None)
+    with output_set() as outputs:
+        result = write_preview(
+            outputs,
+            settings,
+            plan_path,
+            client,
+            manifest_path=out / MANIFEST_FILE,
+            failures_path=out / FAILURES_FILE,
+        )
+        outputs.commit()
+    return result

@@ -1,0 +1,166 @@
+"""Read a bulk operation's result JSONL back onto its input lines, and the product export.
+
+Shopify runs lines in any order: a result is matched to its input by `__lineNumber` (0-based)
+only. An input line with no result line did not run: it counts as failed and retryable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bulkimg.runstate import OperationRecord
+from bulkimg.shopify_client import iter_jsonl
+
+# Top-level GraphQL error codes and userError codes that a later attempt can fix.
+RETRYABLE_CODES = frozenset(
+    {
+        "THROTTLED",
+        "INTERNAL_SERVER_ERROR",
+        "TIMEOUT",
+        "GENERIC_ERROR",
+        "JOB_ERROR",
+        "NON_READY_MEDIA",
+        "NOT_RUN",
+        "MEDIA_NOT_READY",
+        "MEDIA_FAILED",
+    }
+)
+
+
+@dataclass(slots=True)
+class LineResult:
+    """What one input line of a bulk mutation did."""
+
+    line: int  # 0-based, as __lineNumber
+    payload: dict[str, Any] | None = None  # the mutation's payload (data.<field>)
+    errors: list[dict[str, Any]] = field(default_factory=list)  # top-level errors, userErrors
+
+    @property
+    def ok(self) -> bool:
+        return self.payload is not None and not self.errors
+
+    @property
+    def retryable(self) -> bool:
+        return all(str(e.get("code")) in RETRYABLE_CODES for e in self.errors)
+
+
+def not_run(line: int, status: str | None) -> LineResult:
+    message = f"line not run by the bulk operation (status {status or 'unknown'})"
+    return LineResult(line, None, [{"code": "NOT_RUN", "field": None, "message": message}])
+
+
+def read_line_results(op: OperationRecord, payload_field: str) -> dict[int, LineResult]:
+    """Every input line of `op`, with its result (or a NOT_RUN failure)."""
+    results: dict[int, LineResult] = {}
+    for name in (op.partial_file, op.result_file):
+        if name and Path(name).is_file():
+            for record in iter_jsonl(Path(name)):
+                result = _line_result(record, payload_field)
+                if result is not None:
+                    results[result.line] = result
+    for line in range(op.input_lines):
+        if line not in results:
+            results[line] = not_run(line, op.status)
+    if op.rejected_errors:
+        for line in range(op.input_lines):
+            results[line] = LineResult(line, None, [dict(e) for e in op.rejected_errors])
+    return results
+
+
+def _line_result(record: dict[str, Any], payload_field: str) -> LineResult | None:
+    number = record.get("__lineNumber")
+    if not isinstance(number, int):
+        return None
+    errors = [_error(e) for e in record.get("errors") or []]
+    payload = (record.get("data") or {}).get(payload_field)
+    if payload is not None:
+        errors.extend(_error(e) for e in payload.get("userErrors") or [])
+    return LineResult(number, payload, errors)
+
+
+def _error(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        return {"code": None, "field": None, "message": str(raw)}
+    code = raw.get("code") or (raw.get("extensions") or {}).get("code")
+    return {"code": code, "field": raw.get("field"), "message": str(raw.get("message", ""))}
+
+
+# -- product export (bulk query) ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ExportedMedia:
+    id: str
+    alt: str
+    status: str
+    url: str | None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ExportedVariant:
+    id: str
+    sku: str
+    media_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ExportedProduct:
+    id: str
+    handle: str
+    media: list[ExportedMedia] = field(default_factory=list)
+    variants: list[ExportedVariant] = field(default_factory=list)
+
+
+def read_export(path: Path, handles: set[str] | None = None) -> dict[str, ExportedProduct]:
+    """Products by handle from a bulk query result. Rows are ungrouped: children are matched
+    to parents by `__parentId`, in any order."""
+    products: dict[str, ExportedProduct] = {}
+    variants: dict[str, ExportedVariant] = {}
+    orphans: list[dict[str, Any]] = []
+    for row in _rows(path):
+        gid = str(row.get("id", ""))
+        if "/Product/" in gid:
+            products[gid] = ExportedProduct(gid, str(row.get("handle", "")))
+        elif "/ProductVariant/" in gid:
+            variants[gid] = ExportedVariant(gid, str(row.get("sku") or ""))
+            orphans.append(row)
+        else:
+            orphans.append(row)
+    for row in orphans:
+        _attach(row, products, variants)
+    wanted = products.values() if handles is None else (
+        p for p in products.values() if p.handle in handles
+    )  # fmt: skip
+    return {p.handle: p for p in wanted}
+
+
+def _rows(path: Path) -> Iterator[dict[str, Any]]:
+    yield from iter_jsonl(path)
+
+
+def _attach(
+    row: dict[str, Any],
+    products: dict[str, ExportedProduct],
+    variants: dict[str, ExportedVariant],
+) -> None:
+    gid, parent = str(row.get("id", "")), str(row.get("__parentId", ""))
+    if "/ProductVariant/" in gid:
+        if parent in products:
+            products[parent].variants.append(variants[gid])
+    elif parent in variants:
+        variants[parent].media_ids.append(gid)  # a variant's media
+    elif parent in products:
+        image = row.get("image") or {}
+        products[parent].media.append(
+            ExportedMedia(
+                gid,
+                str(row.get("alt") or ""),
+                str(row.get("status") or ""),
+                image.get("url") if isinstance(image, dict) else None,
+                [_error(e) for e in row.get("mediaErrors") or []],
+            )
+        )

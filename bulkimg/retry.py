@@ -1,0 +1,103 @@
+"""`bulkimg retry failures.jsonl`: submit again only the lines that can succeed on a new try.
+
+productSet failures get fresh lines (fresh presigned URLs: the old ones may have expired) built
+from the plan, without touching S3 beyond signing. Variant-image failures of products that
+exist skip productSet and go straight to the export and productVariantAppendMedia.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from bulkimg.config import Settings
+from bulkimg.errors import InputFileError
+from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
+from bulkimg.productset import LineRules, productset_variables
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+PRODUCT_PHASES = frozenset({"product_set"})
+# Variant-image failures that only a new productSet (a new upload of the image) can fix.
+REUPLOAD_CODES = frozenset({"MEDIA_FAILED", "NOT_FOUND"})
+
+
+@dataclass(slots=True)
+class RetryInputs:
+    """What a retry run submits, and what it carries over unchanged."""
+
+    plan_path: Path
+    productset_files: list[Path]
+    phase1_skipped: list[str]
+    carried_failures: list[dict[str, Any]]
+    groups: int
+
+    @property
+    def empty(self) -> bool:
+        return self.groups == 0
+
+
+def read_failures(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise InputFileError(f"{path} not found")
+    try:
+        return [orjson.loads(raw) for raw in path.read_bytes().splitlines() if raw.strip()]
+    except orjson.JSONDecodeError as exc:
+        raise InputFileError(f"{path} is not a failures file: {exc}") from None
+
+
+def prepare_retry(settings: Settings, failures_path: Path, s3: S3Client) -> RetryInputs:
+    """Write the retry's plan and productSet lines under output/retry/."""
+    failures = read_failures(failures_path)
+    retryable = [f for f in failures if f.get("retryable") and f.get("phase") != "build"]
+    carried = [f for f in failures if f not in retryable]
+    product_groups = {str(f["group_id"]) for f in retryable if _needs_product_set(f)}
+    media_groups = {str(f["group_id"]) for f in retryable} - product_groups
+    wanted = product_groups | media_groups
+    plans = [r for r in read_plan(settings.output_dir / PLAN_FILE) if r.group_id in wanted]
+    found = {r.group_id for r in plans}
+    carried += [f for f in retryable if str(f["group_id"]) not in found]  # plan rebuilt since
+    stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+    directory = settings.output_dir / "retry"
+    directory.mkdir(parents=True, exist_ok=True)
+    productset = directory / f"productset-retry-{stamp}.jsonl"
+    plan_path = directory / f"plan-retry-{stamp}.jsonl"
+    rules = LineRules(settings.variants_mode, settings.option_name)
+
+    def source_url(key: str) -> str:
+        return s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": settings.aws_s3_bucket, "Key": key},
+            ExpiresIn=settings.presign_seconds,
+        )
+
+    line = 0
+    with productset.open("wb") as lines, plan_path.open("wb") as plan_out:
+        for record in plans:
+            retried = _retry_record(record, productset.name if record.group_id in product_groups
+                                    else None, line + 1)  # fmt: skip
+            if record.group_id in product_groups:
+                line += 1
+                variables = productset_variables(record.to_group_plan(), source_url, rules)
+                lines.write(orjson.dumps(variables) + b"\n")
+            plan_out.write(retried.dump())
+    files = [productset] if line else []
+    if not line:
+        productset.unlink()
+    return RetryInputs(plan_path, files, sorted(media_groups), carried, len(plans))
+
+
+def _needs_product_set(failure: dict[str, Any]) -> bool:
+    codes = {str(e.get("code")) for e in failure.get("errors") or []}
+    return failure.get("phase") in PRODUCT_PHASES or bool(codes & REUPLOAD_CODES)
+
+
+def _retry_record(record: PlanRecord, file: str | None, line: int) -> PlanRecord:
+    return record.model_copy(
+        update={"status": "planned", "file": file, "line": line if file else None}
+    )

@@ -1,0 +1,552 @@
+"""`bulkimg submit`: run the build's productSet lines in bulk, then attach variant images.
+
+Phase 1 runs every productset file as a bulk mutation. A bulk query export then reads the
+products back (media ids and status, variant ids), waiting a bounded time for media to become
+READY. Phase 2 runs productVariantAppendMedia lines built from it. Every step is saved in
+output/run.json first, so a killed submit resumes; the outcome is written to
+output/manifest.jsonl, output/failures.jsonl and logs/image_upload_failures_*.log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record
+from bulkimg.config import Settings
+from bulkimg.errors import InputFileError
+from bulkimg.planfile import PlanRecord, PlanVariant, read_plan
+from bulkimg.progress import NullReporter, Reporter
+from bulkimg.results import (
+    ExportedMedia,
+    ExportedProduct,
+    LineResult,
+    read_export,
+    read_line_results,
+)
+from bulkimg.runlogs import log_file_name, log_safe
+from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
+from bulkimg.shopify_client import ShopifyClient, iter_jsonl, redact_url
+
+PRODUCT_SET_DOCUMENT = "product_set"
+VARIANT_MEDIA_DOCUMENT = "variant_append_media"
+EXPORT_DOCUMENT = "export_products"
+MAX_PAIRS_PER_LINE = 100  # productVariantAppendMedia: at most 100 variant-media pairs per call
+FAILED_OPERATION = frozenset({"FAILED", "CANCELED", "EXPIRED"})
+
+
+@dataclass(slots=True)
+class Failure:
+    """One failed input line (or planned line that could not be sent), for failures.jsonl."""
+
+    phase: str
+    group_id: str
+    handle: str
+    file: str | None
+    line: int | None
+    variables: dict[str, Any] | None
+    errors: list[dict[str, Any]]
+    retryable: bool
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "group_id": self.group_id,
+            "handle": self.handle,
+            "file": self.file,
+            "line": self.line,
+            "variables": self.variables,
+            "errors": self.errors,
+            "retryable": self.retryable,
+        }
+
+
+@dataclass(slots=True)
+class SubmitOutcome:
+    """What a submit did; exit_code follows the documented codes."""
+
+    finished: bool
+    exit_code: int
+    counts: dict[str, int] = field(default_factory=dict)
+    operations: list[OperationRecord] = field(default_factory=list)
+    manifest: Path | None = None
+    failures: Path | None = None
+    failure_log: Path | None = None
+
+
+class Submission:
+    """One submit (or resumed submit) of the build in settings.output_dir."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: ShopifyClient,
+        reporter: Reporter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        plan_path: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.reporter: Reporter = reporter or NullReporter()
+        self.sleep = sleep
+        self.out = settings.output_dir
+        self.store = RunStore(self.out)
+        self.plan_path = plan_path or self.out / "plan.jsonl"
+        self.policy = PollPolicy(
+            concurrency=settings.bulk_concurrency,
+            interval=settings.poll_interval,
+            max_interval=settings.poll_max_interval,
+            uncertain_wait=settings.submit_recovery_seconds,
+        )
+
+    # -- run ---------------------------------------------------------------------------------
+
+    def start(self, productset_files: list[Path], **fields: Any) -> RunState:
+        """A new run over `productset_files` (refused while another run is unfinished)."""
+        if self.store.exists():
+            previous = self.store.load()
+            if previous.completed_at is None:
+                raise InputFileError(
+                    f"{self.store.path} holds an unfinished run ({previous.run_id}):"
+                    " run `bulkimg submit --wait` to resume it, or `bulkimg status`"
+                )
+        state = RunState(
+            shop=self.client.endpoint.base_url, plan_file=str(self.plan_path), **fields
+        )
+        state.operations = [
+            new_record(Phase.PRODUCT_SET, path, PRODUCT_SET_DOCUMENT) for path in productset_files
+        ]
+        self.store.save(state)
+        return state
+
+    def resume_or_start(self, productset_files: list[Path]) -> RunState:
+        """The unfinished run in run.json, or a new run over `productset_files`."""
+        if self.store.exists():
+            state = self.store.load()
+            if state.completed_at is None:
+                self.reporter.info(f"resuming run {state.run_id}")
+                return state
+        return self.start(productset_files)
+
+    def run(self, state: RunState, wait: bool) -> SubmitOutcome:
+        runner = BulkRunner(
+            self.client, self.store, state, self.out / "results", self.policy, self.reporter,
+            self.sleep,
+        )  # fmt: skip
+        phase1 = runner.run(Phase.PRODUCT_SET, wait)
+        if not all(op.step in (Step.COLLECTED, Step.REJECTED) for op in phase1):
+            return SubmitOutcome(False, 0, operations=state.operations)
+        groups = self._groups(state)
+        phase1_results = self._phase1_results(state, groups)
+        done = [g for g in groups.values() if _ok(phase1_results.get(g.group_id))]
+        products = self._export_until_ready(runner, state, {g.handle for g in done})
+        if not state.ops(Phase.VARIANT_MEDIA) and not state.phase2_done:
+            path = self._write_phase2(state, done, products)
+            if path is not None:
+                state.operations.append(
+                    new_record(Phase.VARIANT_MEDIA, path, VARIANT_MEDIA_DOCUMENT)
+                )
+            state.phase2_done = True
+            self.store.save(state)
+        runner.run(Phase.VARIANT_MEDIA, True)
+        return self._finish(state, groups, phase1_results, products)
+
+    # -- phase 1 -----------------------------------------------------------------------------
+
+    def _groups(self, state: RunState) -> dict[str, PlanRecord]:
+        return {r.group_id: r for r in read_plan(Path(state.plan_file or self.plan_path))}
+
+    def _phase1_results(
+        self, state: RunState, groups: dict[str, PlanRecord]
+    ) -> dict[str, tuple[OperationRecord | None, LineResult]]:
+        by_line = {(g.file, g.line): g for g in groups.values() if g.file and g.line}
+        results: dict[str, tuple[OperationRecord | None, LineResult]] = {
+            group_id: (None, LineResult(-1, {"product": None})) for group_id in state.phase1_skipped
+        }
+        for op in state.ops(Phase.PRODUCT_SET):
+            name = Path(op.input_file).name
+            for line, result in read_line_results(op, "productSet").items():
+                group = by_line.get((name, line + 1))
+                if group is not None:
+                    results[group.group_id] = (op, result)
+        return results
+
+    # -- export and media wait ---------------------------------------------------------------
+
+    def _export_until_ready(
+        self, runner: BulkRunner, state: RunState, handles: set[str]
+    ) -> dict[str, ExportedProduct]:
+        if not handles:
+            return {}
+        if state.media_wait_until is None:
+            until = datetime.now(UTC) + timedelta(seconds=self.settings.media_wait_seconds)
+            state.media_wait_until = until.isoformat(timespec="seconds")
+        interval = self.policy.interval
+        if not state.ops(Phase.EXPORT):
+            state.operations.append(new_record(Phase.EXPORT, Path(), EXPORT_DOCUMENT))
+            self.store.save(state)
+        while True:
+            runner.run(Phase.EXPORT, True)
+            last = state.ops(Phase.EXPORT)[-1]
+            if last.step is Step.REJECTED or not last.result_file:
+                return {}
+            products = read_export(Path(last.result_file), handles)
+            if state.phase2_done or not _pending_media(products) or _past(state.media_wait_until):
+                return products
+            self.sleep(interval)
+            interval = min(self.policy.max_interval, interval * self.policy.growth)
+            state.operations.append(new_record(Phase.EXPORT, Path(), EXPORT_DOCUMENT))
+            self.store.save(state)
+
+    # -- phase 2 -----------------------------------------------------------------------------
+
+    def _write_phase2(
+        self,
+        state: RunState,
+        done: list[PlanRecord],
+        products: dict[str, ExportedProduct],
+    ) -> Path | None:
+        lines: list[dict[str, Any]] = []
+        for group in sorted(done, key=lambda g: g.group_id):
+            product = products.get(group.handle)
+            if product is None:
+                continue
+            pairs = [p for p in _wanted_pairs(group, product) if p[1] is not None]
+            for start in range(0, len(pairs), MAX_PAIRS_PER_LINE):
+                chunk = pairs[start : start + MAX_PAIRS_PER_LINE]
+                lines.append(
+                    {
+                        "productId": product.id,
+                        "variantMedia": [{"variantId": v, "mediaIds": [m]} for v, m in chunk],
+                    }
+                )
+        if not lines:
+            return None
+        path = self.out / f"variant_media-{state.run_id}.jsonl"
+        with path.open("wb") as handle:
+            for line in lines:
+                handle.write(orjson.dumps(line) + b"\n")
+        return path
+
+    # -- outcome -----------------------------------------------------------------------------
+
+    def _finish(
+        self,
+        state: RunState,
+        groups: dict[str, PlanRecord],
+        phase1: dict[str, tuple[OperationRecord | None, LineResult]],
+        products: dict[str, ExportedProduct],
+    ) -> SubmitOutcome:
+        phase2 = self._phase2_results(state, products)
+        failures: list[Failure] = []
+        manifest: list[dict[str, Any]] = []
+        counts = {"groups": len(groups), "done": 0, "failed": 0, "missing": 0}
+        for group_id in sorted(groups):
+            group = groups[group_id]
+            entry, group_failures = _group_outcome(group, phase1.get(group_id), products, phase2)
+            manifest.append(entry)
+            failures.extend(group_failures)
+            counts[entry["status"]] += 1
+        submitted = sum(op.input_lines for op in state.ops(Phase.PRODUCT_SET))
+        sent = [r for op, r in phase1.values() if op is not None]
+        p1_failed = sum(1 for r in sent if not r.ok)
+        p1_done = sum(1 for r in sent if r.ok)
+        if p1_done + p1_failed != submitted:  # every input line is accounted for
+            raise AssertionError(f"lines: {p1_done} done + {p1_failed} failed != {submitted}")
+        counts.update(lines_submitted=submitted, lines_done=p1_done, lines_failed=p1_failed)
+        counts["variant_media_lines"] = sum(op.input_lines for op in state.ops(Phase.VARIANT_MEDIA))
+        paths = self._write_outcome(state, manifest, failures)
+        state.completed_at = now_iso()
+        self.store.save(state)
+        broken = any(
+            op.status in FAILED_OPERATION or op.step is Step.REJECTED for op in state.operations
+        )
+        exit_code = 3 if broken else (1 if failures else 0)
+        return SubmitOutcome(True, exit_code, counts, state.operations, *paths)
+
+    def _phase2_results(
+        self, state: RunState, products: dict[str, ExportedProduct]
+    ) -> dict[str, list[tuple[dict[str, Any], LineResult, str, int]]]:
+        """Phase 2 results by product id: (input variables, result, file, 1-based line)."""
+        out: dict[str, list[tuple[dict[str, Any], LineResult, str, int]]] = {}
+        for op in state.ops(Phase.VARIANT_MEDIA):
+            results = read_line_results(op, "productVariantAppendMedia")
+            for number, variables in enumerate(iter_jsonl(Path(op.input_file))):
+                entry = (variables, results[number], Path(op.input_file).name, number + 1)
+                out.setdefault(str(variables["productId"]), []).append(entry)
+        return out
+
+    def _write_outcome(
+        self, state: RunState, manifest: list[dict[str, Any]], failures: list[Failure]
+    ) -> tuple[Path, Path, Path]:
+        started = datetime.fromisoformat(state.created_at).astimezone()
+        manifest_path = self.out / "manifest.jsonl"
+        failures_path = self.out / "failures.jsonl"
+        log_path = self.settings.logs_dir / log_file_name("image_upload_failures", started)
+        records = [f.record() for f in failures]
+        if state.merge_manifest:
+            manifest = _merged(manifest_path, manifest)
+            records = [dict(f) for f in state.carried_failures] + records
+        _write_jsonl(manifest_path, manifest)
+        _write_jsonl(failures_path, records)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("w", encoding="utf-8") as log:
+            for line in _failure_log_lines(manifest, failures):
+                log.write(line)
+        return manifest_path, failures_path, log_path
+
+
+def _merged(path: Path, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The earlier manifest with the entries of `entries`' groups replaced."""
+    fresh = {e["group_id"]: e for e in entries}
+    merged = [fresh.pop(e["group_id"], e) for e in iter_jsonl(path)] if path.is_file() else []
+    return merged + list(fresh.values())
+
+
+def _ok(entry: tuple[OperationRecord | None, LineResult] | None) -> bool:
+    return entry is not None and entry[1].ok
+
+
+def _past(iso: str | None) -> bool:
+    return iso is not None and datetime.now(UTC) >= datetime.fromisoformat(iso)
+
+
+def _pending_media(products: dict[str, ExportedProduct]) -> bool:
+    return any(m.status in ("UPLOADED", "PROCESSING") for p in products.values() for m in p.media)
+
+
+def _media_by_key(group: PlanRecord, product: ExportedProduct) -> dict[str, ExportedMedia]:
+    """The product's media matched to our S3 keys by alt text (unique within a product; if a
+    product holds several, the last one listed is the newest)."""
+    by_alt = {m.alt: m for m in product.media}
+    return {m.s3_key: by_alt[m.alt] for m in group.media if m.alt in by_alt}
+
+
+def _wanted_pairs(group: PlanRecord, product: ExportedProduct) -> list[tuple[str, str | None]]:
+    """(variant id, media id) to attach: READY primary images not attached yet."""
+    media = _media_by_key(group, product)
+    variants = {v.sku: v for v in product.variants}
+    pairs: list[tuple[str, str | None]] = []
+    for v in group.variants:
+        variant = variants.get(v.sku)
+        image = media.get(v.image_s3_key) if v.image_s3_key else None
+        if variant is None or image is None or image.status != "READY":
+            continue
+        if image.id not in variant.media_ids:
+            pairs.append((variant.id, image.id))
+    return pairs
+
+
+def _group_outcome(
+    group: PlanRecord,
+    phase1: tuple[OperationRecord | None, LineResult] | None,
+    products: dict[str, ExportedProduct],
+    phase2: dict[str, list[tuple[dict[str, Any], LineResult, str, int]]],
+) -> tuple[dict[str, Any], list[Failure]]:
+    failures: list[Failure] = []
+    product = products.get(group.handle)
+    if group.status == "deferred" or phase1 is None:
+        reason = group.deferred_reason or "no productSet line for this group"
+        failures.append(
+            Failure("build", group.group_id, group.handle, None, None, None,
+                    [{"code": "DEFERRED", "field": None, "message": reason}], True)
+        )  # fmt: skip
+        return _manifest_entry(group, None, "failed", {}, {}), failures
+    op, result = phase1
+    if not result.ok:
+        file = Path(op.input_file).name if op else None
+        variables = _input_line(op, result.line) if op else None
+        failures.append(
+            Failure("product_set", group.group_id, group.handle, file, result.line + 1,
+                    variables, result.errors, result.retryable)
+        )  # fmt: skip
+        return _manifest_entry(group, None, "failed", {}, {}), failures
+    payload_product = (result.payload or {}).get("product") or {}
+    product_id = product.id if product else str(payload_product.get("id") or "")
+    media = _media_by_key(group, product) if product else {}
+    attached = _attached(group, product, phase2.get(product_id, []), failures)
+    failures.extend(_media_failures(group, product, media, attached))
+    missing = bool(group.missing)
+    status = "failed" if failures else ("missing" if missing else "done")
+    return _manifest_entry(group, product, status, media, attached), failures
+
+
+def _attached(
+    group: PlanRecord,
+    product: ExportedProduct | None,
+    lines: list[tuple[dict[str, Any], LineResult, str, int]],
+    failures: list[Failure],
+) -> dict[str, str]:
+    """variant id -> media id attached (already, or by a successful phase 2 line)."""
+    attached = {v.id: v.media_ids[0] for v in (product.variants if product else []) if v.media_ids}
+    for variables, result, file, line in lines:
+        pairs = {p["variantId"]: p["mediaIds"][0] for p in variables["variantMedia"]}
+        if result.ok:
+            attached.update(pairs)
+        else:
+            for variant_id in pairs:
+                attached.pop(variant_id, None)
+            failures.append(
+                Failure("variant_media", group.group_id, group.handle, file, line, variables,
+                        result.errors, result.retryable)
+            )  # fmt: skip
+    return attached
+
+
+def _media_failures(
+    group: PlanRecord,
+    product: ExportedProduct | None,
+    media: dict[str, ExportedMedia],
+    attached: dict[str, str],
+) -> list[Failure]:
+    """Images that failed on Shopify, and variants whose primary image could not be attached."""
+    failures: list[Failure] = []
+    product_id = product.id if product else None
+
+    def fail(code: str, message: str, variables: dict[str, Any], retryable: bool = True) -> None:
+        failures.append(
+            Failure("variant_media", group.group_id, group.handle, None, None,
+                    {"productId": product_id, **variables},
+                    [{"code": code, "field": None, "message": message}], retryable)
+        )  # fmt: skip
+
+    for m in group.media:
+        image = media.get(m.s3_key)
+        if image is not None and image.status == "FAILED":
+            fail("MEDIA_FAILED", _media_error(image), {"mediaId": image.id, "s3_key": m.s3_key})
+    variants = {v.sku: v for v in (product.variants if product else [])}
+    for v in group.variants:
+        key, variant = v.image_s3_key, variants.get(v.sku)
+        image = media.get(key) if key else None
+        if not key or (variant and image and attached.get(variant.id) == image.id):
+            continue
+        pair = {"sku": v.sku, "s3_key": key, "variantId": variant.id if variant else None}
+        if variant is None or image is None:
+            fail("NOT_FOUND", "variant or image not on the product after productSet", pair)
+        elif image.status not in ("READY", "FAILED"):
+            fail("MEDIA_NOT_READY", f"media still {image.status} after the wait", pair)
+    return failures
+
+
+def _media_error(image: ExportedMedia) -> str:
+    if image.errors:
+        first = image.errors[0]
+        return f"{first.get('code')}: {first.get('message')}"
+    return "media processing failed"
+
+
+def _manifest_entry(
+    group: PlanRecord,
+    product: ExportedProduct | None,
+    status: str,
+    media: dict[str, ExportedMedia],
+    attached: dict[str, str],
+) -> dict[str, Any]:
+    keys = {m.id: key for key, m in media.items()}
+    variant_ids = {v.sku: v.id for v in (product.variants if product else [])}
+    return {
+        "group_id": group.group_id,
+        "product_id": product.id if product else None,
+        "handle": group.handle,
+        "status": status,
+        "media": [
+            {
+                "id": media[m.s3_key].id if m.s3_key in media else None,
+                "s3_key": m.s3_key,
+                "etag": m.etag,
+                "status": media[m.s3_key].status if m.s3_key in media else None,
+            }
+            for m in group.media
+        ],
+        "variants": [_manifest_variant(v, variant_ids, attached, keys) for v in group.variants],
+    }
+
+
+def _manifest_variant(
+    v: PlanVariant, variant_ids: dict[str, str], attached: dict[str, str], keys: dict[str, str]
+) -> dict[str, Any]:
+    variant_id = variant_ids.get(v.sku)
+    media_id = attached.get(variant_id) if variant_id else None
+    return {
+        "sku": v.sku,
+        "id": variant_id,
+        "media_id": media_id,
+        "s3_key": keys.get(media_id) if media_id else None,
+    }
+
+
+def _input_line(op: OperationRecord, line: int) -> dict[str, Any] | None:
+    """The exact variables of an input line, with signed URLs redacted."""
+    path = Path(op.input_file)
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle):
+            if number == line:
+                return dict(orjson.loads(redact_url(raw.decode("utf-8"))))
+    return None
+
+
+def _write_jsonl(path: Path, records: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    with temp.open("wb") as handle:
+        for record in records:
+            handle.write(orjson.dumps(record) + b"\n")
+    temp.replace(path)
+
+
+def _failure_log_lines(manifest: list[dict[str, Any]], failures: list[Failure]) -> Iterator[str]:
+    """The spec's upload-failure log: one line per image a failure kept off its product."""
+    products = {e["group_id"]: e for e in manifest}
+    now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    for failure in failures:
+        entry = products.get(failure.group_id, {})
+        product = entry.get("product_id") or f"(handle {failure.handle})"
+        error = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in failure.errors)
+        media_keys = [str(m["s3_key"]) for m in entry.get("media", [])]
+        keys = media_keys if failure.phase != "variant_media" else []
+        keys = keys or [str((failure.variables or {}).get("s3_key") or "-")]
+        for key in keys:
+            yield (
+                f"[{now}] Product: {log_safe(product)} | Image: {log_safe(key.rsplit('/', 1)[-1])}"
+                f" | S3 Key: {log_safe(key)} | Phase: {failure.phase}"
+                f" | Error: {log_safe(redact_url(error), 1000)}\n"
+            )
+
+
+def productset_files_of_build(output_dir: Path) -> list[Path]:
+    """The JSONL files the last build wrote (from build-report.json)."""
+    report = output_dir / "build-report.json"
+    if not report.is_file():
+        raise InputFileError(f"{report} not found: run `bulkimg build` first")
+    files = [Path(p) for p in orjson.loads(report.read_bytes()).get("productset_files", [])]
+    missing = [p for p in files if not p.is_file()]
+    if missing:
+        raise InputFileError(f"{missing[0]} not found: run `bulkimg build` again")
+    return files
+
+
+def live_status(client: ShopifyClient, state: RunState) -> dict[str, dict[str, Any]]:
+    """The current state of the run's unfinished operations, by operation id."""
+    live: dict[str, dict[str, Any]] = {}
+    for op in state.operations:
+        if op.operation_id and op.step is not Step.COLLECTED:
+            node = client.execute("bulk_operation", {"id": op.operation_id})["bulkOperation"]
+            if node:
+                live[op.operation_id] = node
+    return live
+
+
+def manifest_counts(path: Path) -> dict[str, int]:
+    """Groups by status in a manifest (after a retry: the merged one)."""
+    counts = {"done": 0, "missing": 0, "failed": 0}
+    for entry in iter_jsonl(path):
+        counts[str(entry["status"])] = counts.get(str(entry["status"]), 0) + 1
+    return counts

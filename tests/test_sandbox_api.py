@@ -1,0 +1,206 @@
+"""The sandbox's Admin GraphQL endpoint: auth, Shopify's error shapes, every document we send."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bulkimg.graphql_schema import ADMIN_API_VERSION, document_names, load_document
+from bulkimg.sandbox import SandboxConfig, SandboxShop
+from tests.conftest import SANDBOX_TOKEN, SandboxSession
+from tests.test_graphql_schema import SAMPLE_PRODUCT_SET_VARIABLES
+
+GRAPHQL_DIR = Path(__file__).resolve().parents[1] / "graphql"
+SUBSET_SDL = GRAPHQL_DIR / f"schema.admin-{ADMIN_API_VERSION}.graphql"
+INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+
+
+def _post(session: SandboxSession, headers: dict[str, str], **kw: Any) -> httpx.Response:
+    return session.http.post(session.shop.graphql_path, headers=headers, **kw)
+
+
+def test_missing_or_wrong_access_token_gets_401_with_shopifys_message(
+    sandbox: SandboxSession,
+) -> None:
+    body = {"query": "{ shop { name } }"}
+    for headers in ({}, {"X-Shopify-Access-Token": "shpat_wrong"}):
+        response = _post(sandbox, headers, json=body)
+        assert response.status_code == 401
+        assert response.json() == {"errors": INVALID_TOKEN}
+
+
+def test_unknown_api_version_is_404(sandbox: SandboxSession) -> None:
+    response = sandbox.http.post(
+        "/admin/api/2019-01/graphql.json",
+        json={"query": "{ shop { name } }"},
+        headers={"X-Shopify-Access-Token": SANDBOX_TOKEN},
+    )
+    assert response.status_code == 404
+
+
+def test_answers_carry_the_api_version_header_and_cost(sandbox: SandboxSession) -> None:
+    response = _post(
+        sandbox, {"X-Shopify-Access-Token": SANDBOX_TOKEN}, json={"query": load_document("shop")}
+    )
+    assert response.headers["X-Shopify-API-Version"] == ADMIN_API_VERSION
+    body = response.json()
+    assert body["data"]["shop"]["myshopifyDomain"].endswith(".myshopify.com")
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 1
+
+
+def test_unknown_field_is_a_validation_error_in_shopifys_shape(sandbox: SandboxSession) -> None:
+    body = sandbox.gql("query Shop {\n  shop { name colour }\n}")
+    assert "data" not in body
+    (error,) = body["errors"]
+    assert "colour" in error["message"]
+    assert error["locations"] == [{"line": 2, "column": 15}]
+    assert error["extensions"]["code"] == "undefinedField"
+
+
+def test_syntax_error_is_reported_with_a_location(sandbox: SandboxSession) -> None:
+    (error,) = sandbox.gql("query { shop { name }")["errors"]
+    assert error["locations"] and error["extensions"]["code"] == "parseError"
+
+
+def test_bad_variable_is_rejected_naming_the_field(sandbox: SandboxSession) -> None:
+    variables = copy.deepcopy(SAMPLE_PRODUCT_SET_VARIABLES)
+    variables["input"]["colour"] = "gold"
+    body = sandbox.gql(load_document("product_set"), variables)
+    assert "data" not in body
+    (error,) = body["errors"]
+    assert "colour" in error["message"]
+    assert error["extensions"]["code"] == "INVALID_VARIABLE"
+    assert sandbox.data("{ products(first: 5) { nodes { id } } }")["products"]["nodes"] == []
+
+
+def test_request_without_a_query_is_400(sandbox: SandboxSession) -> None:
+    response = _post(sandbox, {"X-Shopify-Access-Token": SANDBOX_TOKEN}, content=b"not json")
+    assert response.status_code == 400
+
+
+def test_application_graphql_body_is_accepted(sandbox: SandboxSession) -> None:
+    headers = {"X-Shopify-Access-Token": SANDBOX_TOKEN, "Content-Type": "application/graphql"}
+    response = _post(sandbox, headers, content=b"{ shop { name } }")
+    assert response.json()["data"]["shop"]["name"]
+
+
+def test_connections_need_first_or_last_as_on_shopify(sandbox: SandboxSession) -> None:
+    (error,) = sandbox.gql("{ products { nodes { id } } }")["errors"]
+    assert error["message"] == "you must provide one of first or last"
+
+
+def test_fields_the_sandbox_does_not_model_fail_loudly(sandbox: SandboxSession) -> None:
+    body = sandbox.gql("{ shop { name email } }")
+    assert body["errors"][0]["extensions"]["code"] == "NOT_EMULATED"
+    assert "Shop.email" in body["errors"][0]["message"]
+
+
+def test_node_resolves_every_served_type_and_rejects_malformed_ids(
+    sandbox: SandboxSession,
+) -> None:
+    created = sandbox.data(load_document("product_set"), _product("node-test"))
+    product = created["productSet"]["product"]
+    query = "query($id: ID!) { node(id: $id) { __typename id } }"
+    assert sandbox.data(query, {"id": product["id"]})["node"]["__typename"] == "Product"
+    media_id = product["media"]["nodes"][0]["id"]
+    assert sandbox.data(query, {"id": media_id})["node"]["__typename"] == "MediaImage"
+    missing = {"id": "gid://shopify/Product/1"}
+    assert sandbox.data(query, missing)["node"] is None
+    (error,) = sandbox.gql(query, {"id": "not-a-gid"})["errors"]
+    assert error["message"] == "Invalid global id 'not-a-gid'"
+
+
+def _product(handle: str) -> dict[str, Any]:
+    variables = copy.deepcopy(SAMPLE_PRODUCT_SET_VARIABLES)
+    variables["identifier"] = {"handle": handle}
+    variables["input"]["handle"] = handle
+    variables["input"]["files"][0]["originalSource"] = "http://127.0.0.1:9/a.jpg"
+    return variables
+
+
+# --- every document bulkimg sends ---------------------------------------------------------
+
+
+def _run_mutation_document(session: SandboxSession, document: str) -> dict[str, Any]:
+    path = session.stage(b'{"identifier": {"handle": "doc-run"}, "input": {"title": "x"}}\n')
+    variables = {"mutation": load_document("product_set"), "stagedUploadPath": path}
+    return session.data(document, variables | {"clientIdentifier": "documents-test"})
+
+
+def _operation_id(session: SandboxSession) -> str:
+    run = session.data(load_document("bulk_operation_run_query"), {"query": _export()})
+    operation_id: str = run["bulkOperationRunQuery"]["bulkOperation"]["id"]
+    session.wait_operation(operation_id)
+    return operation_id
+
+
+def _export() -> str:
+    return load_document("export_products")
+
+
+STAGED = {
+    "resource": "BULK_MUTATION_VARIABLES",
+    "filename": "a.jsonl",
+    "mimeType": "text/jsonl",
+    "httpMethod": "POST",
+}
+
+RUNNERS: dict[str, Callable[[SandboxSession, str], Any]] = {
+    "shop": lambda s, d: s.data(d),
+    "product_set": lambda s, d: s.data(d, _product("doc-product")),
+    "product_by_handle": lambda s, d: s.data(d, {"handle": "doc-product"}),
+    "staged_uploads_create": lambda s, d: s.data(d, {"input": [STAGED]}),
+    "bulk_operation_run_mutation": _run_mutation_document,
+    "bulk_operation_run_query": lambda s, d: s.data(d, {"query": _export()}),
+    "export_products": lambda s, d: s.wait_operation(
+        s.data(load_document("bulk_operation_run_query"), {"query": d})["bulkOperationRunQuery"][
+            "bulkOperation"
+        ]["id"]
+    ),
+    "bulk_operation": lambda s, d: s.data(d, {"id": _operation_id(s)}),
+    "bulk_operations": lambda s, d: s.data(d, {"query": "status:completed"}),
+    "bulk_operation_cancel": lambda s, d: s.data(d, {"id": _operation_id(s)}),
+    "variant_append_media": lambda s, d: s.data(
+        d, {"productId": "gid://shopify/Product/1", "variantMedia": []}
+    ),
+}
+
+
+def test_every_shipped_document_has_a_runner_here() -> None:
+    assert sorted(RUNNERS) == document_names(), "add a runner for the new document"
+
+
+@pytest.mark.parametrize("name", sorted(RUNNERS))
+def test_every_shipped_document_executes_against_the_sandbox(
+    sandbox: SandboxSession, name: str
+) -> None:
+    if name == "variant_append_media" or name == "product_by_handle":
+        RUNNERS["product_set"](sandbox, load_document("product_set"))
+    result = RUNNERS[name](sandbox, load_document(name))
+    assert result is not None
+
+
+def test_documents_also_execute_against_the_subset_schema(make_sandbox: Any) -> None:
+    session: SandboxSession = make_sandbox(schema_path=SUBSET_SDL)
+    assert session.shop.schema.get_type("AbandonedCheckout") is None  # really the subset
+    for name in ("shop", "product_set", "product_by_handle", "bulk_operations"):
+        RUNNERS[name](session, load_document(name))
+    assert session.wait_operation(_operation_id(session))["status"] == "COMPLETED"
+
+
+def test_in_process_wsgi_transport_serves_the_same_api(tmp_path: Path) -> None:
+    config = SandboxConfig(access_token=SANDBOX_TOKEN)
+    with SandboxShop(tmp_path / "shop.sqlite", config) as shop:
+        transport = httpx.WSGITransport(app=shop.wsgi_app)
+        with httpx.Client(transport=transport, base_url="http://sandbox.test") as client:
+            response = client.post(
+                shop.graphql_path,
+                json={"query": load_document("shop")},
+                headers={"X-Shopify-Access-Token": SANDBOX_TOKEN},
+            )
+    assert response.json()["data"]["shop"]["name"] == "bulkimg sandbox"

@@ -1,0 +1,114 @@
+"""Media from URLs: the sandbox really downloads originalSource (presigned URLs from moto's S3
+server) and ends each media READY with its size, or FAILED with Shopify's error code."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from bulkimg.graphql_schema import load_document
+from bulkimg.samples import image_bytes
+from tests.conftest import SandboxSession, product_line, wait_for
+
+PRODUCT_SET = load_document("product_set")
+MEDIA = """
+query($handle: String!) {
+  productByIdentifier(identifier: {handle: $handle}) {
+    media(first: 20) {
+      nodes {
+        id alt status
+        ... on MediaImage { mimeType image { url width height } mediaErrors { code details } }
+      }
+    }
+  }
+}
+"""
+
+
+def _media(session: SandboxSession, handle: str) -> list[Any]:
+    product = session.data(MEDIA, {"handle": handle})["productByIdentifier"]
+    nodes: list[Any] = product["media"]["nodes"]
+    return nodes
+
+
+def _create(session: SandboxSession, handle: str, sources: dict[str, str]) -> None:
+    files = [
+        {"originalSource": url, "alt": alt, "contentType": "IMAGE"} for alt, url in sources.items()
+    ]
+    payload = session.data(PRODUCT_SET, product_line(handle, files=files))["productSet"]
+    assert payload["userErrors"] == []
+
+
+def test_image_goes_uploaded_processing_ready_with_its_size_and_name(
+    make_sandbox: Any, image_url: Any
+) -> None:
+    session: SandboxSession = make_sandbox(media_processing_delay=1.0)
+    _create(session, "life", {"front": image_url("827749-1a-123.jpg", size=(64, 48))})
+    (uploaded,) = _media(session, "life")
+    assert (uploaded["status"], uploaded["image"]) == ("UPLOADED", None)
+    wait_for(lambda: _media(session, "life")[0], lambda m: m["status"] == "PROCESSING")
+    (ready,) = wait_for(lambda: _media(session, "life"), lambda ms: ms[0]["status"] == "READY")
+    assert (ready["image"]["width"], ready["image"]["height"]) == (64, 48)
+    assert ready["mimeType"] == "image/jpeg"
+    assert ready["mediaErrors"] == []
+    url = urlsplit(ready["image"]["url"])
+    assert url.path.endswith("/827749-1a-123.jpg") and "v" in parse_qs(url.query)
+
+
+def test_failed_media_carry_shopifys_error_codes(make_sandbox: Any, image_url: Any) -> None:
+    session: SandboxSession = make_sandbox(media_max_megapixels=0.002, media_max_bytes=40_000)
+    jpeg = image_bytes("jpg", 40, 30)
+    sources = {
+        "fine": image_url("fine.jpg", jpeg),
+        "missing": image_url("missing.jpg").replace("/missing.jpg", "/nope.jpg"),
+        "text": image_url("notes.jpg", b"this is not an image, just text\n" * 4),
+        "pixels": image_url("big.png", image_bytes("png", 64, 48)),
+        "bytes": image_url("noise.png", image_bytes("png", 40, 30) + bytes(50_000)),
+        "truncated": image_url("cut.jpg", jpeg[:30]),
+    }
+    _create(session, "failures", sources)
+    media = wait_for(
+        lambda: _media(session, "failures"),
+        lambda ms: all(m["status"] in ("READY", "FAILED") for m in ms),
+    )
+    codes = {m["alt"]: [e["code"] for e in m["mediaErrors"]] for m in media}
+    assert codes == {
+        "fine": [],
+        "missing": ["IMAGE_DOWNLOAD_FAILURE"],
+        "text": ["UNSUPPORTED_IMAGE_FILE_TYPE"],
+        "pixels": ["INVALID_IMAGE_RESOLUTION"],
+        "bytes": ["INVALID_IMAGE_FILE_SIZE"],
+        "truncated": ["IMAGE_PROCESSING_FAILURE"],
+    }
+    assert all(m["image"] is None for m in media if m["status"] == "FAILED")
+
+
+def test_presigned_signatures_never_reach_the_logs(
+    sandbox: SandboxSession, image_url: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = image_url("gone.jpg").replace("/gone.jpg", "/absent.jpg")
+    query = parse_qs(urlsplit(url).query)
+    (name,) = {"Signature", "X-Amz-Signature"} & set(query)  # SigV2 or SigV4 presigning
+    signature = query[name][0]
+    _create(sandbox, "logs", {"gone": url})
+    wait_for(lambda: _media(sandbox, "logs")[0], lambda m: m["status"] == "FAILED")
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("bulkimg"))
+    assert "absent.jpg" in ours
+    assert signature not in ours
+    assert f"{name}=REDACTED" in ours
+
+
+def test_unprocessed_media_are_processed_after_a_restart(
+    tmp_path: Any, make_sandbox: Any, image_url: Any
+) -> None:
+    state = tmp_path / "restart.sqlite"
+    first: SandboxSession = make_sandbox(state, media_processing_delay=30)
+    _create(first, "later", {"front": image_url("later.jpg")})
+    first.shop.close()
+    second: SandboxSession = make_sandbox(state)
+    (media,) = wait_for(lambda: _media(second, "later"), lambda ms: ms[0]["status"] == "READY")
+    assert media["image"]["width"] == 64

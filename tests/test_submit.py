@@ -1,0 +1,316 @@
+"""submit --wait and retry end to end: moto's S3 server and the sandbox shop over loopback HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from bulkimg.build import run_build
+from bulkimg.config import Settings
+from bulkimg.demo import LocalS3
+from bulkimg.retry import prepare_retry
+from bulkimg.runstate import Phase, RunStore, Step
+from bulkimg.s3client import make_s3_client
+from bulkimg.samples import SampleData
+from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop, serve
+from bulkimg.shopify_client import client_from_settings, iter_jsonl
+from bulkimg.submit import Submission, SubmitOutcome, productset_files_of_build
+from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, secrets_in
+
+SHOP_TOKEN = "shpat_canary_shop_token_DO_NOT_LEAK"
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[SandboxShop]:
+    config = SandboxConfig(access_token=SHOP_TOKEN, media_processing_delay=0.05, shuffle_seed=7)
+    with SandboxShop(tmp_path / "shop.sqlite", config) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def shop_url(shop: SandboxShop) -> Iterator[str]:
+    with serve(shop) as url:
+        yield url
+
+
+@pytest.fixture
+def bucket(s3_server: LocalS3, sample: SampleData, request: pytest.FixtureRequest) -> str:
+    name = "sub-" + request.node.name.replace("_", "-").lower()[:40].rstrip("-")
+    client = s3_server.client()
+    client.create_bucket(Bucket=name)
+    sample.upload(client, name)
+    return name
+
+
+@pytest.fixture
+def settings(
+    make_settings: Any,
+    s3_server: LocalS3,
+    bucket: str,
+    shop_url: str,
+    sample: SampleData,
+    tmp_path: Path,
+) -> Settings:
+    built: Settings = make_settings(
+        catalog=str(sample.write_csv(tmp_path / "nav_items.csv")),
+        aws_s3_bucket=bucket,
+        aws_endpoint_url_s3=s3_server.endpoint_url,
+        shopify_shop=shop_url,
+        shopify_access_token=SHOP_TOKEN,
+        poll_interval=0.05,
+        poll_max_interval=0.2,
+        media_wait_seconds=15,
+        shopify_timeout=5,
+    )
+    run_build(built)
+    return built
+
+
+def submit(settings: Settings) -> SubmitOutcome:
+    with client_from_settings(settings) as client:
+        submission = Submission(settings, client)
+        state = submission.resume_or_start(productset_files_of_build(settings.output_dir))
+        return submission.run(state, wait=True)
+
+
+def retry(settings: Settings) -> SubmitOutcome:
+    inputs = prepare_retry(
+        settings, settings.output_dir / "failures.jsonl", make_s3_client(settings)
+    )
+    with client_from_settings(settings) as client:
+        submission = Submission(settings, client, plan_path=inputs.plan_path)
+        state = submission.start(
+            inputs.productset_files,
+            phase1_skipped=inputs.phase1_skipped,
+            merge_manifest=True,
+            carried_failures=inputs.carried_failures,
+        )
+        return submission.run(state, wait=True)
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    return list(iter_jsonl(path)) if path.is_file() else []
+
+
+def graphql(url: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = httpx.post(
+        f"{url}/admin/api/2026-10/graphql.json",
+        json={"query": query, "variables": variables or {}},
+        headers={"X-Shopify-Access-Token": SHOP_TOKEN},
+    )
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body
+    return body["data"]  # type: ignore[no-any-return]
+
+
+PRODUCT = """query($handle: String!) { productByIdentifier(identifier: {handle: $handle}) {
+  id media(first: 50) { nodes { id alt status } }
+  variants(first: 50) { nodes { sku media(first: 1) { nodes { id } } } } } }"""
+
+
+def mutation_operations(url: str) -> list[dict[str, Any]]:
+    data = graphql(
+        url,
+        '{ bulkOperations(first: 50, query: "operation_type:mutation") { nodes { id status } } }',
+    )
+    return data["bulkOperations"]["nodes"]  # type: ignore[no-any-return]
+
+
+def test_clean_run_puts_every_image_on_its_product_and_variant(
+    settings: Settings, shop_url: str
+) -> None:
+    outcome = submit(settings)
+    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    manifest = {e["group_id"]: e for e in jsonl(settings.output_dir / "manifest.jsonl")}
+    plans = {p["group_id"]: p for p in jsonl(settings.output_dir / "plan.jsonl")}
+    assert set(manifest) == set(plans)
+    assert {e["status"] for e in manifest.values()} <= {"done", "missing"}
+    assert jsonl(settings.output_dir / "failures.jsonl") == []
+    counts = outcome.counts
+    assert counts["lines_submitted"] == counts["lines_done"] == len(plans)
+    assert counts["done"] + counts["missing"] == len(plans)
+
+    entry, plan = manifest["LGD-101792"], plans["LGD-101792"]
+    assert entry["status"] == "missing"  # one variant has no Image_SKU
+    product = graphql(shop_url, PRODUCT, {"handle": "lgd-101792"})["productByIdentifier"]
+    assert product["id"] == entry["product_id"]
+    assert [m["alt"] for m in product["media"]["nodes"]] == [m["alt"] for m in plan["media"]]
+    assert {m["status"] for m in product["media"]["nodes"]} == {"READY"}
+    assert [m["s3_key"] for m in entry["media"]] == [m["s3_key"] for m in plan["media"]]
+    primary = product["media"]["nodes"][0]["id"]
+    attached = {v["sku"]: v["media"]["nodes"] for v in product["variants"]["nodes"]}
+    with_image = [v for v in plan["variants"] if v["image_s3_key"]]
+    assert with_image and all(attached[v["sku"]] == [{"id": primary}] for v in with_image)
+    assert [v["media_id"] for v in entry["variants"]] == [primary, primary, None]
+    assert len(mutation_operations(shop_url)) == 2  # productSet, then variant images
+
+
+def test_failed_image_download_is_logged_then_fixed_by_retry(
+    settings: Settings, shop: SandboxShop, shop_url: str
+) -> None:
+    shop.faults.add(FaultRule("media_fetch", status=404, url_contains="1102192-2a"))
+    first = submit(settings)
+    assert first.exit_code == 1
+    failures = jsonl(settings.output_dir / "failures.jsonl")
+    assert [(f["group_id"], f["errors"][0]["code"], f["retryable"]) for f in failures] == [
+        ("LGD-101792", "MEDIA_FAILED", True)
+    ]
+    manifest = {e["group_id"]: e for e in jsonl(settings.output_dir / "manifest.jsonl")}
+    assert manifest["LGD-101792"]["status"] == "failed"
+    assert [m["status"] for m in manifest["LGD-101792"]["media"]] == ["READY", "FAILED", "READY"]
+    (log,) = settings.logs_dir.glob("image_upload_failures_*.log")
+    assert "| Image: 1102192-2a-201.png |" in log.read_text()
+
+    shop.faults.clear()
+    second = retry(settings)
+    assert second.exit_code == 0
+    assert jsonl(settings.output_dir / "failures.jsonl") == []
+    manifest = {e["group_id"]: e for e in jsonl(settings.output_dir / "manifest.jsonl")}
+    assert len(manifest) == len(jsonl(settings.output_dir / "plan.jsonl"))
+    assert manifest["LGD-101792"]["status"] == "missing"
+    assert {m["status"] for m in manifest["LGD-101792"]["media"]} == {"READY"}
+    product = graphql(shop_url, PRODUCT, {"handle": "lgd-101792"})["productByIdentifier"]
+    assert len(product["media"]["nodes"]) == 3  # replaced, not duplicated
+
+
+def test_operation_failing_part_way_keeps_partial_results_and_the_rest_is_retryable(
+    settings: Settings, shop: SandboxShop
+) -> None:
+    shop.faults.add(FaultRule("bulk_mutation", fail_after_lines=5, count=1))
+    first = submit(settings)
+    assert first.exit_code == 3
+    phase1 = RunStore(settings.output_dir).load().ops(Phase.PRODUCT_SET)[0]
+    assert phase1.status == "FAILED" and phase1.partial_file
+    failures = jsonl(settings.output_dir / "failures.jsonl")
+    not_run = [f for f in failures if f["errors"][0]["code"] == "NOT_RUN"]
+    assert len(not_run) == first.counts["lines_submitted"] - 5 == first.counts["lines_failed"]
+    assert all(f["retryable"] and f["phase"] == "product_set" for f in not_run)
+    assert first.counts["lines_done"] == 5
+    second = retry(settings)
+    assert second.exit_code == 0
+    statuses = {e["status"] for e in jsonl(settings.output_dir / "manifest.jsonl")}
+    assert statuses <= {"done", "missing"}
+
+
+def test_throttling_and_5xx_on_every_route_are_survived(
+    settings: Settings, shop: SandboxShop
+) -> None:
+    for rule in (
+        FaultRule("graphql", status=503, count=2),
+        FaultRule("graphql", status=429, retry_after=0, count=1),
+        FaultRule("graphql", status=502, count=1, operation_name="BulkOperation"),
+        FaultRule("staged_upload", status=500, count=1),
+        FaultRule("result_download", status=502, count=2),
+    ):
+        shop.faults.add(rule)
+    outcome = submit(settings)
+    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    assert shop.faults.rules() == []  # every injected fault was met
+
+
+def test_lost_answer_to_run_mutation_is_found_not_submitted_twice(
+    settings: Settings, shop: SandboxShop, shop_url: str
+) -> None:
+    # The answer arrives after the client gave up: the operation exists, the client does not
+    # know its id. Resuming must find it, not start a second one.
+    shop.faults.add(
+        FaultRule("graphql", delay=3.0, count=1, operation_name="BulkOperationRunMutation")
+    )
+    quick = settings.model_copy(update={"shopify_timeout": 1.0, "submit_recovery_seconds": 6})
+    outcome = submit(quick)
+    assert outcome.exit_code == 0
+    assert len(mutation_operations(shop_url)) == 2
+
+
+def test_secrets_appear_in_no_output_or_log(settings: Settings) -> None:
+    submit(settings)
+    out = settings.output_dir
+    files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith("productset")]
+    files += list(settings.logs_dir.glob("*"))
+    assert secrets_in(files) == []
+    for file in [*files, *out.glob("productset*.jsonl")]:
+        data = file.read_bytes()
+        assert SHOP_TOKEN.encode() not in data, file
+        assert CANARY_SECRET.encode() not in data, file
+    for failure in jsonl(out / "failures.jsonl"):
+        assert CANARY_TOKEN not in orjson.dumps(failure).decode()
+
+
+def _bulkimg(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bulkimg", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_killed_while_polling_resumes_without_a_second_submission(
+    tmp_path: Path, s3_server: LocalS3, bucket: str, sample: SampleData
+) -> None:
+    config = SandboxConfig(
+        access_token=SHOP_TOKEN, media_processing_delay=0.05, bulk_line_delay=0.15
+    )
+    with SandboxShop(tmp_path / "slow-shop.sqlite", config) as slow, serve(slow) as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BULKIMG_"))}
+        env.update(
+            AWS_ENDPOINT_URL_S3=s3_server.endpoint_url,
+            AWS_S3_BUCKET=bucket,
+            AWS_ACCESS_KEY_ID=CANARY_KEY_ID,
+            AWS_SECRET_ACCESS_KEY=CANARY_SECRET,
+            BULKIMG_CATALOG=str(sample.write_csv(tmp_path / "nav_items.csv")),
+            SHOPIFY_SHOP=url,
+            SHOPIFY_ACCESS_TOKEN=SHOP_TOKEN,
+            BULKIMG_POLL_INTERVAL="0.1",
+            BULKIMG_POLL_MAX_INTERVAL="0.3",
+        )
+        assert _bulkimg(tmp_path, env, "build", "--all").wait(60) == 0
+        first = _bulkimg(tmp_path, env, "submit", "--wait")
+        store = RunStore(tmp_path / "output")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if store.exists() and store.load().ops(Phase.PRODUCT_SET)[0].step is Step.SUBMITTED:
+                break
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert store.load().ops(Phase.PRODUCT_SET)[0].step is Step.SUBMITTED
+        assert len(mutation_operations(url)) == 1
+
+        second = _bulkimg(tmp_path, env, "submit", "--wait")
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 0, err
+        assert len(mutation_operations(url)) == 2  # phase 1 once, then phase 2
+        manifest = jsonl(tmp_path / "output" / "manifest.jsonl")
+        assert len(manifest) == len(jsonl(tmp_path / "output" / "plan.jsonl"))
+        assert SHOP_TOKEN not in out + err
+
+
+def test_every_line_sent_validates_against_the_admin_schema(
+    settings: Settings, admin_schemas: list[Any]
+) -> None:
+    from bulkimg.graphql_schema import load_document, validate_bulk_query, validate_operation
+
+    submit(settings)
+    state = RunStore(settings.output_dir).load()
+    (phase2,) = state.ops(Phase.VARIANT_MEDIA)
+    lines = jsonl(Path(phase2.input_file))
+    assert lines and all(len(line["variantMedia"]) <= 100 for line in lines)
+    for schema in admin_schemas:
+        for line in lines:
+            assert validate_operation(schema, load_document("variant_append_media"), line) == []
+        for line in jsonl(settings.output_dir / "productset.jsonl"):
+            assert validate_operation(schema, load_document("product_set"), line) == []
+        assert validate_bulk_query(schema, load_document("export_products")) == []
