@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,6 +271,7 @@ class ShopifyClient:
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.calls = 0
+        self.retries: Counter[str] = Counter()  # retried failures by kind, for reports
         transport = ShopifyTransport(self.http, endpoint, token)
         self._gql = Client(transport=transport, schema=subset_schema())
         self._session = self._gql.connect_sync()  # type: ignore[no-untyped-call]
@@ -290,8 +292,13 @@ class ShopifyClient:
             wait=self.retry.wait,
             stop=stop_after_attempt(self.retry.attempts),
             sleep=self.sleep,
+            before_sleep=self._count_retry,
             reraise=True,
         )
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        self.retries[type(exc).__name__] += 1
 
     def execute(
         self, document: str, variables: Mapping[str, Any] | None = None, *, idempotent: bool = True

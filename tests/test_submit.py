@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,11 @@ SHOP_TOKEN = "shpat_canary_shop_token_DO_NOT_LEAK"
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Iterator[SandboxShop]:
-    config = SandboxConfig(access_token=SHOP_TOKEN, media_processing_delay=0.05, shuffle_seed=7)
+def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SandboxShop]:
+    knobs = getattr(request, "param", {})
+    config = SandboxConfig(
+        access_token=SHOP_TOKEN, media_processing_delay=0.05, shuffle_seed=7, **knobs
+    )
     with SandboxShop(tmp_path / "shop.sqlite", config) as sandbox:
         yield sandbox
 
@@ -76,11 +80,14 @@ def settings(
     return built
 
 
-def submit(settings: Settings) -> SubmitOutcome:
+def submit(settings: Settings, retries: Counter[str] | None = None) -> SubmitOutcome:
     with client_from_settings(settings) as client:
         submission = Submission(settings, client)
         state = submission.resume_or_start(productset_files_of_build(settings.output_dir))
-        return submission.run(state, wait=True)
+        outcome = submission.run(state, wait=True)
+        if retries is not None:
+            retries.update(client.retries)
+        return outcome
 
 
 def retry(settings: Settings) -> SubmitOutcome:
@@ -202,6 +209,9 @@ def test_operation_failing_part_way_keeps_partial_results_and_the_rest_is_retrya
     assert statuses <= {"done", "missing"}
 
 
+@pytest.mark.parametrize(
+    "shop", [{"throttle_bucket_size": 20, "throttle_restore_rate": 5}], indirect=True
+)
 def test_throttling_and_5xx_on_every_route_are_survived(
     settings: Settings, shop: SandboxShop
 ) -> None:
@@ -213,9 +223,12 @@ def test_throttling_and_5xx_on_every_route_are_survived(
         FaultRule("result_download", status=502, count=2),
     ):
         shop.faults.add(rule)
-    outcome = submit(settings)
+    retries: Counter[str] = Counter()
+    outcome = submit(settings, retries)
     assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
     assert shop.faults.rules() == []  # every injected fault was met
+    assert retries["ShopifyThrottledError"] >= 2  # the 429 and at least one THROTTLED
+    assert retries["ShopifyServerError"] >= 6
 
 
 def test_lost_answer_to_run_mutation_is_found_not_submitted_twice(
