@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from bulkimg.catalog import Catalog, ColumnMap, open_catalog, read_catalog
 from bulkimg.config import Settings
+from bulkimg.incremental import Incremental, ShopProducts
 from bulkimg.models import GroupPlan, ImageSkuState, SkuImages
 from bulkimg.outputs import OutputSet, PartedJsonl, output_set
 from bulkimg.plan import PlanRules, plan_group
@@ -34,6 +35,7 @@ from bulkimg.progress import NullReporter, Reporter
 from bulkimg.runlogs import MissingImagesLog, log_file_name, log_safe
 from bulkimg.s3client import RequestCounter, make_s3_client
 from bulkimg.s3index import IndexStats, S3ImageIndex
+from bulkimg.statestore import StateStore
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -50,6 +52,8 @@ class BuildReport(BaseModel):
     groups: int
     groups_written: int
     groups_deferred: dict[str, str]
+    groups_unchanged: int = 0
+    product_lookups: int = 0
     variants: int
     rows_read: int
     row_problems: list[dict[str, str | int]]
@@ -88,8 +92,13 @@ def run_build(
     group_ids: Sequence[str] | None = None,
     reporter: Reporter | None = None,
     s3_client: S3Client | None = None,
+    shop: ShopProducts | None = None,
 ) -> BuildResult:
-    """Run a whole build; outputs appear only if it succeeds."""
+    """Run a whole build; outputs appear only if it succeeds.
+
+    With a state file (settings.state_file), groups the shop already matches get no line; a
+    changed product is looked up on `shop` (when given) so its other images are kept.
+    """
     settings.require("catalog", "aws_s3_bucket")
     reporter = reporter or NullReporter()
     plan_rules = PlanRules(settings.handle_template, settings.alt_template)
@@ -136,10 +145,17 @@ def run_build(
             ExpiresIn=settings.presign_seconds,
         )
 
+    state = StateStore(settings.state_file) if settings.state_file.is_file() else None
+    incremental = Incremental(state, shop, settings.prune)
     with output_set() as outputs:
-        written = _write_outputs(
-            outputs, settings, catalog, index, plan_rules, line_rules, source_url, started
-        )
+        try:
+            written = _write_outputs(
+                outputs, settings, catalog, index, plan_rules, line_rules, source_url, started,
+                incremental,
+            )  # fmt: skip
+        finally:
+            if state is not None:
+                state.close()
         plan_temp = outputs.written_temp(written.plan_path)
         preview = write_preview(outputs, settings, plan_temp, client, presign=source_url)
         wall = time.monotonic() - t0
@@ -166,6 +182,7 @@ class _Written:
     deferred: dict[str, str]
     media: int
     missing: Counter[str]
+    incremental: Incremental
 
 
 def _write_outputs(
@@ -177,13 +194,14 @@ def _write_outputs(
     line_rules: LineRules,
     source_url: Callable[[str], str],
     started: datetime,
+    incremental: Incremental,
 ) -> _Written:
     out_dir = settings.output_dir
     lines = PartedJsonl(outputs, out_dir, PRODUCTSET_STEM, settings.max_jsonl_bytes)
     plan_temp = outputs.open(out_dir / f".{PLAN_FILE}.parts")
     log_path = settings.logs_dir / log_file_name("missing_images", started)
     missing_log = MissingImagesLog(outputs.open(log_path), log_path)
-    written = _Written([], out_dir / PLAN_FILE, log_path, 0, {}, 0, Counter())
+    written = _Written([], out_dir / PLAN_FILE, log_path, 0, {}, 0, Counter(), incremental)
     handles: dict[str, str] = {}
     for group in catalog.groups:
         plan = plan_group(group, index, plan_rules)
@@ -197,12 +215,14 @@ def _write_outputs(
             missing_log.write(item, at)
             written.missing[item.reason.value] += 1
         part, line = 0, 0
-        if plan.deferred is None:
+        if plan.deferred is not None:
+            written.deferred[group.group_id] = plan.deferred
+        else:
+            incremental.apply(plan)
+        if plan.deferred is None and not plan.unchanged:
             part, line = lines.write(productset_variables(plan, source_url, line_rules))
             written.groups_written += 1
             written.media += len(plan.media)
-        else:
-            written.deferred[group.group_id] = plan.deferred
         plan_temp.write(_plan_record(plan, part, line, index).dump())
     lines.rename_single_part()
     written.productset_files = lines.final_names()
@@ -230,7 +250,7 @@ def _plan_record(plan: GroupPlan, part: int, line: int, index: dict[str, SkuImag
         group_id=plan.group_id,
         handle=plan.handle,
         title=plan.title,
-        status="deferred" if plan.deferred else "planned",
+        status="deferred" if plan.deferred else ("unchanged" if plan.unchanged else "planned"),
         deferred_reason=plan.deferred,
         file=str(part) if part else None,
         line=line or None,
@@ -244,6 +264,7 @@ def _plan_record(plan: GroupPlan, part: int, line: int, index: dict[str, SkuImag
                 height=m.height,
                 etag=m.etag,
                 alt=m.alt,
+                media_id=plan.keep_media.get(m.s3_key),
             )
             for m in plan.media
         ],
@@ -299,6 +320,8 @@ def _report(
         groups=len(catalog.groups),
         groups_written=written.groups_written,
         groups_deferred=written.deferred,
+        groups_unchanged=written.incremental.unchanged,
+        product_lookups=getattr(written.incremental.shop, "lookups", 0),
         variants=catalog.variant_count,
         rows_read=catalog.rows_read,
         row_problems=problems,

@@ -56,6 +56,19 @@ def _group_selection(group_ids: Sequence[str], more: Sequence[str], all_groups: 
 
 
 @contextmanager
+def _shop_lookup(settings: Settings) -> Iterator[Any]:
+    """Live product lookups for an incremental build, when the shop is configured."""
+    if not (settings.shopify_shop and settings.shopify_access_token):
+        yield None
+        return
+    from bulkimg.incremental import LiveShop
+    from bulkimg.shopify_client import client_from_settings
+
+    with client_from_settings(settings) as client:
+        yield LiveShop(client)
+
+
+@contextmanager
 def _reporter() -> Iterator[Reporter]:
     if err_console.is_terminal:
         with RichReporter(err_console) as rich_reporter:
@@ -71,6 +84,7 @@ _THUMBNAILS = "Embed thumbnails in preview.html (one S3 GET per new image, cache
 @click.option("--catalog", help="mysql://user@host:port/db, sqlite:///file.db or a .csv file.")
 @click.option("--table", help="Catalog table (default nav_items).")
 @click.option("--bucket", "aws_s3_bucket", help="S3 bucket with sorted-media/.")
+@click.option("--prune", is_flag=True, default=None, help="Remove images bulkimg did not upload.")
 @click.option("--group-ids", "group_ids", multiple=True, help="Groups to build (space/comma).")
 @click.option("--all", "all_groups", is_flag=True, help="Build every group of the catalog.")
 @click.option(
@@ -94,8 +108,8 @@ def build(
     """Read the catalog, index S3 and write the productSet JSONL, plan and logs."""
     ids = _group_selection(group_ids, more_group_ids, all_groups)
     settings = obj.settings(**overrides)
-    with _reporter() as reporter:
-        result = run_build(settings, ids or None, reporter)
+    with _shop_lookup(settings) as shop, _reporter() as reporter:
+        result = run_build(settings, ids or None, reporter, shop=shop)
     print_build_summary(result.report, result.report_path)
     if result.report.groups_deferred:
         sys.exit(1)
@@ -147,6 +161,56 @@ def submit(obj: _Context, wait: bool, output_dir: Path | None) -> None:
     print_submit_summary(outcome)
     _refresh_preview(settings, outcome)
     sys.exit(outcome.exit_code)
+
+
+@cli.command()
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.pass_obj
+def reconcile(obj: _Context, output_dir: Path | None) -> None:
+    """Rebuild the state file from the shop (a bulk export of products, media and variants)."""
+    from bulkimg.nightly import reconcile as reconcile_state
+    from bulkimg.nightly import run_lock
+    from bulkimg.shopify_client import client_from_settings
+
+    settings = obj.settings(output_dir=output_dir)
+    with (
+        client_from_settings(settings) as client,
+        run_lock(settings.state_file),
+        _reporter() as reporter,
+    ):
+        counts = reconcile_state(settings, client, reporter)
+    console.print(f"state rebuilt in {settings.state_file}: {_counts(counts)}")
+
+
+@cli.command("run")
+@click.option("--group-ids", "group_ids", multiple=True, help="Groups to run (space/comma).")
+@click.option("--all", "all_groups", is_flag=True, help="Run every group of the catalog.")
+@click.option("--prune", is_flag=True, default=None, help="Remove images bulkimg did not upload.")
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("more_group_ids", nargs=-1)
+@click.pass_obj
+def run_command(
+    obj: _Context,
+    /,
+    group_ids: tuple[str, ...],
+    all_groups: bool,
+    more_group_ids: tuple[str, ...],
+    **overrides: Any,
+) -> None:
+    """The nightly run: reconcile if needed, build, submit --wait, report (under a lock)."""
+    from bulkimg.nightly import run_nightly
+    from bulkimg.shopify_client import client_from_settings
+
+    ids = _group_selection(group_ids, more_group_ids, all_groups)
+    settings = obj.settings(**overrides)
+    with client_from_settings(settings) as client, _reporter() as reporter:
+        result = run_nightly(settings, client, ids or None, reporter)
+    if result.build is not None:
+        print_build_summary(result.build.report, result.build.report_path)
+    print_submit_summary(result.submit)
+    _refresh_preview(settings, result.submit)
+    console.print(f"  wrote {settings.output_dir / 'report.json'}")
+    sys.exit(result.exit_code)
 
 
 @cli.command()

@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     output_dir: Path = Path("output")
     logs_dir: Path = Path("logs")
     cache_dir: Path = Path("output/cache")
+    state_file: Path = Path("output/state.sqlite")
+    prune: bool = False
 
     _toml_file: ClassVar[Path | None] = None
 

@@ -24,6 +24,7 @@ class PlanMedia(BaseModel):
     height: int
     etag: str
     alt: str
+    media_id: str | None = None  # already on the product: kept by id, not uploaded again
 
 
 class PlanVariant(BaseModel):

@@ -2,7 +2,8 @@
 
 productSet replaces list fields: listed entries are created or updated, entries not listed are
 deleted; fields left out stay as they are. So a line lists every file the product should keep,
-in order, and leaves `files` out entirely when the group has no usable image (an image that is
+in order — images already there by media id, new ones by URL, images bulkimg did not upload
+last — and leaves `files` out entirely when the group has no usable image (an image that is
 missing today must not wipe the product's media). See docs/formats.md.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bulkimg.models import GroupPlan
+from bulkimg.shopname import shopify_filename
 
 PRODUCT_SET_DOCUMENT = "product_set"
 
@@ -41,13 +43,17 @@ def productset_variables(
             for v in plan.variants
         ]
     if plan.media:
-        product["files"] = [
-            {
+        files: list[dict[str, object]] = [
+            {"id": plan.keep_media[m.s3_key], "alt": m.alt}
+            if m.s3_key in plan.keep_media
+            else {
                 "originalSource": source_url(m.s3_key),
                 "alt": m.alt,
                 "contentType": "IMAGE",
-                "filename": m.filename,
+                "filename": shopify_filename(m.s3_key, m.etag),
             }
             for m in plan.media
         ]
+        files.extend({"id": media_id} for media_id in plan.foreign_media)
+        product["files"] = files
     return {"identifier": {"handle": plan.handle}, "input": product}

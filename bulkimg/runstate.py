@@ -90,8 +90,8 @@ class RunState(BaseModel):
 class RunStore:
     """Loads and atomically saves output/run.json."""
 
-    def __init__(self, output_dir: Path) -> None:
-        self.path = output_dir / RUN_FILE
+    def __init__(self, output_dir: Path, name: str = RUN_FILE) -> None:
+        self.path = output_dir / name
 
     def exists(self) -> bool:
         return self.path.is_file()

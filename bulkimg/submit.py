@@ -26,6 +26,7 @@ from bulkimg.progress import NullReporter, Reporter
 from bulkimg.results import (
     ExportedMedia,
     ExportedProduct,
+    ExportedVariant,
     LineResult,
     read_export,
     read_line_results,
@@ -33,6 +34,7 @@ from bulkimg.results import (
 from bulkimg.runlogs import log_file_name, log_safe
 from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
 from bulkimg.shopify_client import ShopifyClient, iter_jsonl, redact_url
+from bulkimg.statestore import StateStore, product_state
 
 PRODUCT_SET_DOCUMENT = "product_set"
 VARIANT_MEDIA_DOCUMENT = "variant_append_media"
@@ -246,13 +248,22 @@ class Submission:
         phase2 = self._phase2_results(state, products)
         failures: list[Failure] = []
         manifest: list[dict[str, Any]] = []
-        counts = {"groups": len(groups), "done": 0, "failed": 0, "missing": 0}
-        for group_id in sorted(groups):
-            group = groups[group_id]
-            entry, group_failures = _group_outcome(group, phase1.get(group_id), products, phase2)
-            manifest.append(entry)
-            failures.extend(group_failures)
-            counts[entry["status"]] += 1
+        counts = {"groups": len(groups), "done": 0, "failed": 0, "missing": 0, "unchanged": 0}
+        with StateStore(self.settings.state_file, self.client.endpoint.base_url) as shop_state:
+            for group_id in sorted(groups):
+                group = groups[group_id]
+                group_failures: list[Failure] = []
+                if group.status == "unchanged":
+                    entry = _unchanged_outcome(group, shop_state)
+                    counts["unchanged"] += 1
+                else:
+                    entry, group_failures = _group_outcome(
+                        group, phase1.get(group_id), products, phase2
+                    )
+                manifest.append(entry)
+                failures.extend(group_failures)
+                counts[entry["status"]] += 1
+            _record_state(shop_state, groups, products, manifest)
         submitted = sum(op.input_lines for op in state.ops(Phase.PRODUCT_SET))
         sent = [r for op, r in phase1.values() if op is not None]
         p1_failed = sum(1 for r in sent if not r.ok)
@@ -261,6 +272,7 @@ class Submission:
             raise AssertionError(f"lines: {p1_done} done + {p1_failed} failed != {submitted}")
         counts.update(lines_submitted=submitted, lines_done=p1_done, lines_failed=p1_failed)
         counts["variant_media_lines"] = sum(op.input_lines for op in state.ops(Phase.VARIANT_MEDIA))
+        counts["shopify_calls"] = self.client.calls
         paths = self._write_outcome(state, manifest, failures)
         state.completed_at = now_iso()
         self.store.save(state)
@@ -341,6 +353,43 @@ def _wanted_pairs(group: PlanRecord, product: ExportedProduct) -> list[tuple[str
         if image.id not in variant.media_ids:
             pairs.append((variant.id, image.id))
     return pairs
+
+
+def _unchanged_outcome(group: PlanRecord, shop_state: StateStore) -> dict[str, Any]:
+    """A group the build found already right on the shop: its entry, from the state file."""
+    known = shop_state.product(group.handle)
+    if known is None:  # the state changed since the build: report what the plan says
+        return _manifest_entry(group, None, "missing" if group.missing else "done", {}, {})
+    media: dict[str, ExportedMedia] = {}
+    for want in group.media:
+        match = next(
+            (k for k in known.media if k.same_object(want.image_sku, want.variation, want.etag)),
+            None,
+        )
+        if match is not None:
+            media[want.s3_key] = ExportedMedia(match.media_id, want.alt, match.status, None)
+    variants = [ExportedVariant(vid, sku) for sku, (vid, _) in known.variants.items()]
+    attached = {vid: mid for vid, mid in known.variants.values() if mid}
+    product = ExportedProduct(known.product_id, known.handle, [], variants)
+    status = "missing" if group.missing else "done"
+    return _manifest_entry(group, product, status, media, attached)
+
+
+def _record_state(
+    shop_state: StateStore,
+    groups: dict[str, PlanRecord],
+    products: dict[str, ExportedProduct],
+    manifest: list[dict[str, Any]],
+) -> None:
+    """Remember what the run's products hold now, variant images included."""
+    plans = {g.handle: g for g in groups.values()}
+    entries = {e["handle"]: e for e in manifest}
+    for handle, product in products.items():
+        known = product_state(product, plans.get(handle))
+        for variant in entries.get(handle, {}).get("variants", []):
+            if variant["id"]:
+                known.variants[variant["sku"]] = (variant["id"], variant["media_id"])
+        shop_state.replace_product(known)
 
 
 def _group_outcome(

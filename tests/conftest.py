@@ -11,9 +11,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from bulkimg.build import run_build
 from bulkimg.config import Settings, load_settings
 from bulkimg.demo import LocalS3, local_s3
 from bulkimg.samples import SampleData, demo_data
+from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
 
 BUCKET = "test-media"
 IN_CI = os.environ.get("CI") == "true"
@@ -21,6 +23,7 @@ IN_CI = os.environ.get("CI") == "true"
 CANARY_KEY_ID = "AKIACANARY0000KEYID"
 CANARY_SECRET = "canary/secret/DO-NOT-LEAK-0123456789"
 CANARY_TOKEN = "canary-session-token-DO-NOT-LEAK"
+SHOP_TOKEN = "shpat_canary_shop_token_DO_NOT_LEAK"
 
 
 def skip_or_fail(reason: str) -> None:
@@ -295,3 +298,60 @@ def admin_schemas() -> list[Any]:
     if not full.is_file():
         skip_or_fail(f"Shopify's full schema not found at {full}")
     return [subset_schema(), full_schema(full)]
+
+
+# -- end to end: moto's S3 server and the sandbox shop over loopback --------------------------
+
+
+@pytest.fixture
+def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SandboxShop]:
+    knobs = getattr(request, "param", {})
+    config = SandboxConfig(
+        access_token=SHOP_TOKEN, media_processing_delay=0.05, shuffle_seed=7, **knobs
+    )
+    with SandboxShop(tmp_path / "shop.sqlite", config) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def shop_url(shop: SandboxShop) -> Iterator[str]:
+    with serve(shop) as url:
+        yield url
+
+
+@pytest.fixture
+def bucket(s3_server: LocalS3, sample: SampleData, request: pytest.FixtureRequest) -> str:
+    import re
+    import uuid
+
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:30].strip("-")
+    name = f"e2e-{slug}-{uuid.uuid4().hex[:6]}"
+    client = s3_server.client()
+    client.create_bucket(Bucket=name)
+    sample.upload(client, name)
+    return name
+
+
+@pytest.fixture
+def settings(
+    make_settings: Any,
+    s3_server: LocalS3,
+    bucket: str,
+    shop_url: str,
+    sample: SampleData,
+    tmp_path: Path,
+) -> Settings:
+    """Settings for the sample catalog on moto's S3 server and the sandbox, already built."""
+    built: Settings = make_settings(
+        catalog=str(sample.write_csv(tmp_path / "nav_items.csv")),
+        aws_s3_bucket=bucket,
+        aws_endpoint_url_s3=s3_server.endpoint_url,
+        shopify_shop=shop_url,
+        shopify_access_token=SHOP_TOKEN,
+        poll_interval=0.05,
+        poll_max_interval=0.2,
+        media_wait_seconds=15,
+        shopify_timeout=5,
+    )
+    run_build(built)
+    return built

@@ -13,6 +13,7 @@ from bulkimg.build import run_build
 from bulkimg.errors import ConfigError
 from bulkimg.graphql_schema import load_document, validate_operation
 from bulkimg.samples import SampleData
+from bulkimg.shopname import shopify_filename
 from tests.conftest import BUCKET, secrets_in
 
 LOG_LINE = re.compile(
@@ -70,7 +71,9 @@ def test_media_order_is_first_appearance_then_variation_number(built: Any) -> No
     assert plan["variants"][0]["image_s3_key"] == plan["media"][0]["s3_key"]
     line = read_jsonl(settings.output_dir / "productset.jsonl")[plan["line"] - 1]
     files = line["input"]["files"]
-    assert [f["filename"] for f in files] == [m["s3_key"].rsplit("/", 1)[1] for m in plan["media"]]
+    assert [f["filename"] for f in files] == [
+        shopify_filename(m["s3_key"], m["etag"]) for m in plan["media"]
+    ]
     assert all(f["contentType"] == "IMAGE" for f in files)
     assert "Signature=" in files[0]["originalSource"]
 

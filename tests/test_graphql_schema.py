@@ -62,6 +62,7 @@ DOCUMENTS = [
     "bulk_operations",
     "export_products",
     "product_by_handle",
+    "product_media",
     "product_set",
     "shop",
     "staged_uploads_create",

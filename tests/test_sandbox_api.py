@@ -154,6 +154,7 @@ RUNNERS: dict[str, Callable[[SandboxSession, str], Any]] = {
     "shop": lambda s, d: s.data(d),
     "product_set": lambda s, d: s.data(d, _product("doc-product")),
     "product_by_handle": lambda s, d: s.data(d, {"handle": "doc-product"}),
+    "product_media": lambda s, d: s.data(d, {"handle": "doc-product"}),
     "staged_uploads_create": lambda s, d: s.data(d, {"input": [STAGED]}),
     "bulk_operation_run_mutation": _run_mutation_document,
     "bulk_operation_run_query": lambda s, d: s.data(d, {"query": _export()}),
@@ -179,7 +180,7 @@ def test_every_shipped_document_has_a_runner_here() -> None:
 def test_every_shipped_document_executes_against_the_sandbox(
     sandbox: SandboxSession, name: str
 ) -> None:
-    if name == "variant_append_media" or name == "product_by_handle":
+    if name in ("variant_append_media", "product_by_handle", "product_media"):
         RUNNERS["product_set"](sandbox, load_document("product_set"))
     result = RUNNERS[name](sandbox, load_document(name))
     assert result is not None

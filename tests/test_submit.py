@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import httpx
 import orjson
 import pytest
 
-from bulkimg.build import run_build
 from bulkimg.config import Settings
 from bulkimg.demo import LocalS3
 from bulkimg.retry import prepare_retry
@@ -26,58 +24,7 @@ from bulkimg.samples import SampleData
 from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop, serve
 from bulkimg.shopify_client import client_from_settings, iter_jsonl
 from bulkimg.submit import Submission, SubmitOutcome, productset_files_of_build
-from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, secrets_in
-
-SHOP_TOKEN = "shpat_canary_shop_token_DO_NOT_LEAK"
-
-
-@pytest.fixture
-def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SandboxShop]:
-    knobs = getattr(request, "param", {})
-    config = SandboxConfig(
-        access_token=SHOP_TOKEN, media_processing_delay=0.05, shuffle_seed=7, **knobs
-    )
-    with SandboxShop(tmp_path / "shop.sqlite", config) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def shop_url(shop: SandboxShop) -> Iterator[str]:
-    with serve(shop) as url:
-        yield url
-
-
-@pytest.fixture
-def bucket(s3_server: LocalS3, sample: SampleData, request: pytest.FixtureRequest) -> str:
-    name = "sub-" + request.node.name.replace("_", "-").lower()[:40].rstrip("-")
-    client = s3_server.client()
-    client.create_bucket(Bucket=name)
-    sample.upload(client, name)
-    return name
-
-
-@pytest.fixture
-def settings(
-    make_settings: Any,
-    s3_server: LocalS3,
-    bucket: str,
-    shop_url: str,
-    sample: SampleData,
-    tmp_path: Path,
-) -> Settings:
-    built: Settings = make_settings(
-        catalog=str(sample.write_csv(tmp_path / "nav_items.csv")),
-        aws_s3_bucket=bucket,
-        aws_endpoint_url_s3=s3_server.endpoint_url,
-        shopify_shop=shop_url,
-        shopify_access_token=SHOP_TOKEN,
-        poll_interval=0.05,
-        poll_max_interval=0.2,
-        media_wait_seconds=15,
-        shopify_timeout=5,
-    )
-    run_build(built)
-    return built
+from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN, secrets_in
 
 
 def submit(settings: Settings, retries: Counter[str] | None = None) -> SubmitOutcome:

@@ -1,0 +1,224 @@
+"""The nightly entry point: reconcile when needed, build, submit --wait, report — under a lock.
+
+`bulkimg run --all` is safe to run unattended: a lock keeps two runs off one shop, a lost state
+file is rebuilt from the shop before anything is sent, an unfinished submit is resumed, and a
+night with no change sends nothing to Shopify and reads nothing from S3 but listings.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bulkimg.build import BuildResult, run_build
+from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record
+from bulkimg.config import Settings
+from bulkimg.errors import ConfigError
+from bulkimg.incremental import LiveShop
+from bulkimg.progress import NullReporter, Reporter
+from bulkimg.runstate import Phase, RunState, RunStore, Step, now_iso
+from bulkimg.shopify_client import ShopifyClient, ShopifyError
+from bulkimg.statestore import StateStore
+from bulkimg.submit import (
+    EXPORT_DOCUMENT,
+    Submission,
+    SubmitOutcome,
+    manifest_counts,
+    productset_files_of_build,
+)
+
+RECONCILE_RUN_FILE = "reconcile.json"
+REPORT_FILE = "report.json"
+REPORT_MARKDOWN = "report.md"
+
+
+class RunLockedError(ConfigError):
+    """Another bulkimg run holds the lock of this shop's state."""
+
+
+@contextmanager
+def run_lock(state_file: Path) -> Iterator[None]:
+    """An exclusive lock next to the state file (one state file per shop), released on exit."""
+    lock_path = state_file.with_name(state_file.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLockedError(
+                f"another bulkimg run holds {lock_path}; wait for it to finish"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()} {now_iso()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def reconcile(
+    settings: Settings, client: ShopifyClient, reporter: Reporter | None = None
+) -> dict[str, int]:
+    """Rebuild the state file from a bulk export of the shop's products, media and variants."""
+    store = RunStore(settings.output_dir, RECONCILE_RUN_FILE)
+    state = store.load() if store.exists() else None
+    if state is None or state.completed_at is not None:
+        state = RunState(shop=client.endpoint.base_url)
+        state.operations = [new_record(Phase.EXPORT, Path(), EXPORT_DOCUMENT)]
+        store.save(state)
+    policy = PollPolicy(
+        concurrency=settings.bulk_concurrency,
+        interval=settings.poll_interval,
+        max_interval=settings.poll_max_interval,
+        uncertain_wait=settings.submit_recovery_seconds,
+    )
+    runner = BulkRunner(client, store, state, settings.output_dir / "results", policy, reporter)
+    runner.run(Phase.EXPORT, True)
+    export = state.ops(Phase.EXPORT)[-1]
+    if export.step is Step.REJECTED or export.status != "COMPLETED":
+        raise ShopifyError(f"the product export ended {export.status or export.step.value}")
+    with StateStore(settings.state_file, client.endpoint.base_url) as shop_state:
+        counts = (
+            shop_state.rebuild_from_export(Path(export.result_file))
+            if export.result_file
+            else _cleared(shop_state)
+        )
+    state.completed_at = now_iso()
+    store.save(state)
+    return counts
+
+
+def _cleared(shop_state: StateStore) -> dict[str, int]:
+    shop_state.clear()
+    return shop_state.counts()
+
+
+@dataclass(slots=True)
+class NightlyRun:
+    """What one `bulkimg run` did."""
+
+    reconciled: dict[str, int] | None
+    build: BuildResult | None
+    submit: SubmitOutcome
+    exit_code: int
+    report: dict[str, Any]
+
+
+def run_nightly(
+    settings: Settings,
+    client: ShopifyClient,
+    group_ids: Sequence[str] | None = None,
+    reporter: Reporter | None = None,
+) -> NightlyRun:
+    """reconcile (if the state file is missing) → build → submit --wait → report."""
+    reporter = reporter or NullReporter()
+    with run_lock(settings.state_file):
+        submission = Submission(settings, client, reporter)
+        reconciled = None
+        build = None
+        if submission.store.exists() and submission.store.load().completed_at is None:
+            reporter.info("resuming the unfinished submit in run.json")
+            state = submission.store.load()
+        else:
+            if not settings.state_file.is_file():
+                reporter.info("no state file: rebuilding it from the shop first")
+                reconciled = reconcile(settings, client, reporter)
+            shop = LiveShop(client)
+            build = run_build(settings, group_ids, reporter, shop=shop)
+            state = submission.start(productset_files_of_build(settings.output_dir))
+        outcome = submission.run(state, wait=True)
+        exit_code = max(outcome.exit_code, 1 if build and build.report.groups_deferred else 0)
+        report = write_report(settings, build, outcome, reconciled)
+    return NightlyRun(reconciled, build, outcome, exit_code, report)
+
+
+def write_report(
+    settings: Settings,
+    build: BuildResult | None,
+    outcome: SubmitOutcome,
+    reconciled: dict[str, int] | None,
+) -> dict[str, Any]:
+    """output/report.json (the spec's metrics) and output/report.md (what changed)."""
+    b = build.report if build else None
+    groups = b.groups if b else 0
+    uploaded = _uploaded(settings.output_dir)
+    ready = sum(1 for entry in _manifest(settings.output_dir) for m in entry["media"]
+                if m["status"] == "READY" and m["s3_key"] in uploaded)  # fmt: skip
+    candidates = (b.cache_hits + b.images_probed) if b else 0
+    report: dict[str, Any] = {
+        "completed_at": now_iso(),
+        "reconciled": reconciled,
+        "groups": groups,
+        "groups_unchanged": b.groups_unchanged if b else 0,
+        "groups_sent": b.groups_written if b else 0,
+        "outcome": manifest_counts(outcome.manifest) if outcome.manifest else {},
+        "bulk_operations": len([op for op in outcome.operations if op.operation_id]),
+        "shopify_calls": client_calls(outcome),
+        "s3_requests": b.s3_requests if b else {},
+        "s3_calls_per_group": round(sum(b.s3_requests.values()) / groups, 3) if b and groups else 0,
+        "images_fetched": b.images_probed if b else 0,
+        "images_uploaded": len(uploaded),
+        "upload_success_rate": round(ready / len(uploaded), 4) if uploaded else 1.0,
+        "seconds_per_image_sku": b.seconds_per_image_sku if b else 0.0,
+        "cache_hit_rate": round(b.cache_hits / candidates, 4) if b and candidates else 0.0,
+        "missing_occurrences": sum(b.variants_missing_images.values()) if b else 0,
+        "failures": outcome.counts.get("failed", 0),
+        "exit_code": outcome.exit_code,
+    }
+    out = settings.output_dir
+    (out / REPORT_FILE).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    (out / REPORT_MARKDOWN).write_text(_markdown(report), encoding="utf-8")
+    return report
+
+
+def client_calls(outcome: SubmitOutcome) -> int:
+    return int(outcome.counts.get("shopify_calls", 0))
+
+
+def _manifest(out: Path) -> list[dict[str, Any]]:
+    path = out / "manifest.jsonl"
+    if not path.is_file():
+        return []
+    return [orjson.loads(raw) for raw in path.read_bytes().splitlines() if raw.strip()]
+
+
+def _uploaded(out: Path) -> set[str]:
+    """S3 keys this run sent by URL (new uploads), from the plan and the productSet lines."""
+    plan_path = out / "plan.jsonl"
+    if not plan_path.is_file():
+        return set()
+    keys: set[str] = set()
+    for raw in plan_path.read_bytes().splitlines():
+        record = orjson.loads(raw)
+        if record["status"] == "planned":
+            keys.update(m["s3_key"] for m in record["media"] if not m.get("media_id"))
+    return keys
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    outcome = report["outcome"]
+    lines = [
+        "# bulkimg run",
+        "",
+        f"- completed: {report['completed_at']} (exit code {report['exit_code']})",
+        f"- groups: {report['groups']}; sent to Shopify: {report['groups_sent']};"
+        f" unchanged: {report['groups_unchanged']}",
+        f"- outcome: {', '.join(f'{k} {v}' for k, v in outcome.items()) or 'nothing sent'}",
+        f"- bulk operations: {report['bulk_operations']}; images uploaded:"
+        f" {report['images_uploaded']} (success rate {report['upload_success_rate']:.1%})",
+        f"- S3 requests: {report['s3_requests']}; cache hit rate {report['cache_hit_rate']:.1%}",
+        f"- variants without image: {report['missing_occurrences']};"
+        f" failures: {report['failures']}",
+    ]
+    if report["reconciled"]:
+        lines.append(f"- state rebuilt from the shop first: {report['reconciled']}")
+    return "\n".join(lines) + "\n"

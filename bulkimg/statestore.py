@@ -1,0 +1,291 @@
+"""What bulkimg has put on the shop, kept in one SQLite file (default output/state.sqlite).
+
+Schema (version 1; `PRAGMA user_version`; MIGRATIONS upgrades older files):
+
+    meta(key PRIMARY KEY, value)                      -- 'shop': the shop the state belongs to
+    products(handle PRIMARY KEY, product_id, updated_at)
+    media(media_id PRIMARY KEY, handle, position, image_sku, variation, s3_key, etag, status,
+          updated_at)                                 -- every image of the product; image_sku
+                                                      -- NULL: not bulkimg's (kept unless --prune)
+    variants(sku PRIMARY KEY, handle, variant_id, media_id, updated_at)
+
+An image is identified by (Image_SKU, variation) and its S3 ETag. Updated from every manifest a
+submit writes, and rebuilt from the shop by `bulkimg reconcile` (see shopname.py for how a file
+on Shopify is matched back to its S3 object).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bulkimg.errors import ConfigError
+from bulkimg.planfile import PlanRecord
+from bulkimg.results import ExportedProduct
+from bulkimg.runstate import now_iso
+from bulkimg.shopify_client import iter_jsonl
+from bulkimg.shopname import filename_of_url, parse_shopify_filename
+
+SCHEMA_VERSION = 1
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE products (
+            handle TEXT PRIMARY KEY, product_id TEXT NOT NULL, updated_at TEXT NOT NULL);
+        CREATE TABLE media (
+            media_id TEXT PRIMARY KEY, handle TEXT NOT NULL, position INTEGER NOT NULL,
+            image_sku TEXT, variation INTEGER, s3_key TEXT,
+            etag TEXT, status TEXT NOT NULL, updated_at TEXT NOT NULL);
+        CREATE INDEX media_by_handle ON media (handle, position);
+        CREATE TABLE variants (
+            sku TEXT PRIMARY KEY, handle TEXT NOT NULL, variant_id TEXT NOT NULL,
+            media_id TEXT, updated_at TEXT NOT NULL);
+        """
+    )
+
+
+# MIGRATIONS[n] takes a file at version n to version n + 1.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+
+
+@dataclass(frozen=True, slots=True)
+class KnownMedia:
+    """An image on a product: bulkimg's (it knows the S3 object) or someone else's."""
+
+    media_id: str
+    image_sku: str | None  # None: not uploaded by bulkimg
+    variation: int | None
+    etag: str | None  # full ETag, or its first 8 characters when rebuilt from the shop
+    status: str
+    s3_key: str | None = None
+
+    @property
+    def ours(self) -> bool:
+        return self.image_sku is not None
+
+    def same_object(self, image_sku: str, variation: int, etag: str) -> bool:
+        if self.etag is None or (self.image_sku, self.variation) != (image_sku, variation):
+            return False
+        short = min(len(self.etag), len(etag), 8)
+        return short > 0 and self.etag[:short] == etag[:short]
+
+
+@dataclass(slots=True)
+class ProductState:
+    """One product as bulkimg last saw it."""
+
+    handle: str
+    product_id: str
+    media: list[KnownMedia] = field(default_factory=list)
+    variants: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # sku: (id, media)
+
+
+class StateStore:
+    """The state file; used from one thread."""
+
+    def __init__(self, path: Path, shop: str | None = None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path)
+        self._migrate()
+        if shop is not None:
+            self._check_shop(shop)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise ConfigError(f"{self.path} was written by a newer bulkimg (schema {version})")
+        for number in range(version, len(MIGRATIONS)):
+            with self._db:
+                MIGRATIONS[number](self._db)
+                self._db.execute(f"PRAGMA user_version={number + 1}")
+
+    def _check_shop(self, shop: str) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='shop'").fetchone()
+        if row is None:
+            with self._db:
+                self._db.execute("INSERT INTO meta VALUES ('shop', ?)", (shop,))
+        elif row[0] != shop:
+            raise ConfigError(
+                f"{self.path} records the shop {row[0]}, not {shop}: use another state file"
+            )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def product(self, handle: str) -> ProductState | None:
+        row = self._db.execute(
+            "SELECT product_id FROM products WHERE handle=?", (handle,)
+        ).fetchone()
+        if row is None:
+            return None
+        state = ProductState(handle, row[0])
+        for media_id, sku, variation, etag, status, key in self._db.execute(
+            "SELECT media_id, image_sku, variation, etag, status, s3_key FROM media"
+            " WHERE handle=? ORDER BY position",
+            (handle,),
+        ):
+            state.media.append(KnownMedia(media_id, sku, variation, etag, status, key))
+        for sku, variant_id, media_id in self._db.execute(
+            "SELECT sku, variant_id, media_id FROM variants WHERE handle=?", (handle,)
+        ):
+            state.variants[sku] = (variant_id, media_id)
+        return state
+
+    def counts(self) -> dict[str, int]:
+        return {
+            table: int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            for table in ("products", "media", "variants")
+        }
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def replace_product(self, product: ProductState) -> None:
+        """Record one product as it is now (its media and variants replace what was known)."""
+        now = now_iso()
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO products VALUES (?,?,?)",
+                (product.handle, product.product_id, now),
+            )
+            self._db.execute("DELETE FROM media WHERE handle=?", (product.handle,))
+            self._db.executemany(
+                "INSERT OR REPLACE INTO media VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        *(m.media_id, product.handle, position, m.image_sku, m.variation),
+                        *(m.s3_key, m.etag, m.status, now),
+                    )
+                    for position, m in enumerate(product.media, start=1)
+                ],
+            )
+            self._db.execute("DELETE FROM variants WHERE handle=?", (product.handle,))
+            self._db.executemany(
+                "INSERT OR REPLACE INTO variants VALUES (?,?,?,?,?)",
+                [
+                    (sku, product.handle, variant_id, media_id, now)
+                    for sku, (variant_id, media_id) in product.variants.items()
+                ],
+            )
+
+    def rebuild_from_export(self, path: Path) -> dict[str, int]:
+        """Replace everything with a bulk export of the shop's products (streamed twice: the
+        rows are ungrouped, so parents are indexed first and children written as they come)."""
+        products: dict[str, str] = {}
+        variants: dict[str, tuple[str, str]] = {}
+        for row in iter_jsonl(path):
+            gid = str(row.get("id", ""))
+            if "/Product/" in gid:
+                products[gid] = str(row.get("handle", ""))
+            elif "/ProductVariant/" in gid:
+                variants[gid] = (str(row.get("__parentId", "")), str(row.get("sku") or ""))
+        now = now_iso()
+        with self._db:
+            self.clear()
+            self._db.executemany(
+                "INSERT INTO products VALUES (?,?,?)", [(h, p, now) for p, h in products.items()]
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO variants VALUES (?,?,?,NULL,?)",
+                [
+                    (sku, products[parent], gid, now)
+                    for gid, (parent, sku) in variants.items()
+                    if sku and parent in products
+                ],
+            )
+            positions: dict[str, int] = {}
+            for row in iter_jsonl(path):
+                self._child_row(row, products, variants, positions, now)
+        return self.counts()
+
+    def _child_row(
+        self,
+        row: dict[str, Any],
+        products: dict[str, str],
+        variants: dict[str, tuple[str, str]],
+        positions: dict[str, int],
+        now: str,
+    ) -> None:
+        gid, parent = str(row.get("id", "")), str(row.get("__parentId", ""))
+        if parent in variants and "/ProductVariant/" not in gid:
+            sku = variants[parent][1]
+            self._db.execute("UPDATE variants SET media_id=? WHERE sku=?", (gid, sku))
+        elif parent in products and "/ProductVariant/" not in gid:
+            image = row.get("image") or {}
+            url = image.get("url") if isinstance(image, dict) else None
+            known = identify(gid, str(row.get("alt") or ""), str(row.get("status") or ""), url)
+            positions[parent] = positions.get(parent, 0) + 1
+            self._db.execute(
+                "INSERT OR REPLACE INTO media VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    *(gid, products[parent], positions[parent], known.image_sku),
+                    *(known.variation, None, known.etag, known.status, now),
+                ),
+            )
+
+    def clear(self) -> None:
+        with self._db:
+            for table in ("products", "media", "variants"):
+                self._db.execute(f"DELETE FROM {table}")
+
+
+_DEFAULT_ALT = re.compile(r"(?P<sku>[A-Za-z0-9_-]+) - Image (?P<variation>\d+)")
+
+
+def identify(media_id: str, alt: str, status: str, url: str | None) -> KnownMedia:
+    """An image on the shop as bulkimg's (by its file name, or, while it has no URL yet, by the
+    default alt text — then with no ETag, so it is replaced rather than kept) or not."""
+    parsed = parse_shopify_filename(filename_of_url(url))
+    if parsed is not None:
+        return KnownMedia(media_id, parsed.image_sku, parsed.variation, parsed.etag, status)
+    by_alt = _DEFAULT_ALT.fullmatch(alt) if url is None else None
+    if by_alt is not None:
+        return KnownMedia(media_id, by_alt["sku"], int(by_alt["variation"]), None, status)
+    return KnownMedia(media_id, None, None, None, status)
+
+
+def _alt_of(known: KnownMedia, product: ExportedProduct) -> str:
+    return next((m.alt for m in product.media if m.id == known.media_id), "")
+
+
+def product_state(product: ExportedProduct, plan: PlanRecord | None = None) -> ProductState:
+    """What a product on the shop holds, each image identified as bulkimg's or not.
+
+    An image is bulkimg's when the plan lists its alt text (then its S3 key and full ETag are
+    known) or when its file name parses as one bulkimg gave (see shopname.py).
+    """
+    by_alt = {m.alt: m for m in plan.media} if plan else {}
+    position = {m.alt: m.position for m in plan.media} if plan else {}
+    media: list[KnownMedia] = []
+    for m in product.media:
+        planned = by_alt.get(m.alt)
+        known = identify(m.id, m.alt, m.status, m.url)
+        if planned is not None and known.image_sku in (None, planned.image_sku):
+            # The file name tells the S3 version on the shop; the plan only what is wanted.
+            same = known.etag is not None and planned.etag.startswith(known.etag)
+            etag = planned.etag if same or known.image_sku is None else known.etag
+            known = KnownMedia(
+                m.id, planned.image_sku, planned.variation, etag, m.status, planned.s3_key
+            )
+        media.append(known)
+    # A bulk export does not give the order: ours are where the plan put them, others after.
+    media.sort(key=lambda k: position.get(_alt_of(k, product), len(position) + 1))
+    variants = {
+        v.sku: (v.id, v.media_ids[0] if v.media_ids else None) for v in product.variants if v.sku
+    }
+    return ProductState(product.handle, product.id, media, variants)

@@ -1,0 +1,207 @@
+"""Nightly runs: incremental, reconciled with the shop, safe to run unattended.
+
+moto's S3 server and the sandbox shop over loopback, as in test_submit.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulkimg.config import Settings
+from bulkimg.demo import LocalS3
+from bulkimg.nightly import NightlyRun, RunLockedError, run_lock, run_nightly
+from bulkimg.samples import image_bytes
+from bulkimg.shopify_client import client_from_settings
+from bulkimg.statestore import StateStore
+from tests.test_submit import PRODUCT, graphql, jsonl, mutation_operations
+
+KEY_2A = "sorted-media/11/02/19/1102192-2a-201.png"
+# The tests read products back often; cost-based throttling is tested in test_submit.py.
+pytestmark = pytest.mark.parametrize(
+    "shop", [{"throttle_bucket_size": 1e6, "throttle_restore_rate": 1e6}], indirect=True
+)
+
+
+def night(settings: Settings) -> NightlyRun:
+    with client_from_settings(settings) as client:
+        return run_nightly(settings, client)
+
+
+def media_of(url: str, handle: str = "lgd-101792") -> list[dict[str, Any]]:
+    product = graphql(url, PRODUCT, {"handle": handle})["productByIdentifier"]
+    return product["media"]["nodes"]  # type: ignore[no-any-return]
+
+
+def all_media(url: str, settings: Settings) -> dict[str, list[str]]:
+    handles = [p["handle"] for p in jsonl(settings.output_dir / "plan.jsonl")]
+    return {h: sorted(m["id"] for m in media_of(url, h)) for h in handles}
+
+
+def lines(settings: Settings) -> list[dict[str, Any]]:
+    return [line for path in settings.output_dir.glob("productset*.jsonl") for line in jsonl(path)]
+
+
+def uploads(line: dict[str, Any]) -> list[str]:
+    return [f["filename"] for f in line["input"].get("files", []) if "originalSource" in f]
+
+
+@pytest.fixture
+def first_night(settings: Settings) -> NightlyRun:
+    settings.state_file.unlink(missing_ok=True)
+    result = night(settings)
+    assert result.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    assert result.reconciled is not None  # no state file yet: rebuilt from the (empty) shop
+    return result
+
+
+def test_a_night_with_no_change_sends_nothing_and_reads_no_image(
+    settings: Settings, first_night: NightlyRun, shop_url: str
+) -> None:
+    operations = len(mutation_operations(shop_url))
+    second = night(settings)
+    assert second.exit_code == 0
+    assert second.build is not None
+    report = second.build.report
+    assert "GetObject" not in report.s3_requests
+    assert report.groups_unchanged == report.groups
+    assert report.groups_written == 0 and lines(settings) == []
+    assert [op for op in second.submit.operations if op.operation_id] == []
+    assert len(mutation_operations(shop_url)) == operations
+    assert second.report["bulk_operations"] == 0
+    outcome = second.report["outcome"]
+    assert outcome["failed"] == 0 and outcome["done"] + outcome["missing"] == report.groups
+
+
+def test_adding_one_image_to_s3_changes_exactly_one_line(
+    settings: Settings, first_night: NightlyRun, s3_server: LocalS3, bucket: str, shop_url: str
+) -> None:
+    before = media_of(shop_url)
+    s3_server.client().put_object(
+        Bucket=bucket,
+        Key="sorted-media/11/02/19/1102192-3a-999.jpg",
+        Body=image_bytes("jpg", 500, 500, "3a"),
+    )
+    second = night(settings)
+    assert second.exit_code == 0
+    (line,) = lines(settings)
+    assert line["identifier"] == {"handle": "lgd-101792"}
+    assert uploads(line) == [f"1102192-3a-999--{_etag(s3_server, bucket)[:8]}.jpg"]
+    kept = [f["id"] for f in line["input"]["files"] if "id" in f]
+    assert kept == [m["id"] for m in before]
+    after = media_of(shop_url)
+    assert [m["alt"] for m in after] == [
+        "1102192 - Image 1",
+        "1102192 - Image 2",
+        "1102192 - Image 3",
+        "1102192 - Image 10",
+    ]
+    assert {m["id"] for m in before} < {m["id"] for m in after}
+
+
+def _etag(s3_server: LocalS3, bucket: str) -> str:
+    head = s3_server.client().head_object(
+        Bucket=bucket, Key="sorted-media/11/02/19/1102192-3a-999.jpg"
+    )
+    return str(head["ETag"]).strip('"')
+
+
+def test_replaced_s3_object_replaces_its_image(
+    settings: Settings, first_night: NightlyRun, s3_server: LocalS3, bucket: str, shop_url: str
+) -> None:
+    before = media_of(shop_url)
+    s3_server.client().put_object(
+        Bucket=bucket, Key=KEY_2A, Body=image_bytes("png", 720, 720, "2a v2")
+    )
+    second = night(settings)
+    assert second.exit_code == 0
+    (line,) = lines(settings)
+    assert [name.split("--")[0] for name in uploads(line)] == ["1102192-2a-201"]
+    after = media_of(shop_url)
+    assert len(after) == 3
+    assert (after[0]["id"], after[2]["id"]) == (before[0]["id"], before[2]["id"])
+    assert after[1]["id"] != before[1]["id"]
+    assert third_night_is_quiet(settings)
+
+
+def third_night_is_quiet(settings: Settings) -> bool:
+    third = night(settings)
+    return (
+        third.exit_code == 0 and third.build is not None and third.build.report.groups_written == 0
+    )
+
+
+def test_lost_state_file_is_rebuilt_without_duplicating_any_image(
+    settings: Settings, first_night: NightlyRun, shop_url: str
+) -> None:
+    before = all_media(shop_url, settings)
+    settings.state_file.unlink()
+    second = night(settings)
+    assert second.exit_code == 0
+    assert second.reconciled is not None and second.reconciled["products"] == len(before)
+    assert all(uploads(line) == [] for line in lines(settings))  # reordering at most
+    assert all_media(shop_url, settings) == before
+    assert third_night_is_quiet(settings)
+
+
+def test_an_image_added_by_hand_in_the_shop_survives_a_night(
+    settings: Settings,
+    first_night: NightlyRun,
+    s3_server: LocalS3,
+    bucket: str,
+    shop_url: str,
+    image_url: Any,
+) -> None:
+    existing = [{"id": m["id"]} for m in media_of(shop_url)]
+    manual = {"originalSource": image_url("lifestyle.jpg", size=(400, 400)), "alt": "On a hand"}
+    added = graphql(
+        shop_url,
+        "mutation($input: ProductSetInput!, $identifier: ProductSetIdentifiers) {"
+        " productSet(input: $input, identifier: $identifier) { userErrors { message } } }",
+        {"identifier": {"handle": "lgd-101792"}, "input": {"files": [*existing, manual]}},
+    )
+    assert added["productSet"]["userErrors"] == []
+    manual_id = media_of(shop_url)[-1]["id"]
+    # Change the group so it gets a line: the line must keep the image it did not upload.
+    s3_server.client().put_object(
+        Bucket=bucket, Key=KEY_2A, Body=image_bytes("png", 710, 710, "2a v3")
+    )
+    second = night(settings)
+    assert second.exit_code == 0
+    (line,) = lines(settings)
+    assert line["input"]["files"][-1] == {"id": manual_id}
+    assert manual_id in [m["id"] for m in media_of(shop_url)]
+
+
+def test_two_runs_never_overlap_on_one_shop(settings: Settings) -> None:
+    with run_lock(settings.state_file), pytest.raises(RunLockedError, match="another bulkimg run"):
+        night(settings)
+
+
+def test_state_file_records_each_image_and_variant(
+    settings: Settings, first_night: NightlyRun
+) -> None:
+    with StateStore(settings.state_file) as state:
+        product = state.product("lgd-101792")
+    assert product is not None
+    assert [(m.image_sku, m.variation, m.status) for m in product.media] == [
+        ("1102192", 1, "READY"),
+        ("1102192", 2, "READY"),
+        ("1102192", 10, "READY"),
+    ]
+    assert all(m.s3_key and m.etag for m in product.media)
+    first_media = product.media[0].media_id
+    with_image = [sku for sku, (_, media) in product.variants.items() if media]
+    assert len(with_image) == 2 and all(
+        product.variants[sku][1] == first_media for sku in with_image
+    )
+
+
+def test_state_file_of_another_shop_is_refused(settings: Settings, tmp_path: Path) -> None:
+    from bulkimg.errors import ConfigError
+
+    StateStore(settings.state_file, "https://other.myshopify.com").close()
+    with pytest.raises(ConfigError, match="records the shop"):
+        night(settings)
