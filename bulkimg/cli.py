@@ -17,7 +17,7 @@ from bulkimg.build import BuildReport, run_build
 from bulkimg.config import Settings, load_settings
 from bulkimg.errors import BulkimgError, InputFileError, UserError
 from bulkimg.preview import render_preview
-from bulkimg.progress import PlainReporter, Reporter, RichReporter
+from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter
 from bulkimg.submit import manifest_counts
 
 console = Console()
@@ -25,8 +25,9 @@ err_console = Console(stderr=True)
 
 
 class _Context:
-    def __init__(self, config_file: Path | None) -> None:
+    def __init__(self, config_file: Path | None, log_json: bool = False) -> None:
         self.config_file = config_file
+        self.log_json = log_json
 
     def settings(self, **overrides: Any) -> Settings:
         return load_settings(overrides, self.config_file)
@@ -39,11 +40,12 @@ class _Context:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Settings file (default: ./bulkimg.toml if present).",
 )
+@click.option("--log-json", is_flag=True, help="Progress as JSON lines on stderr (log shippers).")
 @click.version_option(package_name="bulkimg")
 @click.pass_context
-def cli(ctx: click.Context, config_file: Path | None) -> None:
+def cli(ctx: click.Context, config_file: Path | None, log_json: bool) -> None:
     """Put product images from S3 onto Shopify products with bulk operations."""
-    ctx.obj = _Context(config_file)
+    ctx.obj = _Context(config_file, log_json)
 
 
 def _group_selection(group_ids: Sequence[str], more: Sequence[str], all_groups: bool) -> list[str]:
@@ -70,7 +72,10 @@ def _shop_lookup(settings: Settings) -> Iterator[Any]:
 
 @contextmanager
 def _reporter() -> Iterator[Reporter]:
-    if err_console.is_terminal:
+    context = click.get_current_context(silent=True)
+    if context is not None and getattr(context.find_root().obj, "log_json", False):
+        yield JsonReporter(sys.stderr)
+    elif err_console.is_terminal:
         with RichReporter(err_console) as rich_reporter:
             yield rich_reporter
     else:

@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     cache_dir: Path = Path("output/cache")
     state_file: Path = Path("output/state.sqlite")
     prune: bool = False
+    keep_runs: int = Field(14, ge=1)
 
     _toml_file: ClassVar[Path | None] = None
 

@@ -23,6 +23,7 @@ from bulkimg.config import Settings
 from bulkimg.errors import ConfigError
 from bulkimg.incremental import LiveShop
 from bulkimg.progress import NullReporter, Reporter
+from bulkimg.rotation import archive_run, prune_logs
 from bulkimg.runstate import Phase, RunState, RunStore, Step, now_iso
 from bulkimg.shopify_client import ShopifyClient, ShopifyError
 from bulkimg.statestore import StateStore
@@ -138,6 +139,8 @@ def run_nightly(
         outcome = submission.run(state, wait=True)
         exit_code = max(outcome.exit_code, 1 if build and build.report.groups_deferred else 0)
         report = write_report(settings, build, outcome, reconciled)
+        archive_run(settings.output_dir, state.run_id, settings.keep_runs)
+        prune_logs(settings.logs_dir, settings.keep_runs)
     return NightlyRun(reconciled, build, outcome, exit_code, report)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Protocol, TextIO
@@ -52,25 +53,35 @@ class PlainReporter:
         self._done: dict[str, int] = {}
         self._last: dict[str, float] = {}
 
-    def _line(self, text: str) -> None:
+    def _emit(self, event: str, text: str, **fields: object) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.stream, flush=True)
 
     def start(self, stage: str, total: int) -> None:
         self._totals[stage], self._done[stage], self._last[stage] = total, 0, time.monotonic()
-        self._line(f"{stage}: 0/{total}")
+        self._emit("stage_started", f"{stage}: 0/{total}", stage=stage, total=total)
 
     def advance(self, stage: str, amount: int = 1) -> None:
-        self._done[stage] = self._done.get(stage, 0) + amount
+        self._done[stage] = done = self._done.get(stage, 0) + amount
         now = time.monotonic()
         if now - self._last.get(stage, 0.0) >= self.interval:
             self._last[stage] = now
-            self._line(f"{stage}: {self._done[stage]}/{self._totals.get(stage, '?')}")
+            total = self._totals.get(stage)
+            self._emit("progress", f"{stage}: {done}/{total}", stage=stage, done=done, total=total)
 
     def finish(self, stage: str) -> None:
-        self._line(f"{stage}: done ({self._done.get(stage, 0)})")
+        done = self._done.get(stage, 0)
+        self._emit("stage_finished", f"{stage}: done ({done})", stage=stage, done=done)
 
     def info(self, message: str) -> None:
-        self._line(message)
+        self._emit("info", message, message=message)
+
+
+class JsonReporter(PlainReporter):
+    """The same events as JSON objects, one per line, for log shippers."""
+
+    def _emit(self, event: str, text: str, **fields: object) -> None:
+        record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": event, **fields}
+        print(json.dumps(record, ensure_ascii=False), file=self.stream, flush=True)
 
 
 class RichReporter:

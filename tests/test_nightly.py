@@ -205,3 +205,49 @@ def test_state_file_of_another_shop_is_refused(settings: Settings, tmp_path: Pat
     StateStore(settings.state_file, "https://other.myshopify.com").close()
     with pytest.raises(ConfigError, match="records the shop"):
         night(settings)
+
+
+def test_a_nightly_run_archives_itself(settings: Settings, first_night: NightlyRun) -> None:
+    (folder,) = (settings.output_dir / "runs").iterdir()
+    assert {"plan.jsonl", "manifest.jsonl", "report.json", "run.json"} <= {
+        p.name for p in folder.iterdir()
+    }
+    assert (folder / "results").is_dir()
+
+
+def test_run_command_twice_second_night_sends_nothing(
+    settings: Settings, s3_server: LocalS3, bucket: str, shop_url: str, tmp_path: Path
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, SHOP_TOKEN
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BULKIMG_"))}
+    env.update(
+        AWS_ENDPOINT_URL_S3=s3_server.endpoint_url,
+        AWS_S3_BUCKET=bucket,
+        AWS_ACCESS_KEY_ID=CANARY_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=CANARY_SECRET,
+        BULKIMG_CATALOG=str(settings.catalog),
+        SHOPIFY_SHOP=shop_url,
+        SHOPIFY_ACCESS_TOKEN=SHOP_TOKEN,
+        BULKIMG_POLL_INTERVAL="0.05",
+        BULKIMG_POLL_MAX_INTERVAL="0.2",
+    )
+    cwd = tmp_path / "cron"
+    cwd.mkdir()
+    for expected_sent in (28, 0):
+        result = subprocess.run(
+            [sys.executable, "-m", "bulkimg", "--log-json", "run", "--all"],
+            cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+        assert events and all("event" in e for e in events)
+        report = json.loads((cwd / "output" / "report.json").read_text())
+        assert report["groups_sent"] == expected_sent
+    assert report["bulk_operations"] == 0 and report["s3_requests"].get("GetObject") is None
+    assert "wrote output/report.json" in result.stdout

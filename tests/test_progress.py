@@ -27,3 +27,20 @@ def test_plain_reporter_throttles_progress_lines() -> None:
     for _ in range(1000):
         reporter.advance("Listing S3 folders")
     assert len(stream.getvalue().splitlines()) == 1
+
+
+def test_json_reporter_writes_one_json_object_per_event() -> None:
+    import json
+
+    from bulkimg.progress import JsonReporter
+
+    stream = io.StringIO()
+    reporter = JsonReporter(stream, interval=0.0)
+    reporter.start("Listing S3 folders", 2)
+    reporter.advance("Listing S3 folders", 2)
+    reporter.finish("Listing S3 folders")
+    reporter.info('a "quoted" message')
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["event"] for e in events] == ["stage_started", "progress", "stage_finished", "info"]
+    assert events[1] == {**events[1], "stage": "Listing S3 folders", "done": 2, "total": 2}
+    assert events[3]["message"] == 'a "quoted" message' and "ts" in events[3]
