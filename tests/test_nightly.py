@@ -146,14 +146,8 @@ def test_lost_state_file_is_rebuilt_without_duplicating_any_image(
     assert third_night_is_quiet(settings)
 
 
-def test_an_image_added_by_hand_in_the_shop_survives_a_night(
-    settings: Settings,
-    first_night: NightlyRun,
-    s3_server: LocalS3,
-    bucket: str,
-    shop_url: str,
-    image_url: Any,
-) -> None:
+def add_manual_image(shop_url: str, image_url: Any) -> str:
+    """Add an image to lgd-101792 as a merchant would (not a bulkimg file name)."""
     existing = [{"id": m["id"]} for m in media_of(shop_url)]
     manual = {"originalSource": image_url("lifestyle.jpg", size=(400, 400)), "alt": "On a hand"}
     added = graphql(
@@ -163,16 +157,34 @@ def test_an_image_added_by_hand_in_the_shop_survives_a_night(
         {"identifier": {"handle": "lgd-101792"}, "input": {"files": [*existing, manual]}},
     )
     assert added["productSet"]["userErrors"] == []
-    manual_id = media_of(shop_url)[-1]["id"]
+    return str(media_of(shop_url)[-1]["id"])
+
+
+@pytest.mark.parametrize("prune", [False, True])
+def test_an_image_added_by_hand_survives_a_night_unless_pruned(
+    settings: Settings,
+    first_night: NightlyRun,
+    s3_server: LocalS3,
+    bucket: str,
+    shop_url: str,
+    image_url: Any,
+    prune: bool,
+) -> None:
+    manual_id = add_manual_image(shop_url, image_url)
     # Change the group so it gets a line: the line must keep the image it did not upload.
     s3_server.client().put_object(
         Bucket=bucket, Key=KEY_2A, Body=image_bytes("png", 710, 710, "2a v3")
     )
-    second = night(settings)
+    second = night(settings.model_copy(update={"prune": prune}))
     assert second.exit_code == 0
     (line,) = lines(settings)
-    assert line["input"]["files"][-1] == {"id": manual_id}
-    assert manual_id in [m["id"] for m in media_of(shop_url)]
+    on_shop = [m["id"] for m in media_of(shop_url)]
+    if prune:
+        assert {"id": manual_id} not in line["input"]["files"]
+        assert manual_id not in on_shop and len(on_shop) == 3
+    else:
+        assert line["input"]["files"][-1] == {"id": manual_id}
+        assert manual_id in on_shop and len(on_shop) == 4
 
 
 def test_two_runs_never_overlap_on_one_shop(settings: Settings) -> None:
