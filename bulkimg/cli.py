@@ -224,26 +224,20 @@ def run_command(
 @click.pass_obj
 def retry(obj: _Context, failures_file: Path, output_dir: Path | None) -> None:
     """Submit again only the retryable lines of FAILURES_FILE, and merge the outcome."""
-    from bulkimg.retry import prepare_retry
+    from bulkimg.retry import read_failures, run_retry
     from bulkimg.s3client import make_s3_client
     from bulkimg.shopify_client import client_from_settings
-    from bulkimg.submit import Submission
 
+    read_failures(failures_file)  # a missing or malformed file is the first thing to report
     settings = obj.settings(output_dir=output_dir)
     settings.require("aws_s3_bucket")
-    inputs = prepare_retry(settings, failures_file, make_s3_client(settings))
-    if inputs.empty:
+    with client_from_settings(settings) as client, _reporter() as reporter:
+        inputs, outcome = run_retry(
+            settings, client, failures_file, make_s3_client(settings), reporter
+        )
+    if outcome is None:
         console.print(f"nothing to retry in {failures_file}")
         sys.exit(1 if inputs.carried_failures else 0)
-    with client_from_settings(settings) as client, _reporter() as reporter:
-        submission = Submission(settings, client, reporter, plan_path=inputs.plan_path)
-        state = submission.start(
-            inputs.productset_files,
-            phase1_skipped=inputs.phase1_skipped,
-            merge_manifest=True,
-            carried_failures=inputs.carried_failures,
-        )
-        outcome = submission.run(state, wait=True)
     print_submit_summary(outcome)
     _refresh_preview(settings, outcome)
     sys.exit(outcome.exit_code)

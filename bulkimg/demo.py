@@ -20,7 +20,7 @@ from bulkimg.config import load_settings
 from bulkimg.errors import ConfigError
 from bulkimg.preview import render_preview
 from bulkimg.progress import Reporter
-from bulkimg.retry import prepare_retry
+from bulkimg.retry import run_retry
 from bulkimg.shopify_client import client_from_settings
 from bulkimg.submit import Submission, SubmitOutcome, productset_files_of_build
 
@@ -157,15 +157,9 @@ def run_demo(
             if submitted.exit_code == 1:
                 shop.faults.clear()
                 say("Retrying output/failures.jsonl")
-                inputs = prepare_retry(settings, settings.output_dir / "failures.jsonl", client)
-                submission = Submission(settings, shopify, reporter, plan_path=inputs.plan_path)
-                state = submission.start(
-                    inputs.productset_files,
-                    phase1_skipped=inputs.phase1_skipped,
-                    merge_manifest=True,
-                    carried_failures=inputs.carried_failures,
-                )
-                retried = submission.run(state, wait=True)
-                show_submit(retried)
+                failures = settings.output_dir / "failures.jsonl"
+                _, retried = run_retry(settings, shopify, failures, client, reporter)
+                if retried is not None:
+                    show_submit(retried)
         preview = render_preview(settings, client)
     return DemoRun(built, submitted, retried, preview.path)

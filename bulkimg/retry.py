@@ -18,6 +18,9 @@ from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
 from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
 from bulkimg.productset import LineRules, productset_variables
+from bulkimg.progress import Reporter
+from bulkimg.shopify_client import ShopifyClient
+from bulkimg.submit import Submission, SubmitOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -101,3 +104,24 @@ def _retry_record(record: PlanRecord, file: str | None, line: int) -> PlanRecord
     return record.model_copy(
         update={"status": "planned", "file": file, "line": line if file else None}
     )
+
+
+def run_retry(
+    settings: Settings,
+    client: ShopifyClient,
+    failures_path: Path,
+    s3: S3Client,
+    reporter: Reporter | None = None,
+) -> tuple[RetryInputs, SubmitOutcome | None]:
+    """Prepare and run a retry; no run (None) when nothing in the file is retryable."""
+    inputs = prepare_retry(settings, failures_path, s3)
+    if inputs.empty:
+        return inputs, None
+    submission = Submission(settings, client, reporter, plan_path=inputs.plan_path)
+    state = submission.start(
+        inputs.productset_files,
+        phase1_skipped=inputs.phase1_skipped,
+        merge_manifest=True,
+        carried_failures=inputs.carried_failures,
+    )
+    return inputs, submission.run(state, wait=True)

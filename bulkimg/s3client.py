@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.utils import parse_timestamp
 
 from bulkimg.config import Settings
 
@@ -45,6 +49,24 @@ class RequestCounter:
             return dict(sorted(self.calls.items()))
 
 
+def fast_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser, without dateutil for the two forms S3 sends.
+
+    S3 sends ISO 8601 in listings (`2026-01-02T03:04:05.000Z`) and RFC 1123 in headers; botocore
+    parses both with dateutil, ~0.1 ms each, which made a 1,000-key LIST page cost ~180 ms of
+    CPU. Anything else (or a time without a zone) goes to botocore's parser.
+    """
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value) if "T" in value else parsedate_to_datetime(value)
+        except (ValueError, TypeError, IndexError):
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    result: datetime = parse_timestamp(value)
+    return result
+
+
 def make_s3_client(settings: Settings, max_connections: int | None = None) -> S3Client:
     """The client every S3 call of a run goes through; credentials fall back to boto3's chain."""
     config = Config(
@@ -59,7 +81,12 @@ def make_s3_client(settings: Settings, max_connections: int | None = None) -> S3
     def secret(value: Any) -> str | None:
         return (value.get_secret_value() or None) if value is not None else None
 
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=fast_timestamp
+    )
     session = boto3.session.Session(
+        botocore_session=core,
         aws_access_key_id=secret(settings.aws_access_key_id),
         aws_secret_access_key=secret(settings.aws_secret_access_key),
         aws_session_token=secret(settings.aws_session_token),

@@ -10,11 +10,12 @@ the parser says the size marker lies; verdicts are cached by (bucket, key, ETag)
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -268,10 +269,9 @@ class S3ImageIndex:
         stage = "Reading image headers"
         self.reporter.start(stage, len(to_read))
         fresh: list[tuple[str, str, ImageProbe]] = []
-        with ThreadPoolExecutor(self.settings.s3_workers) as pool:
-            jobs = {pool.submit(self._probe, c): c for c in to_read}
-            for job in as_completed(jobs):
-                cand, header = jobs[job], job.result()
+        workers = self.settings.s3_workers
+        with ThreadPoolExecutor(workers) as pool:
+            for cand, header in _as_completed_bounded(pool, self._probe, to_read, 4 * workers):
                 self.stats.probed += 1
                 self.stats.bytes_read.append(header.bytes_read)
                 fresh.append((cand.obj.key, cand.obj.etag, header))
@@ -380,6 +380,30 @@ class S3ImageIndex:
         if width * height > s.max_pixels:
             return _replace(probe, Rejection.TOO_MANY_PIXELS, f"{size} > {s.max_megapixels} MP")
         return probe
+
+
+def _as_completed_bounded(
+    pool: ThreadPoolExecutor,
+    fn: Callable[[_Candidate], ImageProbe],
+    items: Iterable[_Candidate],
+    limit: int,
+) -> Iterator[tuple[_Candidate, ImageProbe]]:
+    """(item, fn(item)) as they finish, with at most `limit` submitted and not yet collected.
+
+    Submitting every item at once holds a Future per item (~1.9 KB each: 380 MB for 200,000
+    images); `limit` a few times the pool size keeps every worker busy all the same.
+    """
+    pending: dict[Future[ImageProbe], _Candidate] = {}
+    queue = iter(items)
+    for item in itertools.islice(queue, limit):
+        pending[pool.submit(fn, item)] = item
+    while pending:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for job in done:
+            item = pending.pop(job)
+            for following in itertools.islice(queue, 1):
+                pending[pool.submit(fn, following)] = following
+            yield item, job.result()
 
 
 def _replace(probe: ImageProbe, rejection: Rejection, detail: str) -> ImageProbe:

@@ -17,7 +17,7 @@ import pytest
 
 from bulkimg.config import Settings
 from bulkimg.demo import LocalS3
-from bulkimg.retry import prepare_retry
+from bulkimg.retry import run_retry
 from bulkimg.runstate import Phase, RunStore, Step
 from bulkimg.s3client import make_s3_client
 from bulkimg.samples import SampleData
@@ -38,18 +38,11 @@ def submit(settings: Settings, retries: Counter[str] | None = None) -> SubmitOut
 
 
 def retry(settings: Settings) -> SubmitOutcome:
-    inputs = prepare_retry(
-        settings, settings.output_dir / "failures.jsonl", make_s3_client(settings)
-    )
+    failures = settings.output_dir / "failures.jsonl"
     with client_from_settings(settings) as client:
-        submission = Submission(settings, client, plan_path=inputs.plan_path)
-        state = submission.start(
-            inputs.productset_files,
-            phase1_skipped=inputs.phase1_skipped,
-            merge_manifest=True,
-            carried_failures=inputs.carried_failures,
-        )
-        return submission.run(state, wait=True)
+        _, outcome = run_retry(settings, client, failures, make_s3_client(settings))
+    assert outcome is not None
+    return outcome
 
 
 def jsonl(path: Path) -> list[dict[str, Any]]:
