@@ -15,6 +15,7 @@ import httpx
 import orjson
 import pytest
 
+from bulkimg.build import run_build
 from bulkimg.config import Settings
 from bulkimg.demo import LocalS3
 from bulkimg.retry import run_retry
@@ -267,3 +268,19 @@ def test_every_line_sent_validates_against_the_admin_schema(
         for line in jsonl(settings.output_dir / "productset.jsonl"):
             assert validate_operation(schema, load_document("product_set"), line) == []
         assert validate_bulk_query(schema, load_document("export_products")) == []
+
+
+@pytest.mark.parametrize("shop", [{"bulk_concurrency_limit": 2}], indirect=True)
+def test_several_files_run_within_the_shops_concurrency_limit(
+    settings: Settings, shop_url: str
+) -> None:
+    split = settings.model_copy(update={"max_jsonl_bytes": 12_000, "bulk_concurrency": 5})
+    build = run_build(split)
+    files = build.report.productset_files
+    assert len(files) >= 3
+    # bulkimg allows 5 at once, the shop 2: the shop's LIMIT_REACHED makes it wait, not fail.
+    outcome = submit(split)
+    assert outcome.exit_code == 0, jsonl(split.output_dir / "failures.jsonl")
+    assert outcome.counts["lines_submitted"] == outcome.counts["lines_done"] == 28
+    phase1 = RunStore(split.output_dir).load().ops(Phase.PRODUCT_SET)
+    assert len(phase1) == len(files) and all(op.status == "COMPLETED" for op in phase1)
