@@ -1,0 +1,1 @@
+"""Benchmarks: bulkimg against the spec's per-Image_SKU design (`python -m bench`)."""

@@ -1,0 +1,211 @@
+"""moto's S3 on loopback in its own process, loaded with a world, with a latency per request.
+
+`python -m bench.s3server --world DIR --port N --latency-ms 20` loads every object of the world
+straight into moto's S3 backend (no HTTP), then serves moto's S3 app with werkzeug (threaded)
+behind a middleware that sleeps `latency` before each request, as the round
+trip to an in-region S3 would. It prints `ready` when it serves.
+
+Two changes make moto behave like S3 at catalog scale, without changing any answer:
+- moto lists a prefix by scanning every key of the bucket (O(bucket) per LIST); here listing uses
+  a sorted index of the bucket's keys (O(log n + page)), rebuilt after any write.
+- moto's app is served directly (`create_backend_app("s3")`), not behind its all-services host
+  dispatcher (which doubles the server's CPU per request).
+
+Unlike S3, werkzeug closes the connection after every answer (one TCP connection and one thread
+per request), and moto spends ~3 ms of CPU per request: on a 2-core machine the server and the
+client share the cores, so the request rate is bounded by CPU, not by the latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import logging
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+BUCKET = "bench-media"
+ACCESS_KEY = "bench-access-key"
+SECRET_KEY = "bench-secret-key"  # noqa: S105 - moto accepts anything; reaches no AWS account
+REGION = "us-east-1"
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class LatencyMiddleware:
+    """Sleeps before every request (GIL released) and counts requests by method."""
+
+    def __init__(self, app: WsgiApp, latency: float) -> None:
+        self.app = app
+        self.latency = latency
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        with self._lock:
+            self.requests[str(environ.get("REQUEST_METHOD"))] += 1
+        if self.latency > 0:
+            time.sleep(self.latency)
+        return self.app(environ, start_response)
+
+
+def _index_listing() -> None:
+    """Make moto's prefix listing use a sorted key index instead of a full bucket scan."""
+    from moto.s3.models import FakeDeleteMarker, S3Backend
+
+    generation = [0]
+    cache: dict[str, tuple[int, list[str]]] = {}
+    lock = threading.Lock()
+    original_put = S3Backend.put_object
+    original_delete = S3Backend.delete_object
+
+    def put_object(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            generation[0] += 1
+        return original_put(self, *args, **kwargs)
+
+    def delete_object(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            generation[0] += 1
+        return original_delete(self, *args, **kwargs)
+
+    def names(bucket: Any) -> list[str]:
+        with lock:
+            known = cache.get(bucket.name)
+            if known is None or known[0] != generation[0]:
+                known = (generation[0], sorted(bucket.keys.keys()))
+                cache[bucket.name] = known
+            return known[1]
+
+    def matching(bucket: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+        keys = names(bucket)
+        for i in range(bisect.bisect_left(keys, prefix), len(keys)):
+            name = keys[i]
+            if not name.startswith(prefix):
+                break
+            yield name, bucket.keys[name]
+
+    def list_objects(
+        self: Any,
+        bucket: Any,
+        prefix: str | None,
+        delimiter: str | None,
+        marker: str | None,
+        max_keys: int | None,
+    ) -> Any:
+        # moto's own list_objects, with the scan limited to the keys under `prefix`.
+        prefix = prefix or ""
+        key_results = set()
+        folder_results = set()
+        for key_name, key in matching(bucket, prefix):
+            rest = key_name[len(prefix) :]
+            if delimiter and delimiter in rest:
+                folder_results.add(f"{prefix}{rest.split(delimiter)[0]}{delimiter}")
+            else:
+                key_results.add(key)
+        keys = sorted(
+            (k for k in key_results if not isinstance(k, FakeDeleteMarker)), key=lambda k: k.name
+        )
+        folders = sorted(folder_results)
+        if marker:
+            limit = self._pagination_tokens.get(marker) or marker
+            keys = self._get_results_from_token(keys, limit)
+        if max_keys is not None:
+            keys, truncated, next_marker = self._truncate_result(keys, max_keys)
+        else:
+            truncated, next_marker = False, None
+        return keys, folders, truncated, next_marker
+
+    S3Backend.put_object = put_object  # type: ignore[method-assign]
+    S3Backend.delete_object = delete_object  # type: ignore[method-assign]
+    S3Backend.list_objects = list_objects  # type: ignore[method-assign]
+
+
+def load_world(world_root: Path) -> int:
+    """Put every object of the world into moto's backend in this process; the object count."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    from bench.world import World
+
+    world = World(world_root)
+    templates = world.template_bytes()
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    backend.create_bucket(BUCKET, REGION)
+    count = 0
+    for obj in world.objects():
+        backend.put_object(BUCKET, obj.key, templates[obj.template])
+        count += 1
+    return count
+
+
+def serve(world_root: Path, port: int, latency: float) -> None:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class Handler(MotoRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    _index_listing()
+    started = time.monotonic()
+    count = load_world(world_root)
+    app = LatencyMiddleware(create_backend_app("s3"), latency)
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=Handler)
+    loaded = time.monotonic() - started
+    print(f"ready {server.port} {count} objects loaded in {loaded:.1f} s", flush=True)
+    server.serve_forever()
+
+
+@contextmanager
+def running_server(
+    world_root: Path, latency: float, log: Path, python: str = sys.executable
+) -> Iterator[str]:
+    """The server in a child process for the block; yields its endpoint URL."""
+    import subprocess
+
+    from bulkimg.demo import free_port
+
+    port = free_port()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        args = ["-m", "bench.s3server", "--world", str(world_root), "--port", str(port)]
+        args += ["--latency-ms", f"{latency * 1000:g}"]
+        repo = Path(__file__).resolve().parents[1]
+        env = dict(
+            os.environ, PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])
+        )
+        proc = subprocess.Popen(  # noqa: S603
+            [python, *args], stdout=subprocess.PIPE, stderr=out, cwd=repo, env=env
+        )
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().decode()
+            if not line.startswith("ready"):
+                raise RuntimeError(f"S3 server did not start (see {log}): {line!r}")
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--world", type=Path, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    args = parser.parse_args(argv)
+    serve(args.world, args.port, args.latency_ms / 1000)
+
+
+if __name__ == "__main__":
+    main()
