@@ -113,7 +113,7 @@ def markdown(r: dict[str, Any]) -> str:
             "peak RSS of build",
             f"{r['peak_rss_mb_20k']:.0f} MB at {_n(rv['20k'])} variants,"
             f" {r['peak_rss_mb_100k']:.0f} MB at {_n(rv['100k'])}",
-            f"{bc['process']['peak_rss_mb']:.0f} MB at {_n(rv['100k'])}",
+            f"{bc['process']['peak_rss_mb']:.0f} MB at {_n(world['variants'])}",
             "",
             "target < 300 MB at 100,000",
         ),
