@@ -51,6 +51,7 @@ __all__ = [
     "document_names",
     "full_schema",
     "load_document",
+    "selected_fields",
     "subset_schema",
     "validate_bulk_query",
     "validate_operation",
@@ -175,6 +176,35 @@ def _is_connection(type_: GraphQLNamedType) -> bool:
 
 
 _Composite = GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType
+CompositeType = _Composite
+
+
+def selected_fields(
+    schema: GraphQLSchema,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    parent: CompositeType,
+    selections: SelectionSetNode,
+    seen: frozenset[str] = frozenset(),
+) -> Iterator[tuple[CompositeType, FieldNode]]:
+    """The fields selected on ``parent``, with fragments flattened, and the type they are on."""
+    for selection in selections.selections:
+        if isinstance(selection, FieldNode):
+            yield parent, selection
+            continue
+        if isinstance(selection, InlineFragmentNode):
+            cond, inner_set, name = selection.type_condition, selection.selection_set, None
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is None or name in seen:
+                continue
+            cond, inner_set = fragment.type_condition, fragment.selection_set
+        else:
+            continue
+        inner = schema.get_type(cond.name.value) if cond else parent
+        if isinstance(inner, _Composite):
+            more = seen | {name} if name else seen
+            yield from selected_fields(schema, fragments, inner, inner_set, more)
 
 
 class _BulkLimits:
@@ -188,30 +218,10 @@ class _BulkLimits:
         self.connections: list[tuple[str, int]] = []  # (path, levels below the top connection)
         self.in_list: list[str] = []
 
-    def _composite(self, name: str) -> _Composite | None:
-        type_ = self.schema.get_type(name)
-        return type_ if isinstance(type_, _Composite) else None
-
     def fields(
-        self, parent: _Composite, selections: SelectionSetNode, seen: frozenset[str] = frozenset()
+        self, parent: _Composite, selections: SelectionSetNode
     ) -> Iterator[tuple[_Composite, FieldNode]]:
-        """The fields selected on ``parent``, with fragments flattened, and the type they are on."""
-        for selection in selections.selections:
-            if isinstance(selection, FieldNode):
-                yield parent, selection
-            elif isinstance(selection, InlineFragmentNode):
-                cond = selection.type_condition
-                inner = self._composite(cond.name.value) if cond else parent
-                if inner is not None:
-                    yield from self.fields(inner, selection.selection_set, seen)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is None or name in seen:
-                    continue
-                inner = self._composite(fragment.type_condition.name.value)
-                if inner is not None:
-                    yield from self.fields(inner, fragment.selection_set, seen | {name})
+        return selected_fields(self.schema, self.fragments, parent, selections)
 
     def walk(
         self, parent: _Composite, selections: SelectionSetNode, path: str, depth: int, in_list: bool

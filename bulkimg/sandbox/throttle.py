@@ -19,12 +19,10 @@ from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLUnionType,
-    InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     OperationType,
@@ -32,6 +30,8 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
+
+from bulkimg.graphql_schema import selected_fields
 
 MUTATION_COST = 10
 _Composite = GraphQLObjectType | GraphQLInterfaceType
@@ -134,25 +134,12 @@ class _CostWalker:
         return total
 
     def fields(
-        self, parent: _Composite, selections: SelectionSetNode, seen: frozenset[str] = frozenset()
+        self, parent: _Composite, selections: SelectionSetNode
     ) -> Iterator[tuple[_Composite, FieldNode]]:
-        for selection in selections.selections:
-            if isinstance(selection, FieldNode):
-                yield parent, selection
-            elif isinstance(selection, InlineFragmentNode):
-                cond = selection.type_condition
-                inner = self.schema.get_type(cond.name.value) if cond else parent
-                if isinstance(inner, _Composite):
-                    yield from self.fields(inner, selection.selection_set, seen)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = self.fragments.get(selection.name.value)
-                if fragment is None or fragment.name.value in seen:
-                    continue
-                inner = self.schema.get_type(fragment.type_condition.name.value)
-                if isinstance(inner, _Composite):
-                    yield from self.fields(
-                        inner, fragment.selection_set, seen | {fragment.name.value}
-                    )
+        """The fields selected on object and interface types (a union has none to cost)."""
+        for owner, node in selected_fields(self.schema, self.fragments, parent, selections):
+            if isinstance(owner, _Composite):
+                yield owner, node
 
     def selection(self, parent: _Composite, selections: SelectionSetNode) -> int:
         total = 0
