@@ -259,14 +259,15 @@ def test_hostile_values_render_as_text_and_run_nothing(
         view.close()
 
 
-def test_twenty_thousand_groups_open_and_filter_quickly(browser: Any, make_settings: Any) -> None:
+def test_twenty_thousand_groups_open_page_through_and_filter(
+    browser: Any, make_settings: Any
+) -> None:
     settings = make_settings()
     settings.output_dir.mkdir(parents=True)
     result, _ = render_synthetic(settings, 20_000)
     view = Page(browser, result.path, None)  # images blocked: only the page is measured
     try:
-        timing = view.page.evaluate("performance.now()")
-        assert timing < 15_000, f"ready after {timing:.0f} ms"
+        # Timings are for docs/performance.md, measured by hand: a unit test asserts behaviour only.
         assert len(view.shown()) == 50
         view.page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
         view.wait_until("() => document.querySelectorAll('article.card').length > 50")
