@@ -56,7 +56,7 @@ LIST_PAGE_SIZE = 1000
 PROBE_EXTENSION_BYTES = 16 * 1024
 # Parallel skip-scan chains: a chain may cost one request more than if its folders were part
 # of a longer chain; below this many folders per chain, the parallelism is not worth it.
-MIN_FOLDERS_PER_CHAIN = 16
+MIN_FOLDERS_PER_CHAIN = 32
 _CONFIG_ERROR_CODES = frozenset(
     {"NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
 )
