@@ -465,7 +465,8 @@ def _chains(folders: list[str], base: str, workers: int) -> list[list[str]]:
     """Sorted `folders` cut into up to `workers` contiguous runs of whole first-level prefixes.
 
     A chain makes no more requests than sweeping its prefixes or listing its folders one by
-    one; cutting only between prefixes keeps that true of the chains together. Fewer chains
+    one (but for a folder or prefix of an exact multiple of 1,000 keys: one more); cutting only
+    between prefixes keeps that true of the chains together. Fewer chains
     make fewer requests (a page may cover the end of one prefix and the start of the next).
     """
     count = max(1, min(workers, len(folders) // MIN_FOLDERS_PER_CHAIN))
