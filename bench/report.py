@@ -104,7 +104,7 @@ def markdown(r: dict[str, Any]) -> str:
         ),
         _row(
             "Shopify API calls, night with no change",
-            _n(r["shopify_calls_bulkimg_warm"]) + " (needs the nightly state store)",
+            _warm_night(r),
             _n(r["shopify_calls_baseline"]),
             "",
             "",
@@ -146,3 +146,14 @@ def bc_total(run: dict[str, Any]) -> int:
 
 def _ms_pair(a: dict[str, Any], b: dict[str, Any]) -> str:
     return f"{a['seconds_per_image_sku'] * 1000:.2f} / {b['seconds_per_image_sku'] * 1000:.2f} ms"
+
+
+def _warm_night(r: dict[str, Any]) -> str:
+    night = r.get("shopify_warm_night")
+    if not night:
+        return _n(r["shopify_calls_bulkimg_warm"])
+    return (
+        f"{_n(r['shopify_calls_bulkimg_warm'])} (second `bulkimg run`:"
+        f" {_n(night['groups_unchanged'])} groups unchanged, {_n(night['groups_sent'])} sent,"
+        f" {_n(night['bulk_operations'])} bulk operations)"
+    )

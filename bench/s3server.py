@@ -6,8 +6,10 @@ behind a middleware that sleeps `latency` before each request, as the round
 trip to an in-region S3 would. It prints `ready` when it serves.
 
 Two changes make moto behave like S3 at catalog scale, without changing any answer:
-- moto lists a prefix by scanning every key of the bucket (O(bucket) per LIST); here listing uses
-  a sorted index of the bucket's keys (O(log n + page)), rebuilt after any write.
+- moto lists a prefix by scanning every key of the bucket (O(bucket) per LIST), and ListObjectsV2
+  then skips to StartAfter or the continuation token by a linear scan; here listing uses a sorted
+  index of the bucket's keys, rebuilt after any write: a ListObjectsV2 without delimiter bisects
+  to max(Prefix, StartAfter) and reads one page (O(log n + page)).
 - moto's app is served directly (`create_backend_app("s3")`), not behind its all-services host
   dispatcher (which doubles the server's CPU per request).
 
@@ -124,6 +126,39 @@ def _index_listing() -> None:
             truncated, next_marker = False, None
         return keys, folders, truncated, next_marker
 
+    original_list_v2 = S3Backend.list_objects_v2
+
+    def list_objects_v2(
+        self: Any,
+        bucket: Any,
+        prefix: str | None,
+        delimiter: str | None,
+        continuation_token: str | None,
+        start_after: str | None,
+        max_keys: int,
+    ) -> Any:
+        # Without a delimiter (sweeps and skip-scans): one page read from the index, as moto
+        # would answer it. With one (a folder's listing), moto's own, over `list_objects` above.
+        after = self._pagination_tokens.get(continuation_token) if continuation_token else None
+        if delimiter or (continuation_token and after is None):
+            args = (bucket, prefix, delimiter, continuation_token, start_after, max_keys)
+            return original_list_v2(self, *args)
+        after = after or start_after
+        prefix = prefix or ""
+        keys = names(bucket)
+        first = bisect.bisect_left(keys, prefix)
+        if after:
+            first = max(first, bisect.bisect_right(keys, after))
+        page: list[Any] = []
+        for i in range(first, len(keys)):
+            if not keys[i].startswith(prefix) or len(page) > max_keys:
+                break
+            key = bucket.keys[keys[i]]
+            if not isinstance(key, FakeDeleteMarker):
+                page.append(key)
+        return self._truncate_result(page, max_keys)
+
+    S3Backend.list_objects_v2 = list_objects_v2  # type: ignore[method-assign]
     S3Backend.put_object = put_object  # type: ignore[method-assign]
     S3Backend.delete_object = delete_object  # type: ignore[method-assign]
     S3Backend.list_objects = list_objects  # type: ignore[method-assign]

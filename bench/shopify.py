@@ -4,6 +4,10 @@ bulkimg: the build's productset files go through `Submission` (phase 1 bulk muta
 export until the media are READY, phase 2 bulk mutation) against an in-process sandbox served on
 loopback. Every HTTP request the client sends is counted by kind: a GraphQL operation by name, a
 staged upload, a result download. Poll intervals are bulkimg's defaults.
+
+A night with no change: after that submit, `bulkimg run` (`run_nightly`: build against the state
+file the submit recorded, then submit --wait) runs again on the same catalog, S3 and shop, and
+its requests to the shop are counted the same way.
 """
 
 from __future__ import annotations
@@ -13,14 +17,22 @@ import shutil
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
 
 from bench.measure import run_build
+from bench.s3server import ACCESS_KEY, BUCKET, REGION, SECRET_KEY
+
+if TYPE_CHECKING:
+    from bulkimg.config import Settings
+    from bulkimg.sandbox import SandboxShop
+    from bulkimg.shopify_client import ShopifyClient
 
 SANDBOX_TOKEN = "shpat_bench_sandbox"  # noqa: S105 - the local sandbox's token, not a secret
 _OPERATION = re.compile(r"\b(?:query|mutation)\s+(\w+)")
@@ -57,6 +69,19 @@ class CallCounter:
 
 
 @dataclass(frozen=True, slots=True)
+class NightCalls:
+    """A second nightly run with no change: what it sent to the shop."""
+
+    calls: dict[str, int]
+    total: int
+    groups_unchanged: int
+    groups_sent: int
+    bulk_operations: int
+    wall_seconds: float
+    exit_code: int
+
+
+@dataclass(frozen=True, slots=True)
 class SubmitCalls:
     groups: int
     lines: int
@@ -65,6 +90,7 @@ class SubmitCalls:
     polls: int
     wall_seconds: float
     exit_code: int
+    warm_night: NightCalls
 
 
 def measure_submit(
@@ -75,10 +101,11 @@ def measure_submit(
     poll_interval: float | None = None,
 ) -> SubmitCalls:
     """Build `catalog` (its headers already cached when `warm_cache` is given), then submit it
-    with `--wait` to a fresh sandbox shop; every request to the shop counted."""
+    with `--wait` to a fresh sandbox shop, then run a night with no change; every request to the
+    shop counted."""
     from bulkimg.config import Settings, load_settings
+    from bulkimg.nightly import run_nightly
     from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
-    from bulkimg.shopify_client import client_from_settings
     from bulkimg.submit import Submission, productset_files_of_build
 
     cache = workdir / "cache"
@@ -102,28 +129,64 @@ def measure_submit(
         if poll_interval is not None:  # CI's small run; the benchmark keeps bulkimg's default
             overrides |= {"poll_interval": poll_interval, "poll_max_interval": poll_interval * 5}
         settings = load_settings(overrides, env_file=None)
-        counter = CallCounter(shop.graphql_path)
-        http = httpx.Client(
-            timeout=settings.shopify_timeout,
-            follow_redirects=True,
-            event_hooks={"request": [counter]},
-        )
-        started = time.monotonic()
-        with client_from_settings(settings, http=http) as client:
+        with counted_client(settings, shop) as (client, counter):
+            started = time.monotonic()
             submission = Submission(settings, client)
             state = submission.start(productset_files_of_build(settings.output_dir))
             outcome = submission.run(state, wait=True)
-        wall = time.monotonic() - started
-    calls = dict(sorted(counter.calls.items()))
+            wall = time.monotonic() - started
+        night_settings = load_settings(overrides | build_settings(endpoint, catalog), env_file=None)
+        with counted_client(night_settings, shop) as (client, night_counter):
+            started = time.monotonic()
+            night = run_nightly(night_settings, client)
+            night_wall = time.monotonic() - started
+    report = night.report
+    warm = NightCalls(
+        calls=dict(sorted(night_counter.calls.items())),
+        total=night_counter.total,
+        groups_unchanged=int(report["groups_unchanged"]),
+        groups_sent=int(report["groups_sent"]),
+        bulk_operations=int(report["bulk_operations"]),
+        wall_seconds=round(night_wall, 3),
+        exit_code=night.exit_code,
+    )
     return SubmitCalls(
         groups=int(_int(built.report.get("groups"))),
         lines=outcome.counts.get("lines_submitted", 0),
-        calls=calls,
+        calls=dict(sorted(counter.calls.items())),
         total=counter.total,
         polls=counter.calls.get("graphql:BulkOperation", 0),
         wall_seconds=round(wall, 3),
         exit_code=outcome.exit_code,
+        warm_night=warm,
     )
+
+
+@contextmanager
+def counted_client(
+    settings: Settings, shop: SandboxShop
+) -> Iterator[tuple[ShopifyClient, CallCounter]]:
+    """A Shopify client for the sandbox whose every HTTP request is counted."""
+    from bulkimg.shopify_client import client_from_settings
+
+    counter = CallCounter(shop.graphql_path)
+    http = httpx.Client(
+        timeout=settings.shopify_timeout, follow_redirects=True, event_hooks={"request": [counter]}
+    )
+    with client_from_settings(settings, http=http) as client:
+        yield client, counter
+
+
+def build_settings(endpoint: str, catalog: Path) -> dict[str, Any]:
+    """The settings `bench.measure.build_env` gives a build process, for an in-process build."""
+    return {
+        "catalog": f"sqlite:///{catalog}",
+        "aws_s3_bucket": BUCKET,
+        "aws_endpoint_url_s3": endpoint,
+        "aws_access_key_id": ACCESS_KEY,
+        "aws_secret_access_key": SECRET_KEY,
+        "aws_region": REGION,
+    }
 
 
 def _int(value: Any) -> int:
@@ -134,14 +197,3 @@ def baseline_calls(result: dict[str, Any]) -> int:
     """The baseline's calls per run: one productSet per group, one productVariantUpdate per
     variant with an image (recorded by bench.baseline as its code builds them)."""
     return sum(int(n) for n in result["shopify_calls"].values())
-
-
-def warm_night_shopify_calls(workdir: Path) -> int | None:
-    """Shopify calls of a night with no change — the hook for the nightly state store.
-
-    Once incremental runs exist ("Nightly full-catalog runs"), this should run a second submit
-    over an unchanged build in `workdir` and return its request count (target: 0 bulk
-    operations). Today every submit re-sends every line, so there is no warm figure: None.
-    """
-    del workdir
-    return None

@@ -11,6 +11,7 @@ and `templates/` (the bytes); `meta.json` is written last, so a half-written wor
 
 from __future__ import annotations
 
+import bisect
 import io
 import itertools
 import json
@@ -387,31 +388,43 @@ class Floor:
 
 
 def floor_for(world: World, image_skus: set[str], changed_keys: set[str] | None = None) -> Floor:
-    """LIST pages to see every needed folder once (per first-level prefix, the cheaper of a
-    sweep and one listing per folder) plus one GET per candidate (or per changed candidate)."""
+    """LIST pages to see every needed folder once (the skip-scan optimum over the bucket's sorted
+    keys) plus one GET per candidate (or per changed candidate)."""
     needed = {folder_for(s, PREFIX) for s in image_skus}
-    per_top: Counter[str] = Counter()
-    per_folder: Counter[str] = Counter()
+    keys: list[str] = []
     reads: set[tuple[str, str]] = set()  # (Image_SKU, variation): an older twin is not read
     for obj in world.objects():
-        folder = obj.key[: obj.key.rfind("/") + 1]
-        per_top[_top(folder)] += 1
-        per_folder[folder] += 1
+        keys.append(obj.key)
         wanted = obj.kind in CANDIDATE_KINDS and obj.image_sku in image_skus
         if wanted and (changed_keys is None or obj.key in changed_keys):
             variation = obj.key[obj.key.rfind("/") + len(obj.image_sku) + 2 :].split("-", 1)[0]
             reads.add((obj.image_sku, variation))
-    gets = len(reads)
-    folders_by_top: dict[str, list[str]] = defaultdict(list)
-    for folder in needed:
-        folders_by_top[_top(folder)].append(folder)
+    keys.sort()
+    return Floor(skip_scan_pages(keys, needed), len(reads), len(needed))
+
+
+def skip_scan_pages(keys: list[str], folders: set[str], page: int = LIST_PAGE) -> int:
+    """The fewest LIST pages that show every key of every folder and that each folder ended.
+
+    A page holds up to `page` consecutive keys of the sorted `keys`, starting after any key
+    (StartAfter). A folder is seen whole when the pages show its keys without a gap and then a
+    key past it (or the end of the listing). Greedy: the next page starts at the first key not
+    yet shown that must be; covering points of a line with fixed-length windows this way is
+    optimal. One chain: bulkimg's parallel chains may each take one page more.
+    """
+    count = len(keys)
     pages = 0
-    for top, folders in folders_by_top.items():
-        by_folder = sum(max(1, math.ceil(per_folder[f] / LIST_PAGE)) for f in folders)
-        sweep = max(1, math.ceil(per_top[top] / LIST_PAGE))
-        pages += min(by_folder, sweep)
-    return Floor(pages, gets, len(needed))
-
-
-def _top(folder: str) -> str:
-    return PREFIX + folder[len(PREFIX) :].split("/", 1)[0] + "/"
+    end = 0  # the last page showed keys[.. end)
+    for folder in sorted(folders):
+        first = bisect.bisect_left(keys, folder)
+        past = bisect.bisect_left(keys, folder[:-1] + chr(ord(folder[-1]) + 1))
+        if pages and (end > past or end == count):
+            continue
+        start = end if pages and first < end else first
+        while True:
+            pages += 1
+            start += page
+            if start > past or start >= count:
+                break
+        end = min(start, count)
+    return pages

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
         validation_alias=_env("aws_endpoint_url_s3", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
     )
     s3_prefix: str = "sorted-media/"
+    # auto: skip-scan (StartAfter jumps between the sorted needed folders, no history needed);
+    # folders: one listing per folder; sweep: one listing per first-level prefix.
     s3_list_strategy: Literal["auto", "folders", "sweep"] = "auto"
     s3_workers: int = Field(16, ge=1, le=256)
     s3_max_attempts: int = Field(8, ge=1, le=50)

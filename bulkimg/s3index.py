@@ -1,8 +1,11 @@
 """Index S3 for a set of Image_SKUs: list each needed folder once, filter names, read headers.
 
-Listing: each folder an Image_SKU needs is listed once, however many SKUs share it. Per
-first-level prefix (`sorted-media/AA/`) the index either lists the needed folders one by one,
-or sweeps the whole prefix in one paginated listing when that takes fewer requests.
+Listing (`auto`): a skip-scan. S3 returns keys in order and ListObjectsV2 starts after any key
+(`StartAfter`), so the sorted needed folders are listed in chains of requests without a
+delimiter: each page of up to 1,000 keys covers every needed folder it reaches, and the next
+request jumps to the first needed folder the page did not cover. That takes no more requests
+than listing each folder once, nor than sweeping the prefixes, and needs no history. `folders`
+(one listing per folder) and `sweep` (one listing per first-level prefix) can be forced.
 
 Headers: a well-named candidate is read with ranged GETs of its head, extended only to where
 the parser says the size marker lies; verdicts are cached by (bucket, key, ETag).
@@ -16,8 +19,10 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -49,11 +54,9 @@ LIST_PAGE_SIZE = 1000
 # When the size marker lies past what was read, fetch this much from where the parser points:
 # enough for the next few segment headers, without reading the skipped segments' bodies.
 PROBE_EXTENSION_BYTES = 16 * 1024
-# With no statistics from an earlier sweep, a prefix is swept only when this many of its
-# folders are needed, assuming this many objects per folder and this share of folders needed.
-SWEEP_MIN_FOLDERS_UNKNOWN = 20
-ASSUMED_OBJECTS_PER_FOLDER = 10
-ASSUMED_FOLDER_SHARE = 0.5
+# Parallel skip-scan chains: a chain may cost one request more than if its folders were part
+# of a longer chain; below this many folders per chain, the parallelism is not worth it.
+MIN_FOLDERS_PER_CHAIN = 32
 _CONFIG_ERROR_CODES = frozenset(
     {"NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
 )
@@ -64,8 +67,9 @@ class IndexStats:
     """What indexing cost and found (for the build report)."""
 
     folders_needed: int = 0
+    strategy: str = "skip-scan"  # folders, sweep or skip-scan (the listing `auto` makes)
     prefixes_swept: int = 0
-    prefixes_by_folder: int = 0
+    list_chains: int = 0  # listings run in parallel: one per folder, prefix or chain
     list_pages: int = 0
     objects_listed: int = 0
     other_files: int = 0
@@ -75,12 +79,6 @@ class IndexStats:
     accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     bytes_read: list[int] = field(default_factory=list)
-
-    @property
-    def strategy(self) -> str:
-        if self.prefixes_swept and self.prefixes_by_folder:
-            return "mixed"
-        return "sweep" if self.prefixes_swept else "folders"
 
     def bytes_read_summary(self) -> dict[str, int]:
         if not self.bytes_read:
@@ -97,7 +95,6 @@ class _Listing:
     folders: dict[str, list[S3Object]]
     pages: int
     seen: int
-    swept_prefix: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,59 +146,72 @@ class S3ImageIndex:
     def _list_and_classify(
         self, skus_by_folder: dict[str, list[str]], result: dict[str, SkuImages]
     ) -> list[_Candidate]:
-        folders_by_top: dict[str, list[str]] = defaultdict(list)
-        for folder in skus_by_folder:
-            folders_by_top[_top_prefix(folder, self.settings.s3_prefix)].append(folder)
         stage = "Listing S3 folders"
         self.reporter.start(stage, len(skus_by_folder))
         candidates: list[_Candidate] = []
         with ThreadPoolExecutor(self.settings.s3_workers) as pool:
-            jobs: list[Future[_Listing]] = []
-            for top, folders in sorted(folders_by_top.items()):
-                if self._should_sweep(top, len(folders)):
-                    self.stats.prefixes_swept += 1
-                    jobs.append(pool.submit(self._sweep, top, set(folders)))
-                else:
-                    self.stats.prefixes_by_folder += 1
-                    jobs.extend(pool.submit(self._list_folder, f) for f in folders)
+            jobs = [pool.submit(job) for job in self._listing_jobs(sorted(skus_by_folder))]
+            self.stats.list_chains = len(jobs)
             for job in as_completed(jobs):
                 listing = job.result()
                 self.stats.list_pages += listing.pages
                 self.stats.objects_listed += listing.seen
-                if listing.swept_prefix is not None:
-                    self.cache.set_prefix_objects(self.bucket, listing.swept_prefix, listing.seen)
                 for folder, objects in listing.folders.items():
                     candidates.extend(self._classify(objects, skus_by_folder[folder], result))
                     self.reporter.advance(stage)
         self.reporter.finish(stage)
         return candidates
 
-    def _should_sweep(self, top: str, needed: int) -> bool:
+    def _listing_jobs(self, folders: list[str]) -> list[Callable[[], _Listing]]:
+        """Independent listings (run in parallel) that together see every needed folder."""
         strategy = self.settings.s3_list_strategy
-        if strategy != "auto":
-            return strategy == "sweep"
-        known = self.cache.prefix_objects(self.bucket, top)
-        if known is None:
-            if needed < SWEEP_MIN_FOLDERS_UNKNOWN:
-                return False
-            known = int(needed * ASSUMED_OBJECTS_PER_FOLDER / ASSUMED_FOLDER_SHARE)
-        return max(1, math.ceil(known / LIST_PAGE_SIZE)) < needed
+        if strategy == "folders":
+            self.stats.strategy = "folders"
+            return [partial(self._list_folder, folder) for folder in folders]
+        if strategy == "sweep":
+            by_top: dict[str, set[str]] = defaultdict(set)
+            for folder in folders:
+                by_top[_top_prefix(folder, self.settings.s3_prefix)].add(folder)
+            self.stats.strategy = "sweep"
+            self.stats.prefixes_swept = len(by_top)
+            return [partial(self._sweep, top, needed) for top, needed in sorted(by_top.items())]
+        self.stats.strategy = "skip-scan"
+        chains = _chains(folders, self.settings.s3_prefix, self.settings.s3_workers)
+        return [partial(self._skip_scan, chain) for chain in chains if chain]
 
-    def _pages(self, prefix: str, delimiter: str | None) -> Iterator[list[S3Object]]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        kwargs = {"Bucket": self.bucket, "Prefix": prefix, "PaginationConfig": {}}
-        if delimiter:
-            kwargs["Delimiter"] = delimiter
+    @contextmanager
+    def _listing_errors(self, prefix: str) -> Iterator[None]:
         try:
-            for page in paginator.paginate(**kwargs):  # type: ignore[arg-type]
-                yield [
-                    S3Object(o["Key"], o["Size"], o["ETag"].strip('"'), o["LastModified"])
-                    for o in page.get("Contents", [])
-                ]
+            yield
         except ClientError as exc:
             raise _list_error(self.bucket, prefix, exc) from None
         except BotoCoreError as exc:
             raise S3Error(f"S3 listing of s3://{self.bucket}/{prefix} failed: {exc}") from None
+
+    def _pages(self, prefix: str, delimiter: str | None) -> Iterator[list[S3Object]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        kwargs = {
+            "Bucket": self.bucket,
+            "Prefix": prefix,
+            "PaginationConfig": {"PageSize": LIST_PAGE_SIZE},
+        }
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        with self._listing_errors(prefix):
+            for page in paginator.paginate(**kwargs):  # type: ignore[arg-type]
+                yield [_s3_object(o) for o in page.get("Contents", [])]
+
+    def _page_after(self, prefix: str, start_after: str) -> tuple[list[S3Object], bool]:
+        """One page of the keys under `prefix` that sort after `start_after`; truncated?"""
+        with self._listing_errors(prefix):
+            page = self.client.list_objects_v2(
+                Bucket=self.bucket, Prefix=prefix, StartAfter=start_after, MaxKeys=LIST_PAGE_SIZE
+            )
+        objects = [_s3_object(o) for o in page.get("Contents", [])]
+        truncated = bool(page.get("IsTruncated"))
+        if truncated and not objects:  # S3 never does this; going on would skip folders
+            raise S3Error(f"S3 listing of s3://{self.bucket}/{prefix} returned an empty page")
+        return objects, truncated
 
     def _list_folder(self, folder: str) -> _Listing:
         objects: list[S3Object] = []
@@ -218,10 +228,42 @@ class S3ImageIndex:
             pages += 1
             seen += len(page)
             for obj in page:
-                folder = obj.key[: obj.key.rfind("/") + 1]
-                if folder in found:
-                    found[folder].append(obj)
-        return _Listing(found, pages, seen, swept_prefix=top)
+                objects = found.get(_folder_of(obj.key))
+                if objects is not None:
+                    objects.append(obj)
+        return _Listing(found, pages, seen)
+
+    def _skip_scan(self, folders: list[str]) -> _Listing:
+        """List the sorted `folders` in one chain of pages, jumping over the keys between them.
+
+        Each page covers the needed folders it reaches; a folder is done once a page ends past
+        it (or the listing ends). The next page starts after the last key seen when that key
+        lies inside the next needed folder (a folder of more than a page), else just before
+        that folder. Keys outside the needed folders (other folders, subfolders) are dropped.
+        """
+        found: dict[str, list[S3Object]] = {folder: [] for folder in folders}
+        # The folders' common prefix bounds the listing: its end is the end of the chain.
+        prefix = _common_prefix(folders[0], folders[-1])
+        pages = seen = 0
+        start_after = _before(folders[0])
+        pending = 0  # index of the first folder not yet seen whole
+        while True:
+            page, truncated = self._page_after(prefix, start_after)
+            pages += 1
+            seen += len(page)
+            for obj in page:
+                objects = found.get(_folder_of(obj.key))
+                if objects is not None:
+                    objects.append(obj)
+            if not truncated:
+                break
+            last = page[-1].key
+            while pending < len(folders) and _passed(last, folders[pending]):
+                pending += 1
+            if pending == len(folders):
+                break
+            start_after = max(last, _before(folders[pending]))
+        return _Listing(found, pages, seen)
 
     # -- names -------------------------------------------------------------------------------
 
@@ -417,6 +459,54 @@ def _rejected(rejection: Rejection, windows: ByteWindows, detail: str) -> ImageP
 def _top_prefix(folder: str, base: str) -> str:
     """`sorted-media/11/02/19/` -> `sorted-media/11/`."""
     return base + folder[len(base) :].split("/", 1)[0] + "/"
+
+
+def _chains(folders: list[str], base: str, workers: int) -> list[list[str]]:
+    """Sorted `folders` cut into up to `workers` contiguous runs of whole first-level prefixes.
+
+    A chain makes no more requests than sweeping its prefixes or listing its folders one by
+    one (but for a folder or prefix of an exact multiple of 1,000 keys: one more); cutting only
+    between prefixes keeps that true of the chains together. Fewer chains
+    make fewer requests (a page may cover the end of one prefix and the start of the next).
+    """
+    count = max(1, min(workers, len(folders) // MIN_FOLDERS_PER_CHAIN))
+    runs: list[list[str]] = [[]]
+    top = None
+    for folder in folders:
+        folder_top = _top_prefix(folder, base)
+        full = len(runs[-1]) * count >= len(folders)
+        if folder_top != top and full and len(runs) < count:
+            runs.append([])
+        top = folder_top
+        runs[-1].append(folder)
+    return runs
+
+
+def _common_prefix(first: str, last: str) -> str:
+    """The longest string both start with (a key prefix, not a path: `a/1` and `a/2` give `a/`)."""
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
+def _folder_of(key: str) -> str:
+    """`sorted-media/11/02/19/x.jpg` -> `sorted-media/11/02/19/` (what a `/` listing groups)."""
+    return key[: key.rfind("/") + 1]
+
+
+def _before(folder: str) -> str:
+    """A StartAfter that every key of `folder` sorts after, the folder's own marker included."""
+    return folder[:-1]
+
+
+def _passed(last_key: str, folder: str) -> bool:
+    """True when a listing that reached `last_key` has returned every key of `folder`."""
+    return last_key > folder and not last_key.startswith(folder)
+
+
+def _s3_object(item: Any) -> S3Object:
+    return S3Object(item["Key"], item["Size"], item["ETag"].strip('"'), item["LastModified"])
 
 
 def _list_error(bucket: str, prefix: str, exc: ClientError) -> S3Error | ConfigError:

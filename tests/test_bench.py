@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +44,8 @@ def test_small_benchmark_run_writes_every_required_key(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results: dict[str, Any] = orjson.loads((out / "latest.json").read_bytes())
     assert not REQUIRED_KEYS - results.keys()
-    assert results["shopify_calls_bulkimg_warm"] is None  # filled by the nightly state store
+    assert isinstance(results["shopify_calls_bulkimg_warm"], int)  # a second nightly run
+    assert results["shopify_warm_night"]["exit_code"] == 0
     assert "| bulkimg |" in (out / "latest.md").read_text()
     assert not (REPO / "output" / "state.sqlite").exists()  # nothing written into the repo
 
@@ -97,7 +100,7 @@ def test_a_failed_header_read_is_raised() -> None:
         list(_as_completed_bounded(pool, probe, range(10), 4))
 
 
-def test_floor_counts_one_get_per_candidate_and_the_cheaper_listing(tmp_path: Path) -> None:
+def test_floor_counts_one_get_per_candidate_and_the_fewest_listing_pages(tmp_path: Path) -> None:
     from bench.world import ensure_world, floor_for
 
     world = ensure_world(tmp_path, 0.001, 7, say=lambda _: None)
@@ -111,3 +114,81 @@ def test_floor_counts_one_get_per_candidate_and_the_cheaper_listing(tmp_path: Pa
     assert floor.candidate_gets == len(candidates)
     assert 0 < floor.list_pages <= floor.folders_needed
     assert floor_for(world, skus, changed_keys=set()).candidate_gets == 0
+
+
+def brute_force_pages(keys: list[str], folders: set[str], page: int) -> int:
+    """The fewest pages that show every folder whole, trying every set of page starts.
+
+    A page starting at position s (StartAfter = key s-1) shows that nothing lies between key i-1
+    and key i ("gap i") for s <= i < s + page, and gap len(keys) (the end) when it reaches it.
+    A folder of keys [first, past) is seen whole when gaps first..past are all shown.
+    """
+    count = len(keys)
+    spans = [
+        (sum(k < f for k in keys), sum(k < f or k.startswith(f) for k in keys)) for f in folders
+    ]
+
+    def shown(starts: tuple[int, ...], gap: int) -> bool:
+        return any(s <= gap < s + page or (gap == count <= s + page) for s in starts if s <= gap)
+
+    for size in range(1, count + 2):
+        for starts in itertools.combinations(range(count + 1), size):
+            if all(shown(starts, g) for first, past in spans for g in range(first, past + 1)):
+                return size
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_skip_scan_floor_is_the_fewest_pages_that_show_every_needed_folder(seed: int) -> None:
+    from bench.world import skip_scan_pages
+
+    rng = random.Random(seed)
+    tops = [f"p/{a}/" for a in "abcd"]
+    keys = sorted({f"{rng.choice(tops)}{rng.randrange(30):02d}" for _ in range(rng.randint(0, 8))})
+    folders = set(rng.sample(tops, rng.randint(1, 4)))
+    page = rng.randint(1, 3)
+    assert skip_scan_pages(keys, folders, page) == brute_force_pages(keys, folders, page)
+
+
+def test_bench_s3_index_answers_start_after_and_continuation_like_s3(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import boto3
+    from moto import mock_aws
+    from moto.s3.models import S3Backend
+
+    from bench.s3server import _index_listing
+
+    for name in ("list_objects", "list_objects_v2", "put_object", "delete_object"):
+        monkeypatch.setattr(S3Backend, name, getattr(S3Backend, name))  # restored afterwards
+    _index_listing()
+    keys = sorted(
+        [f"m/{a}/{b}/k{n}" for a in ("10", "11", "12") for b in ("01", "02") for n in range(4)]
+        + ["m/11", "m/11/", "m/11/01/sub/x", "m/110/01/x", "n/x"]
+    )
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="bench-listing")
+        for key in keys:
+            s3.put_object(Bucket="bench-listing", Key=key, Body=b"x")
+        for prefix, after, size in [
+            ("m/", "m/11/01", 5), ("m/1", "m/10/02/k3", 3), ("m/11", "", 4),
+            ("m/", "m/12/02/k3", 2), ("m/11/01/", "m/", 10), ("", "m/110", 1000),
+        ]:  # fmt: skip
+            expected = [k for k in keys if k.startswith(prefix) and k > after]
+            got: list[str] = []
+            page = s3.list_objects_v2(
+                Bucket="bench-listing", Prefix=prefix, StartAfter=after, MaxKeys=size
+            )
+            while True:
+                got += [o["Key"] for o in page.get("Contents", [])]
+                assert len(page.get("Contents", [])) <= size
+                if not page["IsTruncated"]:
+                    break
+                page = s3.list_objects_v2(
+                    Bucket="bench-listing", Prefix=prefix, MaxKeys=size,
+                    ContinuationToken=page["NextContinuationToken"],
+                )  # fmt: skip
+            assert got == expected, (prefix, after)
+        folder = s3.list_objects_v2(Bucket="bench-listing", Prefix="m/11/", Delimiter="/")
+        assert [p["Prefix"] for p in folder["CommonPrefixes"]] == ["m/11/01/", "m/11/02/"]

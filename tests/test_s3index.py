@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import math
+import random
 import struct
 import zlib
 from typing import Any
@@ -70,20 +72,141 @@ def test_sweep_lists_a_prefix_in_fewer_requests_than_its_folders(
     for sku in skus:
         put(s3, sku, f"{sku}-1a-1.jpg", image_bytes("jpg", 210, 210))
     put(s3, "119999", "119999-1a-1.jpg", image_bytes("jpg", 210, 210))  # not in the catalog
-    result, stats, counter = run_index(s3, make_settings(), skus)
+    result, stats, counter = run_index(s3, make_settings(s3_list_strategy="sweep"), skus)
     assert stats.prefixes_swept == 1 and stats.strategy == "sweep"
     assert counter.calls["ListObjectsV2"] == 1
     assert all(len(result[sku].accepted) == 1 for sku in skus)
     # The folders strategy needs one request per folder for the same answer.
     _, _, by_folder = run_index(s3, make_settings(s3_list_strategy="folders"), skus)
     assert by_folder.calls["ListObjectsV2"] == 60
+    # auto (skip-scan) sees the 60 folders in one page too, with no history.
+    auto_result, auto_stats, auto = run_index(s3, make_settings(), skus)
+    assert auto_stats.strategy == "skip-scan"
+    assert auto.calls["ListObjectsV2"] == 1
+    assert {s: r.accepted for s, r in auto_result.items()} == {
+        s: r.accepted for s, r in result.items()
+    }
 
 
-def test_auto_strategy_lists_few_folders_one_by_one(s3: Any, make_settings: Any) -> None:
+def test_auto_strategy_lists_one_folder_in_one_request(s3: Any, make_settings: Any) -> None:
     put(s3, "827749", "827749-1a-1.jpg", image_bytes("jpg", 300, 300))
     _, stats, counter = run_index(s3, make_settings(), ["827749"])
-    assert stats.strategy == "folders"
+    assert stats.strategy == "skip-scan"
     assert counter.calls["ListObjectsV2"] == 1
+
+
+# -- skip-scan listing ---------------------------------------------------------------------------
+
+
+def put_keys(s3: Any, keys: list[str], body: bytes = b"x") -> None:
+    """Put many objects straight into moto's backend (no request: thousands in a second)."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    for key in keys:
+        backend.put_object(BUCKET, key, body)
+
+
+def lists(s3: Any, settings: Any, skus: list[str]) -> int:
+    _, _, counter = run_index(s3, settings, skus)
+    return counter.calls["ListObjectsV2"]
+
+
+def test_skip_scan_lists_sparse_folders_once_each_jumping_over_the_rest(
+    s3: Any, make_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of 5 keys stand for pages of 1,000: between two needed folders lie 12 other keys.
+    monkeypatch.setattr("bulkimg.s3index.LIST_PAGE_SIZE", 5)
+    skus = [f"{top}0101" for top in range(10, 30)]  # one folder in each of 20 prefixes
+    for sku in skus:
+        put_keys(s3, [f"{folder_for(sku)}{sku}-1b-{n}.jpg" for n in range(2)])
+        put_keys(s3, [f"{folder_for(sku[:2] + '9')}{n}.txt" for n in range(12)])
+    assert lists(s3, make_settings(), skus) == 20
+    assert lists(s3, make_settings(s3_list_strategy="folders"), skus) == 20
+    assert lists(s3, make_settings(s3_list_strategy="sweep"), skus) == 20 * math.ceil(14 / 5)
+
+
+def test_skip_scan_lists_dense_folders_in_as_many_pages_as_their_objects_fill(
+    s3: Any, make_settings: Any
+) -> None:
+    skus = [f"{top}0{n:03d}" for top in (11, 12) for n in range(40)]  # 80 folders
+    for sku in skus:
+        put_keys(s3, [f"{folder_for(sku)}{sku}-{n}b-1.jpg" for n in range(30)])  # 2,400 objects
+    one_chain = make_settings(s3_workers=1)
+    result, stats, counter = run_index(s3, one_chain, skus)
+    assert counter.calls["ListObjectsV2"] == stats.list_pages == math.ceil(2400 / 1000)
+    assert stats.objects_listed == 2400
+    assert sum(len(result[sku].rejected) for sku in skus) == 2400
+    # Parallel chains are cut between prefixes: never more requests than sweeping them.
+    _, stats, counter = run_index(s3, make_settings(s3_workers=4), skus)
+    assert stats.list_chains == 2
+    assert counter.calls["ListObjectsV2"] == 4
+    assert lists(s3, make_settings(s3_list_strategy="sweep"), skus) == 4
+    assert lists(s3, make_settings(s3_list_strategy="folders"), skus) == 80
+
+
+def test_skip_scan_pages_through_a_folder_of_more_than_a_thousand_objects(
+    s3: Any, make_settings: Any
+) -> None:
+    big, before, after = "1102192", "1102000", "1103000"
+    put_keys(s3, [f"{folder_for(big)}{big}-{n}b-1.jpg" for n in range(2500)])
+    put_keys(s3, [f"{folder_for(before)}{before}-{n}b-1.jpg" for n in range(3)])
+    put_keys(s3, [f"{folder_for(after)}{after}-{n}b-1.jpg" for n in range(3)])
+    skus = [before, big, after]
+    result, _, counter = run_index(s3, make_settings(), skus)
+    # 3 + 997 keys, 1,000 keys, 503 + 3 keys.
+    assert counter.calls["ListObjectsV2"] == 3
+    assert [len(result[sku].rejected) for sku in skus] == [3, 2500, 3]
+    assert lists(s3, make_settings(s3_list_strategy="folders"), skus) == 1 + 3 + 1
+
+
+def random_world(s3: Any, seed: int) -> list[str]:
+    """Clustered SKUs with files, noise and odd keys around their folders; the SKUs to index."""
+    rng = random.Random(seed)
+    catalog: list[str] = []
+    for _ in range(rng.randint(5, 25)):
+        base = rng.randrange(100_000, 140_000)
+        for sku in sorted({str(base * 10 + rng.randrange(10)) for _ in range(rng.randint(1, 4))}):
+            catalog.append(sku)
+            folder = folder_for(sku)
+            keys = [
+                f"{folder}{sku}-{n}{rng.choice('aab')}-{n}.jpg" for n in range(rng.randint(0, 6))
+            ]
+            keys += [f"{folder}{rng.randrange(10**7)}-1a-1.jpg" for _ in range(rng.randint(0, 3))]
+            odd = [
+                folder,
+                folder[:-1],
+                folder[:-1] + "-old/" + sku + "-1a-1.jpg",
+                folder + "sub/" + sku + "-2a-1.jpg",
+                folder[:-1] + "0/" + sku + "-3a-1.jpg",
+            ]
+            keys += rng.sample(odd, rng.randint(0, 2))
+            put_keys(s3, keys, image_bytes("jpg", 210, 210))
+    needed = rng.sample(catalog, max(1, len(catalog) // 2))
+    return needed + [str(rng.randrange(1_000_000, 1_400_000)) for _ in range(3)]  # no files
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_skip_scan_finds_the_same_files_as_listing_each_folder(
+    s3: Any, make_settings: Any, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    monkeypatch.setattr("bulkimg.s3index.LIST_PAGE_SIZE", random.Random(seed).randint(2, 9))
+    skus = random_world(s3, seed)
+    workers = 1 + seed % 3
+    by_folder, _, folders = run_index(s3, make_settings(s3_list_strategy="folders"), skus)
+    swept, _, sweep = run_index(s3, make_settings(s3_list_strategy="sweep"), skus)
+    skipped, _, skip = run_index(s3, make_settings(s3_workers=workers), skus)
+
+    def files(result: dict[str, Any]) -> dict[str, Any]:
+        return {
+            sku: (images.accepted, sorted((r.key, r.reason) for r in images.rejected))
+            for sku, images in result.items()
+        }
+
+    assert files(skipped) == files(by_folder) == files(swept)
+    assert skip.calls["ListObjectsV2"] <= folders.calls["ListObjectsV2"]
+    assert skip.calls["ListObjectsV2"] <= sweep.calls["ListObjectsV2"]
 
 
 def test_names_sizes_and_formats_are_filtered_with_reasons(s3: Any, make_settings: Any) -> None:
@@ -198,14 +321,14 @@ def test_object_deleted_between_listing_and_reading_is_rejected_not_fatal(
     settings = make_settings()
     cache = ProbeCache(settings.cache_dir / "d.sqlite")
     index = S3ImageIndex(s3, settings, cache)
-    original = index._list_folder
+    original = index._list_and_classify
 
-    def list_then_delete(folder: str) -> Any:
-        listing = original(folder)
+    def list_then_delete(*args: Any) -> Any:
+        candidates = original(*args)
         s3.delete_object(Bucket=BUCKET, Key=key)
-        return listing
+        return candidates
 
-    index._list_folder = list_then_delete  # type: ignore[method-assign]
+    index._list_and_classify = list_then_delete  # type: ignore[method-assign]
     result = index.index(["827749"])
     assert [r.reason for r in result["827749"].rejected] == [Rejection.CHANGED]
     assert cache.get(BUCKET, key, result["827749"].rejected[0].key) is None
