@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import posixpath
 import re
+import sqlite3
+import tempfile
+from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bulkimg.models import Rejection
+from bulkimg.catalog import Catalog, ColumnMap, open_catalog, read_catalog
+from bulkimg.models import ImageSkuState, Rejection, RowProblemKind
+from bulkimg.runlogs import log_safe
 from bulkimg.s3keys import (
     ACCEPTED_EXTENSIONS,
     MAX_VARIATION_DIGITS,
@@ -116,3 +123,154 @@ def test_non_ascii_digits_and_huge_variation_numbers_are_a_pattern_rejection(nam
 def test_extract_variation_number_never_raises(name: str) -> None:
     number = extract_variation_number(name)
     assert number is None or 0 <= number < 10**MAX_VARIATION_DIGITS
+
+
+# --- catalog rows ---------------------------------------------------------------------------
+
+COLUMNS = ("No_", "Image_SKU", "Web_Product_Group_ID", "Description")
+GOOD_ROWS = [
+    ("GOOD-1", "1102192", "GOOD-G1", "Good ring"),
+    ("GOOD-2", "1102192", "GOOD-G1", "Good ring"),
+    ("GOOD-3", "827749", "GOOD-G2", "Good pendant"),
+]
+cell = hostile | st.none()
+hostile_rows = st.lists(st.tuples(cell, cell, cell, cell), max_size=10)
+sqlite_cell = cell | st.binary(max_size=8) | st.integers(-(2**63), 2**63 - 1)
+CATALOG_EXAMPLES = settings(FAST, max_examples=40)
+
+
+def write_hostile_csv(path: Path, rows: list[tuple[object, ...]]) -> None:
+    """Lone surrogates ("\\udcff") become the invalid UTF-8 bytes they stand for."""
+    with path.open("w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        writer.writerows(["" if v is None else v for v in row] for row in rows)
+
+
+def write_hostile_sqlite(path: Path, rows: list[tuple[object, ...]]) -> None:
+    """Text with lone surrogates is stored as TEXT holding the invalid UTF-8 bytes."""
+
+    def raw(value: object) -> object:
+        if isinstance(value, str) and value != value.encode("utf-8", "replace").decode():
+            return value.encode("utf-8", "surrogateescape")
+        return value
+
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute(f"CREATE TABLE nav_items ({', '.join(f'{c} TEXT' for c in COLUMNS)})")
+    db.executemany(
+        "INSERT INTO nav_items VALUES (CAST(? AS TEXT), CAST(? AS TEXT), ?, CAST(? AS TEXT))",
+        [tuple(raw(v) for v in row) for row in rows],
+    )
+    db.commit()
+    db.close()
+
+
+def check_every_row_ends_once(catalog: Catalog, hostile_count: int) -> None:
+    """Each row is exactly one variant or one problem with a reason; OK variants are safe."""
+    rows = hostile_count + len(GOOD_ROWS)
+    assert catalog.rows_read == rows
+    assert catalog.variant_count + len(catalog.problems) == rows
+    assert sorted(p.row for p in catalog.problems) == sorted({p.row for p in catalog.problems})
+    assert all(1 <= p.row <= rows and p.kind.value for p in catalog.problems)
+    variants = [v for g in catalog.groups for v in g.variants]
+    for group in catalog.groups:
+        assert group.group_id and all(v.group_id == group.group_id for v in group.variants)
+    for v in variants:
+        orjson.dumps([v.sku, v.group_id, v.image_sku, v.title])  # JSON-safe: no lone surrogate
+        assert v.sku and v.sku == v.sku.strip()
+        if v.image_sku_state is ImageSkuState.OK:
+            assert folder_for(v.image_sku).startswith("sorted-media/")
+        else:
+            assert not is_valid_image_sku(v.image_sku)
+    for p in catalog.problems:
+        for value in (p.group_id, p.sku, p.image_sku, p.detail):
+            assert log_safe(value).isprintable()
+    good = {v.sku: v for v in variants if v.sku.startswith("GOOD-")}
+    for sku, image_sku, group, _title in GOOD_ROWS:
+        if sku in good:  # a hostile row may legitimately take a good SKU first (duplicate)
+            assert (good[sku].group_id, good[sku].image_sku) == (group, image_sku)
+            assert good[sku].image_sku_state is ImageSkuState.OK
+
+
+@pytest.mark.fault_matrix(
+    area="Input",
+    fault="catalog CSV rows with any Unicode, NUL, control characters, invalid UTF-8,"
+    " separators, '..', whitespace, very long and empty values",
+    outcome="no exception; every row is one variant or one RowProblem with a reason;"
+    " only valid Image_SKUs are marked OK",
+)
+@CATALOG_EXAMPLES
+@given(rows=hostile_rows)
+def test_hostile_csv_rows_each_end_as_a_variant_or_a_problem(
+    rows: list[tuple[object, ...]],
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "nav_items.csv"
+        write_hostile_csv(path, [*rows, *GOOD_ROWS])
+        catalog = read_catalog(open_catalog(str(path), "nav_items", ColumnMap()))
+    check_every_row_ends_once(catalog, len(rows))
+
+
+@pytest.mark.fault_matrix(
+    area="Input",
+    fault="SQLite catalog rows with invalid UTF-8 TEXT, blobs, numbers, NUL, control"
+    " characters, separators, '..', very long and empty values",
+    outcome="no exception; every row is one variant or one RowProblem with a reason;"
+    " only valid Image_SKUs are marked OK",
+)
+@CATALOG_EXAMPLES
+@given(rows=st.lists(st.tuples(*[sqlite_cell] * 4), max_size=10))
+def test_hostile_sqlite_rows_each_end_as_a_variant_or_a_problem(
+    rows: list[tuple[object, ...]],
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "catalog.db"
+        write_hostile_sqlite(path, [*rows, *GOOD_ROWS])
+        catalog = read_catalog(open_catalog(f"sqlite:///{path}", "nav_items", ColumnMap()))
+    check_every_row_ends_once(catalog, len(rows))
+
+
+@pytest.mark.fault_matrix(
+    area="Input",
+    fault="CSV record the parser cannot read (a field over csv's 128 KiB limit)",
+    outcome="that record is a RowProblem naming its place in the file; the rows around it are read",
+)
+def test_csv_record_over_the_field_limit_is_one_problem_and_reading_goes_on(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "nav_items.csv"
+    write_hostile_csv(path, [GOOD_ROWS[0], ("X-1", "9" * 200_000, "G", "t"), *GOOD_ROWS[1:]])
+    catalog = read_catalog(open_catalog(str(path), "nav_items", ColumnMap()))
+    assert [(p.kind, p.row, p.detail) for p in catalog.problems] == [
+        (
+            RowProblemKind.UNPARSEABLE,
+            1,
+            "record 2 of the file: field larger than field limit (131072)",
+        )
+    ]
+    assert sorted(v.sku for g in catalog.groups for v in g.variants) == [r[0] for r in GOOD_ROWS]
+
+
+@pytest.mark.fault_matrix(
+    area="Input",
+    fault="catalog values that are not valid UTF-8 (bytes in a CSV file, SQLite TEXT)",
+    outcome="the row is a RowProblem naming the column; no replacement text reaches S3 or Shopify",
+)
+@pytest.mark.parametrize("source", ["csv", "sqlite"])
+def test_invalid_utf8_value_rejects_its_row_and_names_the_column(
+    source: str, tmp_path: Path
+) -> None:
+    rows = [("X-1", "1102192", "GOOD-G1", "Ring \udce9"), ("X-2", "11\udcff", "G", "t"), *GOOD_ROWS]
+    if source == "csv":
+        url = str(tmp_path / "nav_items.csv")
+        write_hostile_csv(Path(url), rows)
+    else:
+        write_hostile_sqlite(tmp_path / "c.db", rows)
+        url = f"sqlite:///{tmp_path / 'c.db'}"
+    catalog = read_catalog(open_catalog(url, "nav_items", ColumnMap()))
+    assert sorted((p.kind, p.sku, p.detail) for p in catalog.problems) == [
+        (RowProblemKind.NOT_UTF8, "X-1", "title"),
+        (RowProblemKind.NOT_UTF8, "X-2", "image_sku"),
+    ]
+    assert catalog.variant_count == len(GOOD_ROWS)
