@@ -8,12 +8,14 @@ import re
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bulkimg.build import run_build
 from bulkimg.catalog import Catalog, ColumnMap, open_catalog, read_catalog
 from bulkimg.models import ImageSkuState, Rejection, RowProblemKind
 from bulkimg.runlogs import log_safe
@@ -26,6 +28,8 @@ from bulkimg.s3keys import (
     is_valid_image_sku,
     parse_image_name,
 )
+from bulkimg.samples import image_bytes
+from tests.conftest import BUCKET
 
 # Pieces an attacker (or a broken export) puts in a value; joined in any order by `hostile`.
 NASTY_PIECES = [
@@ -274,3 +278,102 @@ def test_invalid_utf8_value_rejects_its_row_and_names_the_column(
         (RowProblemKind.NOT_UTF8, "X-2", "image_sku"),
     ]
     assert catalog.variant_count == len(GOOD_ROWS)
+
+
+# --- a whole build with hostile rows among good ones ----------------------------------------
+
+BUILD_ROWS = [
+    *GOOD_ROWS,
+    ("H-1", "../../etc/passwd", "H-G1", "path traversal"),
+    ("H-2", "11/02/19", "H-G1", "separators"),
+    ("H-3", "..\\..\\x", "H-G1", "backslashes"),
+    ("H-4", "1102192\x00", "H-G2", "NUL"),
+    ("H-5", "\u202e1102192", "H-G2", "bidi override"),
+    ("H-6", "7" * 300, "H-G2", "very long"),
+    ("H-7", "1102192-1a", "H-G3", "a valid Image_SKU that is a prefix of another SKU's file names"),
+    ("H-8", "827749", "H-G3\x1b[2J", "control characters \x00 in title and group"),
+    ("", "1102192", "H-G4", "no SKU"),
+    ("H-9", "1102192", "  ", "no group"),
+    ("GOOD-1", "827749", "H-G5", "duplicate SKU"),
+    ("H-10", "12\udcff", "H-G5", "invalid UTF-8"),
+    ("H-11", "827749", "\x01\x02", "group id that gives an empty handle"),
+    ("H-12", "", "H-G6", "no Image_SKU"),
+]
+
+
+def capture_s3_paths(s3: Any) -> list[str]:
+    """Every Key and Prefix the build sends to S3 (listing, ranged GETs, presigned URLs)."""
+    seen: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        seen.extend(str(params[name]) for name in ("Key", "Prefix") if name in params)
+
+    s3.meta.events.register("before-parameter-build.s3.*", record)
+    return seen
+
+
+@pytest.mark.fault_matrix(
+    area="Input",
+    fault="catalog mixing good rows with hostile ones (traversal, separators, NUL, bidi, very"
+    " long, invalid UTF-8, a valid Image_SKU that is a prefix of another SKU's files,"
+    " empty values, duplicates, a group id with no handle)",
+    outcome="every row ends exactly once: in a written line, in the missing log with a reason,"
+    " in a deferred group with a reason, or in row_problems; no S3 key or prefix outside"
+    " sorted-media/; the good groups get all their images",
+)
+def test_build_with_hostile_rows_accounts_for_every_row_and_keeps_good_groups_whole(
+    s3: Any, make_settings: Any, tmp_path: Path
+) -> None:
+    for key, fmt in [
+        ("sorted-media/11/02/19/1102192-1a-1.jpg", "jpg"),
+        ("sorted-media/11/02/19/1102192-2a-1.png", "png"),
+        ("sorted-media/82/77/49/827749-1a-5.jpg", "jpg"),
+    ]:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=image_bytes(fmt, 300, 300))
+    catalog = tmp_path / "nav_items.csv"
+    write_hostile_csv(catalog, BUILD_ROWS)
+    paths = capture_s3_paths(s3)
+
+    report = run_build(make_settings(catalog=str(catalog)), s3_client=s3).report
+
+    assert paths and all(p.startswith("sorted-media/") and ".." not in p for p in paths), paths
+    plans = [orjson.loads(x) for x in Path(report.plan_file).read_bytes().splitlines()]
+    log = Path(report.missing_log).read_text(encoding="utf-8").splitlines()
+    assert all(line.isprintable() for line in log)
+    rejected = {int(p["row"]) for p in report.row_problems}
+    assert all(p["problem"] and str(p["sku"]).isprintable() for p in report.row_problems)
+    ends: dict[str, str] = {}
+    for plan in plans:
+        missing = {m["sku"]: m["reason"] for m in plan["missing"]}
+        for v in plan["variants"]:
+            assert v["sku"] not in ends, v["sku"]
+            if plan["status"] == "deferred":
+                assert plan["deferred_reason"] == report.groups_deferred[plan["group_id"]]
+                ends[v["sku"]] = "deferred"
+            elif v["image_s3_key"] is not None:
+                assert plan["line"] is not None
+                ends[v["sku"]] = "written"
+            else:
+                assert missing[v["sku"]]
+                assert sum(f"| Product SKU: {log_safe(v['sku'])} |" in x for x in log) == 1
+                ends[v["sku"]] = "missing"
+    assert report.rows_read == len(BUILD_ROWS) == len(ends) + len(rejected)
+    assert sorted(p["problem"] for p in report.row_problems) == sorted(
+        k.value
+        for k in (
+            RowProblemKind.NO_SKU,
+            RowProblemKind.NO_GROUP,
+            RowProblemKind.DUPLICATE_SKU,
+            RowProblemKind.NOT_UTF8,
+        )
+    )
+    assert {s: e for s, e in ends.items() if e != "missing"} == {
+        "GOOD-1": "written", "GOOD-2": "written", "GOOD-3": "written",
+        "H-8": "written", "H-11": "deferred",
+    }  # fmt: skip
+    good = {p["group_id"]: [m["s3_key"] for m in p["media"]] for p in plans}
+    assert good["GOOD-G1"] == [
+        "sorted-media/11/02/19/1102192-1a-1.jpg",
+        "sorted-media/11/02/19/1102192-2a-1.png",
+    ]
+    assert good["GOOD-G2"] == ["sorted-media/82/77/49/827749-1a-5.jpg"]
