@@ -170,10 +170,17 @@ class ByteWindows:
             )
         if length == 0:
             return b""
-        held = self._held_from(offset)
-        if len(held) >= length:
-            return held[:length]
-        raise NeedBytes(offset + len(held), length - len(held))
+        # Slice only what is asked: copying the rest of a multi-MB range on every read made a
+        # walk over many small JPEG segments quadratic in the bytes held.
+        i = bisect.bisect_right(self._starts, offset) - 1
+        held = 0
+        if i >= 0:
+            rel = offset - self._starts[i]
+            chunk = self._chunks[i]
+            if rel + length <= len(chunk):
+                return chunk[rel : rel + length]
+            held = max(len(chunk) - rel, 0)
+        raise NeedBytes(offset + held, length - held)
 
     def _held_from(self, offset: int) -> bytes:
         """The contiguous bytes held from `offset` on (empty if `offset` is not held)."""
@@ -255,13 +262,17 @@ _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 # at each marker never asks past the end of a valid file, and gets a whole SOF in one go.
 _JPEG_PEEK = 10
 # Bytes that are neither a marker nor fill between segments are tolerated, as libjpeg does
-# ("extraneous bytes before marker"), but only this many in all.
+# ("extraneous bytes before marker"), but only this many in all, fill bytes included.
 _JPEG_MAX_JUNK = 4096
+# Real files have a few dozen segments before the frame (an ICC profile splits into at most 255
+# APP2). The walk restarts on every new range, so a file of thousands of tiny segments must end
+# here rather than cost minutes of CPU.
+_JPEG_MAX_SEGMENTS = 1024
 
 
 def _parse_jpeg(data: ByteWindows) -> ImageHeader:
     pos = 2  # after SOI (FF D8)
-    junk = 0
+    junk = segments = 0
     while True:  # every pass moves `pos` forward, so reads end at total_size or in NeedBytes
         b = data.read(pos, _JPEG_PEEK)
         if b[0] != 0xFF or b[1] == 0x00:  # not a marker (FF 00 is a stuffed byte)
@@ -273,9 +284,15 @@ def _parse_jpeg(data: ByteWindows) -> ImageHeader:
             pos += step
             continue
         if b[1] == 0xFF:  # fill bytes: move to the last 0xFF before the marker code
-            fill = len(b) - len(b.lstrip(b"\xff"))
-            pos += max(fill - 1, 1)
+            step = max(len(b) - len(b.lstrip(b"\xff")) - 1, 1)
+            junk += step
+            if junk > _JPEG_MAX_JUNK:
+                raise InvalidImage(f"bad JPEG: no marker found near offset {pos}")
+            pos += step
             continue
+        segments += 1
+        if segments > _JPEG_MAX_SEGMENTS:
+            raise InvalidImage(f"bad JPEG: over {_JPEG_MAX_SEGMENTS} segments before the frame")
         marker = b[1]
         if marker in _STANDALONE_MARKERS:
             pos += 2

@@ -320,21 +320,25 @@ class S3ImageIndex:
         """
         obj = cand.obj
         windows = ByteWindows(total_size=obj.size)
-        offset, length = 0, min(self.settings.probe_initial_bytes, obj.size)
+        budget = self.settings.probe_max_bytes  # bytes this probe may still read
+        offset, length = 0, min(self.settings.probe_initial_bytes, obj.size, budget)
         while True:
             data = self._get_range(obj, offset, length)
             if isinstance(data, ImageProbe):
                 return data
             windows.add(offset, data)
+            budget -= length
             try:
                 header = read_image_header(windows)
             except NeedBytes as need:
-                if windows.bytes_held >= self.settings.probe_max_bytes:
+                if need.length > budget:
                     return _rejected(
                         Rejection.MARKER_TOO_FAR, windows, f"read {windows.bytes_held}"
                     )
                 offset = need.offset
-                length = min(max(need.length, PROBE_EXTENSION_BYTES), obj.size - need.offset)
+                length = min(
+                    max(need.length, PROBE_EXTENSION_BYTES), obj.size - need.offset, budget
+                )
                 continue
             except InvalidImage as bad:
                 return _rejected(Rejection.CORRUPT, windows, bad.reason)
