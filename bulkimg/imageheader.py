@@ -11,7 +11,7 @@ Set ``ByteWindows.total_size`` (e.g. from the ``Content-Range`` of the first res
 file that ends too early is reported as :class:`InvalidImage` ("truncated ...") instead of
 asking for bytes past its end.
 
-Formats: JPEG (ITU T.81 marker segments), PNG (IHDR), GIF (logical screen descriptor) and WebP
+Formats: JPEG (ITU T.81 marker segments), PNG (IHDR), GIF (screen and first frame) and WebP
 (RIFF with a ``VP8 ``, ``VP8L`` or ``VP8X`` first chunk). Pixel data is never decoded, so a
 declared 60000x60000 image in a 1 KB file parses fine; rejecting it is the caller's job.
 """
@@ -333,10 +333,41 @@ def _parse_png(data: ByteWindows) -> ImageHeader:
     return _header(ImageFormat.PNG, width, height)
 
 
+# Extension sub-blocks walked before the first frame (255 bytes each at most): real files have
+# a handful (graphic control, NETSCAPE loop, XMP); the walk restarts on every new range.
+_GIF_MAX_SUB_BLOCKS = 4096
+
+
 def _parse_gif(data: ByteWindows) -> ImageHeader:
-    # "GIF8?a", then the logical screen descriptor: width(2) height(2), little-endian.
-    b = data.read(6, 4)
-    return _header(ImageFormat.GIF, _le16(b, 0), _le16(b, 2))
+    """The canvas: the logical screen, grown to hold the first frame as decoders (Pillow) do.
+
+    A 300x300 screen around a 12000x12000 first frame decodes as 12000x12000, so the first
+    image descriptor is read too. Later frames are not: reaching them means reading the file.
+    """
+    # "GIF8?a", then the logical screen descriptor: width(2) height(2) flags(1) bg(1) aspect(1)
+    b = data.read(6, 7)
+    screen = _header(ImageFormat.GIF, _le16(b, 0), _le16(b, 2))  # a zero side is invalid
+    pos = 13 + (3 << ((b[4] & 0x07) + 1) if b[4] & 0x80 else 0)  # after the global colour table
+    sub_blocks = 0
+    while True:
+        introducer = data.read(pos, 1)[0]
+        if introducer == 0x2C:  # image descriptor: left(2) top(2) width(2) height(2)
+            d = data.read(pos + 1, 8)
+            right, bottom = _le16(d, 0) + _le16(d, 4), _le16(d, 2) + _le16(d, 6)
+            return ImageHeader(
+                ImageFormat.GIF, max(screen.width, right), max(screen.height, bottom)
+            )
+        if introducer == 0x3B:  # trailer: no frame at all
+            raise InvalidImage("bad GIF: no image in the file")
+        if introducer != 0x21:
+            raise InvalidImage(f"bad GIF: unknown block 0x{introducer:02x} at offset {pos}")
+        pos += 2  # extension introducer and label, then data sub-blocks up to a zero size
+        while (size := data.read(pos, 1)[0]) != 0:
+            sub_blocks += 1
+            if sub_blocks > _GIF_MAX_SUB_BLOCKS:
+                raise InvalidImage(f"bad GIF: over {_GIF_MAX_SUB_BLOCKS} blocks before a frame")
+            pos += 1 + size
+        pos += 1
 
 
 def _parse_webp(data: ByteWindows) -> ImageHeader:
@@ -384,7 +415,7 @@ _PARSERS = {
 _TRUNCATED_REASONS: dict[ImageFormat, str] = {
     ImageFormat.JPEG: "truncated JPEG: no SOF marker before end of file",
     ImageFormat.PNG: "truncated PNG: file ends inside the IHDR chunk",
-    ImageFormat.GIF: "truncated GIF: file ends inside the screen descriptor",
+    ImageFormat.GIF: "truncated GIF: file ends before the first frame",
     ImageFormat.WEBP: "truncated WebP: file ends inside the first chunk",
 }
 

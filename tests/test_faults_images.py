@@ -21,6 +21,7 @@ from PIL import Image, ImageFile
 from bulkimg.config import Settings
 from bulkimg.imageheader import (
     ByteWindows,
+    ImageFormat,
     ImageHeader,
     InvalidImage,
     NeedBytes,
@@ -123,8 +124,12 @@ def png(width: int, height: int, bit_depth: int = 8, colour_type: int = 2) -> by
     )
 
 
-def gif(width: int, height: int) -> bytes:
-    return b"GIF89a" + struct.pack("<HH", width, height) + b"\xf0\x00\x00" + b"\x00" * 6 + b";"
+def gif(width: int, height: int, frame: tuple[int, int] | None = None) -> bytes:
+    """Screen `width` x `height` (2-colour table), one frame of `frame` size at 0,0."""
+    frame_w, frame_h = frame or (width, height)
+    screen = struct.pack("<HH", width, height) + b"\x80\x00\x00" + b"\x00\x00\x00\xff\xff\xff"
+    image = b"\x2c" + struct.pack("<HHHH", 0, 0, frame_w, frame_h) + b"\x00\x02\x02\x4c\x01\x00"
+    return b"GIF89a" + screen + image + b";"
 
 
 def jpeg(width: int, height: int) -> bytes:
@@ -140,23 +145,25 @@ def webp(width: int, height: int) -> bytes:
     return b"RIFF" + struct.pack("<I", 4 + len(vp8x)) + b"WEBP" + vp8x
 
 
-BOMBS = {
-    "png": png(60_000, 60_000),
-    "gif": gif(60_000, 60_000),
-    "jpg": jpeg(60_000, 60_000),
-    "webp": webp(60_000, 60_000),
-}
+BOMBS = [
+    ("png", png(60_000, 60_000)),
+    ("gif", gif(60_000, 60_000)),
+    ("gif", gif(300, 300, frame=(60_000, 60_000))),  # decoders grow the canvas to the frame
+    ("jpg", jpeg(60_000, 60_000)),
+    ("webp", webp(60_000, 60_000)),
+]
 
 
 @pytest.mark.fault_matrix(
     area="Images",
-    fault="decompression bomb: 60000x60000 declared in a tiny PNG/GIF/JPEG/WebP",
+    fault="decompression bomb: 60000x60000 declared in a tiny PNG/GIF/JPEG/WebP, or a GIF"
+    " whose 300x300 screen holds a 60000x60000 first frame",
     outcome="rejected by the pixel limit from one ranged GET of the header; Pillow never runs",
 )
 def test_decompression_bombs_are_rejected_from_the_header_without_decoding(
     make_settings: Any, no_pillow_decode: None
 ) -> None:
-    files = {f"{SKU}-{n}a-1.{ext}": data for n, (ext, data) in enumerate(BOMBS.items(), 1)}
+    files = {f"{SKU}-{n}a-1.{ext}": data for n, (ext, data) in enumerate(BOMBS, 1)}
     images, client = index_files(make_settings(), files)
     assert images.accepted == []
     assert verdicts(images) == {
@@ -392,13 +399,15 @@ def test_arbitrary_bytes_never_raise_nor_read_outside_the_object_or_over_the_lim
 # --- JPEGs that make the marker walk long ---------------------------------------------------
 
 MB4 = 4 * 1024 * 1024
-HOSTILE_JPEGS = {
+HOSTILE_WALKS = {
     # 4-byte segments: a million markers to walk
     "tiny-segments": b"\xff\xd8" + b"\xff\xe0\x00\x02" * (MB4 // 4 - 1),
     # one endless run of fill bytes
     "fill": b"\xff\xd8" + b"\xff" * (MB4 - 2),
     # 16 KiB segments: each ranged GET ends just before the next marker
     "16k-segments": b"\xff\xd8" + (b"\xff\xe1\x40\x00" + bytes(16 * 1024 - 2)) * 255,
+    # a GIF comment of 16,000 full sub-blocks before any frame
+    "gif-comment": b"GIF89a\x2c\x01\x2c\x01\x00\x00\x00\x21\xfe" + (b"\xff" + b"a" * 255) * 16_000,
 }
 
 
@@ -430,28 +439,46 @@ def walk_like_the_probe(data: bytes, first: int = 64 * 1024, more: int = 16 * 10
 
 @pytest.mark.fault_matrix(
     area="Images",
-    fault="4 MB JPEGs built to make the marker walk long (a million 4-byte segments, endless"
-    " fill bytes, 255 segments each just past a ranged GET)",
-    outcome="rejected (too many segments, no marker, no SOF) after a bounded number of reads"
+    fault="4 MB JPEGs and GIFs built to make the header walk long (a million 4-byte segments,"
+    " endless fill bytes, 255 segments each just past a ranged GET, a 4 MB GIF comment)",
+    outcome="rejected (too many segments or blocks, no marker, no SOF) after a bounded number"
+    " of reads"
     " and well under a second of CPU each; the index reads at most probe_max_bytes",
 )
-def test_jpeg_marker_walk_is_bounded_on_hostile_files(make_settings: Any) -> None:
+def test_marker_walk_is_bounded_on_hostile_jpeg_and_gif_files(make_settings: Any) -> None:
     CountingWindows.reads = 0
     started = time.process_time()
-    reasons = {name: walk_like_the_probe(data) for name, data in HOSTILE_JPEGS.items()}
+    reasons = {name: walk_like_the_probe(data) for name, data in HOSTILE_WALKS.items()}
     cpu = time.process_time() - started
     assert reasons == {
         "tiny-segments": "bad JPEG: over 1024 segments before the frame",
         "fill": "bad JPEG: no marker found near offset 4097",
         "16k-segments": "truncated JPEG: no SOF marker before end of file",
+        "gif-comment": "bad GIF: over 4096 blocks before a frame",
     }
     # Before the fix the walk re-read every tiny segment on each new range and copied the rest
     # of the held bytes on each read: 119 s of CPU for one 1 MB file.
-    assert CountingWindows.reads < 100_000
+    assert CountingWindows.reads < 250_000
     assert cpu < 5  # process CPU, not wall time: generous, the real figure is ~0.1 s
 
-    files = {f"{SKU}-{n}a-1.jpg": data for n, data in enumerate(HOSTILE_JPEGS.values(), 1)}
+    files = {
+        f"{SKU}-{n}a-1.{'gif' if name.startswith('gif') else 'jpg'}": data
+        for n, (name, data) in enumerate(HOSTILE_WALKS.items(), 1)
+    }
     images, client = index_files(make_settings(), files)
     assert not images.accepted
     assert {r.reason for r in images.rejected} <= {Rejection.CORRUPT, Rejection.MARKER_TOO_FAR}
     assert all(client.bytes_read(FOLDER + name) <= MB4 for name in files)
+
+
+@pytest.mark.fault_matrix(
+    area="Images",
+    fault="GIF whose first frame is larger than its logical screen",
+    outcome="judged at the size Pillow decodes it (screen grown to the frame), not the screen's",
+)
+def test_gif_first_frame_larger_than_its_screen_is_judged_at_the_decoded_size() -> None:
+    data = gif(300, 300, frame=(12_000, 400))
+    with Image.open(io.BytesIO(data)) as im:
+        pillow_size = im.size
+    assert pillow_size == (12_000, 400)
+    assert read_image_header_from_bytes(data) == ImageHeader(ImageFormat.GIF, *pillow_size)
