@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import sqlite3
 import struct
 import time
 import zlib
@@ -28,7 +29,7 @@ from bulkimg.imageheader import (
     read_image_header,
     read_image_header_from_bytes,
 )
-from bulkimg.models import Rejection, SkuImages
+from bulkimg.models import ImageProbe, Rejection, SkuImages
 from bulkimg.probecache import ProbeCache
 from bulkimg.s3index import S3ImageIndex
 from bulkimg.s3keys import folder_for
@@ -482,3 +483,20 @@ def test_gif_first_frame_larger_than_its_screen_is_judged_at_the_decoded_size() 
         pillow_size = im.size
     assert pillow_size == (12_000, 400)
     assert read_image_header_from_bytes(data) == ImageHeader(ImageFormat.GIF, *pillow_size)
+
+
+def test_gif_sizes_cached_before_frames_were_read_are_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "dimensions.sqlite"
+    cache = ProbeCache(path)
+    for key, fmt in (("a.gif", "gif"), ("b.png", "png")):
+        cache.put_many("bucket", [(key, "etag", ImageProbe(fmt, 300, 300, None))])
+    cache.close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=1")  # a cache written by the screen-only GIF parser
+    db.close()
+    cache = ProbeCache(path)
+    try:
+        assert cache.get("bucket", "a.gif", "etag") is None
+        assert cache.get("bucket", "b.png", "etag") == ImageProbe("png", 300, 300, None)
+    finally:
+        cache.close()
