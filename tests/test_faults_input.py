@@ -319,24 +319,26 @@ def capture_s3_paths(s3: Any) -> list[str]:
     " empty values, duplicates, a group id with no handle)",
     outcome="every row ends exactly once: in a written line, in the missing log with a reason,"
     " in a deferred group with a reason, or in row_problems; no S3 key or prefix outside"
-    " sorted-media/; the good groups get all their images",
+    " the base prefix (sorted-media/ or another); the good groups get all their images",
 )
+@pytest.mark.parametrize("base", ["sorted-media/", "shop/eu/media/"])
 def test_build_with_hostile_rows_accounts_for_every_row_and_keeps_good_groups_whole(
-    s3: Any, make_settings: Any, tmp_path: Path
+    s3: Any, make_settings: Any, tmp_path: Path, base: str
 ) -> None:
     for key, fmt in [
-        ("sorted-media/11/02/19/1102192-1a-1.jpg", "jpg"),
-        ("sorted-media/11/02/19/1102192-2a-1.png", "png"),
-        ("sorted-media/82/77/49/827749-1a-5.jpg", "jpg"),
+        (base + "11/02/19/1102192-1a-1.jpg", "jpg"),
+        (base + "11/02/19/1102192-2a-1.png", "png"),
+        (base + "82/77/49/827749-1a-5.jpg", "jpg"),
     ]:
         s3.put_object(Bucket=BUCKET, Key=key, Body=image_bytes(fmt, 300, 300))
     catalog = tmp_path / "nav_items.csv"
     write_hostile_csv(catalog, BUILD_ROWS)
     paths = capture_s3_paths(s3)
 
-    report = run_build(make_settings(catalog=str(catalog)), s3_client=s3).report
+    config = make_settings(catalog=str(catalog), s3_prefix=base)
+    report = run_build(config, s3_client=s3).report
 
-    assert paths and all(p.startswith("sorted-media/") and ".." not in p for p in paths), paths
+    assert paths and all(p.startswith(base) and ".." not in p for p in paths), paths
     plans = [orjson.loads(x) for x in Path(report.plan_file).read_bytes().splitlines()]
     log = Path(report.missing_log).read_text(encoding="utf-8").splitlines()
     assert all(line.isprintable() for line in log)
@@ -373,7 +375,7 @@ def test_build_with_hostile_rows_accounts_for_every_row_and_keeps_good_groups_wh
     }  # fmt: skip
     good = {p["group_id"]: [m["s3_key"] for m in p["media"]] for p in plans}
     assert good["GOOD-G1"] == [
-        "sorted-media/11/02/19/1102192-1a-1.jpg",
-        "sorted-media/11/02/19/1102192-2a-1.png",
+        base + "11/02/19/1102192-1a-1.jpg",
+        base + "11/02/19/1102192-2a-1.png",
     ]
-    assert good["GOOD-G2"] == ["sorted-media/82/77/49/827749-1a-5.jpg"]
+    assert good["GOOD-G2"] == [base + "82/77/49/827749-1a-5.jpg"]
