@@ -30,6 +30,7 @@ from bulkimg.s3keys import (
 )
 from bulkimg.samples import image_bytes
 from tests.conftest import BUCKET
+from tests.test_catalog import mysql_table
 
 # Pieces an attacker (or a broken export) puts in a value; joined in any order by `hostile`.
 NASTY_PIECES = [
@@ -379,3 +380,32 @@ def test_build_with_hostile_rows_accounts_for_every_row_and_keeps_good_groups_wh
         base + "11/02/19/1102192-2a-1.png",
     ]
     assert good["GOOD-G2"] == [base + "82/77/49/827749-1a-5.jpg"]
+
+
+@pytest.mark.fault_matrix(
+    area="Input",
+    fault="MySQL catalog with binary columns holding bytes that are not UTF-8",
+    outcome="the row is a RowProblem naming the column; valid binary values are read as text",
+)
+def test_mysql_binary_value_that_is_not_utf8_rejects_its_row(mysql_url: str) -> None:
+    table = mysql_table(mysql_url, [])
+    table.name += "_bin"
+    conn = table._connect()
+    try:
+        with conn.cursor() as cur:
+            cols = ", ".join(f"`{c}` VARBINARY(64) NULL" for c in COLUMNS)
+            cur.execute(f"CREATE TABLE `{table.name}` ({cols})")
+            cur.executemany(
+                f"INSERT INTO `{table.name}` VALUES (%s,%s,%s,%s)",
+                [(b"X-1", b"11\xff", b"G", b"t"), (b"GOOD-1", b"1102192", b"G", "Ring é".encode())],
+            )
+        conn.commit()
+        catalog = read_catalog(open_catalog(mysql_url, table.name, ColumnMap()))
+    finally:
+        table.__exit__()
+        conn.close()
+    assert [(p.kind, p.sku, p.detail) for p in catalog.problems] == [
+        (RowProblemKind.NOT_UTF8, "X-1", "image_sku")
+    ]
+    [variant] = catalog.groups[0].variants
+    assert (variant.sku, variant.image_sku, variant.title) == ("GOOD-1", "1102192", "Ring é")
