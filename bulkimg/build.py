@@ -312,6 +312,7 @@ def _report(
             "sku": log_safe(p.sku),
             "image_sku": log_safe(p.image_sku),
             "row": p.row,
+            "detail": log_safe(p.detail),
         }
         for p in catalog.problems
     ]

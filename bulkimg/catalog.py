@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,12 +40,20 @@ class ColumnMap:
 
 
 RawRow = tuple[object, object, object, object]  # sku, image_sku, group, title
+_FIELDS = ("sku", "image_sku", "group", "title")
+
+
+@dataclass(frozen=True, slots=True)
+class BadRecord:
+    """A record the source could not split into fields (e.g. a CSV field over the size limit)."""
+
+    reason: str
 
 
 class CatalogSource(Protocol):
     """Yields (sku, image_sku, group, title) rows, ordered by group, then the order column."""
 
-    def rows(self, group_ids: Sequence[str] | None) -> Iterator[RawRow]: ...
+    def rows(self, group_ids: Sequence[str] | None) -> Iterator[RawRow | BadRecord]: ...
 
 
 @dataclass(slots=True)
@@ -84,6 +93,10 @@ def read_catalog(source: CatalogSource, group_ids: Sequence[str] | None = None) 
     catalog = Catalog(groups=[])
     for row_number, raw in enumerate(source.rows(group_ids), start=1):
         catalog.rows_read = row_number
+        if isinstance(raw, BadRecord):
+            kind = RowProblemKind.UNPARSEABLE
+            catalog.problems.append(RowProblem(kind, "", "", "", row_number, raw.reason))
+            continue
         variant_or_problem = _to_variant(raw, row_number, seen_skus)
         if isinstance(variant_or_problem, RowProblem):
             catalog.problems.append(variant_or_problem)
@@ -99,16 +112,28 @@ def read_catalog(source: CatalogSource, group_ids: Sequence[str] | None = None) 
     return catalog
 
 
+def _decode(raw: bytes) -> str:
+    """UTF-8, with each invalid byte kept as a lone surrogate so the row can be rejected."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
+        value = _decode(value)
     return str(value).strip()
 
 
+def _not_utf8(text: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in text)
+
+
 def _to_variant(raw: RawRow, row: int, seen_skus: set[str]) -> Variant | RowProblem:
-    sku, image_sku, group, title = (_text(v) for v in raw)
+    sku, image_sku, group, title = values = [_text(v) for v in raw]
+    bad = [name for name, text in zip(_FIELDS, values, strict=True) if _not_utf8(text)]
+    if bad:  # such text cannot be written to JSON, a log or Shopify
+        return RowProblem(RowProblemKind.NOT_UTF8, group, sku, image_sku, row, ", ".join(bad))
     if not group:
         return RowProblem(RowProblemKind.NO_GROUP, group, sku, image_sku, row)
     if not sku:
@@ -220,6 +245,7 @@ class SQLiteSource(_SQLSource):
         if not self.path.is_file():
             raise CatalogError(f"catalog database not found: {self.path}")
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        conn.text_factory = _decode  # invalid UTF-8 is one bad row, not an exception
         try:
             try:
                 cursor = conn.execute(f"SELECT * FROM {self._q(self.table)} LIMIT 0")
@@ -239,12 +265,13 @@ class CSVSource:
         self.path = path
         self.columns = columns
 
-    def rows(self, group_ids: Sequence[str] | None) -> Iterator[RawRow]:
+    def rows(self, group_ids: Sequence[str] | None) -> Iterator[RawRow | BadRecord]:
         if not self.path.is_file():
             raise CatalogError(f"catalog file not found: {self.path}")
         cols = self.columns
         wanted = set(group_ids) if group_ids else None
-        with self.path.open(newline="", encoding="utf-8-sig") as handle:
+        bad: list[BadRecord] = []
+        with self.path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
             reader = csv.DictReader(handle)
             present = set(reader.fieldnames or ())
             missing = [c for c in cols.required() if c not in present]
@@ -252,9 +279,23 @@ class CSVSource:
                 raise CatalogError(f"catalog file {self.path} has no column {missing[0]!r}")
             has_title = bool(cols.title) and cols.title in present
             rows = [
-                r for r in reader if wanted is None or (r.get(cols.group) or "").strip() in wanted
+                r
+                for r in _records(reader, bad)
+                if wanted is None or (r.get(cols.group) or "").strip() in wanted
             ]
+        yield from bad
         rows.sort(key=lambda r: ((r.get(cols.group) or "").strip(), r.get(cols.order) or ""))
         for r in rows:
             title = r.get(cols.title) if has_title else None
             yield r.get(cols.sku), r.get(cols.image_sku), r.get(cols.group), title
+
+
+def _records(reader: csv.DictReader[str], bad: list[BadRecord]) -> Iterator[dict[str, str]]:
+    """The reader's records; one it cannot parse goes to `bad` and reading goes on."""
+    for number in itertools.count(1):  # data records, the header not counted
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            bad.append(BadRecord(f"record {number} of the file: {exc}"))

@@ -11,7 +11,7 @@ Set ``ByteWindows.total_size`` (e.g. from the ``Content-Range`` of the first res
 file that ends too early is reported as :class:`InvalidImage` ("truncated ...") instead of
 asking for bytes past its end.
 
-Formats: JPEG (ITU T.81 marker segments), PNG (IHDR), GIF (logical screen descriptor) and WebP
+Formats: JPEG (ITU T.81 marker segments), PNG (IHDR), GIF (screen and first frame) and WebP
 (RIFF with a ``VP8 ``, ``VP8L`` or ``VP8X`` first chunk). Pixel data is never decoded, so a
 declared 60000x60000 image in a 1 KB file parses fine; rejecting it is the caller's job.
 """
@@ -170,10 +170,17 @@ class ByteWindows:
             )
         if length == 0:
             return b""
-        held = self._held_from(offset)
-        if len(held) >= length:
-            return held[:length]
-        raise NeedBytes(offset + len(held), length - len(held))
+        # Slice only what is asked: copying the rest of a multi-MB range on every read made a
+        # walk over many small JPEG segments quadratic in the bytes held.
+        i = bisect.bisect_right(self._starts, offset) - 1
+        held = 0
+        if i >= 0:
+            rel = offset - self._starts[i]
+            chunk = self._chunks[i]
+            if rel + length <= len(chunk):
+                return chunk[rel : rel + length]
+            held = max(len(chunk) - rel, 0)
+        raise NeedBytes(offset + held, length - held)
 
     def _held_from(self, offset: int) -> bytes:
         """The contiguous bytes held from `offset` on (empty if `offset` is not held)."""
@@ -255,13 +262,17 @@ _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 # at each marker never asks past the end of a valid file, and gets a whole SOF in one go.
 _JPEG_PEEK = 10
 # Bytes that are neither a marker nor fill between segments are tolerated, as libjpeg does
-# ("extraneous bytes before marker"), but only this many in all.
+# ("extraneous bytes before marker"), but only this many in all, fill bytes included.
 _JPEG_MAX_JUNK = 4096
+# Real files have a few dozen segments before the frame (an ICC profile splits into at most 255
+# APP2). The walk restarts on every new range, so a file of thousands of tiny segments must end
+# here rather than cost minutes of CPU.
+_JPEG_MAX_SEGMENTS = 1024
 
 
 def _parse_jpeg(data: ByteWindows) -> ImageHeader:
     pos = 2  # after SOI (FF D8)
-    junk = 0
+    junk = segments = 0
     while True:  # every pass moves `pos` forward, so reads end at total_size or in NeedBytes
         b = data.read(pos, _JPEG_PEEK)
         if b[0] != 0xFF or b[1] == 0x00:  # not a marker (FF 00 is a stuffed byte)
@@ -273,9 +284,15 @@ def _parse_jpeg(data: ByteWindows) -> ImageHeader:
             pos += step
             continue
         if b[1] == 0xFF:  # fill bytes: move to the last 0xFF before the marker code
-            fill = len(b) - len(b.lstrip(b"\xff"))
-            pos += max(fill - 1, 1)
+            step = max(len(b) - len(b.lstrip(b"\xff")) - 1, 1)
+            junk += step
+            if junk > _JPEG_MAX_JUNK:
+                raise InvalidImage(f"bad JPEG: no marker found near offset {pos}")
+            pos += step
             continue
+        segments += 1
+        if segments > _JPEG_MAX_SEGMENTS:
+            raise InvalidImage(f"bad JPEG: over {_JPEG_MAX_SEGMENTS} segments before the frame")
         marker = b[1]
         if marker in _STANDALONE_MARKERS:
             pos += 2
@@ -316,10 +333,41 @@ def _parse_png(data: ByteWindows) -> ImageHeader:
     return _header(ImageFormat.PNG, width, height)
 
 
+# Extension sub-blocks walked before the first frame (255 bytes each at most): real files have
+# a handful (graphic control, NETSCAPE loop, XMP); the walk restarts on every new range.
+_GIF_MAX_SUB_BLOCKS = 4096
+
+
 def _parse_gif(data: ByteWindows) -> ImageHeader:
-    # "GIF8?a", then the logical screen descriptor: width(2) height(2), little-endian.
-    b = data.read(6, 4)
-    return _header(ImageFormat.GIF, _le16(b, 0), _le16(b, 2))
+    """The canvas: the logical screen, grown to hold the first frame as decoders (Pillow) do.
+
+    A 300x300 screen around a 12000x12000 first frame decodes as 12000x12000, so the first
+    image descriptor is read too. Later frames are not: reaching them means reading the file.
+    """
+    # "GIF8?a", then the logical screen descriptor: width(2) height(2) flags(1) bg(1) aspect(1)
+    b = data.read(6, 7)
+    screen = _header(ImageFormat.GIF, _le16(b, 0), _le16(b, 2))  # a zero side is invalid
+    pos = 13 + (3 << ((b[4] & 0x07) + 1) if b[4] & 0x80 else 0)  # after the global colour table
+    sub_blocks = 0
+    while True:
+        introducer = data.read(pos, 1)[0]
+        if introducer == 0x2C:  # image descriptor: left(2) top(2) width(2) height(2)
+            d = data.read(pos + 1, 8)
+            right, bottom = _le16(d, 0) + _le16(d, 4), _le16(d, 2) + _le16(d, 6)
+            return ImageHeader(
+                ImageFormat.GIF, max(screen.width, right), max(screen.height, bottom)
+            )
+        if introducer == 0x3B:  # trailer: no frame at all
+            raise InvalidImage("bad GIF: no image in the file")
+        if introducer != 0x21:
+            raise InvalidImage(f"bad GIF: unknown block 0x{introducer:02x} at offset {pos}")
+        pos += 2  # extension introducer and label, then data sub-blocks up to a zero size
+        while (size := data.read(pos, 1)[0]) != 0:
+            sub_blocks += 1
+            if sub_blocks > _GIF_MAX_SUB_BLOCKS:
+                raise InvalidImage(f"bad GIF: over {_GIF_MAX_SUB_BLOCKS} blocks before a frame")
+            pos += 1 + size
+        pos += 1
 
 
 def _parse_webp(data: ByteWindows) -> ImageHeader:
@@ -367,7 +415,7 @@ _PARSERS = {
 _TRUNCATED_REASONS: dict[ImageFormat, str] = {
     ImageFormat.JPEG: "truncated JPEG: no SOF marker before end of file",
     ImageFormat.PNG: "truncated PNG: file ends inside the IHDR chunk",
-    ImageFormat.GIF: "truncated GIF: file ends inside the screen descriptor",
+    ImageFormat.GIF: "truncated GIF: file ends before the first frame",
     ImageFormat.WEBP: "truncated WebP: file ends inside the first chunk",
 }
 

@@ -43,6 +43,8 @@ class RowProblemKind(StrEnum):
     NO_SKU = "no variant SKU"
     DUPLICATE_SKU = "duplicate variant SKU (first row kept)"
     UNKNOWN_GROUP = "group id not found in catalog"
+    NOT_UTF8 = "value is not valid UTF-8 text"
+    UNPARSEABLE = "record could not be parsed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class RowProblem:
     sku: str
     image_sku: str
     row: int  # 1-based position in the catalog stream, 0 when not a row
+    detail: str = ""  # which column, or what the parser said
 
 
 @dataclass(frozen=True, slots=True)

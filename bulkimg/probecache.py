@@ -9,7 +9,10 @@ from pathlib import Path
 
 from bulkimg.models import ImageProbe, Rejection
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# What an older cache must forget. 2: a GIF's size includes its first frame (imageheader), so
+# GIF rows are read again; the rest stays valid.
+_MIGRATIONS = {1: "DELETE FROM probes WHERE format = 'gif'"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS probes (
     bucket TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL,
@@ -41,7 +44,9 @@ class ProbeCache:
         self._db = sqlite3.connect(path)
         self._db.execute("PRAGMA journal_mode=WAL")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version in _MIGRATIONS:
+            self._db.execute(_MIGRATIONS[version])
+        elif version not in (0, SCHEMA_VERSION):
             # An unknown layout is a cache, not data: start it afresh.
             self._db.executescript(
                 "DROP TABLE IF EXISTS probes; DROP TABLE IF EXISTS prefix_stats;"

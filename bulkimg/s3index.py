@@ -131,7 +131,7 @@ class S3ImageIndex:
         for sku, images in result.items():
             skus_by_folder[images.folder].append(sku)
         for skus in skus_by_folder.values():
-            skus.sort(key=len, reverse=True)  # a file belongs to the longest SKU it starts with
+            skus.sort(key=len, reverse=True)  # see _owner
         self.stats.folders_needed = len(skus_by_folder)
 
         candidates = self._list_and_classify(skus_by_folder, result)
@@ -273,18 +273,16 @@ class S3ImageIndex:
         """Sort a folder's files into each SKU's candidates and rejections."""
         by_variation: dict[tuple[str, int], list[_Candidate]] = defaultdict(list)
         for obj in objects:
-            for sku in skus:
-                parsed = parse_image_name(obj.filename, sku)
-                if parsed is None:
-                    continue
-                if isinstance(parsed, ParsedName):
-                    cand = _Candidate(sku, parsed.variation, obj, parsed.extension)
-                    by_variation[(sku, parsed.variation)].append(cand)
-                else:
-                    self._reject(result[sku], obj.key, parsed)
-                break
-            else:
+            owner = _owner(obj.filename, skus)
+            if owner is None:
                 self.stats.other_files += 1
+                continue
+            sku, parsed = owner
+            if isinstance(parsed, ParsedName):
+                cand = _Candidate(sku, parsed.variation, obj, parsed.extension)
+                by_variation[(sku, parsed.variation)].append(cand)
+            else:
+                self._reject(result[sku], obj.key, parsed)
         winners: list[_Candidate] = []
         for (sku, _), group in by_variation.items():
             group.sort(key=lambda c: (c.obj.last_modified, c.obj.key), reverse=True)
@@ -364,21 +362,25 @@ class S3ImageIndex:
         """
         obj = cand.obj
         windows = ByteWindows(total_size=obj.size)
-        offset, length = 0, min(self.settings.probe_initial_bytes, obj.size)
+        budget = self.settings.probe_max_bytes  # bytes this probe may still read
+        offset, length = 0, min(self.settings.probe_initial_bytes, obj.size, budget)
         while True:
             data = self._get_range(obj, offset, length)
             if isinstance(data, ImageProbe):
                 return data
             windows.add(offset, data)
+            budget -= length
             try:
                 header = read_image_header(windows)
             except NeedBytes as need:
-                if windows.bytes_held >= self.settings.probe_max_bytes:
+                if need.length > budget:
                     return _rejected(
                         Rejection.MARKER_TOO_FAR, windows, f"read {windows.bytes_held}"
                     )
                 offset = need.offset
-                length = min(max(need.length, PROBE_EXTENSION_BYTES), obj.size - need.offset)
+                length = min(
+                    max(need.length, PROBE_EXTENSION_BYTES), obj.size - need.offset, budget
+                )
                 continue
             except InvalidImage as bad:
                 return _rejected(Rejection.CORRUPT, windows, bad.reason)
@@ -446,6 +448,22 @@ def _as_completed_bounded(
             for following in itertools.islice(queue, 1):
                 pending[pool.submit(fn, following)] = following
             yield item, job.result()
+
+
+def _owner(filename: str, skus: list[str]) -> tuple[str, ParsedName | Rejection] | None:
+    """The SKU a file belongs to: the one it validly names, else the longest it starts with.
+
+    Image_SKUs may hold '-': "1102192-1a-1.jpg" starts with SKU "1102192-1a" too, and must stay
+    an image of 1102192 rather than a rejected name of the longer SKU.
+    """
+    fallback: tuple[str, Rejection] | None = None
+    for sku in skus:  # longest first
+        parsed = parse_image_name(filename, sku)
+        if isinstance(parsed, ParsedName):
+            return sku, parsed
+        if parsed is not None and fallback is None:
+            fallback = sku, parsed
+    return fallback
 
 
 def _replace(probe: ImageProbe, rejection: Rejection, detail: str) -> ImageProbe:

@@ -10,9 +10,14 @@ from bulkimg.models import Rejection
 IMAGE_SKU_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 MAX_IMAGE_SKU_LENGTH = 200
 ACCEPTED_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "webp"})
+# A variation number is a position, not an id: more digits than this is not a name we made.
+MAX_VARIATION_DIGITS = 9
 
 # After "<Image_SKU>-": "<N><letters>-<digits>.<ext>"; each part is checked for its own reason.
-_TAIL = re.compile(r"(?P<number>\d+)(?P<suffix>[A-Za-z]*)-(?P<random>\d+)\.(?P<ext>[A-Za-z0-9]+)")
+# ASCII digits only: `\d` would read Arabic-Indic or fullwidth digits as variation numbers.
+_TAIL = re.compile(
+    r"(?P<number>[0-9]+)(?P<suffix>[A-Za-z]*)-(?P<random>[0-9]+)\.(?P<ext>[A-Za-z0-9]+)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,7 @@ def parse_image_name(filename: str, image_sku: str) -> ParsedName | Rejection | 
     if not filename.startswith(image_sku + "-"):
         return None
     match = _TAIL.fullmatch(filename, len(image_sku) + 1)
-    if match is None:
+    if match is None or len(match["number"]) > MAX_VARIATION_DIGITS:
         return Rejection.PATTERN
     ext = match["ext"].lower()
     if ext not in ACCEPTED_EXTENSIONS:
