@@ -41,6 +41,7 @@ VARIANT_MEDIA_DOCUMENT = "variant_append_media"
 EXPORT_DOCUMENT = "export_products"
 MAX_PAIRS_PER_LINE = 100  # productVariantAppendMedia: at most 100 variant-media pairs per call
 FAILED_OPERATION = frozenset({"FAILED", "CANCELED", "EXPIRED"})
+MAX_FAILED_EXPORTS = 3  # product exports that may fail before the run goes on without one
 
 
 @dataclass(slots=True)
@@ -195,12 +196,19 @@ class Submission:
             self.store.save(state)
         while True:
             runner.run(Phase.EXPORT, True)
-            last = state.ops(Phase.EXPORT)[-1]
-            if last.step is Step.REJECTED or not last.result_file:
+            exports = state.ops(Phase.EXPORT)
+            last = exports[-1]
+            failed = sum(1 for op in exports if op.status in FAILED_OPERATION)
+            if last.status in FAILED_OPERATION and failed < MAX_FAILED_EXPORTS:
+                pass  # a query changes nothing: run it again rather than lose the products
+            elif last.step is Step.REJECTED or not last.result_file:
                 return {}
-            products = read_export(Path(last.result_file), handles)
-            if state.phase2_done or not _pending_media(products) or _past(state.media_wait_until):
-                return products
+            else:
+                products = read_export(Path(last.result_file), handles)
+                if state.phase2_done or not _pending_media(products):
+                    return products
+                if _past(state.media_wait_until):
+                    return products
             self.sleep(interval)
             interval = min(self.policy.max_interval, interval * self.policy.growth)
             state.operations.append(new_record(Phase.EXPORT, Path(), EXPORT_DOCUMENT))
@@ -276,8 +284,11 @@ class Submission:
         paths = self._write_outcome(state, manifest, failures)
         state.completed_at = now_iso()
         self.store.save(state)
+        exports = state.ops(Phase.EXPORT)
+        superseded = {id(op) for op in exports[:-1]}  # failed exports that a later one replaced
         broken = any(
-            op.status in FAILED_OPERATION or op.step is Step.REJECTED for op in state.operations
+            (op.status in FAILED_OPERATION or op.step is Step.REJECTED) and id(op) not in superseded
+            for op in state.operations
         )
         exit_code = 3 if broken else (1 if failures else 0)
         return SubmitOutcome(True, exit_code, counts, state.operations, *paths)
@@ -469,6 +480,10 @@ def _media_failures(
         image = media.get(m.s3_key)
         if image is not None and image.status == "FAILED":
             fail("MEDIA_FAILED", _media_error(image), {"mediaId": image.id, "s3_key": m.s3_key})
+        elif image is not None and image.status != "READY":
+            # Every image, not only variants' primary ones: "done" means all of them READY.
+            message = f"media still {image.status} after the wait"
+            fail("MEDIA_NOT_READY", message, {"mediaId": image.id, "s3_key": m.s3_key})
     variants = {v.sku: v for v in (product.variants if product else [])}
     for v in group.variants:
         key, variant = v.image_s3_key, variants.get(v.sku)
@@ -478,8 +493,6 @@ def _media_failures(
         pair = {"sku": v.sku, "s3_key": key, "variantId": variant.id if variant else None}
         if variant is None or image is None:
             fail("NOT_FOUND", "variant or image not on the product after productSet", pair)
-        elif image.status not in ("READY", "FAILED"):
-            fail("MEDIA_NOT_READY", f"media still {image.status} after the wait", pair)
     return failures
 
 
