@@ -103,6 +103,12 @@ def test_clean_run_puts_every_image_on_its_product_and_variant(
     assert len(mutation_operations(shop_url)) == 2  # productSet, then variant images
 
 
+@pytest.mark.fault_matrix(
+    area="Shopify",
+    fault="media fails processing (image download fails: IMAGE_DOWNLOAD_FAILURE)",
+    outcome="group failed MEDIA_FAILED, retryable, in the upload-failure log; retry replaces"
+    " the image (3 media, not 4)",
+)
 def test_failed_image_download_is_logged_then_fixed_by_retry(
     settings: Settings, shop: SandboxShop, shop_url: str
 ) -> None:
@@ -131,6 +137,11 @@ def test_failed_image_download_is_logged_then_fixed_by_retry(
     assert len(product["media"]["nodes"]) == 3  # replaced, not duplicated
 
 
+@pytest.mark.fault_matrix(
+    area="Shopify",
+    fault="bulk operation ends FAILED part way (partial result at partialDataUrl)",
+    outcome="partial results kept; the other lines NOT_RUN, retryable, exit 3; retry completes",
+)
 def test_operation_failing_part_way_keeps_partial_results_and_the_rest_is_retryable(
     settings: Settings, shop: SandboxShop
 ) -> None:
@@ -150,6 +161,12 @@ def test_operation_failing_part_way_keeps_partial_results_and_the_rest_is_retrya
     assert statuses <= {"done", "missing"}
 
 
+@pytest.mark.fault_matrix(
+    area="Shopify",
+    fault="429 (Retry-After), THROTTLED and 5xx on GraphQL calls, bulkOperation polls, the"
+    " staged upload POST and the result download",
+    outcome="retried (Retry-After / throttle status); run completes, 0 failures",
+)
 @pytest.mark.parametrize(
     "shop", [{"throttle_bucket_size": 20, "throttle_restore_rate": 5}], indirect=True
 )
@@ -172,6 +189,11 @@ def test_throttling_and_5xx_on_every_route_are_survived(
     assert retries["ShopifyServerError"] >= 6
 
 
+@pytest.mark.fault_matrix(
+    area="Shopify",
+    fault="bulkOperationRunMutation times out after the shop started the operation",
+    outcome="the operation is found among the app's operations, not submitted again",
+)
 def test_lost_answer_to_run_mutation_is_found_not_submitted_twice(
     settings: Settings, shop: SandboxShop, shop_url: str
 ) -> None:
@@ -186,6 +208,11 @@ def test_lost_answer_to_run_mutation_is_found_not_submitted_twice(
     assert len(mutation_operations(shop_url)) == 2
 
 
+@pytest.mark.fault_matrix(
+    area="Secrets",
+    fault="canary AWS and Shopify credentials in the settings",
+    outcome="in no output, log or failure line; productSet lines hold no secret key or token",
+)
 def test_secrets_appear_in_no_output_or_log(settings: Settings) -> None:
     submit(settings)
     out = settings.output_dir
@@ -211,6 +238,11 @@ def _bulkimg(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str
     )
 
 
+@pytest.mark.fault_matrix(
+    area="Crash",
+    fault="SIGKILL of submit --wait while polling the productSet operation",
+    outcome="resumed from run.json; no second submission; every group in the manifest",
+)
 def test_killed_while_polling_resumes_without_a_second_submission(
     tmp_path: Path, s3_server: LocalS3, bucket: str, sample: SampleData
 ) -> None:
@@ -270,6 +302,11 @@ def test_every_line_sent_validates_against_the_admin_schema(
         assert validate_bulk_query(schema, load_document("export_products")) == []
 
 
+@pytest.mark.fault_matrix(
+    area="Shopify",
+    fault="concurrency limit reached (LIMIT_REACHED: more files than the shop runs at once)",
+    outcome="waits and submits later; each file once; every line done",
+)
 @pytest.mark.parametrize("shop", [{"bulk_concurrency_limit": 2}], indirect=True)
 def test_several_files_run_within_the_shops_concurrency_limit(
     settings: Settings, shop_url: str
