@@ -38,15 +38,27 @@ from tests.test_submit import graphql, jsonl, mutation_operations, retry, submit
 SHOPIFY = "Shopify"
 
 
+# A few groups of the sample catalog (12 images): with images, without, several variants.
+GROUPS = ("LGD-101792", "GID-100288", "GID-101049", "LGD-101084", "LGD-101091", "GID-101098",
+          "LGD-101161")  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, s3_server: LocalS3, sample: SampleData) -> Path:
-    return build_sample(tmp_path_factory.mktemp("built"), s3_server, sample)
+    return build_sample(tmp_path_factory, s3_server, sample)
 
 
-def build_sample(root: Path, s3_server: LocalS3, sample: SampleData) -> Path:
-    """The sample catalog built once (output/, logs/, catalog.csv) into a folder tests copy."""
+def build_sample(
+    tmp_path_factory: pytest.TempPathFactory, s3_server: LocalS3, sample: SampleData
+) -> Path:
+    """GROUPS of the sample catalog built once per session (output/, logs/, the catalog and
+    the bucket's name) into a folder that tests copy."""
+    root = tmp_path_factory.getbasetemp() / "faults-built"
+    if (root / "bucket").is_file():
+        return root
+    root.mkdir()
     client = s3_server.client()
-    bucket = f"faults-shop-{root.name.lower().replace('_', '-')}"[:60]
+    bucket = "faults-sample"
     client.create_bucket(Bucket=bucket)
     sample.upload(client, bucket)
     settings = load_settings(
@@ -65,7 +77,7 @@ def build_sample(root: Path, s3_server: LocalS3, sample: SampleData) -> Path:
         },
         env_file=None,
     )
-    run_build(settings)
+    run_build(settings, list(GROUPS))
     (root / "bucket").write_text(bucket)
     return root
 
@@ -252,7 +264,7 @@ CANCEL = "mutation($id: ID!) { bulkOperationCancel(id: $id) { userErrors { messa
     outcome="CANCELED: every line NOT_RUN (no result file), retryable, exit 3; retry completes"
     " with no duplicated image",
 )
-@pytest.mark.parametrize("shop", [{"bulk_line_delay": 0.05}], indirect=True)
+@pytest.mark.parametrize("shop", [{"bulk_line_delay": 0.3}], indirect=True)
 def test_operation_cancelled_on_the_shop_is_retried_without_duplicates(
     settings: Settings, shop: SandboxShop, shop_url: str
 ) -> None:
@@ -285,7 +297,7 @@ def test_operation_cancelled_on_the_shop_is_retried_without_duplicates(
 )
 @pytest.mark.parametrize("shop", [{"result_url_lifetime": 1.0}], indirect=True)
 def test_expired_result_url_is_renewed(settings: Settings, shop: SandboxShop) -> None:
-    shop.faults.add(FaultRule("result_download", delay=1.5, count=1))  # held past its expiry
+    shop.faults.add(FaultRule("result_download", delay=2.5, count=1))  # held past its expiry
     outcome = submit(settings)
     assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
     assert shop.faults.rules() == []
