@@ -34,7 +34,7 @@ from bulkimg.results import (
 from bulkimg.runlogs import log_file_name, log_safe
 from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
 from bulkimg.shopify_client import ShopifyClient, iter_jsonl, redact_url
-from bulkimg.statestore import StateStore, product_state
+from bulkimg.statestore import ProductState, StateStore, product_state
 
 PRODUCT_SET_DOCUMENT = "product_set"
 VARIANT_MEDIA_DOCUMENT = "variant_append_media"
@@ -395,12 +395,15 @@ def _record_state(
     """Remember what the run's products hold now, variant images included."""
     plans = {g.handle: g for g in groups.values()}
     entries = {e["handle"]: e for e in manifest}
-    for handle, product in products.items():
-        known = product_state(product, plans.get(handle))
+
+    def known(handle: str, product: ExportedProduct) -> ProductState:
+        state = product_state(product, plans.get(handle))
         for variant in entries.get(handle, {}).get("variants", []):
             if variant["id"]:
-                known.variants[variant["sku"]] = (variant["id"], variant["media_id"])
-        shop_state.replace_product(known)
+                state.variants[variant["sku"]] = (variant["id"], variant["media_id"])
+        return state
+
+    shop_state.replace_products(known(h, p) for h, p in products.items())
 
 
 def _group_outcome(
