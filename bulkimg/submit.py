@@ -65,9 +65,15 @@ class Failure:
             "file": self.file,
             "line": self.line,
             "variables": self.variables,
-            "errors": self.errors,
+            "errors": [_redacted(error) for error in self.errors],
             "retryable": self.retryable,
         }
+
+
+def _redacted(error: dict[str, Any]) -> dict[str, Any]:
+    """An error whose message may quote a presigned URL (an image Shopify could not fetch)."""
+    message = error.get("message")
+    return {**error, "message": redact_url(message)} if isinstance(message, str) else error
 
 
 @dataclass(slots=True)
