@@ -56,7 +56,7 @@ def build_sample(
     root = tmp_path_factory.getbasetemp() / "faults-built"
     if (root / "bucket").is_file():
         return root
-    root.mkdir()
+    root.mkdir(exist_ok=True)
     client = s3_server.client()
     bucket = "faults-sample"
     client.create_bucket(Bucket=bucket)

@@ -55,11 +55,11 @@ def test_slow_responses_delay_or_time_out(sandbox: SandboxSession) -> None:
 def test_requests_are_counted_on_arrival_before_their_delay(sandbox: SandboxSession) -> None:
     import threading
 
-    sandbox.shop.faults.add(FaultRule("graphql", delay=0.5, count=1, operation_name="Shop"))
+    sandbox.shop.faults.add(FaultRule("graphql", delay=2.0, count=1, operation_name="Shop"))
     assert sandbox.shop.faults.seen("graphql") == 0
     held = threading.Thread(target=_post, args=(sandbox, SHOP))
     held.start()
-    wait_for(lambda: sandbox.shop.faults.seen("graphql", "Shop"), lambda n: n == 1, timeout=0.4)
+    wait_for(lambda: sandbox.shop.faults.seen("graphql", "Shop"), lambda n: n == 1, timeout=1.5)
     assert held.is_alive()  # still held by the delay: a test can act now
     held.join()
     _post(sandbox, "query Other { shop { name } }")
