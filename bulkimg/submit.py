@@ -154,7 +154,11 @@ class Submission:
         groups = self._groups(state)
         phase1_results = self._phase1_results(state, groups)
         done = [g for g in groups.values() if _ok(phase1_results.get(g.group_id))]
-        products = self._export_until_ready(runner, state, {g.handle for g in done})
+        # Every product a line was sent for, failed lines too: one whose result was lost (its
+        # operation failed or was cancelled) may exist, and the state file must learn its
+        # images so that no later run uploads them again.
+        sent = {g.handle for g in groups.values() if _reached_shop(phase1_results.get(g.group_id))}
+        products = self._export_until_ready(runner, state, sent | {g.handle for g in done})
         if not state.ops(Phase.VARIANT_MEDIA) and not state.phase2_done:
             path = self._write_phase2(state, done, products)
             if path is not None:
@@ -340,6 +344,11 @@ def _merged(path: Path, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _ok(entry: tuple[OperationRecord | None, LineResult] | None) -> bool:
     return entry is not None and entry[1].ok
+
+
+def _reached_shop(entry: tuple[OperationRecord | None, LineResult] | None) -> bool:
+    """The line was in a file that a bulk operation started on (whatever became of it)."""
+    return entry is not None and entry[0] is not None and entry[0].operation_id is not None
 
 
 def _past(iso: str | None) -> bool:
