@@ -74,6 +74,20 @@ def mutation_operations(url: str) -> list[dict[str, Any]]:
     return data["bulkOperations"]["nodes"]  # type: ignore[no-any-return]
 
 
+def leaks(settings: Settings) -> list[str]:
+    """Canary secrets in outputs and logs (productSet lines hold presigned URLs by design)."""
+    out = settings.output_dir
+    files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith("productset")]
+    return secrets_in([*files, settings.logs_dir])
+
+
+def duplicated_images(shop: SandboxShop) -> list[str]:
+    """Products of the shop that hold one image (alt text) twice."""
+    store = shop.services.store
+    alts = {p.handle: [m.alt for m in store.media_of_product(p.id)] for p in store.products()}
+    return [handle for handle, names in alts.items() if len(names) != len(set(names))]
+
+
 def test_clean_run_puts_every_image_on_its_product_and_variant(
     settings: Settings, shop_url: str
 ) -> None:
@@ -135,6 +149,7 @@ def test_failed_image_download_is_logged_then_fixed_by_retry(
     assert {m["status"] for m in manifest["LGD-101792"]["media"]} == {"READY"}
     product = graphql(shop_url, PRODUCT, {"handle": "lgd-101792"})["productByIdentifier"]
     assert len(product["media"]["nodes"]) == 3  # replaced, not duplicated
+    assert leaks(settings) == [] and duplicated_images(shop) == []
 
 
 @pytest.mark.fault_matrix(
@@ -159,6 +174,7 @@ def test_operation_failing_part_way_keeps_partial_results_and_the_rest_is_retrya
     assert second.exit_code == 0
     statuses = {e["status"] for e in jsonl(settings.output_dir / "manifest.jsonl")}
     assert statuses <= {"done", "missing"}
+    assert leaks(settings) == [] and duplicated_images(shop) == []
 
 
 @pytest.mark.fault_matrix(
@@ -187,6 +203,7 @@ def test_throttling_and_5xx_on_every_route_are_survived(
     assert shop.faults.rules() == []  # every injected fault was met
     assert retries["ShopifyThrottledError"] >= 2  # the 429 and at least one THROTTLED
     assert retries["ShopifyServerError"] >= 6
+    assert leaks(settings) == []
 
 
 @pytest.mark.fault_matrix(
@@ -206,6 +223,7 @@ def test_lost_answer_to_run_mutation_is_found_not_submitted_twice(
     outcome = submit(quick)
     assert outcome.exit_code == 0
     assert len(mutation_operations(shop_url)) == 2
+    assert leaks(settings) == [] and duplicated_images(shop) == []
 
 
 @pytest.mark.fault_matrix(
@@ -321,3 +339,4 @@ def test_several_files_run_within_the_shops_concurrency_limit(
     assert outcome.counts["lines_submitted"] == outcome.counts["lines_done"] == 28
     phase1 = RunStore(split.output_dir).load().ops(Phase.PRODUCT_SET)
     assert len(phase1) == len(files) and all(op.status == "COMPLETED" for op in phase1)
+    assert leaks(split) == []
