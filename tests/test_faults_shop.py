@@ -263,7 +263,7 @@ CANCEL = "mutation($id: ID!) { bulkOperationCancel(id: $id) { userErrors { messa
     outcome="CANCELED: every line NOT_RUN (no result file), retryable, exit 3; retry completes,"
     " no duplicated image, none uploaded twice",
 )
-@pytest.mark.parametrize("shop", [{"bulk_line_delay": 0.3}], indirect=True)
+@pytest.mark.parametrize("shop", [{"bulk_line_delay": 1.0}], indirect=True)  # time to cancel
 def test_operation_cancelled_on_the_shop_is_retried_without_duplicates(
     settings: Settings, shop: SandboxShop, shop_url: str
 ) -> None:
