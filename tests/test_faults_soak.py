@@ -30,8 +30,9 @@ from tests.conftest import SHOP_TOKEN
 from tests.test_faults_shop import assert_no_secrets
 from tests.test_submit import jsonl
 
-# Scaled down from 20,000: the sandbox spends ~4 ms of CPU per productSet line (graphql-core
-# coerces the variables twice), so 20,000 lines take ~2 min; 4,000 take ~25 s.
+# Scaled down from 20,000: the sandbox runs every line, and every product of each export,
+# through graphql-core (~1.3 ms of CPU per productSet line, about as much per exported product),
+# so 20,000 lines cost over a minute of CPU; 4,000 cost ~25 s with bulkimg's side included.
 LINES = 4_000
 IMAGE_EVERY = 50  # every 50th group has one image: half of them fail on the first run
 SKIPPED = 0.02  # share of lines the bulk operation never runs
