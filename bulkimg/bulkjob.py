@@ -22,6 +22,7 @@ from typing import Any
 
 from bulkimg.graphql_schema import load_document
 from bulkimg.progress import NullReporter, Reporter
+from bulkimg.results import STAGED_UPLOAD_REFUSED
 from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
 from bulkimg.shopify_client import (
     ResultUrlExpiredError,
@@ -179,8 +180,13 @@ class BulkRunner:
             },
         )
         payload = data["stagedUploadsCreate"]
-        if payload["userErrors"]:
-            raise ShopifyError(f"stagedUploadsCreate refused: {payload['userErrors'][0]}")
+        if payload["userErrors"] or not payload.get("stagedTargets"):
+            # Not raised: an unfinished run.json would block every later submit. The file's
+            # lines fail (retryable: they were never sent) and the other files go on.
+            op.step, op.finished_at = Step.REJECTED, now_iso()
+            op.rejected_errors = [_staging_error(e) for e in payload["userErrors"] or [{}]]
+            self.save()
+            return
         target = payload["stagedTargets"][0]
         params = {p["name"]: p["value"] for p in target["parameters"]}
         self.client.upload_staged(target["url"], params, path)
@@ -287,6 +293,11 @@ class BulkRunner:
         except ResultUrlExpiredError:
             fresh = self.client.execute("bulk_operation", {"id": op.operation_id})["bulkOperation"]
             self.client.download(fresh[field], dest)  # signed URLs are renewed by a new query
+
+
+def _staging_error(error: dict[str, Any]) -> dict[str, object]:
+    message = str(error.get("message") or "no staged upload target returned")
+    return {"code": STAGED_UPLOAD_REFUSED, "field": error.get("field"), "message": message}
 
 
 def _parse_time(value: str) -> datetime:

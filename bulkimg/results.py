@@ -14,6 +14,8 @@ from typing import Any
 from bulkimg.runstate import OperationRecord
 from bulkimg.shopify_client import iter_jsonl
 
+# Our code for the lines of a file that stagedUploadsCreate refused (they were never sent).
+STAGED_UPLOAD_REFUSED = "STAGED_UPLOAD_REFUSED"
 # Top-level GraphQL error codes and userError codes that a later attempt can fix.
 RETRYABLE_CODES = frozenset(
     {
@@ -26,6 +28,7 @@ RETRYABLE_CODES = frozenset(
         "NOT_RUN",
         "MEDIA_NOT_READY",
         "MEDIA_FAILED",
+        STAGED_UPLOAD_REFUSED,
     }
 )
 

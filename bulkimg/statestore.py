@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,33 +155,39 @@ class StateStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def replace_product(self, product: ProductState) -> None:
-        """Record one product as it is now (its media and variants replace what was known)."""
+    def replace_products(self, products: Iterable[ProductState]) -> None:
+        """Record products as they are now (their media and variants replace what was known), in
+        one transaction: one commit for a whole run, not one per product (each waits for the
+        disk)."""
         now = now_iso()
         with self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO products VALUES (?,?,?)",
-                (product.handle, product.product_id, now),
-            )
-            self._db.execute("DELETE FROM media WHERE handle=?", (product.handle,))
-            self._db.executemany(
-                "INSERT OR REPLACE INTO media VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        *(m.media_id, product.handle, position, m.image_sku, m.variation),
-                        *(m.s3_key, m.etag, m.status, now),
-                    )
-                    for position, m in enumerate(product.media, start=1)
-                ],
-            )
-            self._db.execute("DELETE FROM variants WHERE handle=?", (product.handle,))
-            self._db.executemany(
-                "INSERT OR REPLACE INTO variants VALUES (?,?,?,?,?)",
-                [
-                    (sku, product.handle, variant_id, media_id, now)
-                    for sku, (variant_id, media_id) in product.variants.items()
-                ],
-            )
+            for product in products:
+                self._replace(product, now)
+
+    def _replace(self, product: ProductState, now: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO products VALUES (?,?,?)",
+            (product.handle, product.product_id, now),
+        )
+        self._db.execute("DELETE FROM media WHERE handle=?", (product.handle,))
+        self._db.executemany(
+            "INSERT OR REPLACE INTO media VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    *(m.media_id, product.handle, position, m.image_sku, m.variation),
+                    *(m.s3_key, m.etag, m.status, now),
+                )
+                for position, m in enumerate(product.media, start=1)
+            ],
+        )
+        self._db.execute("DELETE FROM variants WHERE handle=?", (product.handle,))
+        self._db.executemany(
+            "INSERT OR REPLACE INTO variants VALUES (?,?,?,?,?)",
+            [
+                (sku, product.handle, variant_id, media_id, now)
+                for sku, (variant_id, media_id) in product.variants.items()
+            ],
+        )
 
     def rebuild_from_export(self, path: Path) -> dict[str, int]:
         """Replace everything with a bulk export of the shop's products (streamed twice: the

@@ -34,13 +34,14 @@ from bulkimg.results import (
 from bulkimg.runlogs import log_file_name, log_safe
 from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
 from bulkimg.shopify_client import ShopifyClient, iter_jsonl, redact_url
-from bulkimg.statestore import StateStore, product_state
+from bulkimg.statestore import ProductState, StateStore, product_state
 
 PRODUCT_SET_DOCUMENT = "product_set"
 VARIANT_MEDIA_DOCUMENT = "variant_append_media"
 EXPORT_DOCUMENT = "export_products"
 MAX_PAIRS_PER_LINE = 100  # productVariantAppendMedia: at most 100 variant-media pairs per call
 FAILED_OPERATION = frozenset({"FAILED", "CANCELED", "EXPIRED"})
+MAX_FAILED_EXPORTS = 3  # product exports that may fail before the run goes on without one
 
 
 @dataclass(slots=True)
@@ -64,9 +65,15 @@ class Failure:
             "file": self.file,
             "line": self.line,
             "variables": self.variables,
-            "errors": self.errors,
+            "errors": [_redacted(error) for error in self.errors],
             "retryable": self.retryable,
         }
+
+
+def _redacted(error: dict[str, Any]) -> dict[str, Any]:
+    """An error whose message may quote a presigned URL (an image Shopify could not fetch)."""
+    message = error.get("message")
+    return {**error, "message": redact_url(message)} if isinstance(message, str) else error
 
 
 @dataclass(slots=True)
@@ -147,7 +154,11 @@ class Submission:
         groups = self._groups(state)
         phase1_results = self._phase1_results(state, groups)
         done = [g for g in groups.values() if _ok(phase1_results.get(g.group_id))]
-        products = self._export_until_ready(runner, state, {g.handle for g in done})
+        # Every product a line was sent for, failed lines too: one whose result was lost (its
+        # operation failed or was cancelled) may exist, and the state file must learn its
+        # images so that no later run uploads them again.
+        sent = {g.handle for g in groups.values() if _reached_shop(phase1_results.get(g.group_id))}
+        products = self._export_until_ready(runner, state, sent | {g.handle for g in done})
         if not state.ops(Phase.VARIANT_MEDIA) and not state.phase2_done:
             path = self._write_phase2(state, done, products)
             if path is not None:
@@ -195,12 +206,19 @@ class Submission:
             self.store.save(state)
         while True:
             runner.run(Phase.EXPORT, True)
-            last = state.ops(Phase.EXPORT)[-1]
-            if last.step is Step.REJECTED or not last.result_file:
+            exports = state.ops(Phase.EXPORT)
+            last = exports[-1]
+            failed = sum(1 for op in exports if op.status in FAILED_OPERATION)
+            if last.status in FAILED_OPERATION and failed < MAX_FAILED_EXPORTS:
+                pass  # a query changes nothing: run it again rather than lose the products
+            elif last.step is Step.REJECTED or not last.result_file:
                 return {}
-            products = read_export(Path(last.result_file), handles)
-            if state.phase2_done or not _pending_media(products) or _past(state.media_wait_until):
-                return products
+            else:
+                products = read_export(Path(last.result_file), handles)
+                if state.phase2_done or not _pending_media(products):
+                    return products
+                if _past(state.media_wait_until):
+                    return products
             self.sleep(interval)
             interval = min(self.policy.max_interval, interval * self.policy.growth)
             state.operations.append(new_record(Phase.EXPORT, Path(), EXPORT_DOCUMENT))
@@ -276,8 +294,11 @@ class Submission:
         paths = self._write_outcome(state, manifest, failures)
         state.completed_at = now_iso()
         self.store.save(state)
+        exports = state.ops(Phase.EXPORT)
+        superseded = {id(op) for op in exports[:-1]}  # failed exports that a later one replaced
         broken = any(
-            op.status in FAILED_OPERATION or op.step is Step.REJECTED for op in state.operations
+            (op.status in FAILED_OPERATION or op.step is Step.REJECTED) and id(op) not in superseded
+            for op in state.operations
         )
         exit_code = 3 if broken else (1 if failures else 0)
         return SubmitOutcome(True, exit_code, counts, state.operations, *paths)
@@ -323,6 +344,11 @@ def _merged(path: Path, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _ok(entry: tuple[OperationRecord | None, LineResult] | None) -> bool:
     return entry is not None and entry[1].ok
+
+
+def _reached_shop(entry: tuple[OperationRecord | None, LineResult] | None) -> bool:
+    """The line was in a file that a bulk operation started on (whatever became of it)."""
+    return entry is not None and entry[0] is not None and entry[0].operation_id is not None
 
 
 def _past(iso: str | None) -> bool:
@@ -384,12 +410,15 @@ def _record_state(
     """Remember what the run's products hold now, variant images included."""
     plans = {g.handle: g for g in groups.values()}
     entries = {e["handle"]: e for e in manifest}
-    for handle, product in products.items():
-        known = product_state(product, plans.get(handle))
+
+    def known(handle: str, product: ExportedProduct) -> ProductState:
+        state = product_state(product, plans.get(handle))
         for variant in entries.get(handle, {}).get("variants", []):
             if variant["id"]:
-                known.variants[variant["sku"]] = (variant["id"], variant["media_id"])
-        shop_state.replace_product(known)
+                state.variants[variant["sku"]] = (variant["id"], variant["media_id"])
+        return state
+
+    shop_state.replace_products(known(h, p) for h, p in products.items())
 
 
 def _group_outcome(
@@ -469,6 +498,10 @@ def _media_failures(
         image = media.get(m.s3_key)
         if image is not None and image.status == "FAILED":
             fail("MEDIA_FAILED", _media_error(image), {"mediaId": image.id, "s3_key": m.s3_key})
+        elif image is not None and image.status != "READY":
+            # Every image, not only variants' primary ones: "done" means all of them READY.
+            message = f"media still {image.status} after the wait"
+            fail("MEDIA_NOT_READY", message, {"mediaId": image.id, "s3_key": m.s3_key})
     variants = {v.sku: v for v in (product.variants if product else [])}
     for v in group.variants:
         key, variant = v.image_s3_key, variants.get(v.sku)
@@ -478,8 +511,6 @@ def _media_failures(
         pair = {"sku": v.sku, "s3_key": key, "variantId": variant.id if variant else None}
         if variant is None or image is None:
             fail("NOT_FOUND", "variant or image not on the product after productSet", pair)
-        elif image.status not in ("READY", "FAILED"):
-            fail("MEDIA_NOT_READY", f"media still {image.status} after the wait", pair)
     return failures
 
 

@@ -52,6 +52,22 @@ def test_slow_responses_delay_or_time_out(sandbox: SandboxSession) -> None:
         _post(sandbox, SHOP, timeout=0.2)
 
 
+def test_requests_are_counted_on_arrival_before_their_delay(sandbox: SandboxSession) -> None:
+    import threading
+
+    sandbox.shop.faults.add(FaultRule("graphql", delay=2.0, count=1, operation_name="Shop"))
+    assert sandbox.shop.faults.seen("graphql") == 0
+    held = threading.Thread(target=_post, args=(sandbox, SHOP))
+    held.start()
+    wait_for(lambda: sandbox.shop.faults.seen("graphql", "Shop"), lambda n: n == 1, timeout=1.5)
+    assert held.is_alive()  # still held by the delay: a test can act now
+    held.join()
+    _post(sandbox, "query Other { shop { name } }")
+    assert sandbox.shop.faults.seen("graphql") == 2
+    assert sandbox.shop.faults.seen("graphql", "Other") == 1
+    assert sandbox.shop.faults.seen("staged_upload") == 0
+
+
 def test_probability_applies_a_rule_to_a_seeded_share_of_requests(sandbox: SandboxSession) -> None:
     sandbox.shop.faults.add(FaultRule("graphql", status=502, probability=0.5))
     codes = [_post(sandbox, SHOP).status_code for _ in range(20)]
@@ -119,6 +135,31 @@ def test_media_download_fault_fails_the_media(sandbox: SandboxSession, image_url
     )
     assert {m["alt"]: m["status"] for m in media} == {"flaky": "FAILED", "fine": "READY"}
     assert media[0]["mediaErrors"] == [{"code": "IMAGE_DOWNLOAD_FAILURE"}]
+
+
+def test_user_error_rule_refuses_a_mutation_without_running_it(sandbox: SandboxSession) -> None:
+    sandbox.shop.faults.add(
+        FaultRule(
+            "graphql",
+            operation_name="BulkOperationRunMutation",
+            user_error="A bulk operation is already in progress",
+            user_error_code="OPERATION_IN_PROGRESS",
+            count=1,
+        )
+    )
+    path = sandbox.stage(b"{}\n")
+    variables = {"mutation": PRODUCT_SET, "stagedUploadPath": path}
+    run = load_document("bulk_operation_run_mutation")
+    refused = sandbox.data(run, variables)["bulkOperationRunMutation"]
+    assert refused["bulkOperation"] is None
+    assert refused["userErrors"] == [
+        {"code": "OPERATION_IN_PROGRESS", "field": None,
+         "message": "A bulk operation is already in progress"}
+    ]  # fmt: skip
+    assert sandbox.shop.faults.seen("bulk_mutation") == 0  # nothing started
+    assert sandbox.data(run, variables)["bulkOperationRunMutation"]["bulkOperation"]["id"]
+    with pytest.raises(FaultRuleError, match="needs operation_name"):
+        FaultRule("graphql", user_error="no")
 
 
 def test_fault_endpoint_needs_the_token_and_adds_lists_and_clears_rules(

@@ -74,6 +74,20 @@ def mutation_operations(url: str) -> list[dict[str, Any]]:
     return data["bulkOperations"]["nodes"]  # type: ignore[no-any-return]
 
 
+def leaks(settings: Settings) -> list[str]:
+    """Canary secrets in outputs and logs (productSet lines hold presigned URLs by design)."""
+    out = settings.output_dir
+    files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith("productset")]
+    return secrets_in([*files, settings.logs_dir])
+
+
+def duplicated_images(shop: SandboxShop) -> list[str]:
+    """Products of the shop that hold one image (alt text) twice."""
+    store = shop.services.store
+    alts = {p.handle: [m.alt for m in store.media_of_product(p.id)] for p in store.products()}
+    return [handle for handle, names in alts.items() if len(names) != len(set(names))]
+
+
 def test_clean_run_puts_every_image_on_its_product_and_variant(
     settings: Settings, shop_url: str
 ) -> None:
@@ -103,6 +117,12 @@ def test_clean_run_puts_every_image_on_its_product_and_variant(
     assert len(mutation_operations(shop_url)) == 2  # productSet, then variant images
 
 
+@pytest.mark.fault_matrix(
+    area="Shopify",
+    fault="media fails processing (image download fails: IMAGE_DOWNLOAD_FAILURE)",
+    outcome="group failed MEDIA_FAILED, retryable, in the upload-failure log; retry replaces"
+    " the image (3 media, not 4)",
+)
 def test_failed_image_download_is_logged_then_fixed_by_retry(
     settings: Settings, shop: SandboxShop, shop_url: str
 ) -> None:
@@ -129,8 +149,14 @@ def test_failed_image_download_is_logged_then_fixed_by_retry(
     assert {m["status"] for m in manifest["LGD-101792"]["media"]} == {"READY"}
     product = graphql(shop_url, PRODUCT, {"handle": "lgd-101792"})["productByIdentifier"]
     assert len(product["media"]["nodes"]) == 3  # replaced, not duplicated
+    assert leaks(settings) == [] and duplicated_images(shop) == []
 
 
+@pytest.mark.fault_matrix(
+    area="Shopify",
+    fault="bulk operation ends FAILED part way (partial result at partialDataUrl)",
+    outcome="partial results kept; the other lines NOT_RUN, retryable, exit 3; retry completes",
+)
 def test_operation_failing_part_way_keeps_partial_results_and_the_rest_is_retryable(
     settings: Settings, shop: SandboxShop
 ) -> None:
@@ -148,8 +174,15 @@ def test_operation_failing_part_way_keeps_partial_results_and_the_rest_is_retrya
     assert second.exit_code == 0
     statuses = {e["status"] for e in jsonl(settings.output_dir / "manifest.jsonl")}
     assert statuses <= {"done", "missing"}
+    assert leaks(settings) == [] and duplicated_images(shop) == []
 
 
+@pytest.mark.fault_matrix(
+    area="Shopify",
+    fault="429 (Retry-After), THROTTLED and 5xx on GraphQL calls, bulkOperation polls, the"
+    " staged upload POST and the result download",
+    outcome="retried (Retry-After / throttle status); run completes, 0 failures",
+)
 @pytest.mark.parametrize(
     "shop", [{"throttle_bucket_size": 20, "throttle_restore_rate": 5}], indirect=True
 )
@@ -170,8 +203,14 @@ def test_throttling_and_5xx_on_every_route_are_survived(
     assert shop.faults.rules() == []  # every injected fault was met
     assert retries["ShopifyThrottledError"] >= 2  # the 429 and at least one THROTTLED
     assert retries["ShopifyServerError"] >= 6
+    assert leaks(settings) == []
 
 
+@pytest.mark.fault_matrix(
+    area="Shopify",
+    fault="bulkOperationRunMutation times out after the shop started the operation",
+    outcome="the operation is found among the app's operations, not submitted again",
+)
 def test_lost_answer_to_run_mutation_is_found_not_submitted_twice(
     settings: Settings, shop: SandboxShop, shop_url: str
 ) -> None:
@@ -184,8 +223,14 @@ def test_lost_answer_to_run_mutation_is_found_not_submitted_twice(
     outcome = submit(quick)
     assert outcome.exit_code == 0
     assert len(mutation_operations(shop_url)) == 2
+    assert leaks(settings) == [] and duplicated_images(shop) == []
 
 
+@pytest.mark.fault_matrix(
+    area="Secrets",
+    fault="canary AWS and Shopify credentials in the settings",
+    outcome="in no output, log or failure line; productSet lines hold no secret key or token",
+)
 def test_secrets_appear_in_no_output_or_log(settings: Settings) -> None:
     submit(settings)
     out = settings.output_dir
@@ -211,6 +256,11 @@ def _bulkimg(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str
     )
 
 
+@pytest.mark.fault_matrix(
+    area="Crash",
+    fault="SIGKILL of submit --wait while polling the productSet operation",
+    outcome="resumed from run.json; no second submission; every group in the manifest",
+)
 def test_killed_while_polling_resumes_without_a_second_submission(
     tmp_path: Path, s3_server: LocalS3, bucket: str, sample: SampleData
 ) -> None:
@@ -270,6 +320,11 @@ def test_every_line_sent_validates_against_the_admin_schema(
         assert validate_bulk_query(schema, load_document("export_products")) == []
 
 
+@pytest.mark.fault_matrix(
+    area="Shopify",
+    fault="concurrency limit reached (LIMIT_REACHED: more files than the shop runs at once)",
+    outcome="waits and submits later; each file once; every line done",
+)
 @pytest.mark.parametrize("shop", [{"bulk_concurrency_limit": 2}], indirect=True)
 def test_several_files_run_within_the_shops_concurrency_limit(
     settings: Settings, shop_url: str
@@ -284,3 +339,4 @@ def test_several_files_run_within_the_shops_concurrency_limit(
     assert outcome.counts["lines_submitted"] == outcome.counts["lines_done"] == 28
     phase1 = RunStore(split.output_dir).load().ops(Phase.PRODUCT_SET)
     assert len(phase1) == len(files) and all(op.status == "COMPLETED" for op in phase1)
+    assert leaks(split) == []

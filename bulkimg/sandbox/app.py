@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 from xml.sax.saxutils import escape
 
 import orjson
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.http import parse_options_header
@@ -97,13 +98,16 @@ class SandboxApp:
 
     def _fault(
         self, route: Route, request: Request, operation_name: str | None = None
-    ) -> Response | None:
-        """The response an active fault rule forces on this request, after its delay."""
+    ) -> Response | FaultRule | None:
+        """The response an active fault rule forces on this request, after its delay (a rule
+        with ``user_error``: the rule, for a GraphQL answer)."""
         rule = self._shop.faults.match(route, operation_name=operation_name, url=request.url)
         if rule is None:
             return None
         if rule.delay:
             time.sleep(rule.delay)
+        if rule.user_error is not None:
+            return rule
         if rule.status is None:
             return None
         headers = Headers()
@@ -130,6 +134,8 @@ class SandboxApp:
         executor = self._shop.executor
         name = executor.operation_name(parsed[0], parsed[2]) if parsed else None
         forced = self._fault("graphql", request, name)
+        if isinstance(forced, FaultRule):
+            return _json(_user_error_body(parsed, forced), 200)
         if forced is not None:
             return forced
         if version != ADMIN_API_VERSION:
@@ -146,7 +152,7 @@ class SandboxApp:
 
     def _staged_upload(self, request: Request) -> Response:
         forced = self._fault("staged_upload", request)
-        if forced is not None:
+        if isinstance(forced, Response):
             return forced
         mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
         if mimetype != "multipart/form-data" or "boundary" not in options:
@@ -167,7 +173,7 @@ class SandboxApp:
 
     def _result_download(self, request: Request, operation_id: int, name: str) -> Response:
         forced = self._fault("result_download", request)
-        if forced is not None:
+        if isinstance(forced, Response):
             return forced
         verdict = self._shop.services.signer.verify(
             request.path, request.args.get("Expires"), request.args.get("Signature")
@@ -208,6 +214,37 @@ class SandboxApp:
             except FaultRuleError as exc:
                 return _json({"errors": str(exc)}, 400)
         return _json({"rules": [rule.to_json() for rule in faults.rules()]})
+
+
+def _user_error_body(
+    parsed: tuple[str, dict[str, object] | None, str | None] | None, rule: FaultRule
+) -> dict[str, object]:
+    """The answer of a mutation refused by a fault rule: one userError, other fields null."""
+    error = {"field": None, "message": rule.user_error, "code": rule.user_error_code}
+    try:
+        document = parse(parsed[0] if parsed else "")
+    except GraphQLError:
+        return {"errors": [{"message": "fault rule: the request has no parsable document"}]}
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    named = [o for o in operations if o.name and o.name.value == rule.operation_name]
+    root = next(iter(named or operations)).selection_set.selections[0]
+    assert isinstance(root, FieldNode) and root.selection_set is not None
+    payload: dict[str, object] = {}
+    for field in _fields(root):
+        if field.name.value == "userErrors":
+            payload[_key(field)] = [{_key(f): error.get(f.name.value) for f in _fields(field)}]
+        else:
+            payload[_key(field)] = None
+    return {"data": {_key(root): payload}}
+
+
+def _fields(node: FieldNode) -> list[FieldNode]:
+    selections = node.selection_set.selections if node.selection_set else ()
+    return [s for s in selections if isinstance(s, FieldNode)]
+
+
+def _key(field: FieldNode) -> str:
+    return (field.alias or field.name).value
 
 
 def _graphql_body(request: Request) -> tuple[str, dict[str, object] | None, str | None] | None:

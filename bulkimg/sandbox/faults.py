@@ -5,12 +5,17 @@ A :class:`FaultRule` names a route and what goes wrong there. Rules are checked 
 were added; the first one that matches a request applies. ``count`` limits a rule to the first N
 requests it matches; ``probability`` (seeded by ``SandboxConfig.fault_seed``) makes it apply to
 a random share of them.
+
+The injector also counts every request it is asked about (:meth:`FaultInjector.seen`), before
+any delay: a test can hold a client at a route with a ``delay`` rule and act (kill it) once the
+shop has seen that request.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Literal, get_args
@@ -38,6 +43,8 @@ class FaultRule:
       that many result lines, which stay available at ``partialDataUrl``.
     - ``skip_lines`` (bulk_mutation): these 0-based input lines never run, yet the operation
       ends COMPLETED; they have no result line.
+    - ``user_error`` (graphql, with ``operation_name``): the operation does not run; its payload
+      holds one userError with this message (and ``user_error_code``), every other field null.
     """
 
     route: Route
@@ -50,6 +57,8 @@ class FaultRule:
     url_contains: str | None = None
     fail_after_lines: int | None = None
     skip_lines: tuple[int, ...] = ()
+    user_error: str | None = None
+    user_error_code: str | None = None
 
     def __post_init__(self) -> None:
         problems = self._problems()
@@ -77,6 +86,10 @@ class FaultRule:
             problems.append("skip_lines applies to bulk_mutation only")
         if self.fail_after_lines is not None and self.fail_after_lines < 0:
             problems.append("fail_after_lines must be >= 0")
+        if self.user_error is not None and (self.operation_name is None or self.status is not None):
+            problems.append("user_error needs operation_name (graphql) and no status")
+        if self.user_error_code is not None and self.user_error is None:
+            problems.append("user_error_code needs user_error")
         return problems
 
     @classmethod
@@ -113,6 +126,7 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._random = random.Random(seed)
         self._active: list[_Active] = []
+        self._seen: Counter[tuple[str, str | None]] = Counter()
 
     def add(self, rule: FaultRule) -> None:
         with self._lock:
@@ -127,11 +141,22 @@ class FaultInjector:
         with self._lock:
             return [active.rule for active in self._active]
 
+    def seen(self, route: Route, operation_name: str | None = None) -> int:
+        """Requests (bulk routes: operations started) that reached ``route`` so far, all GraphQL
+        operations or only ``operation_name``; counted before any delay, faults or not."""
+        with self._lock:
+            return sum(
+                n
+                for (r, name), n in self._seen.items()
+                if r == route and (operation_name is None or name == operation_name)
+            )
+
     def match(
         self, route: Route, *, operation_name: str | None = None, url: str = ""
     ) -> FaultRule | None:
         """The first active rule for this request, counting it against the rule's ``count``."""
         with self._lock:
+            self._seen[(route, operation_name)] += 1
             for active in self._active:
                 if not _applies(active.rule, route, operation_name, url):
                     continue

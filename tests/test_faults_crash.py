@@ -1,0 +1,149 @@
+"""Fault matrix, Crash: `bulkimg submit --wait` killed (SIGKILL) at each step, then run again.
+
+Black-box kill points: the sandbox holds one request with a `delay` rule, the test kills the
+process as soon as the shop has seen that request (`faults.seen`), and the held request then
+completes on the shop with nobody listening — the worst case (e.g. an operation started whose
+id bulkimg never learnt). The second run must resume: no file submitted twice, no image
+uploaded twice, every group accounted for, no secret in any output, log or message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulkimg.config import Settings
+from bulkimg.demo import LocalS3
+from bulkimg.runstate import RunStore
+from bulkimg.samples import SampleData
+from bulkimg.sandbox import FaultRule, SandboxShop
+from bulkimg.sandbox.faults import Route
+from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN
+from tests.test_faults_shop import (
+    all_done,
+    assert_accounted,
+    build_sample,
+    copy_build,
+    planned_uploads,
+)
+from tests.test_submit import mutation_operations
+
+HOLD = 3.0  # seconds the shop holds the request the process is killed in
+_UNREDACTED = re.compile(r"(?i)x-amz-(?:signature|credential|security-token)=(?!REDACTED)")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, s3_server: LocalS3, sample: SampleData) -> Path:
+    return build_sample(tmp_path_factory, s3_server, sample)
+
+
+def environment(built: Path, s3_server: LocalS3, shop_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BULKIMG_"))}
+    env.update(
+        AWS_ENDPOINT_URL_S3=s3_server.endpoint_url,
+        AWS_S3_BUCKET=(built / "bucket").read_text(),
+        AWS_ACCESS_KEY_ID=CANARY_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=CANARY_SECRET,
+        AWS_SESSION_TOKEN=CANARY_TOKEN,
+        BULKIMG_CATALOG=str(built / "nav_items.csv"),
+        SHOPIFY_SHOP=shop_url,
+        SHOPIFY_ACCESS_TOKEN=SHOP_TOKEN,
+        BULKIMG_POLL_INTERVAL="0.05",
+        BULKIMG_POLL_MAX_INTERVAL="0.2",
+        BULKIMG_MEDIA_WAIT_SECONDS="15",
+    )
+    return env
+
+
+def submit_wait(cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "bulkimg", "--log-json", "submit", "--wait"]
+    return subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def hold(shop: SandboxShop, route: Route, operation_name: str | None, nth: int) -> None:
+    """Hold the nth request to `route` (and `operation_name`) for HOLD seconds."""
+    if nth > 1:  # let the first ones through untouched
+        shop.faults.add(FaultRule(route, operation_name=operation_name, count=nth - 1))
+    shop.faults.add(FaultRule(route, operation_name=operation_name, delay=HOLD, count=1))
+
+
+def kill_when_seen(
+    process: subprocess.Popen[str],
+    shop: SandboxShop,
+    route: Route,
+    operation_name: str | None,
+    nth: int,
+) -> str:
+    deadline = time.monotonic() + 90
+    while shop.faults.seen(route, operation_name) < nth:
+        if process.poll() is not None or time.monotonic() > deadline:
+            _, err = process.communicate()
+            pytest.fail(f"never reached the kill point (exit {process.returncode}): {err[-2000:]}")
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    out, err = process.communicate(timeout=30)
+    return out + err
+
+
+# Killed while polling: tests/test_submit.py. Each point costs two interpreter starts (~2 s CPU
+# each on CI), so the staged upload POSTs (a plain re-upload on resume) are left out.
+KILL_POINTS = [
+    pytest.param("graphql", "BulkOperationRunMutation", 1, id="phase1-run-mutation-answer-lost"),
+    pytest.param("result_download", None, 1, id="phase1-result-download"),
+    pytest.param("graphql", "BulkOperationRunQuery", 1, id="export-run-query-answer-lost"),
+    pytest.param("graphql", "BulkOperationRunMutation", 2, id="phase2-run-mutation-answer-lost"),
+]
+
+
+@pytest.mark.fault_matrix(
+    area="Crash",
+    fault="SIGKILL of submit --wait at each step: after the staged upload with"
+    " bulkOperationRunMutation in flight, during the result download, with the export query in"
+    " flight (phase 2 begins), with phase 2's bulkOperationRunMutation in flight",
+    outcome="the next submit --wait resumes: one operation per file, each image uploaded once,"
+    " every group done, exit 0, no secret or signature in outputs, logs or messages",
+)
+@pytest.mark.parametrize(("route", "operation_name", "nth"), KILL_POINTS)
+def test_killed_at_each_step_resumes_without_duplicates(
+    built: Path,
+    tmp_path: Path,
+    s3_server: LocalS3,
+    shop: SandboxShop,
+    shop_url: str,
+    make_settings: Any,
+    route: Route,
+    operation_name: str | None,
+    nth: int,
+) -> None:
+    copy_build(built, tmp_path)
+    env = environment(built, s3_server, shop_url)
+    hold(shop, route, operation_name, nth)
+    said = kill_when_seen(submit_wait(tmp_path, env), shop, route, operation_name, nth)
+    assert RunStore(tmp_path / "output").load().completed_at is None  # killed mid-run
+
+    second = submit_wait(tmp_path, env)
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err[-3000:]
+    said += out + err
+
+    kinds = [op["id"] for op in mutation_operations(shop_url)]
+    assert len(kinds) == 2  # productSet file once, variant-media file once
+    assert shop.faults.seen("bulk_mutation") == 2
+    settings: Settings = make_settings(
+        output_dir=tmp_path / "output", logs_dir=tmp_path / "logs", shopify_shop=shop_url
+    )
+    assert all_done(assert_accounted(settings, shop, said))
+    assert shop.faults.seen("media_fetch") == planned_uploads(settings)
+    assert _UNREDACTED.findall(said) == []
+    for log in (tmp_path / "logs").glob("*.log"):
+        assert _UNREDACTED.findall(log.read_text()) == [], log

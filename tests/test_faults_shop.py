@@ -1,0 +1,399 @@
+"""Fault matrix, Shopify: what the shop can do wrong, and what bulkimg promises after it.
+
+Every test injects a fault into the sandbox shop (over loopback), runs submit (and retry), and
+checks the accounting: each group of the plan is in the manifest once, as done / missing, or
+failed with a retryable failure line that says why; no product holds a duplicated image; no
+image was downloaded by the shop more often than needed; no canary secret was written.
+
+The sample catalog is built once per module (moto's S3 server) and copied by each test.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulkimg.build import run_build
+from bulkimg.config import Settings, load_settings
+from bulkimg.demo import LocalS3
+from bulkimg.runstate import Phase, RunStore
+from bulkimg.samples import SampleData
+from bulkimg.sandbox import FaultRule, SandboxShop
+from tests.conftest import (
+    BUCKET,
+    CANARY_KEY_ID,
+    CANARY_SECRET,
+    CANARY_TOKEN,
+    SHOP_TOKEN,
+    secrets_in,
+    wait_for,
+)
+from tests.test_submit import graphql, jsonl, mutation_operations, retry, submit
+
+SHOPIFY = "Shopify"
+
+
+# A few groups of the sample catalog (12 images): with images, without, several variants.
+GROUPS = ("LGD-101792", "GID-100288", "GID-101049", "LGD-101084", "LGD-101091", "GID-101098",
+          "LGD-101161")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, s3_server: LocalS3, sample: SampleData) -> Path:
+    return build_sample(tmp_path_factory, s3_server, sample)
+
+
+def build_sample(
+    tmp_path_factory: pytest.TempPathFactory, s3_server: LocalS3, sample: SampleData
+) -> Path:
+    """GROUPS of the sample catalog built once per session (output/, logs/, the catalog and
+    the bucket's name) into a folder that tests copy."""
+    root = tmp_path_factory.getbasetemp() / "faults-built"
+    if (root / "bucket").is_file():
+        return root
+    root.mkdir(exist_ok=True)
+    client = s3_server.client()
+    bucket = "faults-sample"
+    client.create_bucket(Bucket=bucket)
+    sample.upload(client, bucket)
+    settings = load_settings(
+        {
+            "catalog": str(sample.write_csv(root / "nav_items.csv")),
+            "aws_s3_bucket": bucket,
+            "aws_endpoint_url_s3": s3_server.endpoint_url,
+            "aws_access_key_id": CANARY_KEY_ID,
+            "aws_secret_access_key": CANARY_SECRET,
+            "aws_session_token": CANARY_TOKEN,
+            "aws_region": "us-east-1",
+            "output_dir": root / "output",
+            "logs_dir": root / "logs",
+            "cache_dir": root / "cache",
+            "state_file": root / "output" / "state.sqlite",
+        },
+        env_file=None,
+    )
+    run_build(settings, list(GROUPS))
+    (root / "bucket").write_text(bucket)
+    return root
+
+
+def copy_build(built: Path, dest: Path) -> None:
+    """The module's build under `dest`, its file paths rewritten."""
+    for name in ("output", "logs"):
+        shutil.copytree(built / name, dest / name)
+    for name in ("build-report.json", "plan.jsonl"):
+        path = dest / "output" / name
+        path.write_text(path.read_text().replace(str(built), str(dest)))
+
+
+@pytest.fixture
+def settings(
+    built: Path, tmp_path: Path, make_settings: Any, s3_server: LocalS3, shop_url: str
+) -> Settings:
+    """Settings over a copy of the module's build, for this test's sandbox shop."""
+    copy_build(built, tmp_path)
+    result: Settings = make_settings(
+        catalog=str(built / "nav_items.csv"),
+        aws_s3_bucket=(built / "bucket").read_text(),
+        aws_endpoint_url_s3=s3_server.endpoint_url,
+        shopify_shop=shop_url,
+        shopify_access_token=SHOP_TOKEN,
+        poll_interval=0.05,
+        poll_max_interval=0.2,
+        media_wait_seconds=15,
+        shopify_timeout=5,
+    )
+    return result
+
+
+# -- what every row asserts -------------------------------------------------------------------
+
+
+def planned_uploads(settings: Settings) -> int:
+    """Images the plan sends by URL (each one the shop must download exactly once)."""
+    plans = jsonl(settings.output_dir / "plan.jsonl")
+    return sum(
+        1 for p in plans if p["status"] == "planned" for m in p["media"] if not m.get("media_id")
+    )
+
+
+def assert_accounted(
+    settings: Settings, shop: SandboxShop, said: str = ""
+) -> dict[str, dict[str, Any]]:
+    """Each group once in the manifest, failed exactly when it has failure lines, all of them
+    retryable with a reason; no duplicated image on any product; no secret written or `said`."""
+    out = settings.output_dir
+    plans = {p["group_id"]: p for p in jsonl(out / "plan.jsonl")}
+    manifest = jsonl(out / "manifest.jsonl")
+    assert sorted(e["group_id"] for e in manifest) == sorted(plans)
+    failures = jsonl(out / "failures.jsonl")
+    failed = {str(f["group_id"]) for f in failures}
+    for entry in manifest:
+        assert entry["status"] in ("done", "missing", "failed")
+        assert (entry["status"] == "failed") == (entry["group_id"] in failed), entry
+    for failure in failures:
+        assert failure["retryable"], failure
+        assert failure["errors"] and all(e["code"] and e["message"] for e in failure["errors"])
+    by_status = {e["group_id"]: e for e in manifest}
+    store = shop.services.store
+    for product in store.products():
+        alts = [m.alt for m in store.media_of_product(product.id)]
+        group = next(p for p in plans.values() if p["handle"] == product.handle)
+        wanted = [m["alt"] for m in group["media"]]
+        assert len(alts) == len(set(alts)), f"duplicated image on {product.handle}: {alts}"
+        assert set(alts) <= set(wanted)
+        if by_status[group["group_id"]]["status"] != "failed":
+            assert sorted(alts) == sorted(wanted)
+    assert_no_secrets(settings, said)
+    return by_status
+
+
+def assert_no_secrets(settings: Settings, text: str = "") -> None:
+    """No canary in outputs, logs, state or `text`; presigned URLs only in productSet lines."""
+    out = settings.output_dir
+    files = [
+        p
+        for root in (out, settings.logs_dir)
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.startswith("productset")
+    ]
+    assert secrets_in(files, text) == []
+    everything = [p for p in out.rglob("*") if p.is_file()]
+    for file in [*everything, *settings.logs_dir.rglob("*")]:
+        if file.is_file():
+            assert SHOP_TOKEN.encode() not in file.read_bytes(), file
+    assert SHOP_TOKEN not in text and CANARY_SECRET not in text
+
+
+def all_done(manifest: dict[str, dict[str, Any]]) -> bool:
+    return {e["status"] for e in manifest.values()} <= {"done", "missing"}
+
+
+# -- the rows ---------------------------------------------------------------------------------
+
+
+@pytest.mark.fault_matrix(
+    area=SHOPIFY,
+    fault="timeouts on every route: GraphQL call, bulkOperation poll, staged upload POST,"
+    " result download",
+    outcome="each request retried; one submission per file; run completes, 0 failures",
+)
+def test_timeouts_on_every_route_are_retried_without_a_second_submission(
+    settings: Settings, shop: SandboxShop, shop_url: str
+) -> None:
+    for rule in (
+        FaultRule("graphql", delay=1.5, count=1, operation_name="StagedUploadsCreate"),
+        FaultRule("staged_upload", delay=1.5, count=1),
+        FaultRule("graphql", delay=1.5, count=1, operation_name="BulkOperation"),
+        FaultRule("result_download", delay=1.5, count=1),
+    ):
+        shop.faults.add(rule)
+    retries: Counter[str] = Counter()
+    outcome = submit(settings.model_copy(update={"shopify_timeout": 1.0}), retries)
+    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    assert shop.faults.rules() == []
+    assert retries["ShopifyNetworkError"] >= 4
+    assert len(mutation_operations(shop_url)) == 2  # productSet once, variant images once
+    assert all_done(assert_accounted(settings, shop))
+    assert shop.faults.seen("media_fetch") == planned_uploads(settings)
+
+
+@pytest.mark.fault_matrix(
+    area=SHOPIFY,
+    fault="stagedUploadsCreate answers a userError (no target)",
+    outcome="the file's lines fail STAGED_UPLOAD_REFUSED, retryable, exit 3, run.json finished;"
+    " retry sends them, every image uploaded once",
+)
+def test_refused_staged_upload_fails_its_lines_retryably_and_retry_sends_them(
+    settings: Settings, shop: SandboxShop, shop_url: str
+) -> None:
+    shop.faults.add(
+        FaultRule("graphql", operation_name="StagedUploadsCreate", user_error="refused", count=1)
+    )
+    first = submit(settings)
+    assert first.exit_code == 3 and first.finished
+    manifest = assert_accounted(settings, shop)
+    assert {e["status"] for e in manifest.values()} == {"failed"}
+    codes = {f["errors"][0]["code"] for f in jsonl(settings.output_dir / "failures.jsonl")}
+    assert codes == {"STAGED_UPLOAD_REFUSED"}
+    assert mutation_operations(shop_url) == []
+    assert RunStore(settings.output_dir).load().completed_at is not None  # nothing blocks
+
+    second = retry(settings)
+    assert second.exit_code == 0
+    assert all_done(assert_accounted(settings, shop))
+    assert shop.faults.seen("media_fetch") == planned_uploads(settings)
+
+
+@pytest.mark.fault_matrix(
+    area=SHOPIFY,
+    fault="bulkOperationRunMutation answers OPERATION_IN_PROGRESS (twice)",
+    outcome="waits and submits again; one operation per file; run completes, 0 failures",
+)
+def test_operation_in_progress_makes_it_wait_then_submit_once(
+    settings: Settings, shop: SandboxShop, shop_url: str
+) -> None:
+    shop.faults.add(
+        FaultRule(
+            "graphql",
+            operation_name="BulkOperationRunMutation",
+            user_error="A bulk mutation operation for this app and shop is already in progress.",
+            user_error_code="OPERATION_IN_PROGRESS",
+            count=2,
+        )
+    )
+    outcome = submit(settings)
+    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    assert shop.faults.seen("graphql", "BulkOperationRunMutation") == 4
+    assert len(mutation_operations(shop_url)) == 2
+    assert all_done(assert_accounted(settings, shop))
+
+
+CANCEL = "mutation($id: ID!) { bulkOperationCancel(id: $id) { userErrors { message } } }"
+
+
+@pytest.mark.fault_matrix(
+    area=SHOPIFY,
+    fault="the productSet bulk operation is cancelled from the shop side while it runs",
+    outcome="CANCELED: every line NOT_RUN (no result file), retryable, exit 3; retry completes,"
+    " no duplicated image, none uploaded twice",
+)
+@pytest.mark.parametrize("shop", [{"bulk_line_delay": 1.0}], indirect=True)  # time to cancel
+def test_operation_cancelled_on_the_shop_is_retried_without_duplicates(
+    settings: Settings, shop: SandboxShop, shop_url: str
+) -> None:
+    def cancel_when_running() -> None:
+        wait_for(lambda: shop.faults.seen("bulk_mutation"), bool, timeout=60)
+        (operation,) = mutation_operations(shop_url)
+        graphql(shop_url, CANCEL, {"id": operation["id"]})
+
+    canceller = threading.Thread(target=cancel_when_running)
+    canceller.start()
+    first = submit(settings)
+    canceller.join()
+    assert first.exit_code == 3
+    (phase1,) = RunStore(settings.output_dir).load().ops(Phase.PRODUCT_SET)
+    assert phase1.status == "CANCELED" and phase1.result_file is None
+    manifest = assert_accounted(settings, shop)
+    assert {e["status"] for e in manifest.values()} == {"failed"}
+    failures = jsonl(settings.output_dir / "failures.jsonl")
+    assert {f["errors"][0]["code"] for f in failures} == {"NOT_RUN"}
+
+    second = retry(settings)
+    assert second.exit_code == 0
+    assert all_done(assert_accounted(settings, shop))
+    # Lines that ran before the cancel have no result, yet their images are not sent again:
+    # the export after phase 1 covers every line sent, and the retry keeps what it found.
+    assert shop.faults.seen("media_fetch") == planned_uploads(settings)
+
+
+@pytest.mark.fault_matrix(
+    area=SHOPIFY,
+    fault="the signed result URL has expired when downloaded",
+    outcome="operation queried again for a fresh URL; run completes, 0 failures",
+)
+@pytest.mark.parametrize("shop", [{"result_url_lifetime": 1.0}], indirect=True)
+def test_expired_result_url_is_renewed(settings: Settings, shop: SandboxShop) -> None:
+    shop.faults.add(FaultRule("result_download", delay=2.5, count=1))  # held past its expiry
+    outcome = submit(settings)
+    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    assert shop.faults.rules() == []
+    assert shop.faults.seen("result_download") >= 4  # phase 1 twice, export, phase 2
+    assert all_done(assert_accounted(settings, shop))
+
+
+@pytest.mark.fault_matrix(
+    area=SHOPIFY,
+    fault="a media stays PROCESSING past BULKIMG_MEDIA_WAIT_SECONDS",
+    outcome="its group fails MEDIA_NOT_READY, retryable; retry attaches it without a new upload",
+)
+def test_media_still_processing_after_the_wait_is_attached_by_retry_without_reupload(
+    settings: Settings, shop: SandboxShop
+) -> None:
+    shop.faults.add(FaultRule("media_fetch", delay=3.0, url_contains="1102192-1a", count=1))
+    first = submit(settings.model_copy(update={"media_wait_seconds": 0.5}))
+    assert first.exit_code == 1
+    manifest = assert_accounted(settings, shop)
+    assert manifest["LGD-101792"]["status"] == "failed"  # others may still process too
+    failures = jsonl(settings.output_dir / "failures.jsonl")
+    assert {f["errors"][0]["code"] for f in failures} == {"MEDIA_NOT_READY"}
+    held = [f for f in failures if f["variables"]["s3_key"].endswith("1102192-1a-100.jpg")]
+    assert [f["group_id"] for f in held] == ["LGD-101792"]
+
+    second = retry(settings)  # waits up to media_wait_seconds for it this time
+    assert second.exit_code == 0
+    manifest = assert_accounted(settings, shop)
+    assert all_done(manifest)
+    entry = manifest["LGD-101792"]
+    assert [v["media_id"] for v in entry["variants"]][:2] == [entry["media"][0]["id"]] * 2
+    assert shop.faults.seen("media_fetch") == planned_uploads(settings)  # none uploaded twice
+
+
+@pytest.mark.fault_matrix(
+    area=SHOPIFY,
+    fault="bulk operation COMPLETED but some lines have no result line",
+    outcome="those groups fail NOT_RUN, retryable, exit 1; retry sends only them, each image"
+    " uploaded once",
+)
+def test_lines_without_a_result_are_not_run_and_retry_uploads_each_image_once(
+    settings: Settings, shop: SandboxShop
+) -> None:
+    shop.faults.add(FaultRule("bulk_mutation", skip_lines=(0, 3), count=1))
+    first = submit(settings)
+    assert first.exit_code == 1
+    assert first.counts["lines_failed"] == 2
+    manifest = assert_accounted(settings, shop)
+    assert sum(1 for e in manifest.values() if e["status"] == "failed") == 2
+    second = retry(settings)
+    assert second.exit_code == 0
+    assert second.counts["lines_submitted"] == 2
+    assert all_done(assert_accounted(settings, shop))
+    assert shop.faults.seen("media_fetch") == planned_uploads(settings)
+
+
+@pytest.mark.fault_matrix(
+    area=SHOPIFY,
+    fault="the product export (bulk query) ends FAILED",
+    outcome="a new export is run; run completes, 0 failures, exit 0, no image re-sent",
+)
+def test_failed_export_is_run_again(settings: Settings, shop: SandboxShop) -> None:
+    shop.faults.add(FaultRule("bulk_query", fail_after_lines=2, count=1))
+    outcome = submit(settings)
+    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    exports = RunStore(settings.output_dir).load().ops(Phase.EXPORT)
+    assert [op.status for op in exports][:2] == ["FAILED", "COMPLETED"]
+    assert all_done(assert_accounted(settings, shop))
+    assert shop.faults.seen("media_fetch") == planned_uploads(settings)
+
+
+@pytest.mark.fault_matrix(
+    area="Secrets",
+    fault="Shopify quotes a presigned image URL in an error message (userError, media error)",
+    outcome="failures.jsonl and the upload-failure log hold it with X-Amz-Signature,"
+    " X-Amz-Credential and X-Amz-Security-Token redacted",
+)
+def test_presigned_urls_quoted_in_errors_are_redacted(make_settings: Any) -> None:
+    import orjson
+
+    from bulkimg.s3client import make_s3_client
+    from bulkimg.submit import Failure, _failure_log_lines
+
+    s3 = make_s3_client(make_settings())
+    params = {"Bucket": BUCKET, "Key": "sorted-media/11/02/19/1102192-1a-100.jpg"}
+    url = s3.generate_presigned_url("get_object", Params=params, ExpiresIn=600)
+    assert "X-Amz-Signature=" in url and CANARY_TOKEN in url and CANARY_KEY_ID in url
+    message = f"Image could not be downloaded from {url}"
+    failure = Failure(
+        "variant_media", "LGD-101792", "lgd-101792", None, None, {"s3_key": params["Key"]},
+        [{"code": "MEDIA_FAILED", "field": None, "message": message}], True,
+    )  # fmt: skip
+    written = orjson.dumps(failure.record()).decode() + "".join(_failure_log_lines([], [failure]))
+    assert secrets_in([], written) == []
+    assert CANARY_KEY_ID not in written and CANARY_TOKEN not in written
+    assert written.count("X-Amz-Signature=REDACTED") == 2
+    assert "Image could not be downloaded from" in written
