@@ -365,8 +365,13 @@ class S3ImageIndex:
             return ImageProbe(None, 0, 0, Rejection.UNREADABLE, str(exc))
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in ("NoSuchKey", "404", "PreconditionFailed", "412"):
+            if code in ("NoSuchKey", "404"):
                 return ImageProbe(None, 0, 0, Rejection.CHANGED, code)
+            if code in ("PreconditionFailed", "412"):
+                # Still there, with new bytes: a line without it would delete the product's
+                # image, so like any object not read it defers its group to the next run.
+                detail = f"replaced since listed ({code})"
+                return ImageProbe(None, 0, 0, Rejection.UNREADABLE, detail)
             return ImageProbe(None, 0, 0, Rejection.UNREADABLE, code or str(exc))
         except BotoCoreError as exc:
             return ImageProbe(None, 0, 0, Rejection.UNREADABLE, type(exc).__name__)

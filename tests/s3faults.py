@@ -80,6 +80,10 @@ class FaultProxy:
         with self._lock:
             self.faults.extend(faults)
 
+    def clear(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
     def match(self, route: str, key: str) -> Fault | None:
         with self._lock:
             self.requests[route] += 1

@@ -264,6 +264,42 @@ def test_an_object_always_cut_short_defers_only_its_group(
     assert accounting.changed(clean) == {"LGD-101792"}
     assert {o for (g, _), o in accounting.rows.items() if g == "LGD-101792"} == {"deferred"}
     assert_nothing_leaked(settings)
+    # Retryable: once S3 answers, the next build (same cache) writes the group as usual.
+    proxy.clear()
+    _, _, again = build_through()
+    assert again == clean
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="object replaced (new bytes, new ETag) between listing and reading",
+    outcome="its group deferred, not written without the image (productSet would delete it);"
+    " the next build uses the new version",
+)
+def test_an_object_replaced_after_listing_defers_its_group_until_the_next_build(
+    proxy: FaultProxy,
+    build_through: Any,
+    clean: Accounting,
+    s3_server: LocalS3,
+    bucket: str,
+    changed: list[str],
+) -> None:
+    key = next(k for k in clean.media["LGD-101792"] if "2a-201" in k)
+    changed.append(key)
+    client = s3_server.client()
+
+    def replace() -> None:
+        client.put_object(Bucket=bucket, Key=key, Body=image_bytes("png", 500, 500, "new"))
+
+    proxy.add(Fault("GET", "call", key_contains=key, hook=replace))
+    settings, report, accounting = build_through()
+    assert list(report.groups_deferred) == ["LGD-101792"]
+    assert "replaced since listed (PreconditionFailed)" in report.groups_deferred["LGD-101792"]
+    assert accounting.changed(clean) == {"LGD-101792"}
+    assert_nothing_leaked(settings)
+    _, report, again = build_through()
+    assert report.groups_deferred == {}
+    assert again == clean
 
 
 @pytest.mark.fault_matrix(
