@@ -274,6 +274,24 @@ def test_an_object_always_cut_short_defers_only_its_group(
 
 @pytest.mark.fault_matrix(
     area="S3",
+    fault="403 AccessDenied on one object (the bucket itself readable)",
+    outcome="its group deferred, the build goes on (not a configuration error); every other row"
+    " as without the fault",
+)
+def test_access_denied_on_one_object_defers_its_group_not_the_build(
+    proxy: FaultProxy, build_through: Any, clean: Accounting
+) -> None:
+    proxy.add(Fault("GET", "status", 403, "AccessDenied", count=None, key_contains="555001-3a"))
+    settings, report, accounting = build_through()
+    assert report.groups_deferred == {
+        "GID-100999": "S3 could not read sorted-media/55/50/01/555001-3a-1.jpg (AccessDenied)"
+    }
+    assert accounting.changed(clean) == {"GID-100999"}
+    assert_nothing_leaked(settings)
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
     fault="object replaced (new bytes, new ETag) between listing and reading",
     outcome="its group deferred, not written without the image (productSet would delete it);"
     " the next build uses the new version",
