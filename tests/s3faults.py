@@ -181,7 +181,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.action == "truncate":
                 self.wfile.write(data[: min(fault.keep_bytes, max(len(data) - 1, 0))])
                 self.wfile.flush()
-                return self.reset()
+                self.connection.shutdown(socket.SHUT_WR)  # a clean end, too early
+                self.close_connection = True
+                return None
             self.wfile.write(data)
             return None
 
