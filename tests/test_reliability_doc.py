@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability import AREAS, DOC, REGENERATE, ROOT, Row, parse, render
+from tests.reliability import AREAS, DOC, REGENERATE, ROOT, Row, _Collector, parse, render
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +53,18 @@ def test_page_round_trips_through_its_tables() -> None:
         Row("Secrets", "leak", "tests/test_y.py::test_b", "none"),
     ]
     assert parse(render(rows)) == rows
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [
+        pytest.mark.fault_matrix(area="Disk", fault="full", outcome="reported"),
+        pytest.mark.fault_matrix(area="S3", fault="503"),
+        pytest.mark.fault_matrix(area="S3", fault=" ", outcome="retried"),
+    ],
+    ids=["unknown-area", "no-outcome", "blank-fault"],
+)
+def test_a_malformed_marker_is_refused_by_name(mark: pytest.MarkDecorator) -> None:
+    collector = _Collector()
+    assert collector._row("tests/test_x.py::test_y", mark.mark) is None
+    assert [p.split(":", 1)[0] for p in collector.problems] == ["tests/test_x.py"]
