@@ -23,7 +23,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
@@ -46,8 +46,8 @@ class Fault:
     after: int = 0  # let this many matching requests through first
     keep_bytes: int = 100  # truncate: body bytes actually sent
     hook: Callable[[], None] | None = None
-    seen: int = 0
-    hits: int = 0
+    seen: int = field(default=0, init=False)
+    hits: int = field(default=0, init=False)
 
     def take(self, route: str, key: str) -> bool:
         """Whether this rule applies to the request (and count it)."""
