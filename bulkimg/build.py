@@ -210,14 +210,16 @@ def _write_outputs(
         if plan.deferred is None and not plan.handle:
             plan.deferred = "group id gives an empty handle"
         handles.setdefault(plan.handle, group.group_id)
-        at = datetime.now()
-        for item in plan.missing:
-            missing_log.write(item, at)
-            written.missing[item.reason.value] += 1
         part, line = 0, 0
         if plan.deferred is not None:
+            # Its rows are accounted as deferred (retryable), not missing: an image S3 failed
+            # to return is not a missing image, and the group is judged again next run.
             written.deferred[group.group_id] = plan.deferred
         else:
+            at = datetime.now()
+            for item in plan.missing:
+                missing_log.write(item, at)
+                written.missing[item.reason.value] += 1
             incremental.apply(plan)
         if plan.deferred is None and not plan.unchanged:
             part, line = lines.write(productset_variables(plan, source_url, line_rules))

@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, S3Error
@@ -57,9 +64,16 @@ PROBE_EXTENSION_BYTES = 16 * 1024
 # Parallel skip-scan chains: a chain may cost one request more than if its folders were part
 # of a longer chain; below this many folders per chain, the parallelism is not worth it.
 MIN_FOLDERS_PER_CHAIN = 32
+# botocore retries a request, not the reading of its streamed body: a body cut short (the
+# connection dropped mid-answer) is fetched again a few times before the object is unreadable.
+BODY_READ_ATTEMPTS = 3
 _CONFIG_ERROR_CODES = frozenset(
     {"NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
 )
+
+
+class _BodyCutShortError(Exception):
+    """The answer's body ended before its Content-Length (or stalled): worth reading again."""
 
 
 @dataclass(slots=True)
@@ -390,22 +404,43 @@ class S3ImageIndex:
 
     def _get_range(self, obj: S3Object, offset: int, length: int) -> bytes | ImageProbe:
         try:
-            response = self.client.get_object(
-                Bucket=self.bucket,
-                Key=obj.key,
-                Range=f"bytes={offset}-{offset + length - 1}",
-                IfMatch=f'"{obj.etag}"',
-            )
-            data: bytes = response["Body"].read()
+            data = self._read_range(obj, offset, length)
+        except _BodyCutShortError as exc:
+            return ImageProbe(None, 0, 0, Rejection.UNREADABLE, str(exc))
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in ("NoSuchKey", "404", "PreconditionFailed", "412"):
+            if code in ("NoSuchKey", "404"):
                 return ImageProbe(None, 0, 0, Rejection.CHANGED, code)
+            if code in ("PreconditionFailed", "412"):
+                # Still there, with new bytes: a line without it would delete the product's
+                # image, so like any object not read it defers its group to the next run.
+                detail = f"replaced since listed ({code})"
+                return ImageProbe(None, 0, 0, Rejection.UNREADABLE, detail)
             return ImageProbe(None, 0, 0, Rejection.UNREADABLE, code or str(exc))
         except BotoCoreError as exc:
             return ImageProbe(None, 0, 0, Rejection.UNREADABLE, type(exc).__name__)
         if len(data) != length:
             return ImageProbe(None, 0, 0, Rejection.UNREADABLE, "short read")
+        return data
+
+    @retry(
+        retry=retry_if_exception_type(_BodyCutShortError),
+        stop=stop_after_attempt(BODY_READ_ATTEMPTS),
+        wait=wait_exponential(multiplier=0.1, max=1),
+        reraise=True,
+    )
+    def _read_range(self, obj: S3Object, offset: int, length: int) -> bytes:
+        """The bytes of one ranged GET (If-Match: the listed ETag)."""
+        response = self.client.get_object(
+            Bucket=self.bucket,
+            Key=obj.key,
+            Range=f"bytes={offset}-{offset + length - 1}",
+            IfMatch=f'"{obj.etag}"',
+        )
+        try:
+            data: bytes = response["Body"].read()
+        except (IncompleteReadError, ResponseStreamingError, ReadTimeoutError) as exc:
+            raise _BodyCutShortError(type(exc).__name__) from None
         return data
 
     def _judge(self, cand: _Candidate, probe: ImageProbe) -> ImageProbe:

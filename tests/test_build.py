@@ -150,6 +150,11 @@ def test_large_output_is_split_under_the_size_limit(
     assert sorted(p.name for p in settings.output_dir.glob("productset*")) == ["productset.jsonl"]
 
 
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="bucket missing on a later build",
+    outcome="build fails; earlier outputs byte-identical, no temp file left",
+)
 def test_failed_build_leaves_earlier_outputs_untouched(
     s3: Any, built: Any, make_settings: Any
 ) -> None:

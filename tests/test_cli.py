@@ -133,6 +133,11 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], me
     assert len([line for line in result.stderr.splitlines() if line.strip()]) <= 3
 
 
+@pytest.mark.fault_matrix(
+    area="Secrets",
+    fault="S3 refuses the bucket (NoSuchBucket) with canary credentials",
+    outcome="one line, exit 2, no traceback, no credential in stdout/stderr",
+)
 def test_wrong_credentials_are_one_line_without_the_secret(
     tmp_path: Path, s3_server: LocalS3, server_bucket: str, sample: SampleData
 ) -> None:

@@ -314,6 +314,11 @@ def test_file_over_the_byte_limit_is_rejected_from_the_listing(s3: Any, make_set
     assert counter.calls.get("GetObject", 0) == 0
 
 
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="object deleted between listing and reading (index level)",
+    outcome="rejected as changed, not cached; indexing goes on",
+)
 def test_object_deleted_between_listing_and_reading_is_rejected_not_fatal(
     s3: Any, make_settings: Any
 ) -> None:
@@ -352,6 +357,11 @@ def test_missing_reason_says_why_a_sku_has_no_image(
     assert result["827749"].missing_reason is reason
 
 
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="bucket does not exist (NoSuchBucket)",
+    outcome="ConfigError naming NoSuchBucket (exit 2)",
+)
 def test_missing_bucket_is_a_configuration_error(s3: Any, make_settings: Any) -> None:
     from bulkimg.errors import ConfigError
 
