@@ -21,11 +21,8 @@ CREATE TABLE IF NOT EXISTS probes (
     checked_at REAL NOT NULL,
     PRIMARY KEY (bucket, key, etag)
 );
-CREATE TABLE IF NOT EXISTS prefix_stats (
-    bucket TEXT NOT NULL, prefix TEXT NOT NULL, objects INTEGER NOT NULL,
-    listed_at REAL NOT NULL,
-    PRIMARY KEY (bucket, prefix)
-);
+-- Object counts of listed prefixes, used by the listing before skip-scan: no longer kept.
+DROP TABLE IF EXISTS prefix_stats;
 """
 # Results that may change without a new ETag (a network failure) are never cached.
 _TRANSIENT = frozenset({Rejection.UNREADABLE, Rejection.CHANGED})
@@ -82,17 +79,4 @@ class ProbeCache:
             if p.rejection not in _TRANSIENT
         ]
         self._db.executemany("INSERT OR REPLACE INTO probes VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-        self._db.commit()
-
-    def prefix_objects(self, bucket: str, prefix: str) -> int | None:
-        row = self._db.execute(
-            "SELECT objects FROM prefix_stats WHERE bucket=? AND prefix=?", (bucket, prefix)
-        ).fetchone()
-        return int(row[0]) if row else None
-
-    def set_prefix_objects(self, bucket: str, prefix: str, objects: int) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO prefix_stats VALUES (?,?,?,?)",
-            (bucket, prefix, objects, time.time()),
-        )
         self._db.commit()
