@@ -63,6 +63,18 @@ class FakeS3:
             ]
         }
 
+    def list_objects_v2(
+        self,
+        Bucket: str,  # noqa: N803
+        Prefix: str,  # noqa: N803
+        StartAfter: str = "",  # noqa: N803
+        MaxKeys: int = 1000,  # noqa: N803
+    ) -> dict[str, Any]:
+        """One page of the skip-scan: keys under Prefix after StartAfter, in S3's order."""
+        (page,) = self.paginate(Bucket, Prefix)
+        after = sorted((c for c in page["Contents"] if c["Key"] > StartAfter), key=_key)
+        return {"Contents": after[:MaxKeys], "IsTruncated": len(after) > MaxKeys}
+
     def get_object(self, Bucket: str, Key: str, Range: str, IfMatch: str) -> dict[str, Any]:  # noqa: N803
         data = self.objects[Key]
         assert IfMatch == f'"{_etag(data)}"'
@@ -75,6 +87,10 @@ class FakeS3:
 
     def bytes_read(self, key: str) -> int:
         return sum(last - first + 1 for k, first, last in self.ranges if k == key)
+
+
+def _key(entry: dict[str, Any]) -> str:
+    return str(entry["Key"])
 
 
 def _etag(data: bytes) -> str:
