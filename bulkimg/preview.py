@@ -35,6 +35,7 @@ from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
 from bulkimg.outputs import OutputSet, output_set
 from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
+from bulkimg.presign import presigner
 from bulkimg.s3client import make_s3_client
 from bulkimg.thumbnails import CACHE_FILE, DATA_URI_PREFIX, ThumbnailCache, Thumbnailer
 
@@ -413,17 +414,6 @@ def image_origin(url: str) -> str | None:
 _SAFE_ORIGIN = re.compile(r"https?://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
 
 
-def presigner(client: S3Client, bucket: str, seconds: int) -> Callable[[str], str]:
-    """Presigned GET URLs, made locally (no request)."""
-
-    def presign(key: str) -> str:
-        return client.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
-        )
-
-    return presign
-
-
 # --- Rendering --------------------------------------------------------------------------------
 
 
@@ -506,7 +496,7 @@ def write_preview(
 ) -> PreviewResult:
     """Render output/preview.html from a plan (and outcomes) into `outputs`, committed with them.
 
-    `presign` (default: presigned with `client`) lets `build` reuse the URLs of its JSONL lines.
+    `presign` (default: presigned with `client`) lets `build` sign with its own presigner.
     """
     manifest, failures = load_manifest(manifest_path), load_failures(failures_path)
     now = datetime.now(UTC)

@@ -17,6 +17,7 @@ import orjson
 from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
 from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
+from bulkimg.presign import presigner
 from bulkimg.productset import LineRules, productset_variables
 from bulkimg.progress import Reporter
 from bulkimg.shopify_client import ShopifyClient
@@ -72,12 +73,7 @@ def prepare_retry(settings: Settings, failures_path: Path, s3: S3Client) -> Retr
     plan_path = directory / f"plan-retry-{stamp}.jsonl"
     rules = LineRules(settings.variants_mode, settings.option_name)
 
-    def source_url(key: str) -> str:
-        return s3.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": settings.aws_s3_bucket, "Key": key},
-            ExpiresIn=settings.presign_seconds,
-        )
+    source_url = presigner(s3, settings.aws_s3_bucket or "", settings.presign_seconds)
 
     line = 0
     with productset.open("wb") as lines, plan_path.open("wb") as plan_out:
