@@ -117,7 +117,7 @@ class _Day(NamedTuple):
 class FastPresigner:
     """SigV4 query-string presigned GET URLs for one bucket, with frozen credentials."""
 
-    __slots__ = ("_clock", "_credentials", "_day", "_endpoint", "_expires", "_fallback")
+    __slots__ = ("_clock", "_credentials", "_day", "_endpoint", "_expires", "_fallback", "_stamp")
 
     def __init__(
         self,
@@ -133,6 +133,7 @@ class FastPresigner:
         self._fallback = fallback  # for what botocore rejects (an empty key): its error
         self._clock = clock or _utc_now
         self._day: _Day | None = None
+        self._stamp: tuple[datetime, str] | None = None  # the clock's last time, formatted
 
     def __repr__(self) -> str:  # no credentials in a repr (tracebacks, debuggers)
         return f"FastPresigner({self._endpoint.url_prefix!r}, expires={self._expires})"
@@ -162,7 +163,10 @@ class FastPresigner:
     def __call__(self, key: str) -> str:
         if not key:
             return self._fallback(key)
-        return self.sign(key, self._clock().strftime(TIMESTAMP))
+        now, stamp = self._clock(), self._stamp
+        if stamp is None or stamp[0] != now:  # a frozen clock (a build's) is formatted once
+            stamp = self._stamp = (now, now.strftime(TIMESTAMP))
+        return self.sign(key, stamp[1])
 
     def sign(self, key: str, timestamp: str) -> str:
         """The URL of `key` as presigned at `timestamp` (YYYYMMDDTHHMMSSZ, UTC)."""
