@@ -59,6 +59,9 @@ class _Credentials(NamedTuple):
     secret_key: str
     token: str | None
 
+    def __repr__(self) -> str:
+        return "_Credentials(...)"  # never the secret or the token
+
 
 def frozen_credentials(client: S3Client) -> _Credentials | None:
     """The client's credentials as of now (a refreshable set is read once), or None."""
@@ -66,7 +69,10 @@ def frozen_credentials(client: S3Client) -> _Credentials | None:
     credentials: Any = getattr(signer, "_credentials", None)
     if credentials is None:
         return None
-    frozen = credentials.get_frozen_credentials()
+    try:
+        frozen = credentials.get_frozen_credentials()
+    except Exception:  # a refresh that fails: botocore raises it per URL, as before
+        return None
     if not frozen.access_key or not frozen.secret_key:
         return None
     return _Credentials(frozen.access_key, frozen.secret_key, frozen.token or None)
@@ -112,6 +118,9 @@ class _Day(NamedTuple):
     query_tail: str  # and after it, before the signature
     canonical_head: str  # the canonical query string up to the timestamp
     canonical_tail: str  # after it, with the canonical headers and payload line
+
+    def __repr__(self) -> str:
+        return f"_Day({self.day!r}, ...)"  # the signing key signs anything for a day
 
 
 class FastPresigner:

@@ -99,10 +99,11 @@ def test_credentials_are_read_once_when_the_presigner_is_made() -> None:
     assert frozen.call_count == reads
 
 
-def test_no_secret_in_the_presigners_repr() -> None:
+def test_no_secret_in_the_presigners_reprs() -> None:
     fast = presigner(bulkimg_client(None, "us-east-1", CANARY_TOKEN), "test-media", 60)
     assert isinstance(fast, FastPresigner)
-    text = repr(fast) + str(fast)
+    fast("a.jpg")
+    text = repr(fast) + str(fast) + repr([getattr(fast, a) for a in FastPresigner.__slots__])
     assert CANARY_SECRET not in text and CANARY_TOKEN not in text
 
 
