@@ -192,3 +192,66 @@ def test_bench_s3_index_answers_start_after_and_continuation_like_s3(
             assert got == expected, (prefix, after)
         folder = s3.list_objects_v2(Bucket="bench-listing", Prefix="m/11/", Delimiter="/")
         assert [p["Prefix"] for p in folder["CommonPrefixes"]] == ["m/11/01/", "m/11/02/"]
+
+
+def test_bench_fast_path_answers_gets_and_heads_as_moto_does() -> None:
+    """The bench server's GET/HEAD fast path: same status, bytes and headers as moto itself."""
+    import threading
+
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+    from moto.moto_server.werkzeug_app import create_backend_app
+    from werkzeug.serving import make_server
+
+    from bench.s3server import ObjectFastPath
+
+    moto_app = create_backend_app("s3")
+    fast_path = ObjectFastPath(moto_app)
+    servers = [make_server("127.0.0.1", 0, app, threaded=True) for app in (moto_app, fast_path)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    clients = [
+        boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{server.port}",
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            config=Config(retries={"max_attempts": 1}),
+        )
+        for server in servers
+    ]
+    try:
+        s3 = clients[0]
+        s3.create_bucket(Bucket="bench-fast-path")
+        body = bytes(range(256)) * 40
+        key = "sorted-media/11/02/19/1102192-1a-1 +é%41.jpg"
+        s3.put_object(Bucket="bench-fast-path", Key=key, Body=body, ContentType="image/jpeg")
+        etag = s3.head_object(Bucket="bench-fast-path", Key=key)["ETag"]
+        requests: list[dict[str, Any]] = [
+            {}, {"Range": "bytes=0-65535"}, {"Range": "bytes=100-199"}, {"Range": "bytes=10000-"},
+            {"Range": "bytes=0-99", "IfMatch": etag}, {"Range": "bytes=0-99", "IfMatch": '"0"'},
+            {"Range": "bytes=20000-20099"},
+        ]  # fmt: skip
+        fields = ("ContentLength", "ContentRange", "ETag", "ContentType", "LastModified")
+
+        def answer(client: Any, call: str, **extra: Any) -> Any:
+            try:
+                got = getattr(client, call)(Bucket="bench-fast-path", **extra)
+            except ClientError as exc:
+                return exc.response["Error"]["Code"]
+            data = got["Body"].read() if "Body" in got else None
+            return data, {f: got.get(f) for f in fields}
+
+        for extra in requests:
+            moto_answer, fast_answer = (answer(c, "get_object", Key=key, **extra) for c in clients)
+            assert fast_answer == moto_answer, extra
+        heads = [answer(c, "head_object", Key=key) for c in clients]
+        assert heads[0] == heads[1]
+        missing = [answer(c, "get_object", Key=key + "x") for c in clients]
+        assert missing == ["NoSuchKey", "NoSuchKey"]
+        assert fast_path.answered == 6  # 5 GETs and the HEAD; If-Match failed, past the end: moto
+    finally:
+        for server in servers:
+            server.shutdown()
