@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,7 @@ from moto import mock_aws
 
 from bulkimg.build import run_build
 from bulkimg.config import Settings, load_settings
-from bulkimg.demo import LocalS3, local_s3
+from bulkimg.demo import LocalS3, free_port
 from bulkimg.samples import SampleData, demo_data
 from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
 
@@ -84,9 +88,32 @@ def sample() -> SampleData:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[LocalS3]:
-    """moto's S3 server on 127.0.0.1 (real HTTP over loopback)."""
-    with local_s3() as server:
-        yield server
+    """moto's S3 server on 127.0.0.1 (real HTTP over loopback), in a process of its own.
+
+    Not a thread of this one: moto's in-process mock (the `s3` fixture) resets every backend of
+    the process it runs in, which emptied a server thread's buckets under the tests that share
+    a bucket across tests (a module's build, the fault matrix's sample bucket).
+    """
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("moto's S3 server did not start")
+                time.sleep(0.1)
+        yield LocalS3(f"http://127.0.0.1:{port}")
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 @pytest.fixture
