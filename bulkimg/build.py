@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from bulkimg.planfile import (
     PlanRejected,
     PlanVariant,
 )
+from bulkimg.presign import FastPresigner, presigner
 from bulkimg.preview import PreviewResult, write_preview
 from bulkimg.probecache import ProbeCache
 from bulkimg.productset import LineRules, productset_variables
@@ -137,13 +138,14 @@ def run_build(
     finally:
         cache.close()
 
-    @functools.cache
-    def source_url(key: str) -> str:  # cached: the preview shows the same URLs
-        return client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": settings.aws_s3_bucket, "Key": key},
-            ExpiresIn=settings.presign_seconds,
-        )
+    # Credentials and the signing time are frozen once: a key signed again gives the same URL,
+    # so the preview signs again (cheap) instead of keeping every URL of the JSONL in memory.
+    signed_at = datetime.now(UTC)
+    source_url: Callable[[str], str] = presigner(
+        client, settings.aws_s3_bucket or "", settings.presign_seconds, clock=lambda: signed_at
+    )
+    if not isinstance(source_url, FastPresigner):  # botocore signs at its own time: keep its URLs
+        source_url = functools.cache(source_url)
 
     state = StateStore(settings.state_file) if settings.state_file.is_file() else None
     incremental = Incremental(state, shop, settings.prune)
@@ -238,10 +240,11 @@ def _finish_plan(outputs: OutputSet, out_dir: Path, files: list[Path]) -> None:
     plan = outputs.open(out_dir / PLAN_FILE)
     with outputs.written_temp(parts).open("rb") as records:
         for raw in records:
-            record = PlanRecord.model_validate_json(raw)
-            if record.file is not None:
-                record.file = files[int(record.file) - 1].name
-            plan.write(record.dump())
+            record = orjson.loads(raw)  # our own lines (PlanRecord.dump): no need to validate
+            if record["file"] is not None:
+                record["file"] = files[int(record["file"]) - 1].name
+                raw = orjson.dumps(record) + b"\n"
+            plan.write(raw)
     outputs.discard(parts)
 
 

@@ -35,6 +35,7 @@ from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
 from bulkimg.outputs import OutputSet, output_set
 from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
+from bulkimg.presign import presigner
 from bulkimg.s3client import make_s3_client
 from bulkimg.thumbnails import CACHE_FILE, DATA_URI_PREFIX, ThumbnailCache, Thumbnailer
 
@@ -328,10 +329,10 @@ class CardSet:
         self.group_ids: set[str] = set()
         self._gzip = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip container
         self._chunks = [self._gzip.compress(b"[")]
-        self._finished: str | None = None
+        self._finished = False
 
     def add(self, card: Card) -> None:
-        if self._finished is not None:
+        if self._finished:
             raise ValueError("CardSet already finished")
         comma = b"," if self.summary.groups else b""
         self._chunks.append(self._gzip.compress(comma + orjson.dumps(card)))
@@ -345,13 +346,27 @@ class CardSet:
             card_set.add(card)
         return card_set
 
-    def gzip_base64(self) -> str:
-        """The finished array, gzip in base64 (only A-Z a-z 0-9 + / =: it cannot end its tag)."""
-        if self._finished is None:
+    def base64_pieces(self, size: int = 1 << 16) -> Iterator[str]:
+        """The finished array, gzip in base64 (only A-Z a-z 0-9 + / =: it cannot end its tag).
+
+        In pieces of about `size` characters, so the page is written without the whole array
+        ever being one string; the pieces joined are the array's base64.
+        """
+        if not self._finished:
             self._chunks += [self._gzip.compress(b"]"), self._gzip.flush()]
-            self._finished = base64.b64encode(b"".join(self._chunks)).decode("ascii")
-            self._chunks = []
-        return self._finished
+            self._finished = True
+        pending = b""
+        for chunk in self._chunks:
+            pending += chunk
+            if len(pending) >= size * 3 // 4:
+                cut = len(pending) - len(pending) % 3  # whole 3-byte groups: no padding inside
+                yield base64.b64encode(pending[:cut]).decode("ascii")
+                pending = pending[cut:]
+        yield base64.b64encode(pending).decode("ascii")
+
+    def gzip_base64(self) -> str:
+        """The finished array, gzip in base64, as one string."""
+        return "".join(self.base64_pieces())
 
 
 # --- Image sources: presigned URLs, embedded thumbnails or placeholders ------------------------
@@ -413,17 +428,6 @@ def image_origin(url: str) -> str | None:
 _SAFE_ORIGIN = re.compile(r"https?://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
 
 
-def presigner(client: S3Client, bucket: str, seconds: int) -> Callable[[str], str]:
-    """Presigned GET URLs, made locally (no request)."""
-
-    def presign(key: str) -> str:
-        return client.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
-        )
-
-    return presign
-
-
 # --- Rendering --------------------------------------------------------------------------------
 
 
@@ -482,16 +486,30 @@ class PageInfo:
 
 def render_page(cards: CardSet, info: PageInfo, image_origins: Iterable[str] = ()) -> str:
     """The whole page as HTML text."""
+    return "".join(page_pieces(cards, info, image_origins))
+
+
+_CARDS_SLOT = "\0cards-data\0"  # where the cards' base64 goes; NUL is in no value we render
+
+
+def page_pieces(cards: CardSet, info: PageInfo, image_origins: Iterable[str] = ()) -> Iterator[str]:
+    """The page as HTML text in pieces: the cards' data, most of the page, in many."""
     script, style = _asset("preview.js"), _asset("preview.css")
-    return _ENV.get_template("preview.html.j2").render(
+    html = _ENV.get_template("preview.html.j2").render(
         info=info,
         summary=cards.summary,
         filters=FILTERS,
         csp=content_security_policy(script.csp, style.csp, image_origins),
-        cards_data=cards.gzip_base64(),
+        cards_data=Markup(_CARDS_SLOT),  # noqa: S704 - a constant of ours
         script=script.text,
         style=style.text,
     )
+    head, slot, tail = html.partition(_CARDS_SLOT)
+    if not slot:
+        raise ValueError("templates/preview.html.j2 lost its cards_data")
+    yield head
+    yield from cards.base64_pieces()
+    yield tail
 
 
 def write_preview(
@@ -506,7 +524,7 @@ def write_preview(
 ) -> PreviewResult:
     """Render output/preview.html from a plan (and outcomes) into `outputs`, committed with them.
 
-    `presign` (default: presigned with `client`) lets `build` reuse the URLs of its JSONL lines.
+    `presign` (default: presigned with `client`) lets `build` sign with its own presigner.
     """
     manifest, failures = load_manifest(manifest_path), load_failures(failures_path)
     now = datetime.now(UTC)
@@ -526,12 +544,11 @@ def write_preview(
         images_note=_images_note(settings, sources, now),
         warnings=_warnings(cards.group_ids, manifest, failures, manifest_path, plan_path),
     )
-    html = render_page(cards, info, sources.origins).encode("utf-8")
     path = settings.output_dir / PREVIEW_FILE
-    outputs.open(path).write(html)
-    return PreviewResult(
-        path, cards.summary.groups, len(html), thumbnailer.gets, dict(sources.used)
-    )
+    page, size = outputs.open(path), 0
+    for piece in page_pieces(cards, info, sources.origins):
+        size += page.write(piece.encode("utf-8"))
+    return PreviewResult(path, cards.summary.groups, size, thumbnailer.gets, dict(sources.used))
 
 
 def _image_sources(

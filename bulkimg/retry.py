@@ -20,6 +20,7 @@ from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
 from bulkimg.incremental import keep_and_foreign
 from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
+from bulkimg.presign import presigner
 from bulkimg.productset import LineRules, productset_variables
 from bulkimg.progress import Reporter
 from bulkimg.shopify_client import ShopifyClient
@@ -76,12 +77,7 @@ def prepare_retry(settings: Settings, failures_path: Path, s3: S3Client) -> Retr
     plan_path = directory / f"plan-retry-{stamp}.jsonl"
     rules = LineRules(settings.variants_mode, settings.option_name)
 
-    def source_url(key: str) -> str:
-        return s3.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": settings.aws_s3_bucket, "Key": key},
-            ExpiresIn=settings.presign_seconds,
-        )
+    source_url = presigner(s3, settings.aws_s3_bucket or "", settings.presign_seconds)
 
     line = 0
     with (

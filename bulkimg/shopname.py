@@ -34,8 +34,13 @@ class ShopFileName:
 
 def shopify_filename(s3_key: str, etag: str) -> str:
     """The file name bulkimg gives an S3 object on Shopify."""
-    path = PurePosixPath(s3_key)
-    return f"{path.stem}--{etag[:ETAG_CHARS]}{path.suffix}"
+    name = s3_key.rpartition("/")[2]
+    if name in ("", ".", ".."):  # a key pathlib reads differently: let it say
+        path = PurePosixPath(s3_key)
+        return f"{path.stem}--{etag[:ETAG_CHARS]}{path.suffix}"
+    dot = name.rfind(".")  # pathlib's stem and suffix, without a path object per image
+    stem, suffix = (name[:dot], name[dot:]) if 0 < dot < len(name) - 1 else (name, "")
+    return f"{stem}--{etag[:ETAG_CHARS]}{suffix}"
 
 
 def parse_shopify_filename(name: str) -> ShopFileName | None:

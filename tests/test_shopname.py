@@ -1,0 +1,25 @@
+"""shopify_filename: the name of an S3 object on Shopify, as pathlib's stem and suffix say."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bulkimg.shopname import parse_shopify_filename, shopify_filename
+
+SEGMENT = st.text(alphabet="ab.-_1a é/", max_size=12)
+
+
+@given(key=st.lists(SEGMENT, min_size=1, max_size=4).map("/".join), etag=st.text(max_size=40))
+def test_name_is_the_keys_stem_etag_and_suffix(key: str, etag: str) -> None:
+    path = PurePosixPath(key)
+    assert shopify_filename(key, etag) == f"{path.stem}--{etag[:8]}{path.suffix}"
+
+
+def test_a_bulkimg_name_parses_back() -> None:
+    name = shopify_filename("sorted-media/11/02/19/1102192-1a-100.jpg", "b006dc28ffff")
+    assert name == "1102192-1a-100--b006dc28.jpg"
+    parsed = parse_shopify_filename(name)
+    assert parsed is not None and parsed.s3_filename == "1102192-1a-100.jpg"
