@@ -54,14 +54,19 @@ class FakeS3:
         return self
 
     def paginate(self, Bucket: str, Prefix: str, **_: Any) -> Iterator[dict[str, Any]]:  # noqa: N803
+        yield self.list_objects_v2(Prefix=Prefix, MaxKeys=len(self.objects))
+
+    def list_objects_v2(self, **kwargs: Any) -> dict[str, Any]:
+        """One page of the keys under Prefix after StartAfter, in order (the skip-scan's call)."""
+        prefix, after = kwargs["Prefix"], kwargs.get("StartAfter", "")
+        limit = kwargs.get("MaxKeys", 1000)
         stamp = datetime(2026, 1, 1, tzinfo=UTC)
-        yield {
-            "Contents": [
-                {"Key": k, "Size": len(v), "ETag": f'"{_etag(v)}"', "LastModified": stamp}
-                for k, v in self.objects.items()
-                if k.startswith(Prefix)
-            ]
-        }
+        keys = sorted(k for k in self.objects if k.startswith(prefix) and k > after)
+        contents = [
+            {"Key": k, "Size": len(v), "ETag": f'"{_etag(v)}"', "LastModified": stamp}
+            for k, v in ((k, self.objects[k]) for k in keys[:limit])
+        ]
+        return {"Contents": contents, "IsTruncated": len(keys) > limit}
 
     def get_object(self, Bucket: str, Key: str, Range: str, IfMatch: str) -> dict[str, Any]:  # noqa: N803
         data = self.objects[Key]
