@@ -90,6 +90,8 @@ def index_files(config: Settings, files: dict[str, bytes]) -> tuple[SkuImages, F
     """Index `files` (names in SKU's folder) with a fresh, in-memory probe cache."""
     client = FakeS3({FOLDER + name: data for name, data in files.items()})
     cache = ProbeCache(Path(":memory:"))
+    # FakeS3 stands in for boto3's client; the ranges read do not depend on the GET path.
+    config = config.model_copy(update={"s3_get_client": "boto3"})
     try:
         result = S3ImageIndex(client, config, cache).index([SKU])  # type: ignore[arg-type]
     finally:
