@@ -15,6 +15,7 @@ No message of this module holds a URL's query string (signature, credential, tok
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,21 @@ RETRY_CODES = frozenset(
         "PriorRequestNotComplete",
     }
 )
+# Answers to a presigned URL that boto3's get_object would get past (it follows a bucket's
+# region, refreshes expiring credentials, corrects the clock): that GET is made with boto3.
+BOTO3_CODES = frozenset(
+    {
+        "PermanentRedirect",
+        "TemporaryRedirect",
+        "AuthorizationHeaderMalformed",
+        "AuthorizationQueryParametersError",
+        "ExpiredToken",
+        "TokenRefreshRequired",
+        "RequestTimeTooSkewed",
+        "301",
+        "307",
+    }
+)
 _ERROR_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 
 
@@ -63,6 +79,7 @@ class S3GetError(Exception):
         self.code = code
         self.status = status
         self.transient = transient or status in RETRY_STATUSES or code in RETRY_CODES
+        self.boto3_would_pass = code in BOTO3_CODES
         answer = f"HTTP {status} {code}" if status is not None else code
         super().__init__(f"GET {redact(url)} failed: {answer}")
 
@@ -75,6 +92,22 @@ def redact(url: str) -> str:
     """The URL without its query string (a presigned URL's query is its credential)."""
     base, sep, _ = url.partition("?")
     return f"{base}?…" if sep else base
+
+
+class _RedactUrls(logging.Filter):
+    """httpx logs each request's URL at INFO: a presigned one carries its credential."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(
+                redact(str(a)) if isinstance(a, httpx.URL) else a for a in record.args
+            )
+        return True
+
+
+_HTTPX_LOGGER = logging.getLogger("httpx")
+if not any(isinstance(f, _RedactUrls) for f in _HTTPX_LOGGER.filters):
+    _HTTPX_LOGGER.addFilter(_RedactUrls())
 
 
 def _transient(exc: BaseException) -> bool:
@@ -137,7 +170,7 @@ class PresignedGetter:
             response = self._http.send(request, stream=True)
         except httpx.TransportError as exc:  # reset, refused, timed out: no answer
             raise S3GetError(type(exc).__name__, url, transient=True) from None
-        except httpx.HTTPError as exc:  # anything else httpx refuses: not worth retrying
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # anything else: not worth retrying
             raise S3GetError(type(exc).__name__, url) from None
         try:
             if response.status_code in (200, 206):

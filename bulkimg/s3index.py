@@ -440,6 +440,10 @@ class S3ImageIndex:
                 return self._getter.get_range(obj.key, obj.etag, offset, length)
             except BodyCutShortError as exc:
                 raise _BodyCutShortError(str(exc)) from None
+            except S3GetError as exc:
+                if not exc.boto3_would_pass:
+                    raise
+                # A region redirect, expired credentials, a skewed clock: boto3 handles these.
         response = self.client.get_object(
             Bucket=self.bucket,
             Key=obj.key,

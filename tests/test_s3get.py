@@ -222,3 +222,50 @@ def test_redact_drops_the_query() -> None:
         "https://b.s3.amazonaws.com/k%20x?…"
     )
     assert redact("http://127.0.0.1:9000/b/k") == "http://127.0.0.1:9000/b/k"
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(301, "PermanentRedirect"), (400, "ExpiredToken"), (301, None)]
+)
+def test_an_answer_boto3_would_get_past_is_read_with_boto3(
+    s3: Any, make_settings: Any, recorder: Any, status: int, code: str | None
+) -> None:
+    put(s3, f"{SKU}-1a-1.png", image_bytes("png", 300, 300))
+    transport = recorder(lambda _: s3_error(status, code))
+    result, _, counter = index(s3, make_settings())
+    assert [(a.width, a.height) for a in result.accepted] == [(300, 300)]
+    assert len(transport.requests) == 1  # not retried: boto3 (region, credentials) reads it
+    assert counter.calls["GetObject"] == 2
+
+
+def test_httpx_logs_no_query_string(
+    s3: Any, make_settings: Any, recorder: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    put(s3, f"{SKU}-1a-1.png", image_bytes("png", 300, 300))
+    recorder()
+    caplog.set_level("DEBUG")
+    result, _, _ = index(s3, make_settings())
+    assert len(result.accepted) == 1
+    text = "\n".join(
+        r.getMessage() for r in caplog.records if r.name.startswith(("httpx", "httpcore"))
+    )  # (botocore's own DEBUG lines show its signing: not ours to change)
+    assert f"{SKU}-1a-1.png?…" in text
+    assert "Signature" not in text and "Credential" not in text
+
+
+def test_odd_keys_are_read_over_real_http(s3_server: Any, make_settings: Any) -> None:
+    """The presigned path of keys with characters to escape, through moto's server."""
+    bucket = "odd-keys"
+    client = s3_server.client()
+    client.create_bucket(Bucket=bucket)
+    keys = ["sorted-media/a b+c~é/x&y=z;1%.png", "sorted-media/中/文 #?.png"]
+    etags = [client.put_object(Bucket=bucket, Key=k, Body=b"0123456789")["ETag"] for k in keys]
+    settings = make_settings(aws_endpoint_url_s3=s3_server.endpoint_url, aws_s3_bucket=bucket)
+    getter = PresignedGetter(make_s3_client(settings), bucket, settings)
+    try:
+        for key, etag in zip(keys, etags, strict=True):
+            assert getter.get_range(key, etag.strip('"'), 2, 5) == b"23456"
+        with pytest.raises(S3GetError, match="PreconditionFailed"):
+            getter.get_range(keys[0], "0" * 32, 0, 5)
+    finally:
+        getter.close()
