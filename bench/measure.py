@@ -14,6 +14,9 @@ import orjson
 
 from bench.s3server import ACCESS_KEY, BUCKET, REGION, SECRET_KEY
 
+# bulkimg settings taken from the bench's own environment into the builds it runs.
+PASSED_THROUGH = ("BULKIMG_S3_GET_CLIENT",)
+
 
 @dataclass(frozen=True, slots=True)
 class ProcessRun:
@@ -79,6 +82,9 @@ def build_env(endpoint: str, catalog: Path, workdir: Path, cache_dir: Path) -> d
         BULKIMG_LOGS_DIR=str(workdir / "logs"),
         BULKIMG_CACHE_DIR=str(cache_dir),
     )
+    for name in PASSED_THROUGH:  # settings a bench run may compare (e.g. the GET path)
+        if name in os.environ:
+            env[name] = os.environ[name]
     return env
 
 

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     s3_list_strategy: Literal["auto", "folders", "sweep"] = "auto"
     s3_workers: int = Field(16, ge=1, le=256)
     s3_max_attempts: int = Field(8, ge=1, le=50)
+    # The header reads' ranged GETs: httpx (a presigned URL over a pooled client, ~45% less
+    # client CPU per GET) or boto3 (get_object). Listing always goes through boto3.
+    s3_get_client: Literal["httpx", "boto3"] = "httpx"
     presign_seconds: int = Field(86_400, ge=60, le=604_800)
 
     # Image rules

@@ -18,6 +18,23 @@ from bulkimg.config import Settings
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+S3_CONNECT_TIMEOUT = 10.0
+S3_READ_TIMEOUT = 60.0
+# Requests sent outside botocore (s3get.py's presigned GETs) are announced on the client's event
+# system under these names, so the counter attached to the client counts them like its own.
+LIGHT_CALL_EVENT = "bulkimg-call.s3"
+LIGHT_SEND_EVENT = "bulkimg-send.s3"
+
+
+def emit_light_call(events: Any, operation: str) -> None:
+    """One API call (`operation`, e.g. GetObject) made without botocore."""
+    events.emit(f"{LIGHT_CALL_EVENT}.{operation}")
+
+
+def emit_light_send(events: Any, operation: str) -> None:
+    """One HTTP attempt of such a call (the first one or a retry)."""
+    events.emit(f"{LIGHT_SEND_EVENT}.{operation}")
+
 
 class RequestCounter:
     """Counts S3 API calls by operation, and HTTP attempts including retries (thread-safe)."""
@@ -27,14 +44,29 @@ class RequestCounter:
         self.calls: Counter[str] = Counter()
         self.attempts = 0
 
+    def _handlers(self) -> list[tuple[str, Any]]:
+        return [
+            ("before-call.s3.*", self._on_call),
+            ("before-send.s3.*", self._on_send),
+            (f"{LIGHT_CALL_EVENT}.*", self._on_light_call),
+            (f"{LIGHT_SEND_EVENT}.*", self._on_send),
+        ]
+
     def attach(self, client: S3Client) -> None:
-        events = client.meta.events
-        events.register("before-call.s3.*", self._on_call)
-        events.register("before-send.s3.*", self._on_send)
+        for event, handler in self._handlers():
+            client.meta.events.register(event, handler)
+
+    def detach(self, client: S3Client) -> None:
+        for event, handler in self._handlers():
+            client.meta.events.unregister(event, handler)
 
     def _on_call(self, model: Any, **_: Any) -> None:
         with self._lock:
             self.calls[str(model.name)] += 1
+
+    def _on_light_call(self, event_name: str, **_: Any) -> None:
+        with self._lock:
+            self.calls[event_name.rpartition(".")[2]] += 1
 
     def _on_send(self, **_: Any) -> None:
         with self._lock:
@@ -73,8 +105,8 @@ def make_s3_client(settings: Settings, max_connections: int | None = None) -> S3
         region_name=settings.aws_region,
         retries={"max_attempts": settings.s3_max_attempts, "mode": "adaptive"},
         max_pool_connections=max_connections or settings.s3_workers + 4,
-        connect_timeout=10,
-        read_timeout=60,
+        connect_timeout=S3_CONNECT_TIMEOUT,
+        read_timeout=S3_READ_TIMEOUT,
         signature_version="s3v4",
     )
 

@@ -52,6 +52,7 @@ from bulkimg.models import (
 )
 from bulkimg.probecache import ProbeCache
 from bulkimg.progress import NullReporter, Reporter
+from bulkimg.s3get import BodyCutShortError, PresignedGetter, S3GetError
 from bulkimg.s3keys import ParsedName, folder_for, parse_image_name
 
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ class S3ImageIndex:
         self.cache = cache
         self.reporter: Reporter = reporter or NullReporter()
         self.stats = IndexStats()
+        self._getter: PresignedGetter | None = None  # while reading headers over httpx
 
     def index(self, image_skus: Collection[str]) -> dict[str, SkuImages]:
         """SkuImages for every (valid) Image_SKU given."""
@@ -324,16 +326,23 @@ class S3ImageIndex:
         self.reporter.start(stage, len(to_read))
         fresh: list[tuple[str, str, ImageProbe]] = []
         workers = self.settings.s3_workers
-        with ThreadPoolExecutor(workers) as pool:
-            for cand, header in _as_completed_bounded(pool, self._probe, to_read, 4 * workers):
-                self.stats.probed += 1
-                self.stats.bytes_read.append(header.bytes_read)
-                fresh.append((cand.obj.key, cand.obj.etag, header))
-                self._record(cand, self._judge(cand, header), result)
-                self.reporter.advance(stage)
-                if len(fresh) >= 500:
-                    self.cache.put_many(self.bucket, fresh)
-                    fresh.clear()
+        if to_read and self.settings.s3_get_client == "httpx":
+            self._getter = PresignedGetter(self.client, self.bucket, self.settings)
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                for cand, header in _as_completed_bounded(pool, self._probe, to_read, 4 * workers):
+                    self.stats.probed += 1
+                    self.stats.bytes_read.append(header.bytes_read)
+                    fresh.append((cand.obj.key, cand.obj.etag, header))
+                    self._record(cand, self._judge(cand, header), result)
+                    self.reporter.advance(stage)
+                    if len(fresh) >= 500:
+                        self.cache.put_many(self.bucket, fresh)
+                        fresh.clear()
+        finally:
+            if self._getter is not None:
+                self._getter.close()
+                self._getter = None
         self.cache.put_many(self.bucket, fresh)
         self.reporter.finish(stage)
 
@@ -407,16 +416,11 @@ class S3ImageIndex:
             data = self._read_range(obj, offset, length)
         except _BodyCutShortError as exc:
             return ImageProbe(None, 0, 0, Rejection.UNREADABLE, str(exc))
+        except S3GetError as exc:
+            return _failed_get(exc.code)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in ("NoSuchKey", "404"):
-                return ImageProbe(None, 0, 0, Rejection.CHANGED, code)
-            if code in ("PreconditionFailed", "412"):
-                # Still there, with new bytes: a line without it would delete the product's
-                # image, so like any object not read it defers its group to the next run.
-                detail = f"replaced since listed ({code})"
-                return ImageProbe(None, 0, 0, Rejection.UNREADABLE, detail)
-            return ImageProbe(None, 0, 0, Rejection.UNREADABLE, code or str(exc))
+            return _failed_get(code) if code else _failed_get(str(exc))
         except BotoCoreError as exc:
             return ImageProbe(None, 0, 0, Rejection.UNREADABLE, type(exc).__name__)
         if len(data) != length:
@@ -431,6 +435,15 @@ class S3ImageIndex:
     )
     def _read_range(self, obj: S3Object, offset: int, length: int) -> bytes:
         """The bytes of one ranged GET (If-Match: the listed ETag)."""
+        if self._getter is not None:
+            try:
+                return self._getter.get_range(obj.key, obj.etag, offset, length)
+            except BodyCutShortError as exc:
+                raise _BodyCutShortError(str(exc)) from None
+            except S3GetError as exc:
+                if not exc.boto3_would_pass:
+                    raise
+                # A region redirect, expired credentials, a skewed clock: boto3 handles these.
         response = self.client.get_object(
             Bucket=self.bucket,
             Key=obj.key,
@@ -499,6 +512,17 @@ def _owner(filename: str, skus: list[str]) -> tuple[str, ParsedName | Rejection]
         if parsed is not None and fallback is None:
             fallback = sku, parsed
     return fallback
+
+
+def _failed_get(code: str) -> ImageProbe:
+    """The verdict on an object S3 would not return: S3's error code (or the error) says why."""
+    if code in ("NoSuchKey", "404"):
+        return ImageProbe(None, 0, 0, Rejection.CHANGED, code)
+    if code in ("PreconditionFailed", "412"):
+        # Still there, with new bytes: a line without it would delete the product's
+        # image, so like any object not read it defers its group to the next run.
+        return ImageProbe(None, 0, 0, Rejection.UNREADABLE, f"replaced since listed ({code})")
+    return ImageProbe(None, 0, 0, Rejection.UNREADABLE, code)
 
 
 def _replace(probe: ImageProbe, rejection: Rejection, detail: str) -> ImageProbe:

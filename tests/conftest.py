@@ -72,12 +72,32 @@ def make_settings(tmp_path: Path) -> Any:
 
 
 @pytest.fixture
-def s3() -> Iterator[Any]:
-    """moto's in-process S3 with an empty bucket."""
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's in-process S3 with an empty bucket.
+
+    moto intercepts boto3's requests only; the header reads' presigned GETs (httpx, see
+    `bulkimg/s3get.py`) are served by moto's S3 app in-process (same buckets) instead.
+    """
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
+        monkeypatch.setattr("bulkimg.s3get._transport", moto_s3_transport)
         yield client
+
+
+def moto_s3_transport() -> Any:
+    """An httpx transport to moto's S3 app in this process (what mock_aws serves to boto3)."""
+    import httpx
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    app = create_backend_app("s3")
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        # httpx hands WSGI the path as text; WSGI wants it as latin-1 decoded UTF-8 bytes.
+        environ["PATH_INFO"] = environ["PATH_INFO"].encode("utf-8").decode("latin-1")
+        return app(environ, start_response)
+
+    return httpx.WSGITransport(app=wsgi)
 
 
 @pytest.fixture(scope="session")

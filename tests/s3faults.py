@@ -160,9 +160,13 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 return self.reset()
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             if fault is not None and fault.action == "delete":
-                # moto wants credentials but checks no signature: the GET's headers will do.
+                # moto wants credentials but checks no signature: the GET's headers will do,
+                # or a presigned GET's query (its credentials are there, not in a header).
                 plain = {k: v for k, v in headers.items() if k.lower() not in ("range", "if-match")}
-                deleted = proxy.forward("DELETE", parts.path, plain, b"")[0]
+                presigned = "authorization" not in {k.lower() for k in headers}
+                deleted = proxy.forward(
+                    "DELETE", self.path if presigned else parts.path, plain, b""
+                )[0]
                 assert deleted == 204, f"could not delete {key}: HTTP {deleted}"
             if fault is not None and fault.action == "call" and fault.hook is not None:
                 fault.hook()

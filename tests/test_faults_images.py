@@ -54,26 +54,19 @@ class FakeS3:
         return self
 
     def paginate(self, Bucket: str, Prefix: str, **_: Any) -> Iterator[dict[str, Any]]:  # noqa: N803
-        stamp = datetime(2026, 1, 1, tzinfo=UTC)
-        yield {
-            "Contents": [
-                {"Key": k, "Size": len(v), "ETag": f'"{_etag(v)}"', "LastModified": stamp}
-                for k, v in self.objects.items()
-                if k.startswith(Prefix)
-            ]
-        }
+        yield self.list_objects_v2(Prefix=Prefix, MaxKeys=len(self.objects))
 
-    def list_objects_v2(
-        self,
-        Bucket: str,  # noqa: N803
-        Prefix: str,  # noqa: N803
-        StartAfter: str = "",  # noqa: N803
-        MaxKeys: int = 1000,  # noqa: N803
-    ) -> dict[str, Any]:
-        """One page of the skip-scan: keys under Prefix after StartAfter, in S3's order."""
-        (page,) = self.paginate(Bucket, Prefix)
-        after = sorted((c for c in page["Contents"] if c["Key"] > StartAfter), key=_key)
-        return {"Contents": after[:MaxKeys], "IsTruncated": len(after) > MaxKeys}
+    def list_objects_v2(self, **kwargs: Any) -> dict[str, Any]:
+        """One page of the keys under Prefix after StartAfter, in order (the skip-scan's call)."""
+        prefix, after = kwargs["Prefix"], kwargs.get("StartAfter", "")
+        limit = kwargs.get("MaxKeys", 1000)
+        stamp = datetime(2026, 1, 1, tzinfo=UTC)
+        keys = sorted(k for k in self.objects if k.startswith(prefix) and k > after)
+        contents = [
+            {"Key": k, "Size": len(v), "ETag": f'"{_etag(v)}"', "LastModified": stamp}
+            for k, v in ((k, self.objects[k]) for k in keys[:limit])
+        ]
+        return {"Contents": contents, "IsTruncated": len(keys) > limit}
 
     def get_object(self, Bucket: str, Key: str, Range: str, IfMatch: str) -> dict[str, Any]:  # noqa: N803
         data = self.objects[Key]
@@ -89,10 +82,6 @@ class FakeS3:
         return sum(last - first + 1 for k, first, last in self.ranges if k == key)
 
 
-def _key(entry: dict[str, Any]) -> str:
-    return str(entry["Key"])
-
-
 def _etag(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()  # S3's ETag of a single-part upload
 
@@ -101,6 +90,8 @@ def index_files(config: Settings, files: dict[str, bytes]) -> tuple[SkuImages, F
     """Index `files` (names in SKU's folder) with a fresh, in-memory probe cache."""
     client = FakeS3({FOLDER + name: data for name, data in files.items()})
     cache = ProbeCache(Path(":memory:"))
+    # FakeS3 stands in for boto3's client; the ranges read do not depend on the GET path.
+    config = config.model_copy(update={"s3_get_client": "boto3"})
     try:
         result = S3ImageIndex(client, config, cache).index([SKU])  # type: ignore[arg-type]
     finally:

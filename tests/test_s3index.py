@@ -38,8 +38,7 @@ def run_index(
         result = index.index(skus)
     finally:
         cache.close()
-        s3.meta.events.unregister("before-call.s3.*", counter._on_call)
-        s3.meta.events.unregister("before-send.s3.*", counter._on_send)
+        counter.detach(s3)
     return result, index.stats, counter
 
 

@@ -1,0 +1,271 @@
+"""The header reads' presigned GETs over httpx (`bulkimg/s3get.py`), against moto in-process.
+
+What the fault proxy (tests/test_s3_faults.py) proves end to end is checked here at the
+request level: every GET counted once, S3's answers mapped as boto3's were, no secret in a
+message.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from bulkimg.models import Rejection
+from bulkimg.probecache import ProbeCache
+from bulkimg.s3client import RequestCounter, make_s3_client
+from bulkimg.s3get import PresignedGetter, S3GetError, redact
+from bulkimg.s3index import S3ImageIndex
+from bulkimg.s3keys import folder_for
+from bulkimg.samples import image_bytes
+from tests.conftest import (
+    BUCKET,
+    CANARY_KEY_ID,
+    CANARY_SECRET,
+    CANARY_TOKEN,
+    moto_s3_transport,
+    secrets_in,
+)
+
+SKU = "827749"
+
+
+def put(s3: Any, name: str, body: bytes) -> str:
+    key = folder_for(SKU) + name
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    return key
+
+
+def icc_jpeg() -> bytes:
+    """A JPEG whose size marker lies behind a 179 KB ICC profile (range extensions)."""
+    out = io.BytesIO()
+    Image.new("RGB", (900, 700)).save(out, "JPEG", icc_profile=bytes(range(256)) * 700)
+    return out.getvalue()
+
+
+class Recorder(httpx.BaseTransport):
+    """Forwards to `inner` (moto) or answers with `answer(request)`; records each request."""
+
+    def __init__(self, answer: Any = None) -> None:
+        self.inner = moto_s3_transport()
+        self.answer = answer
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        response = self.answer(request) if self.answer else None
+        return response if response is not None else self.inner.handle_request(request)
+
+    @property
+    def keys(self) -> Counter[str]:
+        return Counter(r.url.path.rsplit("/", 1)[1] for r in self.requests)
+
+
+@pytest.fixture
+def recorder(s3: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Install a Recorder as the GET client's transport; `recorder(answer)` for another."""
+
+    def install(answer: Any = None) -> Recorder:
+        transport = Recorder(answer)
+        monkeypatch.setattr("bulkimg.s3get._transport", lambda: transport)
+        return transport
+
+    return install
+
+
+def index(s3: Any, settings: Any) -> tuple[Any, Any, RequestCounter]:
+    counter = RequestCounter()
+    counter.attach(s3)
+    cache = ProbeCache(settings.cache_dir / "dimensions.sqlite")
+    try:
+        found = S3ImageIndex(s3, settings, cache)
+        result = found.index([SKU])[SKU]
+    finally:
+        cache.close()
+        counter.detach(s3)
+    return result, found.stats, counter
+
+
+def s3_error(status: int, code: str | None) -> httpx.Response:
+    body = f"<Error><Code>{code}</Code><Message>m</Message></Error>" if code else ""
+    return httpx.Response(
+        status, stream=httpx.ByteStream(body.encode()), headers={"Content-Type": "application/xml"}
+    )
+
+
+def test_every_get_is_counted_once_as_getobject_with_its_attempts(
+    s3: Any, make_settings: Any, recorder: Any
+) -> None:
+    for n in range(1, 4):
+        put(s3, f"{SKU}-{n}a-1.png", image_bytes("png", 300, 300))
+    put(s3, f"{SKU}-4a-1.jpg", icc_jpeg())
+    put(s3, f"{SKU}-5a-1.gif", b"")  # rejected from the listing: no GET
+    transport = recorder()
+    result, stats, counter = index(s3, make_settings())
+    assert len(result.accepted) == 4
+    gets = len(transport.requests)
+    extensions = transport.keys[f"{SKU}-4a-1.jpg"] - 1
+    assert extensions >= 1  # the ICC JPEG needed more than its first 64 KiB
+    assert counter.calls["GetObject"] == gets == stats.probed + extensions == 4 + extensions
+    assert counter.attempts == counter.calls["GetObject"] + counter.calls["ListObjectsV2"]
+    # (moto's default client presigns with SigV2: presign.py's fallback, botocore's URL)
+    assert all(r.method == "GET" and "Signature=" in str(r.url) for r in transport.requests)
+    assert {r.headers["If-Match"][:1] for r in transport.requests} == {'"'}
+    # boto3's path reads the same ranges: the same count.
+    _, _, boto = index(
+        s3, make_settings(s3_get_client="boto3", cache_dir=make_settings().cache_dir / "b")
+    )
+    assert boto.calls["GetObject"] == gets
+
+
+def test_retried_gets_are_counted_as_attempts_of_one_call(
+    s3: Any, make_settings: Any, recorder: Any
+) -> None:
+    put(s3, f"{SKU}-1a-1.png", image_bytes("png", 300, 300))
+    answers = iter([s3_error(503, "SlowDown"), s3_error(500, "InternalError")])
+    transport = recorder(lambda _: next(answers, None))
+    result, _, counter = index(s3, make_settings())
+    assert len(result.accepted) == 1
+    assert len(transport.requests) == 3
+    assert counter.calls["GetObject"] == 1
+    assert counter.attempts - counter.calls["ListObjectsV2"] == 3
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="presigned GET answered 404 NoSuchKey, 412 PreconditionFailed or 403 AccessDenied"
+    " (with or without S3's error body)",
+    outcome="404: rejected as changed; 412: unreadable, replaced since listed (defers the group);"
+    " 403: unreadable, AccessDenied (defers the group); none retried",
+)
+@pytest.mark.parametrize("with_body", [True, False], ids=["xml", "no-body"])
+def test_404_412_and_403_answers_map_as_with_boto3(
+    s3: Any, make_settings: Any, recorder: Any, with_body: bool
+) -> None:
+    answers = {
+        "1a": (404, "NoSuchKey"),
+        "2a": (412, "PreconditionFailed"),
+        "3a": (403, "AccessDenied"),
+    }
+    for variation in answers:
+        put(s3, f"{SKU}-{variation}-1.png", image_bytes("png", 300, 300))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        status, code = answers[request.url.path.rsplit("-", 2)[1]]
+        return s3_error(status, code if with_body else None)
+
+    transport = recorder(answer)
+    result, _, _ = index(s3, make_settings())
+    assert result.accepted == []
+    verdicts = {r.key.rsplit("/", 1)[1]: (r.reason, r.detail) for r in result.rejected}
+    if with_body:
+        assert verdicts == {
+            f"{SKU}-1a-1.png": (Rejection.CHANGED, "NoSuchKey"),
+            f"{SKU}-2a-1.png": (Rejection.UNREADABLE, "replaced since listed (PreconditionFailed)"),
+            f"{SKU}-3a-1.png": (Rejection.UNREADABLE, "AccessDenied"),
+        }
+    else:
+        assert verdicts == {
+            f"{SKU}-1a-1.png": (Rejection.CHANGED, "404"),
+            f"{SKU}-2a-1.png": (Rejection.UNREADABLE, "replaced since listed (412)"),
+            f"{SKU}-3a-1.png": (Rejection.UNREADABLE, "403"),
+        }
+    assert len(transport.requests) == 3  # not retried
+
+
+def canary_client(make_settings: Any) -> Any:
+    return make_s3_client(make_settings(aws_session_token=CANARY_TOKEN))
+
+
+@pytest.mark.fault_matrix(
+    area="Secrets",
+    fault="a presigned GET that fails for good (500 on every attempt, or no connection)",
+    outcome="the error names the key's URL without its query: no signature, credential, token"
+    " or secret in the message, nor in a chained exception",
+)
+@pytest.mark.parametrize("failure", ["500", "connect"])
+def test_a_get_that_fails_for_good_says_no_secret(
+    s3: Any, make_settings: Any, recorder: Any, failure: str
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if failure == "connect":
+            raise httpx.ConnectError(f"cannot reach {request.url}", request=request)
+        return s3_error(500, "InternalError")
+
+    transport = recorder(answer)
+    settings = make_settings(s3_max_attempts=2)
+    getter = PresignedGetter(canary_client(make_settings), BUCKET, settings)
+    try:
+        with pytest.raises(S3GetError) as failed:
+            getter.get_range(folder_for(SKU) + "x-1a-1.png", "etag", 0, 100)
+    finally:
+        getter.close()
+    assert len(transport.requests) == 2
+    assert CANARY_KEY_ID in str(transport.requests[0].url)  # the URL did carry them
+    message = str(failed.value)
+    assert failed.value.code == ("InternalError" if failure == "500" else "ConnectError")
+    assert message.startswith(f"GET https://{BUCKET}.s3.amazonaws.com/")
+    for text in (message, repr(failed.value), repr(getter)):
+        assert secrets_in([], text) == []
+        assert CANARY_KEY_ID not in text and "X-Amz-" not in text and "Signature" not in text
+        assert CANARY_SECRET not in text and CANARY_TOKEN not in text
+    error = failed.value  # nothing chained that a traceback would show
+    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
+
+
+def test_redact_drops_the_query() -> None:
+    assert redact("https://b.s3.amazonaws.com/k%20x?X-Amz-Signature=abc") == (
+        "https://b.s3.amazonaws.com/k%20x?…"
+    )
+    assert redact("http://127.0.0.1:9000/b/k") == "http://127.0.0.1:9000/b/k"
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(301, "PermanentRedirect"), (400, "ExpiredToken"), (301, None)]
+)
+def test_an_answer_boto3_would_get_past_is_read_with_boto3(
+    s3: Any, make_settings: Any, recorder: Any, status: int, code: str | None
+) -> None:
+    put(s3, f"{SKU}-1a-1.png", image_bytes("png", 300, 300))
+    transport = recorder(lambda _: s3_error(status, code))
+    result, _, counter = index(s3, make_settings())
+    assert [(a.width, a.height) for a in result.accepted] == [(300, 300)]
+    assert len(transport.requests) == 1  # not retried: boto3 (region, credentials) reads it
+    assert counter.calls["GetObject"] == 2
+
+
+def test_httpx_logs_no_query_string(
+    s3: Any, make_settings: Any, recorder: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    put(s3, f"{SKU}-1a-1.png", image_bytes("png", 300, 300))
+    recorder()
+    caplog.set_level("DEBUG")
+    result, _, _ = index(s3, make_settings())
+    assert len(result.accepted) == 1
+    text = "\n".join(
+        r.getMessage() for r in caplog.records if r.name.startswith(("httpx", "httpcore"))
+    )  # (botocore's own DEBUG lines show its signing: not ours to change)
+    assert f"{SKU}-1a-1.png?…" in text
+    assert "Signature" not in text and "Credential" not in text
+
+
+def test_odd_keys_are_read_over_real_http(s3_server: Any, make_settings: Any) -> None:
+    """The presigned path of keys with characters to escape, through moto's server."""
+    bucket = "odd-keys"
+    client = s3_server.client()
+    client.create_bucket(Bucket=bucket)
+    keys = ["sorted-media/a b+c~é/x&y=z;1%.png", "sorted-media/中/文 #?.png"]
+    etags = [client.put_object(Bucket=bucket, Key=k, Body=b"0123456789")["ETag"] for k in keys]
+    settings = make_settings(aws_endpoint_url_s3=s3_server.endpoint_url, aws_s3_bucket=bucket)
+    getter = PresignedGetter(make_s3_client(settings), bucket, settings)
+    try:
+        for key, etag in zip(keys, etags, strict=True):
+            assert getter.get_range(key, etag.strip('"'), 2, 5) == b"23456"
+        with pytest.raises(S3GetError, match="PreconditionFailed"):
+            getter.get_range(keys[0], "0" * 32, 0, 5)
+    finally:
+        getter.close()
