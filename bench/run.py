@@ -56,9 +56,13 @@ def main(argv: list[str] | None = None) -> None:
         path.write_bytes(orjson.dumps(rss, option=orjson.OPT_INDENT_2) + b"\n")
         say(f"wrote {path}")
         return
-    results = run(args, say)
+    if args.only == "report":
+        results = orjson.loads((out / "latest.json").read_bytes())
+        results.update(results.pop("peak_rss_this_scale", {}))  # as that run measured them
+    else:
+        results = run(args, say)
     full_scale = out / "rss-scale1.json"
-    if full_scale.is_file() and args.scale != 1:
+    if full_scale.is_file() and results["scale"] != 1:
         _use_full_scale_rss(results, orjson.loads(full_scale.read_bytes()))
     (out / "latest.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
     (out / "latest.md").write_text(markdown(results), encoding="utf-8")
@@ -86,11 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--changed-share", type=float, default=0.01)
     parser.add_argument(
         "--only",
-        choices=("all", "rss"),
+        choices=("all", "rss", "report"),
         default="all",
         help="rss: only the two cold builds that measure peak RSS (20%% and 100%% of the"
         " catalog), written to <out>/rss-scale<scale>.json; a later run at another scale"
-        " reports the scale-1 figures from that file",
+        " reports the scale-1 figures from that file. report: no measurement, write"
+        " latest.json and latest.md again from latest.json and rss-scale1.json",
     )
     return parser
 

@@ -49,6 +49,22 @@ def test_small_benchmark_run_writes_every_required_key(tmp_path: Path) -> None:
     assert "| bulkimg |" in (out / "latest.md").read_text()
     assert not (REPO / "output" / "state.sqlite").exists()  # nothing written into the repo
 
+    # A later full-scale RSS file is folded into the same run's report without measuring again.
+    rss = {"peak_rss_mb_20k": 123.4, "peak_rss_mb_100k": 234.5, "command": "c", "generated_at": "t"}
+    rss["peak_rss_variants"] = {"20k": 20_000, "100k": 100_000}
+    (out / "rss-scale1.json").write_bytes(orjson.dumps(rss))
+    again = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "report", "--out", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    rerendered: dict[str, Any] = orjson.loads((out / "latest.json").read_bytes())
+    assert rerendered["peak_rss_mb_100k"] == 234.5
+    assert rerendered["goals"]["rss_under_300mb_at_100k"] is True
+    assert rerendered["peak_rss_this_scale"]["peak_rss_mb_20k"] == results["peak_rss_mb_20k"]
+    assert rerendered["cold_speedup"] == results["cold_speedup"]
+    assert "234 MB" in (out / "latest.md").read_text()
+
 
 @pytest.mark.parametrize(
     "value",
