@@ -28,6 +28,7 @@ from bulkimg.sandbox import FaultRule, SandboxShop
 from bulkimg.sandbox.faults import Route
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN
 from tests.test_faults_shop import (
+    GROUPS,
     all_done,
     assert_accounted,
     build_sample,
@@ -147,3 +148,46 @@ def test_killed_at_each_step_resumes_without_duplicates(
     assert _UNREDACTED.findall(said) == []
     for log in (tmp_path / "logs").glob("*.log"):
         assert _UNREDACTED.findall(log.read_text()) == [], log
+
+
+@pytest.mark.fault_matrix(
+    area="Crash",
+    fault="SIGKILL of the nightly `bulkimg run` (reconcile, build, submit) with phase 1's"
+    " bulkOperationRunMutation in flight",
+    outcome="the next `bulkimg run` resumes the unfinished submit instead of building again: one"
+    " operation per file, each image uploaded once, every group done, exit 0, lock released",
+)
+def test_killed_nightly_run_resumes_without_duplicates(
+    built: Path,
+    tmp_path: Path,
+    s3_server: LocalS3,
+    shop: SandboxShop,
+    shop_url: str,
+    make_settings: Any,
+) -> None:
+    env = environment(built, s3_server, shop_url)
+
+    def nightly() -> subprocess.Popen[str]:
+        command = [sys.executable, "-m", "bulkimg", "--log-json", "run", "--group-ids", *GROUPS]
+        return subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+
+    hold(shop, "graphql", "BulkOperationRunMutation", 1)
+    said = kill_when_seen(nightly(), shop, "graphql", "BulkOperationRunMutation", 1)
+    assert RunStore(tmp_path / "output").load().completed_at is None  # killed mid-submit
+
+    second = nightly()
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err[-3000:]
+    said += out + err
+    assert "resuming the unfinished submit" in said
+
+    assert len(mutation_operations(shop_url)) == 2  # productSet file once, variant media once
+    settings: Settings = make_settings(
+        output_dir=tmp_path / "output", logs_dir=tmp_path / "logs", shopify_shop=shop_url
+    )
+    assert all_done(assert_accounted(settings, shop, said))
+    assert shop.faults.seen("media_fetch") == planned_uploads(settings)
+    assert _UNREDACTED.findall(said) == []
