@@ -243,10 +243,7 @@ class S3ImageIndex:
         for page in self._pages(top, None):
             pages += 1
             seen += len(page)
-            for obj in page:
-                objects = found.get(_folder_of(obj.key))
-                if objects is not None:
-                    objects.append(obj)
+            _collect(found, page)
         return _Listing(found, pages, seen)
 
     def _skip_scan(self, folders: list[str]) -> _Listing:
@@ -267,10 +264,7 @@ class S3ImageIndex:
             page, truncated = self._page_after(prefix, start_after)
             pages += 1
             seen += len(page)
-            for obj in page:
-                objects = found.get(_folder_of(obj.key))
-                if objects is not None:
-                    objects.append(obj)
+            _collect(found, page)
             if not truncated:
                 break
             last = page[-1].key
@@ -565,6 +559,14 @@ def _common_prefix(first: str, last: str) -> str:
     while n < min(len(first), len(last)) and first[n] == last[n]:
         n += 1
     return first[:n]
+
+
+def _collect(found: dict[str, list[S3Object]], page: list[S3Object]) -> None:
+    """Add each object of `page` to its folder's list, when its folder is one of `found`."""
+    for obj in page:
+        objects = found.get(_folder_of(obj.key))
+        if objects is not None:
+            objects.append(obj)
 
 
 def _folder_of(key: str) -> str:
