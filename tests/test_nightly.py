@@ -5,6 +5,7 @@ moto's S3 server and the sandbox shop over loopback, as in test_submit.py.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from bulkimg.nightly import NightlyRun, RunLockedError, run_lock, run_nightly
 from bulkimg.samples import image_bytes
 from bulkimg.shopify_client import client_from_settings
 from bulkimg.statestore import StateStore
+from tests.test_faults_shop import assert_no_secrets
 from tests.test_submit import PRODUCT, graphql, jsonl, mutation_operations
 
 KEY_2A = "sorted-media/11/02/19/1102192-2a-201.png"
@@ -23,6 +25,15 @@ KEY_2A = "sorted-media/11/02/19/1102192-2a-201.png"
 pytestmark = pytest.mark.parametrize(
     "shop", [{"throttle_bucket_size": 1e6, "throttle_restore_rate": 1e6}], indirect=True
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each night: no canary credential in outputs, logs or the state file."""
+    settings = request.getfixturevalue("settings") if "settings" in request.fixturenames else None
+    yield
+    if settings is not None:
+        assert_no_secrets(settings)
 
 
 def night(settings: Settings) -> NightlyRun:
@@ -263,3 +274,5 @@ def test_run_command_twice_second_night_sends_nothing(
         assert report["groups_sent"] == expected_sent
     assert report["bulk_operations"] == 0 and report["s3_requests"].get("GetObject") is None
     assert "wrote output/report.json" in result.stdout
+    in_cron = {"output_dir": cwd / "output", "logs_dir": cwd / "logs"}
+    assert_no_secrets(settings.model_copy(update=in_cron), result.stdout + result.stderr)
