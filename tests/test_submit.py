@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,15 @@ def leaks(settings: Settings) -> list[str]:
     out = settings.output_dir
     files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith("productset")]
     return secrets_in([*files, settings.logs_dir])
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each run: no canary credential in outputs, logs or the state file."""
+    settings = request.getfixturevalue("settings") if "settings" in request.fixturenames else None
+    yield
+    if settings is not None:
+        assert leaks(settings) == []
 
 
 def duplicated_images(shop: SandboxShop) -> list[str]:
