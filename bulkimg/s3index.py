@@ -73,10 +73,6 @@ _CONFIG_ERROR_CODES = frozenset(
 )
 
 
-class _BodyCutShortError(Exception):
-    """The answer's body ended before its Content-Length (or stalled): worth reading again."""
-
-
 @dataclass(slots=True)
 class IndexStats:
     """What indexing cost and found (for the build report)."""
@@ -408,7 +404,7 @@ class S3ImageIndex:
     def _get_range(self, obj: S3Object, offset: int, length: int) -> bytes | ImageProbe:
         try:
             data = self._read_range(obj, offset, length)
-        except _BodyCutShortError as exc:
+        except BodyCutShortError as exc:
             return ImageProbe(None, 0, 0, Rejection.UNREADABLE, str(exc))
         except S3GetError as exc:
             return _failed_get(exc.code)
@@ -422,7 +418,7 @@ class S3ImageIndex:
         return data
 
     @retry(
-        retry=retry_if_exception_type(_BodyCutShortError),
+        retry=retry_if_exception_type(BodyCutShortError),
         stop=stop_after_attempt(BODY_READ_ATTEMPTS),
         wait=wait_exponential(multiplier=0.1, max=1),
         reraise=True,
@@ -432,8 +428,6 @@ class S3ImageIndex:
         if self._getter is not None:
             try:
                 return self._getter.get_range(obj.key, obj.etag, offset, length)
-            except BodyCutShortError as exc:
-                raise _BodyCutShortError(str(exc)) from None
             except S3GetError as exc:
                 if not exc.boto3_would_pass:
                     raise
@@ -447,7 +441,7 @@ class S3ImageIndex:
         try:
             data: bytes = response["Body"].read()
         except (IncompleteReadError, ResponseStreamingError, ReadTimeoutError) as exc:
-            raise _BodyCutShortError(type(exc).__name__) from None
+            raise BodyCutShortError(type(exc).__name__) from None
         return data
 
     def _judge(self, cand: _Candidate, probe: ImageProbe) -> ImageProbe:
