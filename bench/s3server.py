@@ -17,7 +17,11 @@ Three changes make moto behave like S3 at catalog scale, without changing any an
   the server shares the client's cores, and S3's own CPU is not the client's cost. Both designs
   benefit; the bench's test checks the answers equal moto's.
 
-Connections are kept alive (HTTP/1.1), as S3 and botocore's pool do.
+Connections are kept alive (HTTP/1.1) for the fast path's answers, as S3 does: werkzeug's
+server closes the connection after every answer (it cannot drain a request body it did not
+read), which made each request cost a TCP connection and a server thread. A fast-path request
+has no body, so `KeepAliveHandler` answers it and keeps the connection; everything else goes to
+werkzeug (and its connection closes after the answer, as before).
 """
 
 from __future__ import annotations
@@ -54,11 +58,15 @@ class LatencyMiddleware:
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        self.delay(environ)
+        return self.app(environ, start_response)
+
+    def delay(self, environ: dict[str, Any]) -> None:
+        """Count the request and sleep the latency (also for answers given outside the app)."""
         with self._lock:
             self.requests[str(environ.get("REQUEST_METHOD"))] += 1
         if self.latency > 0:
             time.sleep(self.latency)
-        return self.app(environ, start_response)
 
 
 class ObjectFastPath:
@@ -77,13 +85,19 @@ class ObjectFastPath:
         self.answered = 0  # requests answered here, not by moto
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        answer = self._answer(environ)
+        answer = self.answer(environ)
         if answer is None:
             return self.app(environ, start_response)
-        self.answered += 1
         status, headers, body = answer
         start_response(status, headers)
         return [body]
+
+    def answer(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """The fast path's answer (status, headers, body), or None: moto answers."""
+        answer = self._answer(environ)
+        if answer is not None:
+            self.answered += 1
+        return answer
 
     def _answer(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
         method = environ.get("REQUEST_METHOD")
@@ -343,22 +357,53 @@ def load_world(world_root: Path) -> int:
     return count
 
 
-def serve(world_root: Path, port: int, latency: float) -> None:
-    from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
+def keep_alive_handler(fast_path: ObjectFastPath, latency: LatencyMiddleware) -> type[Any]:
+    """moto's werkzeug request handler, answering fast-path requests on a kept-alive connection."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
 
-    class Handler(MotoRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as S3 does: no TCP connection per request
+    class KeepAliveHandler(MotoRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def run_wsgi(self) -> None:
+            environ = self.make_environ()
+            answer = None
+            if not self.headers.get("Content-Length") and "chunked" not in self.headers.get(
+                "Transfer-Encoding", ""
+            ):
+                answer = fast_path.answer(environ)
+            if answer is None:
+                super().run_wsgi()  # the whole stack again; werkzeug closes the connection
+                return
+            latency.delay(environ)
+            status, headers, body = answer
+            code, _, reason = status.partition(" ")
+            self.send_response(int(code), reason)
+            for name, value in headers:
+                self.send_header(name, value)
+            # Headers and body in one write: two small writes on one connection wait for
+            # the client's delayed ACK (Nagle), ~40 ms per answer.
+            self._headers_buffer.append(b"\r\n")
+            self.wfile.write(b"".join([*self._headers_buffer, body]))
+            self._headers_buffer = []
 
         def log_request(self, *args: Any, **kwargs: Any) -> None:
             pass
+
+    return KeepAliveHandler
+
+
+def serve(world_root: Path, port: int, latency: float) -> None:
+    from moto.moto_server.werkzeug_app import create_backend_app
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _index_listing()
     started = time.monotonic()
     count = load_world(world_root)
-    app = LatencyMiddleware(ObjectFastPath(create_backend_app("s3")), latency)
-    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=Handler)
+    fast_path = ObjectFastPath(create_backend_app("s3"))
+    app = LatencyMiddleware(fast_path, latency)
+    handler = keep_alive_handler(fast_path, app)
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=handler)
     loaded = time.monotonic() - started
     print(f"ready {server.port} {count} objects loaded in {loaded:.1f} s", flush=True)
     server.serve_forever()

@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import orjson
+
 from bulkimg.models import ImageProbe, Rejection
 
 SCHEMA_VERSION = 2
@@ -23,6 +25,14 @@ CREATE TABLE IF NOT EXISTS probes (
 );
 -- Object counts of listed prefixes, used by the listing before skip-scan: no longer kept.
 DROP TABLE IF EXISTS prefix_stats;
+"""
+# Rows given as one JSON array of [key, etag, format, width, height, rejection, detail, bytes].
+_INSERT_JSON_ROWS = """
+INSERT OR REPLACE INTO probes
+SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+       json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),
+       json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'), ?2
+FROM json_each(?3)
 """
 # Results that may change without a new ETag (a network failure) are never cached.
 _TRANSIENT = frozenset({Rejection.UNREADABLE, Rejection.CHANGED})
@@ -69,14 +79,15 @@ class ProbeCache:
         )
 
     def put_many(self, bucket: str, items: Iterable[tuple[str, str, ImageProbe]]) -> None:
-        now = time.time()
+        """Store the results, in one statement: executemany lets go of the GIL at every row,
+        and with the header reads' threads busy, each row then waits its turn to get it back.
+        """
         rows = [
-            (
-                *(bucket, key, etag, p.format, p.width, p.height),
-                *(_text(p.rejection), p.detail, p.bytes_read, now),
-            )
+            (key, etag, p.format, p.width, p.height, _text(p.rejection), p.detail, p.bytes_read)
             for key, etag, p in items
             if p.rejection not in _TRANSIENT
         ]
-        self._db.executemany("INSERT OR REPLACE INTO probes VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        if not rows:
+            return
+        self._db.execute(_INSERT_JSON_ROWS, (bucket, time.time(), orjson.dumps(rows)))
         self._db.commit()

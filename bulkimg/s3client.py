@@ -26,14 +26,14 @@ LIGHT_CALL_EVENT = "bulkimg-call.s3"
 LIGHT_SEND_EVENT = "bulkimg-send.s3"
 
 
-def emit_light_call(events: Any, operation: str) -> None:
-    """One API call (`operation`, e.g. GetObject) made without botocore."""
-    events.emit(f"{LIGHT_CALL_EVENT}.{operation}")
+def emit_light_call(events: Any, operation: str, count: int = 1) -> None:
+    """`count` API calls (`operation`, e.g. GetObject) made without botocore."""
+    events.emit(f"{LIGHT_CALL_EVENT}.{operation}", count=count)
 
 
-def emit_light_send(events: Any, operation: str) -> None:
-    """One HTTP attempt of such a call (the first one or a retry)."""
-    events.emit(f"{LIGHT_SEND_EVENT}.{operation}")
+def emit_light_send(events: Any, operation: str, count: int = 1) -> None:
+    """`count` HTTP attempts of such calls (first ones and retries)."""
+    events.emit(f"{LIGHT_SEND_EVENT}.{operation}", count=count)
 
 
 class RequestCounter:
@@ -64,13 +64,13 @@ class RequestCounter:
         with self._lock:
             self.calls[str(model.name)] += 1
 
-    def _on_light_call(self, event_name: str, **_: Any) -> None:
+    def _on_light_call(self, event_name: str, count: int = 1, **_: Any) -> None:
         with self._lock:
-            self.calls[event_name.rpartition(".")[2]] += 1
+            self.calls[event_name.rpartition(".")[2]] += count
 
-    def _on_send(self, **_: Any) -> None:
+    def _on_send(self, count: int = 1, **_: Any) -> None:
         with self._lock:
-            self.attempts += 1
+            self.attempts += count
 
     @property
     def total(self) -> int:

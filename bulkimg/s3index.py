@@ -13,12 +13,12 @@ the parser says the size marker lies; verdicts are cached by (bucket, key, ETag)
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
+import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -31,10 +31,10 @@ from botocore.exceptions import (
     ReadTimeoutError,
     ResponseStreamingError,
 )
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, S3Error
+from bulkimg.http1 import BodyCutShortError
 from bulkimg.imageheader import (
     ByteWindows,
     InvalidImage,
@@ -50,9 +50,10 @@ from bulkimg.models import (
     S3Object,
     SkuImages,
 )
+from bulkimg.parallel import as_done
 from bulkimg.probecache import ProbeCache
 from bulkimg.progress import NullReporter, Reporter
-from bulkimg.s3get import BodyCutShortError, PresignedGetter, S3GetError
+from bulkimg.s3get import PresignedGetter, S3GetError
 from bulkimg.s3keys import ParsedName, folder_for, parse_image_name
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class S3ImageIndex:
         self.cache = cache
         self.reporter: Reporter = reporter or NullReporter()
         self.stats = IndexStats()
-        self._getter: PresignedGetter | None = None  # while reading headers over httpx
+        self._getter: PresignedGetter | None = None  # while reading headers by presigned URL
 
     def index(self, image_skus: Collection[str]) -> dict[str, SkuImages]:
         """SkuImages for every (valid) Image_SKU given."""
@@ -316,19 +317,18 @@ class S3ImageIndex:
         self.reporter.start(stage, len(to_read))
         fresh: list[tuple[str, str, ImageProbe]] = []
         workers = self.settings.s3_workers
-        if to_read and self.settings.s3_get_client == "httpx":
+        if to_read and self.settings.s3_get_client != "boto3":
             self._getter = PresignedGetter(self.client, self.bucket, self.settings)
         try:
-            with ThreadPoolExecutor(workers) as pool:
-                for cand, header in _as_completed_bounded(pool, self._probe, to_read, 4 * workers):
-                    self.stats.probed += 1
-                    self.stats.bytes_read.append(header.bytes_read)
-                    fresh.append((cand.obj.key, cand.obj.etag, header))
-                    self._record(cand, self._judge(cand, header), result)
-                    self.reporter.advance(stage)
-                    if len(fresh) >= 500:
-                        self.cache.put_many(self.bucket, fresh)
-                        fresh.clear()
+            for cand, header in as_done(self._probe, to_read, workers, "s3-header"):
+                self.stats.probed += 1
+                self.stats.bytes_read.append(header.bytes_read)
+                fresh.append((cand.obj.key, cand.obj.etag, header))
+                self._record(cand, self._judge(cand, header), result)
+                self.reporter.advance(stage)
+                if len(fresh) >= 500:
+                    self.cache.put_many(self.bucket, fresh)
+                    fresh.clear()
         finally:
             if self._getter is not None:
                 self._getter.close()
@@ -403,7 +403,7 @@ class S3ImageIndex:
 
     def _get_range(self, obj: S3Object, offset: int, length: int) -> bytes | ImageProbe:
         try:
-            data = self._read_range(obj, offset, length)
+            data = self._read_range_again_if_cut(obj, offset, length)
         except BodyCutShortError as exc:
             return ImageProbe(None, 0, 0, Rejection.UNREADABLE, str(exc))
         except S3GetError as exc:
@@ -417,12 +417,17 @@ class S3ImageIndex:
             return ImageProbe(None, 0, 0, Rejection.UNREADABLE, "short read")
         return data
 
-    @retry(
-        retry=retry_if_exception_type(BodyCutShortError),
-        stop=stop_after_attempt(BODY_READ_ATTEMPTS),
-        wait=wait_exponential(multiplier=0.1, max=1),
-        reraise=True,
-    )
+    def _read_range_again_if_cut(self, obj: S3Object, offset: int, length: int) -> bytes:
+        """`_read_range`, again (0.1 s, 0.2 s, ... later) while the body comes cut short."""
+        for attempt in range(1, BODY_READ_ATTEMPTS + 1):
+            try:
+                return self._read_range(obj, offset, length)
+            except BodyCutShortError:
+                if attempt == BODY_READ_ATTEMPTS:
+                    raise
+            time.sleep(min(1.0, 0.1 * 2 ** (attempt - 1)))
+        raise AssertionError("unreachable")
+
     def _read_range(self, obj: S3Object, offset: int, length: int) -> bytes:
         """The bytes of one ranged GET (If-Match: the listed ETag)."""
         if self._getter is not None:
@@ -460,30 +465,6 @@ class S3ImageIndex:
         if width * height > s.max_pixels:
             return _replace(probe, Rejection.TOO_MANY_PIXELS, f"{size} > {s.max_megapixels} MP")
         return probe
-
-
-def _as_completed_bounded(
-    pool: ThreadPoolExecutor,
-    fn: Callable[[_Candidate], ImageProbe],
-    items: Iterable[_Candidate],
-    limit: int,
-) -> Iterator[tuple[_Candidate, ImageProbe]]:
-    """(item, fn(item)) as they finish, with at most `limit` submitted and not yet collected.
-
-    Submitting every item at once holds a Future per item (~1.9 KB each: 380 MB for 200,000
-    images); `limit` a few times the pool size keeps every worker busy all the same.
-    """
-    pending: dict[Future[ImageProbe], _Candidate] = {}
-    queue = iter(items)
-    for item in itertools.islice(queue, limit):
-        pending[pool.submit(fn, item)] = item
-    while pending:
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-        for job in done:
-            item = pending.pop(job)
-            for following in itertools.islice(queue, 1):
-                pending[pool.submit(fn, following)] = following
-            yield item, job.result()
 
 
 def _owner(filename: str, skus: list[str]) -> tuple[str, ParsedName | Rejection] | None:

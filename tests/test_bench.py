@@ -7,7 +7,6 @@ import os
 import random
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -80,40 +79,6 @@ def test_small_benchmark_run_writes_every_required_key(tmp_path: Path) -> None:
 )
 def test_fast_timestamps_equal_botocores(value: Any) -> None:
     assert fast_timestamp(value) == parse_timestamp(value)
-
-
-class _CountingPool(ThreadPoolExecutor):
-    submitted = 0
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-        self.submitted += 1
-        return super().submit(fn, *args, **kwargs)
-
-
-def test_header_reads_keep_a_bounded_number_of_requests_in_flight() -> None:
-    from bulkimg.s3index import _as_completed_bounded
-
-    got: dict[int, int] = {}
-    most = 0
-    with _CountingPool(4) as pool:
-        results = _as_completed_bounded(pool, lambda i: i * 2, iter(range(1000)), 8)
-        for collected, (item, doubled) in enumerate(results):
-            got[item] = doubled
-            most = max(most, pool.submitted - collected - 1)  # submitted and still pending
-    assert got == {i: i * 2 for i in range(1000)}
-    assert most <= 8
-
-
-def test_a_failed_header_read_is_raised() -> None:
-    from bulkimg.s3index import _as_completed_bounded
-
-    def probe(item: Any) -> Any:
-        if item == 3:
-            raise RuntimeError("boom")
-        return item
-
-    with ThreadPoolExecutor(2) as pool, pytest.raises(RuntimeError, match="boom"):
-        list(_as_completed_bounded(pool, probe, range(10), 4))
 
 
 def test_floor_counts_one_get_per_candidate_and_the_fewest_listing_pages(tmp_path: Path) -> None:

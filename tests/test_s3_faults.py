@@ -119,9 +119,9 @@ def proxy(s3_server: LocalS3) -> Iterator[FaultProxy]:
         yield running
 
 
-@pytest.fixture(params=["httpx", "boto3"])
+@pytest.fixture(params=["direct", "httpx", "boto3"])
 def get_client(request: pytest.FixtureRequest) -> str:
-    """The header reads' GET path (BULKIMG_S3_GET_CLIENT): each fault is met by both."""
+    """The header reads' GET path (BULKIMG_S3_GET_CLIENT): each fault is met by all three."""
     client: str = request.param
     return client
 
@@ -271,8 +271,12 @@ def test_an_object_always_cut_short_defers_only_its_group(
 ) -> None:
     proxy.add(Fault("GET", "truncate", count=None, key_contains="1102192-2a"))
     settings, report, accounting = build_through()
-    # The error's name: httpx's for a presigned GET, botocore's for get_object.
-    cut = {"httpx": "RemoteProtocolError", "boto3": "ResponseStreamingError"}
+    # The error's name: http.client's or httpx's for a presigned GET, botocore's for get_object.
+    cut = {
+        "direct": "IncompleteRead(100 of 3719 bytes)",
+        "httpx": "RemoteProtocolError",
+        "boto3": "ResponseStreamingError",
+    }
     assert report.groups_deferred == {
         "LGD-101792": "S3 could not read sorted-media/11/02/19/1102192-2a-201.png"
         f" ({cut[settings.s3_get_client]})"
