@@ -8,11 +8,8 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
-
-import pymysql
-import pymysql.cursors
 
 from bulkimg.errors import CatalogError
 from bulkimg.models import (
@@ -23,6 +20,10 @@ from bulkimg.models import (
     Variant,
 )
 from bulkimg.s3keys import is_valid_image_sku
+
+if TYPE_CHECKING:
+    import pymysql
+    import pymysql.cursors
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +204,9 @@ class MySQLSource(_SQLSource):
         self._display = _redact_url(url)
 
     def _connect(self) -> pymysql.connections.Connection[pymysql.cursors.SSCursor]:
+        import pymysql  # only a MySQL catalog needs it
+        import pymysql.cursors
+
         try:
             return pymysql.connections.Connection(
                 host=self._host,
@@ -218,6 +222,8 @@ class MySQLSource(_SQLSource):
             raise CatalogError(f"cannot connect to catalog {self._display}: {exc}") from None
 
     def rows(self, group_ids: Sequence[str] | None) -> Iterator[RawRow]:
+        import pymysql
+
         conn = self._connect()
         try:
             with conn.cursor() as cursor:

@@ -18,7 +18,6 @@ from bulkimg.config import Settings, load_settings
 from bulkimg.errors import BulkimgError, InputFileError, UserError
 from bulkimg.preview import render_preview
 from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter
-from bulkimg.submit import manifest_counts
 
 console = Console()
 err_console = Console(stderr=True)
@@ -331,6 +330,8 @@ def demo(obj: _Context, workdir: Path) -> None:
         )
     final = result.retry or result.submit
     if final.manifest is not None:
+        from bulkimg.submit import manifest_counts
+
         console.print(f"groups: {_counts(manifest_counts(final.manifest))}")
     console.print(f"preview: {result.preview}")
     sys.exit(final.exit_code)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -15,7 +15,9 @@ from pydantic_settings import (
 )
 
 from bulkimg.errors import ConfigError
-from bulkimg.graphql_schema import ADMIN_API_VERSION
+
+# The Admin GraphQL API version the documents in graphql/ are written and validated against.
+ADMIN_API_VERSION: Final = "2026-10"
 
 DEFAULT_CONFIG_FILE = Path("bulkimg.toml")
 

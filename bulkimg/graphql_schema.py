@@ -44,6 +44,8 @@ from graphql import (
     validate,
 )
 
+from bulkimg.config import ADMIN_API_VERSION
+
 __all__ = [
     "ADMIN_API_VERSION",
     "MAX_BULK_CONNECTIONS",
@@ -57,7 +59,6 @@ __all__ = [
     "validate_operation",
 ]
 
-ADMIN_API_VERSION: Final = "2026-10"
 """The Shopify Admin API version every document targets: the one place it is pinned."""
 
 _SUFFIX: Final = ".graphql"

@@ -9,12 +9,14 @@ upload stay on the product, after ours, unless `--prune` is given.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bulkimg.models import GroupPlan
 from bulkimg.results import ExportedMedia, ExportedProduct
-from bulkimg.shopify_client import ShopifyClient
 from bulkimg.statestore import KnownMedia, ProductState, StateStore, product_state
+
+if TYPE_CHECKING:
+    from bulkimg.shopify_client import ShopifyClient
 
 Change = Literal["new", "unchanged", "changed"]
 

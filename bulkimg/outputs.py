@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -119,3 +119,11 @@ class PartedJsonl:
         single = self.directory / f"{self.stem}.jsonl"
         self.outputs.retarget(numbered, single)
         self.parts[0] = (single, lines, size)
+
+
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a JSONL file, one at a time (blank lines skipped)."""
+    with path.open("rb") as handle:
+        for raw in handle:
+            if raw.strip():
+                yield orjson.loads(raw)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bulkimg.outputs import iter_jsonl
 from bulkimg.runstate import OperationRecord
-from bulkimg.shopify_client import iter_jsonl
 
 # Our code for the lines of a file that stagedUploadsCreate refused (they were never sent).
 STAGED_UPLOAD_REFUSED = "STAGED_UPLOAD_REFUSED"

@@ -66,6 +66,9 @@ PROBE_EXTENSION_BYTES = 16 * 1024
 # Parallel skip-scan chains: a chain may cost one request more than if its folders were part
 # of a longer chain; below this many folders per chain, the parallelism is not worth it.
 MIN_FOLDERS_PER_CHAIN = 32
+# ...and at most this many chains: each one more may cost a page more, and a few chains in
+# parallel already hide the round trips of a listing (one page per 1,000 keys).
+MAX_LIST_CHAINS = 16
 # botocore retries a request, not the reading of its streamed body: a body cut short (the
 # connection dropped mid-answer) is fetched again a few times before the object is unreadable.
 BODY_READ_ATTEMPTS = 3
@@ -147,8 +150,15 @@ class S3ImageIndex:
             skus.sort(key=len, reverse=True)  # see _owner
         self.stats.folders_needed = len(skus_by_folder)
 
-        candidates = self._list_and_classify(skus_by_folder, result)
-        self._probe_all(candidates, result)
+        if self.settings.s3_get_client != "boto3":
+            self._getter = PresignedGetter(self.client, self.bucket, self.settings)
+        try:
+            candidates = self._list_and_classify(skus_by_folder, result)
+            self._probe_all(candidates, result)
+        finally:
+            if self._getter is not None:
+                self._getter.close()
+                self._getter = None
         for images in result.values():
             images.accepted.sort(key=lambda a: a.variation)
             self.stats.accepted += len(images.accepted)
@@ -189,7 +199,8 @@ class S3ImageIndex:
             self.stats.prefixes_swept = len(by_top)
             return [partial(self._sweep, top, needed) for top, needed in sorted(by_top.items())]
         self.stats.strategy = "skip-scan"
-        chains = _chains(folders, self.settings.s3_prefix, self.settings.s3_workers)
+        workers = min(self.settings.s3_workers, MAX_LIST_CHAINS)
+        chains = _chains(folders, self.settings.s3_prefix, workers)
         return [partial(self._skip_scan, chain) for chain in chains if chain]
 
     @contextmanager
@@ -197,7 +208,8 @@ class S3ImageIndex:
         try:
             yield
         except ClientError as exc:
-            raise _list_error(self.bucket, prefix, exc) from None
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            raise _list_error(self.bucket, prefix, code or str(exc)) from None
         except BotoCoreError as exc:
             raise S3Error(f"S3 listing of s3://{self.bucket}/{prefix} failed: {exc}") from None
 
@@ -216,15 +228,26 @@ class S3ImageIndex:
 
     def _page_after(self, prefix: str, start_after: str) -> tuple[list[S3Object], bool]:
         """One page of the keys under `prefix` that sort after `start_after`; truncated?"""
-        with self._listing_errors(prefix):
-            page = self.client.list_objects_v2(
-                Bucket=self.bucket, Prefix=prefix, StartAfter=start_after, MaxKeys=LIST_PAGE_SIZE
-            )
-        objects = [_s3_object(o) for o in page.get("Contents", [])]
-        truncated = bool(page.get("IsTruncated"))
+        objects, truncated = self._list_page(prefix, start_after)
         if truncated and not objects:  # S3 never does this; going on would skip folders
             raise S3Error(f"S3 listing of s3://{self.bucket}/{prefix} returned an empty page")
         return objects, truncated
+
+    def _list_page(self, prefix: str, start_after: str) -> tuple[list[S3Object], bool]:
+        if self._getter is not None:
+            try:
+                page = self._getter.list_page(prefix, start_after, LIST_PAGE_SIZE)
+            except S3GetError as exc:
+                if not exc.boto3_would_pass:
+                    raise _list_error(self.bucket, prefix, exc.code or str(exc)) from None
+                # A region redirect, expired credentials, a skewed clock: boto3 handles these.
+            else:
+                return page.objects, page.truncated
+        with self._listing_errors(prefix):
+            answer = self.client.list_objects_v2(
+                Bucket=self.bucket, Prefix=prefix, StartAfter=start_after, MaxKeys=LIST_PAGE_SIZE
+            )
+        return [_s3_object(o) for o in answer.get("Contents", [])], bool(answer.get("IsTruncated"))
 
     def _list_folder(self, folder: str) -> _Listing:
         objects: list[S3Object] = []
@@ -317,22 +340,15 @@ class S3ImageIndex:
         self.reporter.start(stage, len(to_read))
         fresh: list[tuple[str, str, ImageProbe]] = []
         workers = self.settings.s3_workers
-        if to_read and self.settings.s3_get_client != "boto3":
-            self._getter = PresignedGetter(self.client, self.bucket, self.settings)
-        try:
-            for cand, header in as_done(self._probe, to_read, workers, "s3-header"):
-                self.stats.probed += 1
-                self.stats.bytes_read.append(header.bytes_read)
-                fresh.append((cand.obj.key, cand.obj.etag, header))
-                self._record(cand, self._judge(cand, header), result)
-                self.reporter.advance(stage)
-                if len(fresh) >= 500:
-                    self.cache.put_many(self.bucket, fresh)
-                    fresh.clear()
-        finally:
-            if self._getter is not None:
-                self._getter.close()
-                self._getter = None
+        for cand, header in as_done(self._probe, to_read, workers, "s3-header"):
+            self.stats.probed += 1
+            self.stats.bytes_read.append(header.bytes_read)
+            fresh.append((cand.obj.key, cand.obj.etag, header))
+            self._record(cand, self._judge(cand, header), result)
+            self.reporter.advance(stage)
+            if len(fresh) >= 500:
+                self.cache.put_many(self.bucket, fresh)
+                fresh.clear()
         self.cache.put_many(self.bucket, fresh)
         self.reporter.finish(stage)
 
@@ -563,9 +579,9 @@ def _s3_object(item: Any) -> S3Object:
     return S3Object(item["Key"], item["Size"], item["ETag"].strip('"'), item["LastModified"])
 
 
-def _list_error(bucket: str, prefix: str, exc: ClientError) -> S3Error | ConfigError:
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    message = f"S3 listing of s3://{bucket}/{prefix} failed: {code or exc}"
+def _list_error(bucket: str, prefix: str, code: str) -> S3Error | ConfigError:
+    """The error of a failed listing: S3's error code (or the error) says whose fault it is."""
+    message = f"S3 listing of s3://{bucket}/{prefix} failed: {code}"
     if code in _CONFIG_ERROR_CODES:
         return ConfigError(message + " (check AWS_S3_BUCKET and the AWS credentials)")
     return S3Error(message)

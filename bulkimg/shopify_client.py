@@ -15,7 +15,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -357,14 +357,6 @@ class ShopifyClient:
                         out.write(chunk)
         except httpx.TransportError as exc:
             raise ShopifyNetworkError(f"download failed: {exc!r}", sent=True) from None
-
-
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """The JSON objects of a JSONL file, one at a time (blank lines skipped)."""
-    with path.open("rb") as handle:
-        for raw in handle:
-            if raw.strip():
-                yield orjson.loads(raw)
 
 
 def client_from_settings(settings: Settings, http: httpx.Client | None = None) -> ShopifyClient:

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from bulkimg.errors import ConfigError
+from bulkimg.outputs import iter_jsonl
 from bulkimg.planfile import PlanRecord
 from bulkimg.results import ExportedProduct
 from bulkimg.runstate import now_iso
-from bulkimg.shopify_client import iter_jsonl
 from bulkimg.shopname import filename_of_url, parse_shopify_filename
 
 SCHEMA_VERSION = 1

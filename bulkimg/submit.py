@@ -21,6 +21,7 @@ import orjson
 from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record
 from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
+from bulkimg.outputs import iter_jsonl
 from bulkimg.planfile import PlanRecord, PlanVariant, read_plan
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.results import (
@@ -33,7 +34,7 @@ from bulkimg.results import (
 )
 from bulkimg.runlogs import log_file_name, log_safe
 from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
-from bulkimg.shopify_client import ShopifyClient, iter_jsonl, redact_url
+from bulkimg.shopify_client import ShopifyClient, redact_url
 from bulkimg.statestore import ProductState, StateStore, product_state
 
 PRODUCT_SET_DOCUMENT = "product_set"

@@ -48,16 +48,23 @@ def icc_jpeg() -> bytes:
 
 
 class Recorder(httpx.BaseTransport):
-    """Forwards to `inner` (moto) or answers with `answer(request)`; records each request."""
+    """Forwards to `inner` (moto) or answers with `answer(request)`; records each request.
 
-    def __init__(self, answer: Any = None) -> None:
+    Object GETs go to `answer` and `requests`; listing pages to `list_answer` and `lists`.
+    """
+
+    def __init__(self, answer: Any = None, list_answer: Any = None) -> None:
         self.inner = moto_s3_transport()
         self.answer = answer
+        self.list_answer = list_answer
         self.requests: list[httpx.Request] = []
+        self.lists: list[httpx.Request] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        response = self.answer(request) if self.answer else None
+        listing = b"list-type=2" in request.url.query
+        (self.lists if listing else self.requests).append(request)
+        answer = self.list_answer if listing else self.answer
+        response = answer(request) if answer else None
         return response if response is not None else self.inner.handle_request(request)
 
     @property
@@ -69,8 +76,8 @@ class Recorder(httpx.BaseTransport):
 def recorder(s3: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Install a Recorder as the GET client's transport; `recorder(answer)` for another."""
 
-    def install(answer: Any = None) -> Recorder:
-        transport = Recorder(answer)
+    def install(answer: Any = None, list_answer: Any = None) -> Recorder:
+        transport = Recorder(answer, list_answer)
         monkeypatch.setattr("bulkimg.s3get._transport", lambda: transport)
         return transport
 
@@ -269,3 +276,72 @@ def test_odd_keys_are_read_over_real_http(s3_server: Any, make_settings: Any) ->
             getter.get_range(keys[0], "0" * 32, 0, 5)
     finally:
         getter.close()
+
+
+# -- listing pages -----------------------------------------------------------------------------
+
+
+def test_listing_pages_go_by_presigned_url_and_decode_every_key(
+    s3: Any, make_settings: Any, recorder: Any
+) -> None:
+    odd = [f"{SKU}-{n}a-1 +%é.png" for n in range(1, 4)]  # space, plus, percent, non-ASCII
+    for name in odd:  # not image names: rejected by name, under their own (decoded) keys
+        put(s3, name, image_bytes("png", 300, 300))
+    for n in range(1200):  # another folder's keys in between: more than one page
+        s3.put_object(Bucket=BUCKET, Key=f"sorted-media/82/77/48/{n:05d}.txt", Body=b"")
+    put(s3, f"{SKU}-4a-1.png", image_bytes("png", 300, 300))
+    transport = recorder()
+    result, stats, counter = index(s3, make_settings())
+    assert [a.key.rsplit("/", 1)[1] for a in result.accepted] == [f"{SKU}-4a-1.png"]
+    assert sorted(r.key.rsplit("/", 1)[1] for r in result.rejected) == odd
+    assert transport.lists and all("list-type=2" in str(r.url) for r in transport.lists)
+    assert counter.calls["ListObjectsV2"] == len(transport.lists) == stats.list_pages
+
+
+def test_a_listing_page_answered_503_is_retried_and_counted_as_attempts(
+    s3: Any, make_settings: Any, recorder: Any
+) -> None:
+    put(s3, f"{SKU}-1a-1.png", image_bytes("png", 300, 300))
+    answers = iter([s3_error(503, "SlowDown"), s3_error(500, "InternalError")])
+    transport = recorder(list_answer=lambda _: next(answers, None))
+    result, _, counter = index(s3, make_settings())
+    assert len(result.accepted) == 1
+    assert len(transport.lists) == 3
+    assert counter.calls["ListObjectsV2"] == 1
+    assert counter.attempts == 3 + counter.calls["GetObject"]
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error"),
+    [
+        (403, "AccessDenied", "ConfigError"),
+        (404, "NoSuchBucket", "ConfigError"),
+        (500, "InternalError", "S3Error"),
+        (200, None, "S3Error"),  # not a listing: malformed
+    ],
+)
+def test_a_listing_that_fails_for_good_ends_the_build_with_one_clear_error(
+    s3: Any, make_settings: Any, recorder: Any, status: int, code: str | None, error: str
+) -> None:
+    from bulkimg import errors
+
+    put(s3, f"{SKU}-1a-1.png", image_bytes("png", 300, 300))
+    transport = recorder(list_answer=lambda _: s3_error(status, code))
+    with pytest.raises(getattr(errors, error)) as failed:
+        index(s3, make_settings(s3_max_attempts=2))
+    message = str(failed.value)
+    assert message.startswith(f"S3 listing of s3://{BUCKET}/")
+    assert (code or "MalformedListing") in message
+    assert "X-Amz-" not in message and CANARY_KEY_ID not in message
+    assert len(transport.lists) == (2 if status == 500 else 1)
+
+
+def test_a_listing_answer_boto3_would_get_past_is_listed_with_boto3(
+    s3: Any, make_settings: Any, recorder: Any
+) -> None:
+    put(s3, f"{SKU}-1a-1.png", image_bytes("png", 300, 300))
+    transport = recorder(list_answer=lambda _: s3_error(301, "PermanentRedirect"))
+    result, _, counter = index(s3, make_settings())
+    assert len(result.accepted) == 1
+    assert len(transport.lists) == 1
+    assert counter.calls["ListObjectsV2"] == 2  # the presigned page, then boto3's

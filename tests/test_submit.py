@@ -19,12 +19,13 @@ import pytest
 from bulkimg.build import run_build
 from bulkimg.config import Settings
 from bulkimg.demo import LocalS3
+from bulkimg.outputs import iter_jsonl
 from bulkimg.retry import run_retry
 from bulkimg.runstate import Phase, RunStore, Step
 from bulkimg.s3client import make_s3_client
 from bulkimg.samples import SampleData
 from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop, serve
-from bulkimg.shopify_client import client_from_settings, iter_jsonl
+from bulkimg.shopify_client import client_from_settings
 from bulkimg.submit import Submission, SubmitOutcome, productset_files_of_build
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN, secrets_in
 
