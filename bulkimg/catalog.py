@@ -127,7 +127,7 @@ def _text(value: object) -> str:
 
 
 def _not_utf8(text: str) -> bool:
-    return any("\ud800" <= c <= "\udfff" for c in text)
+    return not text.isascii() and any("\ud800" <= c <= "\udfff" for c in text)
 
 
 def _to_variant(raw: RawRow, row: int, seen_skus: set[str]) -> Variant | RowProblem:

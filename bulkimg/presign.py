@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -189,7 +190,7 @@ class FastPresigner:
         )
         digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         to_sign = f"{ALGORITHM}\n{timestamp}\n{day.scope}\n{digest}"
-        signature = hmac.new(day.signing_key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+        signature = hmac.digest(day.signing_key, to_sign.encode("utf-8"), "sha256").hex()
         return (
             f"{self._endpoint.url_prefix}{escaped}?{day.query_head}{timestamp}"
             f"{day.query_tail}&X-Amz-Signature={signature}"
@@ -222,7 +223,13 @@ class FastPresigner:
 
 def _escape(key: str) -> str:
     """An S3 key as botocore puts it in the URL path (UTF-8, `/` and `~` kept)."""
+    if _UNESCAPED.fullmatch(key):  # most keys: nothing to escape
+        return key
     return quote(key.encode("utf-8"), safe="/~")
+
+
+# What quote() leaves as is with safe="/~": ASCII letters, digits, "_.-~" and "/".
+_UNESCAPED = re.compile(r"[A-Za-z0-9_.\-~/]*")
 
 
 def _query_escape(value: str) -> str:

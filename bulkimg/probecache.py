@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import orjson
@@ -33,6 +33,10 @@ SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'),
        json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),
        json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'), ?2
 FROM json_each(?3)
+"""
+_SELECT_JSON_KEYS = """
+SELECT key, etag, format, width, height, rejection, detail, bytes_read FROM probes
+WHERE bucket = ?1 AND key IN (SELECT value FROM json_each(?2))
 """
 # Results that may change without a new ETag (a network failure) are never cached.
 _TRANSIENT = frozenset({Rejection.UNREADABLE, Rejection.CHANGED})
@@ -77,6 +81,25 @@ class ProbeCache:
         return ImageProbe(
             fmt, width, height, Rejection(rejection) if rejection else None, detail, bytes_read
         )
+
+    def get_many(
+        self, bucket: str, objects: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], ImageProbe]:
+        """The cached results of (key, ETag) pairs, by pair; pairs not cached are left out.
+
+        One query per 500 keys (a query per key cost ~25 µs, a tenth of a warm build).
+        """
+        found: dict[tuple[str, str], ImageProbe] = {}
+        for start in range(0, len(objects), 500):
+            chunk = objects[start : start + 500]
+            keys = orjson.dumps([key for key, _ in chunk])
+            rows = self._db.execute(_SELECT_JSON_KEYS, (bucket, keys))
+            wanted = set(chunk)
+            for key, etag, fmt, width, height, rejection, detail, bytes_read in rows:
+                if (key, etag) in wanted:
+                    reason = Rejection(rejection) if rejection else None
+                    found[(key, etag)] = ImageProbe(fmt, width, height, reason, detail, bytes_read)
+        return found
 
     def put_many(self, bucket: str, items: Iterable[tuple[str, str, ImageProbe]]) -> None:
         """Store the results, in one statement: executemany lets go of the GIL at every row,

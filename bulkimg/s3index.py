@@ -329,13 +329,17 @@ class S3ImageIndex:
 
     def _probe_all(self, candidates: list[_Candidate], result: dict[str, SkuImages]) -> None:
         self.stats.candidates = len(candidates)
+        cached = self.cache.get_many(
+            self.bucket, [(c.obj.key, c.obj.etag) for c in candidates if self._readable(c)]
+        )
         to_read: list[_Candidate] = []
         for cand in candidates:
-            verdict = self._verdict_without_reading(cand)
+            verdict = self._verdict_without_reading(cand, cached)
             if verdict is None:
                 to_read.append(cand)
             else:
                 self._record(cand, verdict, result)
+        del cached
         stage = "Reading image headers"
         self.reporter.start(stage, len(to_read))
         fresh: list[tuple[str, str, ImageProbe]] = []
@@ -352,17 +356,23 @@ class S3ImageIndex:
         self.cache.put_many(self.bucket, fresh)
         self.reporter.finish(stage)
 
-    def _verdict_without_reading(self, cand: _Candidate) -> ImageProbe | None:
+    def _readable(self, cand: _Candidate) -> bool:
+        """Worth a look in the cache (or a read): neither empty nor too large."""
+        return 0 < cand.obj.size <= self.settings.max_image_bytes
+
+    def _verdict_without_reading(
+        self, cand: _Candidate, cached: dict[tuple[str, str], ImageProbe]
+    ) -> ImageProbe | None:
         obj = cand.obj
         if obj.size == 0:
             return ImageProbe(None, 0, 0, Rejection.EMPTY)
         if obj.size > self.settings.max_image_bytes:
             limit = self.settings.max_image_bytes
             return ImageProbe(None, 0, 0, Rejection.FILE_TOO_LARGE, f"{obj.size} > {limit} bytes")
-        cached = self.cache.get(self.bucket, obj.key, obj.etag)
-        if cached is not None:
+        header = cached.get((obj.key, obj.etag))
+        if header is not None:
             self.stats.cache_hits += 1
-            return self._judge(cand, cached)
+            return self._judge(cand, header)
         return None
 
     def _record(self, cand: _Candidate, probe: ImageProbe, result: dict[str, SkuImages]) -> None:

@@ -366,3 +366,18 @@ def test_missing_bucket_is_a_configuration_error(s3: Any, make_settings: Any) ->
 
     with pytest.raises(ConfigError, match="NoSuchBucket"):
         run_index(s3, make_settings(aws_s3_bucket="no-such-bucket"), ["827749"])
+
+
+def test_the_cache_answers_many_keys_at_once_only_for_their_own_etag(tmp_path: Any) -> None:
+    from bulkimg.models import ImageProbe
+
+    cache = ProbeCache(tmp_path / "c.sqlite")
+    rows = [
+        (f"f/{n:04d}.jpg", f"e{n}", ImageProbe("jpeg", 300 + n, 300, None)) for n in range(1200)
+    ]
+    cache.put_many(BUCKET, rows)
+    asked = [(key, etag) for key, etag, _ in rows[::2]] + [("f/0001.jpg", "old"), ("nope", "e")]
+    found = cache.get_many(BUCKET, asked)
+    assert found == {(key, etag): probe for key, etag, probe in rows[::2]}
+    assert cache.get_many("other-bucket", asked) == {}
+    cache.close()
