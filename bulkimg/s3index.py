@@ -18,7 +18,6 @@ import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -172,16 +171,16 @@ class S3ImageIndex:
         stage = "Listing S3 folders"
         self.reporter.start(stage, len(skus_by_folder))
         candidates: list[_Candidate] = []
-        with ThreadPoolExecutor(self.settings.s3_workers) as pool:
-            jobs = [pool.submit(job) for job in self._listing_jobs(sorted(skus_by_folder))]
-            self.stats.list_chains = len(jobs)
-            for job in as_completed(jobs):
-                listing = job.result()
-                self.stats.list_pages += listing.pages
-                self.stats.objects_listed += listing.seen
-                for folder, objects in listing.folders.items():
-                    candidates.extend(self._classify(objects, skus_by_folder[folder], result))
-                    self.reporter.advance(stage)
+        jobs = self._listing_jobs(sorted(skus_by_folder))
+        self.stats.list_chains = len(jobs)
+        # as_done keeps no finished listing: each is classified, then dropped
+        for _, listing in as_done(_call, jobs, self.settings.s3_workers, "s3-list"):
+            self.stats.list_pages += listing.pages
+            self.stats.objects_listed += listing.seen
+            for folder, objects in listing.folders.items():
+                candidates.extend(self._classify(objects, skus_by_folder[folder], result))
+                self.reporter.advance(stage)
+            del listing
         self.reporter.finish(stage)
         return candidates
 
@@ -491,6 +490,10 @@ class S3ImageIndex:
         if width * height > s.max_pixels:
             return _replace(probe, Rejection.TOO_MANY_PIXELS, f"{size} > {s.max_megapixels} MP")
         return probe
+
+
+def _call(job: Callable[[], _Listing]) -> _Listing:
+    return job()
 
 
 def _owner(filename: str, skus: list[str]) -> tuple[str, ParsedName | Rejection] | None:

@@ -10,6 +10,8 @@ from bulkimg.models import Rejection
 IMAGE_SKU_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 MAX_IMAGE_SKU_LENGTH = 200
 ACCEPTED_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "webp"})
+# Each accepted extension as one shared string: a build holds one per candidate image.
+_EXTENSION = {ext: ext for ext in ACCEPTED_EXTENSIONS}
 # A variation number is a position, not an id: more digits than this is not a name we made.
 MAX_VARIATION_DIGITS = 9
 
@@ -64,6 +66,7 @@ def parse_image_name(filename: str, image_sku: str) -> ParsedName | Rejection | 
     ext = match["ext"].lower()
     if ext not in ACCEPTED_EXTENSIONS:
         return Rejection.EXTENSION
+    ext = _EXTENSION[ext]
     if match["suffix"] != "a":
         return Rejection.SUFFIX if match["suffix"] else Rejection.PATTERN
     return ParsedName(variation=int(match["number"]), extension=ext)
