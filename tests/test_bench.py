@@ -65,6 +65,17 @@ def test_small_benchmark_run_writes_every_required_key(tmp_path: Path) -> None:
     assert "234 MB" in (out / "latest.md").read_text()
 
 
+def test_get_clients_benchmark_reads_with_every_get_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.getclients import main
+
+    main(["--scale", "0.001", "--requests", "40", "--cache-dir", str(tmp_path)])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["direct", "httpx", "boto3"]
+    assert all("ms per GET" in line for line in lines[1:])
+
+
 @pytest.mark.parametrize(
     "value",
     [
