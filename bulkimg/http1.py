@@ -82,9 +82,9 @@ class Connection:
     def get(self, target: str, headers: dict[str, str]) -> Answer:
         """GET `target` (path and query, already escaped). Raises OSError (no answer),
         ClosedBeforeAnswerError, ProtocolError or BodyCutShortError."""
-        for part in (target, *headers, *headers.values()):
-            if "\r" in part or "\n" in part or (part is target and " " in part):
-                raise ValueError("a request target or header holds a line break")
+        parts = (target, *headers, *headers.values())
+        if " " in target or any("\r" in part or "\n" in part for part in parts):
+            raise ValueError("a request target or header holds a line break or a space")
         lines = [f"GET {target} HTTP/1.1", f"Host: {self.host_header}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines += ["", ""]

@@ -81,6 +81,15 @@ def connect(server: CannedServer, read_timeout: float = 5.0) -> http1.Connection
     )
 
 
+def assert_get_raises(answer: bytes, error: type[Exception]) -> None:
+    """A GET answered with `answer` raises `error`."""
+    with serving([answer]) as server:
+        conn = connect(server)
+        with pytest.raises(error):
+            conn.get("/k", {})
+        conn.close()
+
+
 LENGTH = b'HTTP/1.1 206 Partial Content\r\nContent-Length: 5\r\nETag: "e"\r\n\r\nhello'
 CHUNKED = (
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -149,11 +158,7 @@ def test_an_http10_answer_without_keep_alive_ends_the_connection() -> None:
     ids=["short", "chunk-cut", "chunk-size", "no-last-chunk", "bad-length"],
 )
 def test_a_body_cut_short_or_malformed_is_said_so(answer: bytes) -> None:
-    with serving([answer]) as server:
-        conn = connect(server)
-        with pytest.raises(BodyCutShortError):
-            conn.get("/k", {})
-        conn.close()
+    assert_get_raises(answer, BodyCutShortError)
 
 
 def test_a_body_that_stalls_past_the_read_timeout_is_cut_short() -> None:
@@ -198,11 +203,7 @@ def test_a_connection_closed_before_the_answer_is_told_apart() -> None:
     ],
 )
 def test_bytes_that_are_not_an_http_answer_are_a_protocol_error(answer: bytes) -> None:
-    with serving([answer]) as server:
-        conn = connect(server)
-        with pytest.raises(ProtocolError):
-            conn.get("/k", {})
-        conn.close()
+    assert_get_raises(answer, ProtocolError)
 
 
 @pytest.mark.parametrize(
