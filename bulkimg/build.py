@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from bulkimg.catalog import Catalog, ColumnMap, open_catalog, read_catalog
 from bulkimg.config import Settings
-from bulkimg.incremental import Incremental, ShopProducts
+from bulkimg.incremental import Incremental
 from bulkimg.models import GroupPlan, ImageSkuState, SkuImages
 from bulkimg.outputs import OutputSet, PartedJsonl, output_set
 from bulkimg.plan import PlanRules, plan_group
@@ -54,7 +54,6 @@ class BuildReport(BaseModel):
     groups_written: int
     groups_deferred: dict[str, str]
     groups_unchanged: int = 0
-    product_lookups: int = 0
     variants: int
     rows_read: int
     row_problems: list[dict[str, str | int]]
@@ -93,17 +92,16 @@ def run_build(
     group_ids: Sequence[str] | None = None,
     reporter: Reporter | None = None,
     s3_client: S3Client | None = None,
-    shop: ShopProducts | None = None,
 ) -> BuildResult:
     """Run a whole build; outputs appear only if it succeeds.
 
-    With a state file (settings.state_file), groups the shop already matches get no line; a
-    changed product is looked up on `shop` (when given) so its other images are kept.
+    With a state file (settings.state_file), groups the shop already matches get no line. The
+    build asks the shop nothing: submit resolves each line against a fresh export.
     """
     settings.require("catalog", "aws_s3_bucket")
     reporter = reporter or NullReporter()
     plan_rules = PlanRules(settings.handle_template, settings.alt_template)
-    line_rules = LineRules(settings.variants_mode, settings.option_name)
+    line_rules = LineRules(settings.option_name)
     started, t0 = datetime.now(), time.monotonic()
 
     columns = ColumnMap(
@@ -148,7 +146,7 @@ def run_build(
         source_url = functools.cache(source_url)
 
     state = StateStore(settings.state_file) if settings.state_file.is_file() else None
-    incremental = Incremental(state, shop, settings.prune)
+    incremental = Incremental(state)
     with output_set() as outputs:
         try:
             written = _write_outputs(
@@ -269,7 +267,6 @@ def _plan_record(plan: GroupPlan, part: int, line: int, index: dict[str, SkuImag
                 height=m.height,
                 etag=m.etag,
                 alt=m.alt,
-                media_id=plan.keep_media.get(m.s3_key),
             )
             for m in plan.media
         ],
@@ -327,7 +324,6 @@ def _report(
         groups_written=written.groups_written,
         groups_deferred=written.deferred,
         groups_unchanged=written.incremental.unchanged,
-        product_lookups=getattr(written.incremental.shop, "lookups", 0),
         variants=catalog.variant_count,
         rows_read=catalog.rows_read,
         row_problems=problems,

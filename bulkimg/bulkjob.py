@@ -67,7 +67,7 @@ def count_lines(path: Path) -> int:
 
 def new_record(phase: Phase, path: Path, document: str) -> OperationRecord:
     """A record for an input file (or, with an empty path, for a bulk query)."""
-    if not str(path) or phase is Phase.EXPORT:
+    if not str(path) or phase in (Phase.EXPORT, Phase.RESOLVE):
         return OperationRecord(
             phase=phase, input_file="", input_sha256="", input_lines=0, document=document
         )
@@ -154,12 +154,14 @@ class BulkRunner:
         if op.input_file:
             return f"Bulk {op.phase.value} {Path(op.input_file).name}"
         number = self.state.ops(op.phase).index(op) + 1
+        if op.phase is Phase.RESOLVE:
+            return f"Bulk export of the shop's products #{number}"
         return f"Bulk export of products #{number}"
 
     # -- steps -------------------------------------------------------------------------------
 
     def _stage(self, op: OperationRecord) -> None:
-        if op.phase is Phase.EXPORT:
+        if op.is_query:
             op.step = Step.UPLOADED  # a bulk query has no input file
             return
         path = Path(op.input_file)
@@ -199,7 +201,7 @@ class BulkRunner:
         op.submitting_since = now_iso()
         self.save()  # before the call: a crash from here on is resolved by _recover
         try:
-            if op.phase is Phase.EXPORT:
+            if op.is_query:
                 variables: dict[str, Any] = {"query": load_document(op.document)}
                 data = self.client.execute("bulk_operation_run_query", variables, idempotent=False)
                 payload = data["bulkOperationRunQuery"]
@@ -237,7 +239,7 @@ class BulkRunner:
 
     def _recover(self, op: OperationRecord) -> None:
         """Find an operation whose creation answer was lost, or submit again if none exists."""
-        kind = "query" if op.phase is Phase.EXPORT else "mutation"
+        kind = "query" if op.is_query else "mutation"
         data = self.client.execute("bulk_operations", {"query": f"operation_type:{kind}"})
         started = datetime.fromisoformat(op.submitting_since or now_iso())
         since = started - RECOVERY_MARGIN

@@ -57,19 +57,6 @@ def _group_selection(group_ids: Sequence[str], more: Sequence[str], all_groups: 
 
 
 @contextmanager
-def _shop_lookup(settings: Settings) -> Iterator[Any]:
-    """Live product lookups for an incremental build, when the shop is configured."""
-    if not (settings.shopify_shop and settings.shopify_access_token):
-        yield None
-        return
-    from bulkimg.incremental import LiveShop
-    from bulkimg.shopify_client import client_from_settings
-
-    with client_from_settings(settings) as client:
-        yield LiveShop(client)
-
-
-@contextmanager
 def _reporter() -> Iterator[Reporter]:
     context = click.get_current_context(silent=True)
     if context is not None and getattr(context.find_root().obj, "log_json", False):
@@ -81,6 +68,7 @@ def _reporter() -> Iterator[Reporter]:
         yield PlainReporter(sys.stderr)
 
 
+_NO_CREATE = "Skip and report groups with no product on the shop instead of creating them."
 _THUMBNAILS = "Embed thumbnails in preview.html (one S3 GET per new image, cached)."
 
 
@@ -88,14 +76,12 @@ _THUMBNAILS = "Embed thumbnails in preview.html (one S3 GET per new image, cache
 @click.option("--catalog", help="mysql://user@host:port/db, sqlite:///file.db or a .csv file.")
 @click.option("--table", help="Catalog table (default nav_items).")
 @click.option("--bucket", "aws_s3_bucket", help="S3 bucket with sorted-media/.")
-@click.option("--prune", is_flag=True, default=None, help="Remove images bulkimg did not upload.")
 @click.option("--group-ids", "group_ids", multiple=True, help="Groups to build (space/comma).")
 @click.option("--all", "all_groups", is_flag=True, help="Build every group of the catalog.")
 @click.option(
     "--list-strategy", "s3_list_strategy", type=click.Choice(["auto", "folders", "sweep"])
 )
 @click.option("--workers", "s3_workers", type=int, help="Parallel S3 requests (default 16).")
-@click.option("--variants-mode", type=click.Choice(["catalog", "omit"]))
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--logs-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--thumbnails", "preview_thumbnails", is_flag=True, default=None, help=_THUMBNAILS)
@@ -112,8 +98,8 @@ def build(
     """Read the catalog, index S3 and write the productSet JSONL, plan and logs."""
     ids = _group_selection(group_ids, more_group_ids, all_groups)
     settings = obj.settings(**overrides)
-    with _shop_lookup(settings) as shop, _reporter() as reporter:
-        result = run_build(settings, ids or None, reporter, shop=shop)
+    with _reporter() as reporter:
+        result = run_build(settings, ids or None, reporter)
     print_build_summary(result.report, result.report_path)
     if result.report.groups_deferred:
         sys.exit(1)
@@ -150,14 +136,15 @@ def plan(obj: _Context, output_dir: Path | None, group_id: str | None) -> None:
 
 @cli.command()
 @click.option("--wait", is_flag=True, help="Poll until every operation ends, then attach images.")
+@click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.pass_obj
-def submit(obj: _Context, wait: bool, output_dir: Path | None) -> None:
-    """Run the build's productSet lines as bulk operations (resumes an unfinished run)."""
+def submit(obj: _Context, /, wait: bool, **overrides: Any) -> None:
+    """Run the build's lines against the shop as it is now (resumes an unfinished run)."""
     from bulkimg.shopify_client import client_from_settings
     from bulkimg.submit import Submission, productset_files_of_build
 
-    settings = obj.settings(output_dir=output_dir)
+    settings = obj.settings(**overrides)
     with client_from_settings(settings) as client, _reporter() as reporter:
         submission = Submission(settings, client, reporter)
         state = submission.resume_or_start(productset_files_of_build(settings.output_dir))
@@ -189,7 +176,7 @@ def reconcile(obj: _Context, output_dir: Path | None) -> None:
 @cli.command("run")
 @click.option("--group-ids", "group_ids", multiple=True, help="Groups to run (space/comma).")
 @click.option("--all", "all_groups", is_flag=True, help="Run every group of the catalog.")
-@click.option("--prune", is_flag=True, default=None, help="Remove images bulkimg did not upload.")
+@click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("more_group_ids", nargs=-1)
 @click.pass_obj
@@ -219,16 +206,17 @@ def run_command(
 
 @cli.command()
 @click.argument("failures_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.pass_obj
-def retry(obj: _Context, failures_file: Path, output_dir: Path | None) -> None:
+def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
     """Submit again only the retryable lines of FAILURES_FILE, and merge the outcome."""
     from bulkimg.retry import read_failures, run_retry
     from bulkimg.s3client import make_s3_client
     from bulkimg.shopify_client import client_from_settings
 
     read_failures(failures_file)  # a missing or malformed file is the first thing to report
-    settings = obj.settings(output_dir=output_dir)
+    settings = obj.settings(**overrides)
     settings.require("aws_s3_bucket")
     with client_from_settings(settings) as client, _reporter() as reporter:
         inputs, outcome = run_retry(

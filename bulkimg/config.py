@@ -91,7 +91,11 @@ class Settings(BaseSettings):
     # Shopify lines
     handle_template: str = "{group_id}"
     alt_template: str = "{image_sku} - Image {variation}"
-    variants_mode: Literal["catalog", "omit"] = "catalog"
+    # Products that do not exist on the shop: created from the catalog (title, one option telling
+    # the variants apart, variants) with this status, or skipped and reported (create_products
+    # false, `--no-create`). Products that exist only ever get their images changed.
+    create_products: bool = True
+    create_status: Literal["DRAFT", "ACTIVE", "ARCHIVED", "UNLISTED"] = "DRAFT"
     option_name: str = "SKU"
     max_jsonl_bytes: int = Field(100_000_000, ge=1024)
 
@@ -119,7 +123,6 @@ class Settings(BaseSettings):
     logs_dir: Path = Path("logs")
     cache_dir: Path = Path("output/cache")
     state_file: Path = Path("output/state.sqlite")
-    prune: bool = False
     keep_runs: int = Field(14, ge=1)
 
     _toml_file: ClassVar[Path | None] = None

@@ -220,5 +220,3 @@ class GroupPlan:
     missing: list[MissingImage]
     deferred: str | None = None  # why the group is left out of this run, if it is
     unchanged: bool = False  # the shop already matches: no line this run
-    keep_media: dict[str, str] = field(default_factory=dict)  # S3 key -> media id kept
-    foreign_media: list[str] = field(default_factory=list)  # other images kept, after ours

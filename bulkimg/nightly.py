@@ -21,7 +21,6 @@ from bulkimg.build import BuildResult, run_build
 from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError
-from bulkimg.incremental import LiveShop
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.rotation import archive_run, prune_logs
 from bulkimg.runstate import Phase, RunState, RunStore, Step, now_iso
@@ -133,8 +132,7 @@ def run_nightly(
             if not settings.state_file.is_file():
                 reporter.info("no state file: rebuilding it from the shop first")
                 reconciled = reconcile(settings, client, reporter)
-            shop = LiveShop(client)
-            build = run_build(settings, group_ids, reporter, shop=shop)
+            build = run_build(settings, group_ids, reporter)
             state = submission.start(productset_files_of_build(settings.output_dir))
         outcome = submission.run(state, wait=True)
         exit_code = max(outcome.exit_code, 1 if build and build.report.groups_deferred else 0)

@@ -84,6 +84,9 @@ class ManifestRecord(_Record):
     product_id: str | None = None
     handle: str
     status: Literal["done", "failed", "missing"]
+    # What submit did to the product: created it, changed its images, found it right, or left
+    # it alone (conflict, --no-create); absent for groups no line was resolved for.
+    action: Literal["create", "update", "unchanged", "conflict", "not_created"] | None = None
     media: list[ManifestMedia] = []
     variants: list[ManifestVariant] = []
 
@@ -197,6 +200,7 @@ class Card:
     status: str  # planned, deferred, unchanged
     deferred_reason: str | None
     outcome: str | None  # done, failed, missing; None before a submit
+    action: str | None  # create, update, unchanged, conflict, not_created (manifest)
     product_id: str | None
     images: list[CardImage]
     variants: list[CardVariant]
@@ -232,6 +236,7 @@ def build_card(
         status=plan.status,
         deferred_reason=plan.deferred_reason,
         outcome=manifest.status if manifest else None,
+        action=manifest.action if manifest else None,
         product_id=manifest.product_id if manifest else None,
         images=images,
         variants=_variants(plan, manifest),

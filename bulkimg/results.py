@@ -101,6 +101,8 @@ class ExportedMedia:
     status: str
     url: str | None
     errors: list[dict[str, Any]] = field(default_factory=list)
+    width: int | None = None
+    height: int | None = None
 
 
 @dataclass(slots=True)
@@ -165,5 +167,11 @@ def _attach(
                 str(row.get("status") or ""),
                 image.get("url") if isinstance(image, dict) else None,
                 [_error(e) for e in row.get("mediaErrors") or []],
+                _int(image.get("width")) if isinstance(image, dict) else None,
+                _int(image.get("height")) if isinstance(image, dict) else None,
             )
         )
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None

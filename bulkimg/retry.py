@@ -7,8 +7,6 @@ exist skip productSet and go straight to the export and productVariantAppendMedi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,13 +16,11 @@ import orjson
 
 from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
-from bulkimg.incremental import keep_and_foreign
 from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
 from bulkimg.presign import presigner
 from bulkimg.productset import LineRules, productset_variables
 from bulkimg.progress import Reporter
 from bulkimg.shopify_client import ShopifyClient
-from bulkimg.statestore import StateStore
 from bulkimg.submit import Submission, SubmitOutcome
 
 if TYPE_CHECKING:
@@ -75,53 +71,26 @@ def prepare_retry(settings: Settings, failures_path: Path, s3: S3Client) -> Retr
     directory.mkdir(parents=True, exist_ok=True)
     productset = directory / f"productset-retry-{stamp}.jsonl"
     plan_path = directory / f"plan-retry-{stamp}.jsonl"
-    rules = LineRules(settings.variants_mode, settings.option_name)
+    rules = LineRules(settings.option_name)
 
     source_url = presigner(s3, settings.aws_s3_bucket or "", settings.presign_seconds)
 
     line = 0
-    with (
-        _state_file(settings) as state,
-        productset.open("wb") as lines,
-        plan_path.open("wb") as plan_out,
-    ):
+    # Lines in their create form: submit rewrites them against a fresh export of the shop, so
+    # images an earlier line did put on the product (its result lost) are kept, not uploaded.
+    with productset.open("wb") as lines, plan_path.open("wb") as plan_out:
         for record in plans:
             retried = _retry_record(record, productset.name if record.group_id in product_groups
                                     else None, line + 1)  # fmt: skip
             if record.group_id in product_groups:
                 line += 1
-                group = record.to_group_plan()
-                known = state.product(group.handle) if state else None
-                if known is not None:  # images already on the product are kept by id
-                    group.keep_media, group.foreign_media = keep_and_foreign(
-                        group, known, settings.prune
-                    )
-                    retried = _with_kept_media(retried, group.keep_media)
-                variables = productset_variables(group, source_url, rules)
+                variables = productset_variables(record.to_group_plan(), source_url, rules)
                 lines.write(orjson.dumps(variables) + b"\n")
             plan_out.write(retried.dump())
     files = [productset] if line else []
     if not line:
         productset.unlink()
     return RetryInputs(plan_path, files, sorted(media_groups), carried, len(plans))
-
-
-@contextmanager
-def _state_file(settings: Settings) -> Iterator[StateStore | None]:
-    """What the shop holds: an earlier line whose result was lost (its operation failed or was
-    cancelled) may have put images on the product, and a retry must not upload them again."""
-    if not settings.state_file.is_file():
-        yield None
-        return
-    with StateStore(settings.state_file) as state:
-        yield state
-
-
-def _with_kept_media(record: PlanRecord, keep: dict[str, str]) -> PlanRecord:
-    media = [
-        m.model_copy(update={"media_id": keep.get(m.s3_key, m.media_id)}) for m in record.media
-    ]
-    return record.model_copy(update={"media": media})
 
 
 def _needs_product_set(failure: dict[str, Any]) -> bool:

@@ -14,7 +14,13 @@ from pathlib import Path
 LATEST = ("plan.jsonl", "manifest.jsonl", "failures.jsonl", "build-report.json", "report.json",
           "report.md", "run.json", "preview.html")  # fmt: skip
 # Moved: files that belong to one run only.
-RUN_ONLY = ("results/*.jsonl", "variant_media-*.jsonl", "retry/*.jsonl")
+RUN_ONLY = (
+    "results/*.jsonl",
+    "variant_media-*.jsonl",
+    "retry/*.jsonl",
+    "productset-resolved-*.jsonl",
+    "resolution-*.jsonl",
+)
 LOG_KINDS = ("missing_images", "image_upload_failures")
 
 

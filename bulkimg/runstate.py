@@ -32,6 +32,7 @@ class Step(StrEnum):
 
 
 class Phase(StrEnum):
+    RESOLVE = "resolve"  # a bulk query of the shop's products, before any line is written
     PRODUCT_SET = "product_set"
     EXPORT = "export"  # a bulk query of the run's products, their media and variants
     VARIANT_MEDIA = "variant_media"
@@ -65,6 +66,11 @@ class OperationRecord(BaseModel):
     def active(self) -> bool:
         return self.step in (Step.SUBMITTING, Step.SUBMITTED)
 
+    @property
+    def is_query(self) -> bool:
+        """A bulk query (no input file), not a bulk mutation."""
+        return self.phase in (Phase.RESOLVE, Phase.EXPORT)
+
 
 class RunState(BaseModel):
     """Everything a resumed submit needs; no secrets and no signed URLs."""
@@ -73,6 +79,12 @@ class RunState(BaseModel):
     created_at: str = Field(default_factory=now_iso)
     shop: str
     plan_file: str | None = None
+    # The build's lines (create form) and their checksums; submit resolves them against an
+    # export of the shop into the files phase 1 runs (resolution_file says what each group got).
+    source_files: list[str] = Field(default_factory=list)
+    source_sha256: list[str] = Field(default_factory=list)
+    resolved: bool = False
+    resolution_file: str | None = None
     operations: list[OperationRecord] = Field(default_factory=list)
     media_wait_until: str | None = None
     # Groups whose product is already right (a retry of phase 2 only): no productSet line.

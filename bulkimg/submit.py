@@ -10,7 +10,7 @@ output/manifest.jsonl, output/failures.jsonl and logs/image_upload_failures_*.lo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,12 +18,14 @@ from typing import Any
 
 import orjson
 
-from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record
+from bulkimg.adoption import base_name
+from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record, sha256_of
 from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
 from bulkimg.outputs import iter_jsonl
 from bulkimg.planfile import PlanRecord, PlanVariant, read_plan
 from bulkimg.progress import NullReporter, Reporter
+from bulkimg.resolve import ResolvedGroup, ResolveRules, read_resolution, resolve_run
 from bulkimg.results import (
     ExportedMedia,
     ExportedProduct,
@@ -34,7 +36,8 @@ from bulkimg.results import (
 )
 from bulkimg.runlogs import log_file_name, log_safe
 from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
-from bulkimg.shopify_client import ShopifyClient, redact_url
+from bulkimg.shopify_client import ShopifyClient, ShopifyError, redact_url
+from bulkimg.shopname import filename_of_url, shopify_filename
 from bulkimg.statestore import ProductState, StateStore, product_state
 
 PRODUCT_SET_DOCUMENT = "product_set"
@@ -127,11 +130,15 @@ class Submission:
                     " run `bulkimg submit --wait` to resume it, or `bulkimg status`"
                 )
         state = RunState(
-            shop=self.client.endpoint.base_url, plan_file=str(self.plan_path), **fields
+            shop=self.client.endpoint.base_url,
+            plan_file=str(self.plan_path),
+            source_files=[str(p) for p in productset_files],
+            source_sha256=[sha256_of(p) for p in productset_files],
+            resolved=not productset_files,
+            **fields,
         )
-        state.operations = [
-            new_record(Phase.PRODUCT_SET, path, PRODUCT_SET_DOCUMENT) for path in productset_files
-        ]
+        if productset_files:  # the lines are resolved against the shop as it is now
+            state.operations = [new_record(Phase.RESOLVE, Path(), EXPORT_DOCUMENT)]
         self.store.save(state)
         return state
 
@@ -149,6 +156,8 @@ class Submission:
             self.client, self.store, state, self.out / "results", self.policy, self.reporter,
             self.sleep,
         )  # fmt: skip
+        if not state.resolved:
+            self._resolve(runner, state)
         phase1 = runner.run(Phase.PRODUCT_SET, wait)
         if not all(op.step in (Step.COLLECTED, Step.REJECTED) for op in phase1):
             return SubmitOutcome(False, 0, operations=state.operations)
@@ -158,8 +167,13 @@ class Submission:
         # Every product a line was sent for, failed lines too: one whose result was lost (its
         # operation failed or was cancelled) may exist, and the state file must learn its
         # images so that no later run uploads them again.
-        sent = {g.handle for g in groups.values() if _reached_shop(phase1_results.get(g.group_id))}
-        products = self._export_until_ready(runner, state, sent | {g.handle for g in done})
+        resolved = self._resolution(state)
+        targets = {
+            g.handle: _product_id(resolved.get(g.group_id), phase1_results.get(g.group_id))
+            for g in groups.values()
+            if g in done or _reached_shop(phase1_results.get(g.group_id))
+        }
+        products = self._export_until_ready(runner, state, targets)
         if not state.ops(Phase.VARIANT_MEDIA) and not state.phase2_done:
             path = self._write_phase2(state, done, products)
             if path is not None:
@@ -171,6 +185,47 @@ class Submission:
         runner.run(Phase.VARIANT_MEDIA, True)
         return self._finish(state, groups, phase1_results, products)
 
+    # -- resolve against the shop ------------------------------------------------------------
+
+    def _resolve(self, runner: BulkRunner, state: RunState) -> None:
+        """Export the shop's products, then write phase 1's lines from the build's (resolve.py)."""
+        for source, digest in zip(state.source_files, state.source_sha256, strict=True):
+            if not Path(source).is_file() or sha256_of(Path(source)) != digest:
+                raise ShopifyError(f"{source} changed since this run started; run `bulkimg build`")
+        while True:
+            runner.run(Phase.RESOLVE, True)
+            exports = state.ops(Phase.RESOLVE)
+            last = exports[-1]
+            if last.status == "COMPLETED" and last.step is Step.COLLECTED:
+                break
+            if len(exports) >= MAX_FAILED_EXPORTS:
+                raise ShopifyError(
+                    "could not export the shop's products"
+                    f" ({last.status or last.step.value}): nothing was sent"
+                )
+            state.operations.append(new_record(Phase.RESOLVE, Path(), EXPORT_DOCUMENT))
+            self.store.save(state)
+        export = Path(last.result_file) if last.result_file else None
+        rules = ResolveRules(self.settings.create_products, self.settings.create_status)
+        files, resolution = resolve_run(
+            Path(state.plan_file or self.plan_path),
+            [Path(p) for p in state.source_files],
+            export,
+            self.out,
+            state.run_id,
+            rules,
+        )
+        state.operations.extend(
+            new_record(Phase.PRODUCT_SET, path, PRODUCT_SET_DOCUMENT) for path in files
+        )
+        state.resolution_file, state.resolved = str(resolution), True
+        self.store.save(state)
+
+    def _resolution(self, state: RunState) -> dict[str, ResolvedGroup]:
+        if not state.resolution_file:
+            return {}
+        return {g.group_id: g for g in read_resolution(Path(state.resolution_file))}
+
     # -- phase 1 -----------------------------------------------------------------------------
 
     def _groups(self, state: RunState) -> dict[str, PlanRecord]:
@@ -179,24 +234,36 @@ class Submission:
     def _phase1_results(
         self, state: RunState, groups: dict[str, PlanRecord]
     ) -> dict[str, tuple[OperationRecord | None, LineResult]]:
-        by_line = {(g.file, g.line): g for g in groups.values() if g.file and g.line}
         results: dict[str, tuple[OperationRecord | None, LineResult]] = {
             group_id: (None, LineResult(-1, {"product": None})) for group_id in state.phase1_skipped
         }
+        by_line: dict[tuple[str, int], str] = {}
+        for resolved in self._resolution(state).values():
+            if resolved.file and resolved.line:
+                by_line[(resolved.file, resolved.line)] = resolved.group_id
+            elif resolved.action == "unchanged":  # the shop already holds its images
+                payload = {"product": {"id": resolved.product_id}}
+                results[resolved.group_id] = (None, LineResult(-1, payload))
+            else:  # conflict or not created: reported, never guessed
+                code = "IDENTITY_CONFLICT" if resolved.action == "conflict" else "NOT_CREATED"
+                error = {"code": code, "field": None, "message": resolved.detail}
+                results[resolved.group_id] = (None, LineResult(-1, None, [error]))
         for op in state.ops(Phase.PRODUCT_SET):
             name = Path(op.input_file).name
             for line, result in read_line_results(op, "productSet").items():
-                group = by_line.get((name, line + 1))
-                if group is not None:
-                    results[group.group_id] = (op, result)
+                group_id = by_line.get((name, line + 1))
+                if group_id in groups:
+                    results[group_id] = (op, result)
         return results
 
     # -- export and media wait ---------------------------------------------------------------
 
     def _export_until_ready(
-        self, runner: BulkRunner, state: RunState, handles: set[str]
+        self, runner: BulkRunner, state: RunState, targets: dict[str, str | None]
     ) -> dict[str, ExportedProduct]:
-        if not handles:
+        """The run's products by plan handle (`targets`: plan handle -> product id, or None for a
+        product created by its handle), exported until their media are READY or the wait ends."""
+        if not targets:
             return {}
         if state.media_wait_until is None:
             until = datetime.now(UTC) + timedelta(seconds=self.settings.media_wait_seconds)
@@ -215,7 +282,7 @@ class Submission:
             elif last.step is Step.REJECTED or not last.result_file:
                 return {}
             else:
-                products = read_export(Path(last.result_file), handles)
+                products = _pick(read_export(Path(last.result_file)), targets)
                 if state.phase2_done or not _pending_media(products):
                     return products
                 if _past(state.media_wait_until):
@@ -234,11 +301,13 @@ class Submission:
         products: dict[str, ExportedProduct],
     ) -> Path | None:
         lines: list[dict[str, Any]] = []
+        resolved = self._resolution(state)
         for group in sorted(done, key=lambda g: g.group_id):
             product = products.get(group.handle)
             if product is None:
                 continue
-            pairs = [p for p in _wanted_pairs(group, product) if p[1] is not None]
+            known = _known_media(resolved.get(group.group_id))
+            pairs = [p for p in _wanted_pairs(group, product, known) if p[1] is not None]
             for start in range(0, len(pairs), MAX_PAIRS_PER_LINE):
                 chunk = pairs[start : start + MAX_PAIRS_PER_LINE]
                 lines.append(
@@ -268,6 +337,7 @@ class Submission:
         failures: list[Failure] = []
         manifest: list[dict[str, Any]] = []
         counts = {"groups": len(groups), "done": 0, "failed": 0, "missing": 0, "unchanged": 0}
+        resolved = self._resolution(state)
         with StateStore(self.settings.state_file, self.client.endpoint.base_url) as shop_state:
             for group_id in sorted(groups):
                 group = groups[group_id]
@@ -277,8 +347,10 @@ class Submission:
                     counts["unchanged"] += 1
                 else:
                     entry, group_failures = _group_outcome(
-                        group, phase1.get(group_id), products, phase2
+                        group, phase1.get(group_id), products, phase2, resolved.get(group_id)
                     )
+                if group_id in resolved:
+                    entry["action"] = resolved[group_id].action
                 manifest.append(entry)
                 failures.extend(group_failures)
                 counts[entry["status"]] += 1
@@ -291,12 +363,15 @@ class Submission:
             raise AssertionError(f"lines: {p1_done} done + {p1_failed} failed != {submitted}")
         counts.update(lines_submitted=submitted, lines_done=p1_done, lines_failed=p1_failed)
         counts["variant_media_lines"] = sum(op.input_lines for op in state.ops(Phase.VARIANT_MEDIA))
+        counts.update(_shop_counts(resolved.values()))
         counts["shopify_calls"] = self.client.calls
         paths = self._write_outcome(state, manifest, failures)
         state.completed_at = now_iso()
         self.store.save(state)
-        exports = state.ops(Phase.EXPORT)
-        superseded = {id(op) for op in exports[:-1]}  # failed exports that a later one replaced
+        # Failed exports that a later one replaced (a query changes nothing: it is run again).
+        superseded = {
+            id(op) for phase in (Phase.RESOLVE, Phase.EXPORT) for op in state.ops(phase)[:-1]
+        }
         broken = any(
             (op.status in FAILED_OPERATION or op.step is Step.REJECTED) and id(op) not in superseded
             for op in state.operations
@@ -360,16 +435,78 @@ def _pending_media(products: dict[str, ExportedProduct]) -> bool:
     return any(m.status in ("UPLOADED", "PROCESSING") for p in products.values() for m in p.media)
 
 
-def _media_by_key(group: PlanRecord, product: ExportedProduct) -> dict[str, ExportedMedia]:
-    """The product's media matched to our S3 keys by alt text (unique within a product; if a
-    product holds several, the last one listed is the newest)."""
-    by_alt = {m.alt: m for m in product.media}
-    return {m.s3_key: by_alt[m.alt] for m in group.media if m.alt in by_alt}
+def _shop_counts(resolved: Iterable[ResolvedGroup]) -> dict[str, int]:
+    """What the run did to the shop's images, from the resolution (0s when nothing resolved)."""
+    counts = dict.fromkeys(
+        ("products_created", "products_conflict", "products_not_created", "images_adopted",
+         "images_uploaded", "images_replaced", "images_removed", "images_kept_foreign"),
+        0,
+    )  # fmt: skip
+    for group in resolved:
+        if group.action in ("create", "conflict", "not_created"):
+            key = {"create": "created", "conflict": "conflict"}.get(group.action, "not_created")
+            counts[f"products_{key}"] += 1
+        for name in ("adopted", "uploaded", "replaced", "removed", "kept_foreign"):
+            counts[f"images_{name}"] += getattr(group, name)
+    return counts
 
 
-def _wanted_pairs(group: PlanRecord, product: ExportedProduct) -> list[tuple[str, str | None]]:
-    """(variant id, media id) to attach: READY primary images not attached yet."""
-    media = _media_by_key(group, product)
+def _known_media(resolved: ResolvedGroup | None) -> dict[str, str]:
+    return resolved.media_of if resolved else {}
+
+
+def _product_id(
+    resolved: ResolvedGroup | None, phase1: tuple[OperationRecord | None, LineResult] | None
+) -> str | None:
+    """The group's product id: resolved from the shop, or returned by the line that created it."""
+    if resolved is not None and resolved.product_id:
+        return resolved.product_id
+    payload = (phase1[1].payload or {}) if phase1 else {}
+    product = payload.get("product") or {}
+    return str(product["id"]) if product.get("id") else None
+
+
+def _pick(
+    exported: dict[str, ExportedProduct], targets: dict[str, str | None]
+) -> dict[str, ExportedProduct]:
+    """Exported products by plan handle: by id when known, else by the handle it was made with."""
+    by_id = {p.id: p for p in exported.values()}
+    picked: dict[str, ExportedProduct] = {}
+    for handle, product_id in targets.items():
+        product = by_id.get(product_id) if product_id else exported.get(handle)
+        if product is not None:
+            picked[handle] = product
+    return picked
+
+
+def _media_by_key(
+    group: PlanRecord, product: ExportedProduct, known: dict[str, str]
+) -> dict[str, ExportedMedia]:
+    """The product's media for each planned S3 key, by id or file name, never by alt text: the
+    media id resolved before phase 1 (kept or adopted), else the newest media with bulkimg's file
+    name for that S3 object; a media not processed yet has no name to read and is matched by
+    the alt text bulkimg gave it."""
+    by_id = {m.id: m for m in product.media}
+    by_name = {base_name(filename_of_url(m.url)): m for m in product.media if m.url}
+    unnamed = {m.alt: m for m in product.media if not m.url and m.id not in known.values()}
+    found: dict[str, ExportedMedia] = {}
+    for m in group.media:
+        media = by_id.get(known.get(m.s3_key, "")) or by_name.get(
+            shopify_filename(m.s3_key, m.etag)
+        )
+        media = media or unnamed.get(m.alt)
+        if media is not None:
+            found[m.s3_key] = media
+    return found
+
+
+def _wanted_pairs(
+    group: PlanRecord, product: ExportedProduct, known: dict[str, str]
+) -> list[tuple[str, str | None]]:
+    """(variant id, media id) to attach: READY primary images, to variants that show no image
+    (a variant showing another image keeps it: Shopify refuses a second one, and it may be a
+    merchant's choice)."""
+    media = _media_by_key(group, product, known)
     variants = {v.sku: v for v in product.variants}
     pairs: list[tuple[str, str | None]] = []
     for v in group.variants:
@@ -377,7 +514,7 @@ def _wanted_pairs(group: PlanRecord, product: ExportedProduct) -> list[tuple[str
         image = media.get(v.image_s3_key) if v.image_s3_key else None
         if variant is None or image is None or image.status != "READY":
             continue
-        if image.id not in variant.media_ids:
+        if not variant.media_ids:
             pairs.append((variant.id, image.id))
     return pairs
 
@@ -427,6 +564,7 @@ def _group_outcome(
     phase1: tuple[OperationRecord | None, LineResult] | None,
     products: dict[str, ExportedProduct],
     phase2: dict[str, list[tuple[dict[str, Any], LineResult, str, int]]],
+    resolved: ResolvedGroup | None = None,
 ) -> tuple[dict[str, Any], list[Failure]]:
     failures: list[Failure] = []
     product = products.get(group.handle)
@@ -442,13 +580,13 @@ def _group_outcome(
         file = Path(op.input_file).name if op else None
         variables = _input_line(op, result.line) if op else None
         failures.append(
-            Failure("product_set", group.group_id, group.handle, file, result.line + 1,
-                    variables, result.errors, result.retryable)
+            Failure("product_set", group.group_id, group.handle, file,
+                    result.line + 1 if op else None, variables, result.errors, result.retryable)
         )  # fmt: skip
         return _manifest_entry(group, None, "failed", {}, {}), failures
     payload_product = (result.payload or {}).get("product") or {}
     product_id = product.id if product else str(payload_product.get("id") or "")
-    media = _media_by_key(group, product) if product else {}
+    media = _media_by_key(group, product, _known_media(resolved)) if product else {}
     attached = _attached(group, product, phase2.get(product_id, []), failures)
     failures.extend(_media_failures(group, product, media, attached))
     missing = bool(group.missing)

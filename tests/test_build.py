@@ -175,14 +175,3 @@ def test_no_secret_reaches_plan_report_or_logs(built: Any) -> None:
     assert secrets_in(outputs) == []
     # The secret key signs URLs but never appears; the JSONL holds only presigned URLs.
     assert b"canary/secret" not in (settings.output_dir / "productset.jsonl").read_bytes()
-
-
-def test_variants_mode_omit_sends_only_handle_and_files(
-    s3: Any, make_settings: Any, tmp_path: Path, sample: SampleData
-) -> None:
-    data = sample
-    data.upload(s3, BUCKET)
-    settings = make_settings(catalog=str(data.write_csv(tmp_path / "c.csv")), variants_mode="omit")
-    run_build(settings, ["LGD-101792"], s3_client=s3)
-    (line,) = read_jsonl(settings.output_dir / "productset.jsonl")
-    assert set(line["input"]) == {"handle", "files"}

@@ -358,11 +358,28 @@ def test_lines_without_a_result_are_not_run_and_retry_uploads_each_image_once(
 
 @pytest.mark.fault_matrix(
     area=SHOPIFY,
-    fault="the product export (bulk query) ends FAILED",
+    fault="the export of the shop the lines are resolved from (bulk query) ends FAILED",
+    outcome="a new export is run before any line is written; run completes, exit 0",
+)
+def test_failed_shop_export_is_run_again_before_anything_is_sent(
+    settings: Settings, shop: SandboxShop
+) -> None:
+    shop.faults.add(FaultRule("bulk_query", fail_after_lines=0, count=1))
+    outcome = submit(settings)
+    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    exports = RunStore(settings.output_dir).load().ops(Phase.RESOLVE)
+    assert [op.status for op in exports] == ["FAILED", "COMPLETED"]
+    assert all_done(assert_accounted(settings, shop))
+    assert shop.faults.seen("media_fetch") == planned_uploads(settings)
+
+
+@pytest.mark.fault_matrix(
+    area=SHOPIFY,
+    fault="the product export after phase 1 (bulk query) ends FAILED",
     outcome="a new export is run; run completes, 0 failures, exit 0, no image re-sent",
 )
 def test_failed_export_is_run_again(settings: Settings, shop: SandboxShop) -> None:
-    shop.faults.add(FaultRule("bulk_query", fail_after_lines=2, count=1))
+    shop.faults.add(FaultRule("bulk_query", fail_after_lines=2, count=1, after=1))
     outcome = submit(settings)
     assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
     exports = RunStore(settings.output_dir).load().ops(Phase.EXPORT)

@@ -45,6 +45,7 @@ class FaultRule:
       ends COMPLETED; they have no result line.
     - ``user_error`` (graphql, with ``operation_name``): the operation does not run; its payload
       holds one userError with this message (and ``user_error_code``), every other field null.
+    - ``after``: let the first N matching requests (bulk routes: operations) through untouched.
     """
 
     route: Route
@@ -59,6 +60,7 @@ class FaultRule:
     skip_lines: tuple[int, ...] = ()
     user_error: str | None = None
     user_error_code: str | None = None
+    after: int = 0
 
     def __post_init__(self) -> None:
         problems = self._problems()
@@ -78,6 +80,8 @@ class FaultRule:
             problems.append("delay must be >= 0 and probability within 0..1")
         if self.count is not None and self.count < 1:
             problems.append("count must be at least 1")
+        if self.after < 0:
+            problems.append("after must be >= 0")
         if self.operation_name is not None and self.route != "graphql":
             problems.append("operation_name applies to the graphql route only")
         if (self.fail_after_lines is not None or self.skip_lines) and not bulk:
@@ -117,6 +121,7 @@ class FaultRule:
 class _Active:
     rule: FaultRule
     remaining: int | None
+    passed: int = 0
 
 
 class FaultInjector:
@@ -159,6 +164,9 @@ class FaultInjector:
             self._seen[(route, operation_name)] += 1
             for active in self._active:
                 if not _applies(active.rule, route, operation_name, url):
+                    continue
+                if active.passed < active.rule.after:
+                    active.passed += 1
                     continue
                 if (
                     active.rule.probability < 1.0

@@ -77,6 +77,14 @@ function showCards(cards) {
     return el("span", "badge " + kind + "-" + value, text || value);
   }
 
+  const ACTIONS = {
+    create: "product created",
+    update: "images changed",
+    unchanged: "images already there",
+    conflict: "skipped: handle and SKUs disagree",
+    not_created: "not created (--no-create)",
+  };
+
   function header(card) {
     const head = el("header", "card-head");
     head.append(el("h2", "group-id", card.group_id));
@@ -84,6 +92,7 @@ function showCards(cards) {
     head.append(el("span", "title", card.title));
     head.append(badge("status", card.status, card.status === "unchanged" ? "no change" : null));
     if (card.outcome) head.append(badge("outcome", card.outcome));
+    if (card.action) head.append(badge("action", card.action, ACTIONS[card.action] || null));
     if (card.product_id) head.append(el("span", "product-id", card.product_id));
     if (card.deferred_reason) head.append(el("p", "deferred", card.deferred_reason));
     return head;

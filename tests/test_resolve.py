@@ -1,0 +1,150 @@
+"""resolve: the build's create-form lines become, against the shop, image-only lines for products
+that exist, create lines for new ones, and nothing for conflicts or products already right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from bulkimg.graphql_schema import load_document, validate_operation
+from bulkimg.planfile import PlanMedia, PlanRecord, PlanVariant
+from bulkimg.resolve import ResolveRules, read_resolution, resolve_line, resolve_run
+from bulkimg.results import ExportedMedia, ExportedProduct, ExportedVariant
+from bulkimg.shopindex import ShopIndex
+from bulkimg.shopname import shopify_filename
+
+KEY1 = "sorted-media/82/77/49/827749-1a-111.jpg"
+KEY2 = "sorted-media/82/77/49/827749-2a-222.jpg"
+CDN = "https://cdn.shopify.com/s/files/1/0001/files"
+
+
+def plan_record(file: str = "productset.jsonl", line: int = 1) -> PlanRecord:
+    media = [
+        PlanMedia(position=i, s3_key=k, image_sku="827749", variation=i, width=900, height=900,
+                  etag=f"e{i}" * 8, alt=f"827749 - Image {i}")
+        for i, k in ((1, KEY1), (2, KEY2))
+    ]  # fmt: skip
+    variants = [PlanVariant(sku=s, image_sku="827749", image_s3_key=KEY1) for s in ("A1", "A2")]
+    return PlanRecord(
+        group_id="LGD-1", handle="lgd-1", title="Ring", status="planned", file=file, line=line,
+        media=media, variants=variants,
+    )  # fmt: skip
+
+
+def create_form(plan: PlanRecord) -> dict[str, Any]:
+    files = [
+        {"originalSource": f"https://s3.test/{m.s3_key}?X-Amz-Signature=x", "alt": m.alt,
+         "contentType": "IMAGE", "filename": shopify_filename(m.s3_key, m.etag)}
+        for m in plan.media
+    ]  # fmt: skip
+    return {
+        "identifier": {"handle": plan.handle},
+        "input": {
+            "handle": plan.handle, "title": "Ring",
+            "productOptions": [{"name": "SKU", "values": [{"name": "A1"}, {"name": "A2"}]}],
+            "variants": [{"sku": s, "optionValues": [{"optionName": "SKU", "name": s}]}
+                         for s in ("A1", "A2")],
+            "files": files,
+        },
+    }  # fmt: skip
+
+
+def shop_product(handle: str, *media: ExportedMedia) -> ExportedProduct:
+    variants = [
+        ExportedVariant(f"gid://shopify/ProductVariant/{i}", s) for i, s in enumerate(["A1", "A2"])
+    ]
+    return ExportedProduct("gid://shopify/Product/77", handle, list(media), variants)
+
+
+def image(mid: int, name: str, size: int = 900) -> ExportedMedia:
+    return ExportedMedia(
+        f"gid://shopify/MediaImage/{mid}", "", "READY", f"{CDN}/{name}", [], size, size
+    )
+
+
+def test_an_existing_product_gets_only_its_files_by_id_and_keeps_every_foreign_image() -> None:
+    plan = plan_record()
+    product = shop_product("renamed-ring", image(5, "on-model.jpg"), image(6, "827749-1a-111.jpg"))
+    group, line = resolve_line(plan, create_form(plan), ShopIndex([product]), ResolveRules())
+    assert group.action == "update" and group.match == "sku" and group.product_id == product.id
+    assert line is not None and line["identifier"] == {"id": product.id}
+    assert set(line["input"]) == {"files"}  # type: ignore[arg-type]
+    files = line["input"]["files"]  # type: ignore[index]
+    assert files[0] == {"id": product.media[1].id}  # adopted: kept by id, not uploaded
+    assert files[1]["filename"] == shopify_filename(KEY2, "e2" * 8)
+    assert files[2] == {"id": product.media[0].id}  # the merchant's photo stays
+    assert (group.adopted, group.uploaded, group.kept_foreign) == (1, 1, 1)
+
+
+def test_a_product_that_already_holds_every_image_gets_no_line() -> None:
+    plan = plan_record()
+    product = shop_product("lgd-1", image(6, "827749-1a-111.jpg"), image(7, "827749-2a-222.jpg"))
+    group, line = resolve_line(plan, create_form(plan), ShopIndex([product]), ResolveRules())
+    assert line is None and group.action == "unchanged" and group.adopted == 2
+    assert group.media_of == {KEY1: product.media[0].id, KEY2: product.media[1].id}
+
+
+def test_a_new_product_is_created_as_a_draft_without_identifier() -> None:
+    plan = plan_record()
+    group, line = resolve_line(plan, create_form(plan), ShopIndex([]), ResolveRules())
+    assert group.action == "create" and line is not None and "identifier" not in line
+    assert line["input"]["status"] == "DRAFT" and line["input"]["title"] == "Ring"  # type: ignore[index]
+
+
+def test_no_create_skips_a_new_product_and_says_so() -> None:
+    plan = plan_record()
+    group, line = resolve_line(plan, create_form(plan), ShopIndex([]), ResolveRules(create=False))
+    assert line is None and group.action == "not_created" and "--no-create" in group.detail
+
+
+def test_a_conflict_sends_nothing() -> None:
+    plan = plan_record()
+    other = ExportedProduct("gid://shopify/Product/9", "x", [], [ExportedVariant("v", "A2")])
+    products = [shop_product("lgd-1"), other]
+    group, line = resolve_line(plan, create_form(plan), ShopIndex(products), ResolveRules())
+    assert line is None and group.action == "conflict" and "A2" in group.detail
+
+
+def test_resolved_lines_validate_against_shopifys_schema(admin_schemas: list[Any]) -> None:
+    plan = plan_record()
+    product = shop_product("lgd-1", image(5, "on-model.jpg"))
+    _, update = resolve_line(plan, create_form(plan), ShopIndex([product]), ResolveRules())
+    _, create = resolve_line(plan, create_form(plan), ShopIndex([]), ResolveRules())
+    for line in (update, create):
+        assert line is not None
+        for schema in admin_schemas:
+            assert validate_operation(schema, load_document("product_set"), line) == []
+
+
+def test_resolve_run_writes_private_line_files_and_one_record_per_group(tmp_path: Path) -> None:
+    plan = plan_record()
+    (tmp_path / "plan.jsonl").write_bytes(plan.dump())
+    build_file = tmp_path / "productset.jsonl"
+    build_file.write_bytes(orjson.dumps(create_form(plan)) + b"\n")
+    files, resolution = resolve_run(
+        tmp_path / "plan.jsonl", [build_file], None, tmp_path, "run1", ResolveRules()
+    )
+    (group,) = read_resolution(resolution)
+    assert files == [tmp_path / "productset-resolved-run1-productset.jsonl"]
+    assert (group.file, group.line, group.action) == (files[0].name, 1, "create")
+    assert files[0].stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("drop", ["files", "identifier"])
+def test_the_images_only_check_refuses_a_line_that_would_touch_more(drop: str) -> None:
+    from bulkimg.adoption import decide
+    from bulkimg.resolve import check_images_only
+
+    product = shop_product("lgd-1", image(5, "on-model.jpg"))
+    decision = decide(plan_record().media, product.media)
+    line: dict[str, object] = {"identifier": {"id": product.id}, "input": {"files": []}}
+    if drop == "files":  # the foreign image is not listed: it would be deleted
+        with pytest.raises(AssertionError, match="delete media"):
+            check_images_only(line, product, decision)
+    else:
+        line["input"] = {"files": [{"id": product.media[0].id}], "title": "x"}
+        with pytest.raises(AssertionError, match="more than files"):
+            check_images_only(line, product, decision)
