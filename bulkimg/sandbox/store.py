@@ -263,6 +263,19 @@ class Store:
             cursor = self._db.execute(sql, args)
             return cursor.lastrowid or 0
 
+    def _delete_except(self, table: str, product_id: int, keep: Sequence[int]) -> None:
+        """Delete the product's rows of ``table`` whose id is not in ``keep``; an empty ``keep``
+        deletes them all (``id NOT IN (NULL)`` would match no row at all)."""
+        assert table in ("options", "variants", "media"), table
+        if not keep:
+            self._run(f"DELETE FROM {table} WHERE product_id = ?", (product_id,))
+            return
+        marks = ",".join("?" * len(keep))
+        self._run(
+            f"DELETE FROM {table} WHERE product_id = ? AND id NOT IN ({marks})",
+            (product_id, *keep),
+        )
+
     # --- meta ---------------------------------------------------------------------------
 
     def secret(self, name: str) -> bytes:
@@ -327,12 +340,7 @@ class Store:
         self, product_id: int, options: Sequence[tuple[int | None, str, Sequence[str]]]
     ) -> None:
         """Make the product's options exactly ``(id or None, name, values)``, in order."""
-        keep = [option_id for option_id, _, _ in options if option_id is not None]
-        marks = ",".join("?" * len(keep)) or "NULL"
-        self._run(
-            f"DELETE FROM options WHERE product_id = ? AND id NOT IN ({marks})",
-            (product_id, *keep),
-        )
+        self._delete_except("options", product_id, [o for o, _, _ in options if o is not None])
         for position, (option_id, name, values) in enumerate(options, start=1):
             encoded = json.dumps(list(values))
             if option_id is None:
@@ -363,12 +371,7 @@ class Store:
         self, product_id: int, variants: Sequence[NewVariant], now: float
     ) -> list[int]:
         """Make the product's variants exactly ``variants``; their ids, in order."""
-        keep = [v.id for v in variants if v.id is not None]
-        marks = ",".join("?" * len(keep)) or "NULL"
-        self._run(
-            f"DELETE FROM variants WHERE product_id = ? AND id NOT IN ({marks})",
-            (product_id, *keep),
-        )
+        self._delete_except("variants", product_id, [v.id for v in variants if v.id is not None])
         ids = []
         for v in variants:
             values = (
@@ -448,14 +451,7 @@ class Store:
         )
 
     def delete_media_except(self, product_id: int, keep: Iterable[int]) -> None:
-        kept = list(keep)
-        if not kept:  # `id NOT IN (NULL)` would match no row at all
-            self._run("DELETE FROM media WHERE product_id = ?", (product_id,))
-            return
-        marks = ",".join("?" * len(kept))
-        self._run(
-            f"DELETE FROM media WHERE product_id = ? AND id NOT IN ({marks})", (product_id, *kept)
-        )
+        self._delete_except("media", product_id, list(keep))
 
     def update_media_placement(
         self, media_id: int, position: int, alt: str | None, now: float
