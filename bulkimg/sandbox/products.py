@@ -283,12 +283,14 @@ class _ProductSet:
     def plan_options(
         self, given: list[Input], existing: list[ProductOption]
     ) -> list[_OptionPlan] | None:
+        """Options are matched by ``id`` only: an option without ``id`` is a new option even when
+        an existing one has its name, and the existing one, not listed, is deleted (the sandbox's
+        reading of "options are replaced as a whole": the harshest one)."""
         path = ("input", "productOptions")
         if len(given) > MAX_OPTIONS:
             self.errors.add(path, f"Options over limit ({MAX_OPTIONS}).", "OPTIONS_OVER_LIMIT")
             return None
         by_id = {o.id: o for o in existing}
-        by_name = {o.name: o for o in existing}
         planned: list[tuple[int, int, _OptionPlan]] = []
         for i, option in enumerate(given):
             at = (*path, str(i))
@@ -299,6 +301,9 @@ class _ProductSet:
                 if option_id not in by_id:
                     self.errors.add((*at, "id"), "Option does not exist.", "OPTION_DOES_NOT_EXIST")
                     continue
+                if any(p.id == option_id for _, _, p in planned):
+                    self.errors.add((*at, "id"), "Duplicated value.", "DUPLICATED_VALUE")
+                    continue
             name = _text(option, "name") or (by_id[option_id].name if option_id else None)
             if not name:
                 self.errors.add((*at, "name"), "Option name can't be blank.", "INVALID_INPUT")
@@ -306,8 +311,6 @@ class _ProductSet:
             if any(p.name == name for _, _, p in planned):
                 self.errors.add((*at, "name"), "Duplicated option name.", "DUPLICATED_OPTION_NAME")
                 continue
-            if option_id is None and name in by_name:
-                option_id = by_name[name].id
             values = self.option_values(_mappings(option.get("values")), (*at, "values"))
             position = option.get("position")
             order = position if isinstance(position, int) else i + 1
@@ -427,7 +430,6 @@ class _ProductSet:
             )
             return []
         by_id = {v.id: v for v in existing}
-        by_options = {v.selected: v for v in existing}
         claimed: set[int] = set()
         seen: set[tuple[tuple[str, str], ...]] = set()
         plans: list[tuple[int, int, _VariantPlan]] = []
@@ -446,7 +448,7 @@ class _ProductSet:
                 )
                 continue
             seen.add(selected)
-            ok, match = self.matching_variant(variant, selected, by_id, by_options, claimed, at)
+            ok, match = self.matching_variant(variant, by_id, claimed, at)
             if not ok:
                 continue
             file_index = self.variant_file(variant, files, at)
@@ -460,33 +462,27 @@ class _ProductSet:
         return ordered
 
     def matching_variant(
-        self,
-        variant: Input,
-        selected: tuple[tuple[str, str], ...],
-        by_id: dict[int, Variant],
-        by_options: dict[tuple[tuple[str, str], ...], Variant],
-        claimed: set[int],
-        at: tuple[str, ...],
+        self, variant: Input, by_id: dict[int, Variant], claimed: set[int], at: tuple[str, ...]
     ) -> tuple[bool, Variant | None]:
         """(False, None) after an error, else (True, the existing variant this entry updates or
-        None for a new one)."""
-        if isinstance(variant.get("id"), str):
-            number = parse_gid(cast(str, variant["id"]), "ProductVariant")
-            found = by_id.get(number) if number is not None else None
-            if found is None:
-                self.errors.add(
-                    (*at, "id"), "Product variant does not exist.", "PRODUCT_VARIANT_DOES_NOT_EXIST"
-                )
-                return False, None
-        else:
-            found = by_options.get(selected)
-            if found is not None and found.id in claimed:
-                found = None
-        if found is not None:
-            if found.id in claimed:
-                self.errors.add((*at, "id"), "Duplicated value.", "DUPLICATED_VALUE")
-                return False, None
-            claimed.add(found.id)
+        None for a new one).
+
+        Matched by ``id`` only: ProductVariantSetInput.id "specifies the product variant to
+        update or create a new variant if absent", so an entry without ``id`` is always a new
+        variant, never an existing one with the same option values or SKU."""
+        if not isinstance(variant.get("id"), str):
+            return True, None
+        number = parse_gid(cast(str, variant["id"]), "ProductVariant")
+        found = by_id.get(number) if number is not None else None
+        if found is None:
+            self.errors.add(
+                (*at, "id"), "Product variant does not exist.", "PRODUCT_VARIANT_DOES_NOT_EXIST"
+            )
+            return False, None
+        if found.id in claimed:
+            self.errors.add((*at, "id"), "Duplicated value.", "DUPLICATED_VALUE")
+            return False, None
+        claimed.add(found.id)
         return True, found
 
     def selected_options(
