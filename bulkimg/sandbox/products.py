@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 from typing import Final, cast
 from urllib.parse import unquote, urlsplit
 
+from bulkimg.sandbox.config import SandboxConfig
 from bulkimg.sandbox.gids import parse_gid
 from bulkimg.sandbox.store import (
     Media,
@@ -33,6 +34,7 @@ Input = Mapping[str, object]
 MAX_OPTIONS: Final = 3
 MAX_VARIANTS: Final = 2048
 MAX_VARIANT_MEDIA_PAIRS: Final = 100
+DAY: Final = 24 * 3600.0
 
 # The fields the sandbox models; any other field given is refused rather than ignored, so no
 # one believes it was applied.
@@ -139,18 +141,27 @@ class _Plan:
 
 
 def product_set(
-    store: Store, data: Input, identifier: Input | None, *, synchronous: bool, now: float
+    store: Store,
+    data: Input,
+    identifier: Input | None,
+    *,
+    synchronous: bool,
+    now: float,
+    config: SandboxConfig,
 ) -> Outcome:
     """Create or update a product from ``input`` (see the module docstring)."""
-    return _ProductSet(store, data, identifier or {}, now).run(synchronous)
+    return _ProductSet(store, data, identifier or {}, now, config).run(synchronous)
 
 
 class _ProductSet:
-    def __init__(self, store: Store, data: Input, identifier: Input, now: float) -> None:
+    def __init__(
+        self, store: Store, data: Input, identifier: Input, now: float, config: SandboxConfig
+    ) -> None:
         self.store = store
         self.data = data
         self.identifier = identifier
         self.now = now
+        self.config = config
         self.errors = _Errors()
 
     def run(self, synchronous: bool) -> Outcome:
@@ -253,6 +264,16 @@ class _ProductSet:
         existing_media = self.store.media_of_product(target.id) if target else []
         if data.get("files") is not None:
             plan.files = self.plan_files(_mappings(data["files"]), existing_media)
+            limit = self.config.max_media_per_product
+            if len(plan.files) > limit:
+                # PRODUCT_MEDIA_LIMIT_EXCEEDED is a MediaUserErrorCode; ProductSetUserErrorCode
+                # has no such value, so the code is INVALID_INPUT and the message names it.
+                self.errors.add(
+                    ("input", "files"),
+                    f"Exceeded the limit of {limit} media per product"
+                    " (PRODUCT_MEDIA_LIMIT_EXCEEDED).",
+                    "INVALID_INPUT",
+                )
         if has_options:
             existing_options = self.store.options(target.id) if target else []
             plan.options = self.plan_options(_mappings(data["productOptions"]), existing_options)
@@ -407,7 +428,7 @@ class _ProductSet:
             self.errors.add((*at, "filename"), "Cannot tell the file's name.", "INVALID_INPUT")
             return None
         failure = None
-        if name in names_in_use:
+        if name in names_in_use or self.store.filename_in_use(name):
             if mode == "APPEND_UUID":
                 name = _with_uuid(name)
             else:
@@ -459,7 +480,31 @@ class _ProductSet:
         ordered = [p for _, _, p in sorted(plans, key=lambda item: (item[0], item[1]))]
         for position, plan in enumerate(ordered, start=1):
             plan.row = _replace_position(plan.row, position)
+        self.check_variant_throttle(len(existing), ordered)
         return ordered
+
+    def check_variant_throttle(self, existing: int, planned: list[_VariantPlan]) -> None:
+        """Once the shop holds ``variant_throttle_threshold`` variants (before or after this
+        call), at most ``variant_throttle_per_day`` variants may be created per rolling day,
+        those created earlier that day (deleted since or not) included."""
+        new = sum(1 for p in planned if p.row.id is None)
+        if not new:
+            return
+        before = self.store.variant_count()
+        after = before - existing + len(planned)
+        if max(before, after) < self.config.variant_throttle_threshold:
+            return
+        per_day = self.config.variant_throttle_per_day
+        if self.store.variants_created_since(self.now - DAY) + new > per_day:
+            # Not a ProductSetUserErrorCode value: VARIANTS_OVER_LIMIT ("exceeds shop limit")
+            # is the closest one; the message names the throttle.
+            self.errors.add(
+                ("input", "variants"),
+                f"Variant creation throttle exceeded (VARIANT_THROTTLE_EXCEEDED): the shop holds"
+                f" {self.config.variant_throttle_threshold} or more variants, so at most"
+                f" {per_day} new variants can be created per day.",
+                "VARIANTS_OVER_LIMIT",
+            )
 
     def matching_variant(
         self, variant: Input, by_id: dict[int, Variant], claimed: set[int], at: tuple[str, ...]

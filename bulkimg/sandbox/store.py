@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS media (
     source_url TEXT, width INTEGER, height INTEGER, mime_type TEXT, error_code TEXT,
     error_details TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS media_by_product ON media(product_id);
+CREATE INDEX IF NOT EXISTS media_by_filename ON media(filename);
+CREATE TABLE IF NOT EXISTS variant_creations (created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS variant_creations_by_time ON variant_creations(created_at);
 CREATE TABLE IF NOT EXISTS variant_media (
     variant_id INTEGER PRIMARY KEY REFERENCES variants(id) ON DELETE CASCADE,
     media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE);
@@ -383,6 +386,7 @@ class Store:
                 json.dumps(v.selected),
             )
             if v.id is None:
+                self._run("INSERT INTO variant_creations(created_at) VALUES (?)", (now,))
                 ids.append(
                     self._run(
                         "INSERT INTO variants(product_id, position, sku, price, compare_at_price,"
@@ -399,6 +403,18 @@ class Store:
                 )
                 ids.append(v.id)
         return ids
+
+    def variant_count(self) -> int:
+        """Variants in the whole shop."""
+        row = self._one("SELECT COUNT(*) AS n FROM variants")
+        return int(row["n"]) if row else 0
+
+    def variants_created_since(self, since: float) -> int:
+        """Variants created at or after ``since`` (deleted ones included)."""
+        row = self._one(
+            "SELECT COUNT(*) AS n FROM variant_creations WHERE created_at >= ?", (since,)
+        )
+        return int(row["n"]) if row else 0
 
     # --- media --------------------------------------------------------------------------
 
@@ -449,6 +465,10 @@ class Store:
                 now,
             ),
         )
+
+    def filename_in_use(self, filename: str) -> bool:
+        """Whether any media of any product has this file name (Files are shop-wide)."""
+        return self._one("SELECT 1 FROM media WHERE filename = ? LIMIT 1", (filename,)) is not None
 
     def delete_media_except(self, product_id: int, keep: Iterable[int]) -> None:
         self._delete_except("media", product_id, list(keep))
