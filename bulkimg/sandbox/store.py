@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS bulk_operations (
     group_objects INTEGER NOT NULL, seed INTEGER NOT NULL, created_at REAL NOT NULL,
     completed_at REAL, object_count INTEGER NOT NULL DEFAULT 0,
     root_object_count INTEGER NOT NULL DEFAULT 0, result_lines INTEGER NOT NULL DEFAULT 0,
-    file_size INTEGER);
+    file_size INTEGER, ended_at REAL);
 """
 
 # Shopify's ids are large numbers; starting there catches clients that assume 32-bit ids.
@@ -87,6 +87,8 @@ class BulkStatus(enum.StrEnum):
     FAILED = "FAILED"
     CANCELING = "CANCELING"
     CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    """A COMPLETED operation whose result URL has expired."""
 
     @property
     def active(self) -> bool:
@@ -183,6 +185,8 @@ class BulkOperation:
     root_object_count: int
     result_lines: int
     file_size: int | None
+    ended_at: float | None
+    """When it became COMPLETED, FAILED or CANCELED (completedAt shows only for COMPLETED)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +205,10 @@ class NewVariant:
 class Store:
     """The shop's state at ``path`` (a SQLite file; its files live in ``<path>-files/``)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, result_url_lifetime: float | None = None) -> None:
+        """``result_url_lifetime``: COMPLETED operations that ended longer ago read EXPIRED."""
         self.path = path
+        self._result_url_lifetime = result_url_lifetime
         self.files_dir = path.with_name(path.name + "-files")
         (self.files_dir / "staged").mkdir(parents=True, exist_ok=True)
         (self.files_dir / "results").mkdir(parents=True, exist_ok=True)
@@ -215,6 +221,10 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._lock:
             self._db.executescript(_TABLES)
+            columns = {r["name"] for r in self._db.execute("PRAGMA table_info(bulk_operations)")}
+            if "ended_at" not in columns:  # a state file from before the column
+                self._db.execute("ALTER TABLE bulk_operations ADD COLUMN ended_at REAL")
+                self._db.execute("UPDATE bulk_operations SET ended_at = completed_at")
         with self.transaction():
             for table, base in _ID_BASES.items():
                 self._db.execute(
@@ -600,12 +610,23 @@ class Store:
             assert operation is not None
             return operation
 
+    def _expire(self) -> None:
+        """COMPLETED → EXPIRED once ``result_url_lifetime`` has passed since it ended."""
+        if self._result_url_lifetime is None:
+            return
+        self._run(
+            "UPDATE bulk_operations SET status = ? WHERE status = ? AND ended_at < ?",
+            (BulkStatus.EXPIRED, BulkStatus.COMPLETED, time.time() - self._result_url_lifetime),
+        )
+
     def bulk_operation(self, operation_id: int) -> BulkOperation | None:
+        self._expire()
         row = self._one("SELECT * FROM bulk_operations WHERE id = ?", (operation_id,))
         return _bulk_operation(row) if row else None
 
     def bulk_operations(self) -> list[BulkOperation]:
         """All operations, oldest first."""
+        self._expire()
         rows = self._all("SELECT * FROM bulk_operations ORDER BY created_at, id")
         return [_bulk_operation(row) for row in rows]
 
@@ -618,6 +639,7 @@ class Store:
             "root_object_count",
             "result_lines",
             "file_size",
+            "ended_at",
         }
         assert changes and set(changes) <= allowed, changes
         assignments = ", ".join(f"{name} = ?" for name in changes)
@@ -721,4 +743,5 @@ def _bulk_operation(row: sqlite3.Row) -> BulkOperation:
         int(row["root_object_count"]),
         int(row["result_lines"]),
         row["file_size"],
+        row["ended_at"],
     )
