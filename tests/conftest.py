@@ -223,7 +223,7 @@ class SandboxSession:
 
     def wait_operation(self, operation_id: str, timeout: float = 20) -> Any:
         """Poll the operation until it ends; the last BulkOperation seen."""
-        ended = ("COMPLETED", "FAILED", "CANCELED")
+        ended = ("COMPLETED", "FAILED", "CANCELED", "EXPIRED")
         return wait_for(
             lambda: self.operation(operation_id), lambda op: op["status"] in ended, timeout
         )
@@ -324,13 +324,16 @@ def image_url(s3_server: LocalS3) -> Any:
     client.create_bucket(Bucket=bucket)
 
     def put(
-        name: str = "img.jpg", data: bytes | None = None, size: tuple[int, int] = (64, 48)
+        name: str = "img.jpg",
+        data: bytes | None = None,
+        size: tuple[int, int] = (64, 48),
+        expires_in: int = 600,
     ) -> str:
         body = data if data is not None else image_bytes(name.rsplit(".", 1)[-1], *size)
         key = f"sorted-media/{uuid.uuid4().hex[:8]}/{name}"
         client.put_object(Bucket=bucket, Key=key, Body=body)
         params = {"Bucket": bucket, "Key": key}
-        url: str = client.generate_presigned_url("get_object", Params=params, ExpiresIn=600)
+        url: str = client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
         return url
 
     return put

@@ -298,6 +298,13 @@ def test_operation_cancelled_on_the_shop_is_retried_without_duplicates(
     outcome="operation queried again for a fresh URL; run completes, 0 failures",
 )
 @pytest.mark.parametrize("shop", [{"result_url_lifetime": 1.0}], indirect=True)
+@pytest.mark.xfail(
+    strict=True,
+    reason="A real shop does not renew result URLs: BulkOperation.url expires 7 days after the"
+    " operation completed, then the operation is EXPIRED with url null; bulkimg's re-query for a"
+    " fresh URL gets url null and crashes (bulkjob._download -> httpx TypeError). Client fix"
+    " needed.",
+)
 def test_expired_result_url_is_renewed(settings: Settings, shop: SandboxShop) -> None:
     shop.faults.add(FaultRule("result_download", delay=2.5, count=1))  # held past its expiry
     outcome = submit(settings)

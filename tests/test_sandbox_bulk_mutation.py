@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bulkimg.graphql_schema import load_document
+from bulkimg.sandbox import FaultRule
 from tests.conftest import SandboxSession, jsonl, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")
@@ -176,18 +178,40 @@ def test_staged_file_changed_after_start_fails_the_operation(make_sandbox: Any) 
     assert all(r["data"]["productSet"]["product"]["handle"].startswith("p") for r in partial)
 
 
-def test_result_url_expires_and_a_fresh_query_gives_a_working_one(make_sandbox: Any) -> None:
-    session: SandboxSession = make_sandbox(result_url_lifetime=1)
+def test_result_url_expires_a_lifetime_after_completion_and_is_not_renewed(
+    make_sandbox: Any,
+) -> None:
+    session: SandboxSession = make_sandbox(result_url_lifetime=2)
     operation = session.wait_operation(_started(session.run_bulk_mutation(PRODUCT_SET, _lines(2))))
     url = operation["url"]
-    assert session.http.get(url).status_code == 200
+    assert operation["status"] == "COMPLETED"
+    assert len(session.results(url)) == 2
+    tampered = url.replace("Signature=", "Signature=0")
+    assert "SignatureDoesNotMatch" in session.http.get(tampered).text
+    # A later query signs the same expiry (completedAt + lifetime), not a fresh one.
+    time.sleep(1.1)
+    again = session.operation(operation["id"])
+    assert again["status"] == "COMPLETED" and again["url"] == url
     expired = wait_for(lambda: session.http.get(url), lambda r: r.status_code != 200, timeout=5)
     assert expired.status_code == 403 and "ExpiredToken" in expired.text
-    fresh = session.operation(operation["id"])["url"]
-    assert fresh != url
-    assert len(session.results(fresh)) == 2
-    tampered = fresh.replace("Signature=", "Signature=0")
-    assert "SignatureDoesNotMatch" in session.http.get(tampered).text
+    after = session.operation(operation["id"])
+    assert (after["status"], after["url"], after["partialDataUrl"]) == ("EXPIRED", None, None)
+    assert after["completedAt"] == operation["completedAt"]
+    document = load_document("bulk_operations")
+    nodes = session.data(document, {"query": "status:expired"})["bulkOperations"]["nodes"]
+    assert [n["id"] for n in nodes] == [operation["id"]]
+
+
+def test_partial_data_url_expires_a_lifetime_after_the_failure(make_sandbox: Any) -> None:
+    session: SandboxSession = make_sandbox(result_url_lifetime=1.5)
+    session.shop.faults.add(FaultRule("bulk_mutation", fail_after_lines=1, count=1))
+    run = session.run_bulk_mutation(PRODUCT_SET, _lines(3))
+    operation = session.wait_operation(_started(run))
+    assert operation["status"] == "FAILED" and operation["partialDataUrl"]
+    assert len(session.results(operation["partialDataUrl"])) == 1
+    time.sleep(1.6)
+    after = session.operation(operation["id"])
+    assert (after["status"], after["partialDataUrl"]) == ("FAILED", None)
 
 
 def test_bulk_operations_filters_by_status_and_operation_type(sandbox: SandboxSession) -> None:

@@ -4,6 +4,7 @@ server) and ends each media READY with its size, or FAILED with Shopify's error 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -112,3 +113,51 @@ def test_unprocessed_media_are_processed_after_a_restart(
     second: SandboxSession = make_sandbox(state)
     (media,) = wait_for(lambda: _media(second, "later"), lambda ms: ms[0]["status"] == "READY")
     assert media["image"]["width"] == 64
+
+
+def test_a_presigned_url_expired_by_fetch_time_fails_the_media(
+    make_sandbox: Any, image_url: Any
+) -> None:
+    # Fetched about 2 s after the call (half the processing delay): a 1 s URL has expired.
+    session: SandboxSession = make_sandbox(media_processing_delay=4.0)
+    sources = {"short": image_url("short.jpg", expires_in=1), "long": image_url("long.jpg")}
+    _create(session, "expiring", sources)
+    media = wait_for(
+        lambda: _media(session, "expiring"),
+        lambda ms: all(m["status"] in ("READY", "FAILED") for m in ms),
+        timeout=15,
+    )
+    codes = {m["alt"]: [e["code"] for e in m["mediaErrors"]] for m in media}
+    assert codes == {"short": ["IMAGE_DOWNLOAD_FAILURE"], "long": []}
+    short = next(m for m in media if m["alt"] == "short")
+    assert "expired" in short["mediaErrors"][0]["details"]
+
+
+def test_a_url_signed_with_expired_session_credentials_fails_whatever_its_lifetime(
+    make_sandbox: Any, image_url: Any
+) -> None:
+    session: SandboxSession = make_sandbox(credentials_expire_at=time.time() - 1)
+    _create(session, "stale-creds", {"front": image_url("front.jpg", expires_in=3600)})
+    (media,) = wait_for(
+        lambda: _media(session, "stale-creds"), lambda ms: ms[0]["status"] == "FAILED"
+    )
+    assert [e["code"] for e in media["mediaErrors"]] == ["IMAGE_DOWNLOAD_FAILURE"]
+    assert "credentials" in media["mediaErrors"][0]["details"]
+
+
+def test_a_source_answering_403_or_404_fails_the_media(
+    sandbox: SandboxSession, image_url: Any
+) -> None:
+    forbidden = f"{sandbox.url}/sandbox-storage/results/1/x.jsonl?Expires=9999999999&Signature=bad"
+    missing = image_url("here.jpg").replace("/here.jpg", "/not-here.jpg")
+    _create(sandbox, "refused", {"forbidden": forbidden, "missing": missing})
+    media = wait_for(
+        lambda: _media(sandbox, "refused"), lambda ms: all(m["status"] == "FAILED" for m in ms)
+    )
+    details = {
+        m["alt"]: (m["mediaErrors"][0]["code"], m["mediaErrors"][0]["details"]) for m in media
+    }
+    assert details == {
+        "forbidden": ("IMAGE_DOWNLOAD_FAILURE", "HTTP 403"),
+        "missing": ("IMAGE_DOWNLOAD_FAILURE", "HTTP 404"),
+    }

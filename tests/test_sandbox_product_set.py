@@ -14,7 +14,7 @@ READ = """
 query Read($handle: String!) {
   productByIdentifier(identifier: {handle: $handle}) {
     id handle title vendor
-    options { name values }
+    options { id name values }
     variants(first: 50) {
       nodes { id sku price selectedOptions { name value } media(first: 1) { nodes { id } } }
     }
@@ -76,20 +76,84 @@ def test_create_needs_a_title_options_and_variants_and_changes_nothing_otherwise
     assert _read(sandbox, "new-one") is None
 
 
-def test_listed_variants_are_kept_or_created_and_unlisted_ones_deleted(
+def _with_ids(line: dict[str, Any], product: Any) -> dict[str, Any]:
+    """`line` naming the product's existing option and variants by id (matched by SKU)."""
+    line = copy.deepcopy(line)
+    ids = {v["sku"]: v["id"] for v in product["variants"]["nodes"]}
+    for variant in line["input"]["variants"]:
+        if variant["sku"] in ids:
+            variant["id"] = ids[variant["sku"]]
+    line["input"]["productOptions"][0]["id"] = product["options"][0]["id"]
+    return line
+
+
+def test_listed_variants_are_kept_by_id_or_created_and_unlisted_ones_deleted(
     sandbox: SandboxSession,
 ) -> None:
     _ok(sandbox, product_line("ring", ("1", "2", "3")))
-    before = {v["sku"]: v["id"] for v in _read(sandbox, "ring")["variants"]["nodes"]}
-    _ok(sandbox, product_line("ring", ("3", "2", "4")))
+    before = _read(sandbox, "ring")
+    old = {v["sku"]: v["id"] for v in before["variants"]["nodes"]}
+    _ok(sandbox, _with_ids(product_line("ring", ("3", "2", "4")), before))
     after = _read(sandbox, "ring")
     variants = after["variants"]["nodes"]
     assert [v["sku"] for v in variants] == ["3", "2", "4"]
     ids = {v["sku"]: v["id"] for v in variants}
-    assert ids["2"] == before["2"] and ids["3"] == before["3"]  # matched by option values
-    assert ids["4"] not in before.values()
-    assert after["options"] == [{"name": "SKU", "values": ["3", "2", "4"]}]
+    assert ids["2"] == old["2"] and ids["3"] == old["3"]  # matched by id
+    assert ids["4"] not in old.values()
+    assert after["options"][0]["id"] == before["options"][0]["id"]
+    assert after["options"][0]["values"] == ["3", "2", "4"]
     assert variants[0]["selectedOptions"] == [{"name": "SKU", "value": "3"}]
+    gone = sandbox.data("query($id: ID!) { node(id: $id) { id } }", {"id": old["1"]})
+    assert gone["node"] is None
+
+
+def test_a_variant_without_id_is_created_never_matched_by_option_values_or_sku(
+    sandbox: SandboxSession,
+) -> None:
+    a = _file("a.jpg")
+    line = product_line("new-each-time", ("1", "2"), files=[a])
+    line["input"]["variants"][0] |= {"price": "19.99", "barcode": "123", "file": a}
+    _ok(sandbox, line)
+    before = _read(sandbox, "new-each-time")
+    assert before["variants"]["nodes"][0]["media"]["nodes"] != []
+    media_id = before["media"]["nodes"][0]["id"]
+
+    # The same option values and SKUs, no ids: every variant is new, the old ones are deleted
+    # (with their media links); a new variant's fields come only from the input.
+    again = product_line("new-each-time", ("1", "2"), files=[{"id": media_id}])
+    _ok(sandbox, again)
+    after = _read(sandbox, "new-each-time")
+    variants = after["variants"]["nodes"]
+    assert [v["sku"] for v in variants] == ["1", "2"]
+    old_ids = {v["id"] for v in before["variants"]["nodes"]}
+    assert old_ids.isdisjoint(v["id"] for v in variants)
+    assert [v["price"] for v in variants] == ["0.00", "0.00"]
+    assert all(v["media"]["nodes"] == [] for v in variants)
+    assert [m["id"] for m in after["media"]["nodes"]] == [media_id]
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+    assert sandbox.data(query, {"ids": sorted(old_ids)})["nodes"] == [None, None]
+    count = "query($id: ID!) { product(id: $id) { variantsCount { count } } }"
+    assert sandbox.data(count, {"id": after["id"]})["product"]["variantsCount"]["count"] == 2
+
+
+def test_an_option_without_id_is_a_new_option_and_the_unlisted_one_is_deleted(
+    sandbox: SandboxSession,
+) -> None:
+    _ok(sandbox, product_line("opt", ("1", "2")))
+    before = _read(sandbox, "opt")
+    old_option = before["options"][0]["id"]
+    _ok(sandbox, product_line("opt", ("1", "2")))  # same name, no id: a new option
+    after = _read(sandbox, "opt")
+    assert after["options"][0]["name"] == "SKU" and after["options"][0]["id"] != old_option
+    assert sandbox.data("query($id: ID!) { node(id: $id) { id } }", {"id": old_option}) == {
+        "node": None
+    }
+    # Naming the deleted option by id now fails; naming the current one by id keeps it.
+    stale = _with_ids(product_line("opt", ("1",)), after)
+    stale["input"]["productOptions"][0]["id"] = old_option
+    assert set(_codes(_set(sandbox, stale))) == {"OPTION_DOES_NOT_EXIST"}
+    _ok(sandbox, _with_ids(product_line("opt", ("1",)), after))
+    assert _read(sandbox, "opt")["options"][0]["id"] == after["options"][0]["id"]
 
 
 def test_omitted_fields_stay_as_they_are(sandbox: SandboxSession) -> None:

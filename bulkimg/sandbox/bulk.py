@@ -202,10 +202,15 @@ class BulkRunner:
         """Operations left unfinished by an earlier process end now: stricter than resuming."""
         for operation in self._store.bulk_operations():
             if operation.status is BulkStatus.CANCELING:
-                self._store.update_bulk_operation(operation.id, status=BulkStatus.CANCELED)
+                self._store.update_bulk_operation(
+                    operation.id, status=BulkStatus.CANCELED, ended_at=time.time()
+                )
             elif operation.status.active:
                 self._store.update_bulk_operation(
-                    operation.id, status=BulkStatus.FAILED, error_code="INTERNAL_SERVER_ERROR"
+                    operation.id,
+                    status=BulkStatus.FAILED,
+                    error_code="INTERNAL_SERVER_ERROR",
+                    ended_at=time.time(),
                 )
 
     def close(self) -> None:
@@ -281,11 +286,13 @@ class BulkRunner:
         self, operation_id: int, status: BulkStatus, error_code: str | None, writer: _ResultWriter
     ) -> None:
         completed = status is BulkStatus.COMPLETED
+        now = time.time()
         self._store.update_bulk_operation(
             operation_id,
             status=status,
             error_code=error_code,
-            completed_at=time.time() if completed else None,
+            completed_at=now if completed else None,
+            ended_at=now,
             result_lines=writer.lines,
             file_size=writer.path.stat().st_size if completed and writer.lines else None,
         )

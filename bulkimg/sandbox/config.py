@@ -35,6 +35,8 @@ class SandboxConfig:
     bulk_mutation_time_limit: float = 24 * 3600.0
     bulk_query_time_limit: float = 10 * 24 * 3600.0
     result_url_lifetime: float = WEEK
+    """``url``/``partialDataUrl`` expire this long after the operation ended (not after the
+    query that returned them); a COMPLETED operation past it is EXPIRED."""
     staged_upload_lifetime: float = 3600.0
     staged_upload_max_bytes: int = 100_000_000
 
@@ -45,6 +47,19 @@ class SandboxConfig:
     media_max_bytes: int = 20 * 1024 * 1024
     media_max_megapixels: float = 20.0
     media_workers: int = 2
+    credentials_expire_at: float | None = None
+    """Epoch seconds at which the credentials that signed ``originalSource`` URLs expire (a
+    session token): a presigned URL fetched later fails whatever its ``X-Amz-Expires`` says.
+    None: only ``X-Amz-Date`` + ``X-Amz-Expires`` count."""
+
+    # Product limits
+    max_media_per_product: int = 250
+    """Media a product may hold (PRODUCT_MEDIA_LIMIT_EXCEEDED exists, no number is documented:
+    250 is the stricter folklore value)."""
+    variant_throttle_threshold: int = 50_000
+    """Variants in the shop from which the variant creation throttle applies."""
+    variant_throttle_per_day: int = 1_000
+    """New variants per rolling 24 hours once the threshold is reached."""
 
     # Cost-based throttling of ordinary calls (Standard plan)
     throttle_bucket_size: float = 1000.0

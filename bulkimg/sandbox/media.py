@@ -12,7 +12,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -37,6 +40,32 @@ class Checked:
 
 def _failed(code: str, details: str) -> Checked:
     return Checked(failure=(code, details))
+
+
+def _query(url: str) -> dict[str, str]:
+    """The URL's query parameters, names in lower case."""
+    return {k.lower(): v for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+
+
+def presigned_expiry(url: str) -> float | None:
+    """When a presigned URL expires (epoch seconds): SigV4 ``X-Amz-Date`` + ``X-Amz-Expires``,
+    SigV2 ``Expires``; None when the URL is not presigned."""
+    query = _query(url)
+    date, lifetime = query.get("x-amz-date"), query.get("x-amz-expires")
+    if date is not None and lifetime is not None:
+        try:
+            signed_at = datetime.strptime(date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            return signed_at.timestamp() + int(lifetime)
+        except ValueError:
+            return 0.0  # unreadable: treat as expired (stricter)
+    if "signature" in query and query.get("expires", "").isdigit():
+        return float(query["expires"])
+    return None
+
+
+def _is_presigned(url: str) -> bool:
+    query = _query(url)
+    return "x-amz-signature" in query or "signature" in query
 
 
 class MediaWorker:
@@ -101,10 +130,25 @@ class MediaWorker:
             self._stop.wait(fault.delay)
             if fault.status is not None:
                 return _failed("IMAGE_DOWNLOAD_FAILURE", f"HTTP {fault.status} (injected fault)")
+        expired = self._expired(url, time.time())
+        if expired is not None:
+            log.info("sandbox: %s: %s", redact_url(url), expired)
+            return _failed("IMAGE_DOWNLOAD_FAILURE", expired)
         downloaded = self._download(url)
         if isinstance(downloaded, Checked):
             return downloaded
         return self._judge(downloaded)
+
+    def _expired(self, url: str, now: float) -> str | None:
+        """Why a presigned ``url`` no longer works at ``now`` (None: it may): its own expiry
+        or the expiry of the session credentials that signed it."""
+        expiry = presigned_expiry(url)
+        if expiry is not None and now >= expiry:
+            return "the presigned URL had expired when the image was fetched"
+        credentials = self._config.credentials_expire_at
+        if credentials is not None and now >= credentials and _is_presigned(url):
+            return "the credentials that signed the URL had expired when the image was fetched"
+        return None
 
     def _download(self, url: str) -> bytes | Checked:
         limit = self._config.media_max_bytes

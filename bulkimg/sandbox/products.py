@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 from typing import Final, cast
 from urllib.parse import unquote, urlsplit
 
+from bulkimg.sandbox.config import SandboxConfig
 from bulkimg.sandbox.gids import parse_gid
 from bulkimg.sandbox.store import (
     Media,
@@ -33,6 +34,7 @@ Input = Mapping[str, object]
 MAX_OPTIONS: Final = 3
 MAX_VARIANTS: Final = 2048
 MAX_VARIANT_MEDIA_PAIRS: Final = 100
+DAY: Final = 24 * 3600.0
 
 # The fields the sandbox models; any other field given is refused rather than ignored, so no
 # one believes it was applied.
@@ -139,18 +141,27 @@ class _Plan:
 
 
 def product_set(
-    store: Store, data: Input, identifier: Input | None, *, synchronous: bool, now: float
+    store: Store,
+    data: Input,
+    identifier: Input | None,
+    *,
+    synchronous: bool,
+    now: float,
+    config: SandboxConfig,
 ) -> Outcome:
     """Create or update a product from ``input`` (see the module docstring)."""
-    return _ProductSet(store, data, identifier or {}, now).run(synchronous)
+    return _ProductSet(store, data, identifier or {}, now, config).run(synchronous)
 
 
 class _ProductSet:
-    def __init__(self, store: Store, data: Input, identifier: Input, now: float) -> None:
+    def __init__(
+        self, store: Store, data: Input, identifier: Input, now: float, config: SandboxConfig
+    ) -> None:
         self.store = store
         self.data = data
         self.identifier = identifier
         self.now = now
+        self.config = config
         self.errors = _Errors()
 
     def run(self, synchronous: bool) -> Outcome:
@@ -253,6 +264,16 @@ class _ProductSet:
         existing_media = self.store.media_of_product(target.id) if target else []
         if data.get("files") is not None:
             plan.files = self.plan_files(_mappings(data["files"]), existing_media)
+            limit = self.config.max_media_per_product
+            if len(plan.files) > limit:
+                # PRODUCT_MEDIA_LIMIT_EXCEEDED is a MediaUserErrorCode; ProductSetUserErrorCode
+                # has no such value, so the code is INVALID_INPUT and the message names it.
+                self.errors.add(
+                    ("input", "files"),
+                    f"Exceeded the limit of {limit} media per product"
+                    " (PRODUCT_MEDIA_LIMIT_EXCEEDED).",
+                    "INVALID_INPUT",
+                )
         if has_options:
             existing_options = self.store.options(target.id) if target else []
             plan.options = self.plan_options(_mappings(data["productOptions"]), existing_options)
@@ -283,12 +304,14 @@ class _ProductSet:
     def plan_options(
         self, given: list[Input], existing: list[ProductOption]
     ) -> list[_OptionPlan] | None:
+        """Options are matched by ``id`` only: an option without ``id`` is a new option even when
+        an existing one has its name, and the existing one, not listed, is deleted (the sandbox's
+        reading of "options are replaced as a whole": the harshest one)."""
         path = ("input", "productOptions")
         if len(given) > MAX_OPTIONS:
             self.errors.add(path, f"Options over limit ({MAX_OPTIONS}).", "OPTIONS_OVER_LIMIT")
             return None
         by_id = {o.id: o for o in existing}
-        by_name = {o.name: o for o in existing}
         planned: list[tuple[int, int, _OptionPlan]] = []
         for i, option in enumerate(given):
             at = (*path, str(i))
@@ -299,6 +322,9 @@ class _ProductSet:
                 if option_id not in by_id:
                     self.errors.add((*at, "id"), "Option does not exist.", "OPTION_DOES_NOT_EXIST")
                     continue
+                if any(p.id == option_id for _, _, p in planned):
+                    self.errors.add((*at, "id"), "Duplicated value.", "DUPLICATED_VALUE")
+                    continue
             name = _text(option, "name") or (by_id[option_id].name if option_id else None)
             if not name:
                 self.errors.add((*at, "name"), "Option name can't be blank.", "INVALID_INPUT")
@@ -306,8 +332,6 @@ class _ProductSet:
             if any(p.name == name for _, _, p in planned):
                 self.errors.add((*at, "name"), "Duplicated option name.", "DUPLICATED_OPTION_NAME")
                 continue
-            if option_id is None and name in by_name:
-                option_id = by_name[name].id
             values = self.option_values(_mappings(option.get("values")), (*at, "values"))
             position = option.get("position")
             order = position if isinstance(position, int) else i + 1
@@ -404,7 +428,7 @@ class _ProductSet:
             self.errors.add((*at, "filename"), "Cannot tell the file's name.", "INVALID_INPUT")
             return None
         failure = None
-        if name in names_in_use:
+        if name in names_in_use or self.store.filename_in_use(name):
             if mode == "APPEND_UUID":
                 name = _with_uuid(name)
             else:
@@ -427,7 +451,6 @@ class _ProductSet:
             )
             return []
         by_id = {v.id: v for v in existing}
-        by_options = {v.selected: v for v in existing}
         claimed: set[int] = set()
         seen: set[tuple[tuple[str, str], ...]] = set()
         plans: list[tuple[int, int, _VariantPlan]] = []
@@ -446,7 +469,7 @@ class _ProductSet:
                 )
                 continue
             seen.add(selected)
-            ok, match = self.matching_variant(variant, selected, by_id, by_options, claimed, at)
+            ok, match = self.matching_variant(variant, by_id, claimed, at)
             if not ok:
                 continue
             file_index = self.variant_file(variant, files, at)
@@ -457,36 +480,54 @@ class _ProductSet:
         ordered = [p for _, _, p in sorted(plans, key=lambda item: (item[0], item[1]))]
         for position, plan in enumerate(ordered, start=1):
             plan.row = _replace_position(plan.row, position)
+        self.check_variant_throttle(len(existing), ordered)
         return ordered
 
+    def check_variant_throttle(self, existing: int, planned: list[_VariantPlan]) -> None:
+        """Once the shop holds ``variant_throttle_threshold`` variants (before or after this
+        call), at most ``variant_throttle_per_day`` variants may be created per rolling day,
+        those created earlier that day (deleted since or not) included."""
+        new = sum(1 for p in planned if p.row.id is None)
+        if not new:
+            return
+        before = self.store.variant_count()
+        after = before - existing + len(planned)
+        if max(before, after) < self.config.variant_throttle_threshold:
+            return
+        per_day = self.config.variant_throttle_per_day
+        if self.store.variants_created_since(self.now - DAY) + new > per_day:
+            # Not a ProductSetUserErrorCode value: VARIANTS_OVER_LIMIT ("exceeds shop limit")
+            # is the closest one; the message names the throttle.
+            self.errors.add(
+                ("input", "variants"),
+                f"Variant creation throttle exceeded (VARIANT_THROTTLE_EXCEEDED): the shop holds"
+                f" {self.config.variant_throttle_threshold} or more variants, so at most"
+                f" {per_day} new variants can be created per day.",
+                "VARIANTS_OVER_LIMIT",
+            )
+
     def matching_variant(
-        self,
-        variant: Input,
-        selected: tuple[tuple[str, str], ...],
-        by_id: dict[int, Variant],
-        by_options: dict[tuple[tuple[str, str], ...], Variant],
-        claimed: set[int],
-        at: tuple[str, ...],
+        self, variant: Input, by_id: dict[int, Variant], claimed: set[int], at: tuple[str, ...]
     ) -> tuple[bool, Variant | None]:
         """(False, None) after an error, else (True, the existing variant this entry updates or
-        None for a new one)."""
-        if isinstance(variant.get("id"), str):
-            number = parse_gid(cast(str, variant["id"]), "ProductVariant")
-            found = by_id.get(number) if number is not None else None
-            if found is None:
-                self.errors.add(
-                    (*at, "id"), "Product variant does not exist.", "PRODUCT_VARIANT_DOES_NOT_EXIST"
-                )
-                return False, None
-        else:
-            found = by_options.get(selected)
-            if found is not None and found.id in claimed:
-                found = None
-        if found is not None:
-            if found.id in claimed:
-                self.errors.add((*at, "id"), "Duplicated value.", "DUPLICATED_VALUE")
-                return False, None
-            claimed.add(found.id)
+        None for a new one).
+
+        Matched by ``id`` only: ProductVariantSetInput.id "specifies the product variant to
+        update or create a new variant if absent", so an entry without ``id`` is always a new
+        variant, never an existing one with the same option values or SKU."""
+        if not isinstance(variant.get("id"), str):
+            return True, None
+        number = parse_gid(cast(str, variant["id"]), "ProductVariant")
+        found = by_id.get(number) if number is not None else None
+        if found is None:
+            self.errors.add(
+                (*at, "id"), "Product variant does not exist.", "PRODUCT_VARIANT_DOES_NOT_EXIST"
+            )
+            return False, None
+        if found.id in claimed:
+            self.errors.add((*at, "id"), "Duplicated value.", "DUPLICATED_VALUE")
+            return False, None
+        claimed.add(found.id)
         return True, found
 
     def selected_options(

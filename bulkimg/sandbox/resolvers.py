@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Final, cast
 
+from graphql import GraphQLError
+
 from bulkimg.graphql_schema import validate_bulk_query
 from bulkimg.sandbox.bulk import mutation_problems
 from bulkimg.sandbox.gids import SHOP_NUMBER, parse_gid, split_gid
@@ -36,6 +38,9 @@ from bulkimg.sandbox.views import (
 )
 
 BULK_UPLOAD_RESOURCE: Final = "BULK_MUTATION_VARIABLES"
+MAX_INPUT_ARRAY: Final = 250
+"""Shopify's limit on input arrays ("limits" page); checked on the fields listed in
+docs/sandbox.md, not on ProductSetInput.variants (productSet documents 2,048 variants)."""
 _PRODUCT_SEARCH_KEYS: Final = frozenset({"handle", "sku", "id", "title", "status"})
 _BULK_SEARCH_KEYS: Final = frozenset({"status", "operation_type", "id", "created_at"})
 _PRODUCT_SORT: Final[dict[str, Callable[[Product], tuple[str | float, int]]]] = {
@@ -44,6 +49,16 @@ _PRODUCT_SORT: Final[dict[str, Callable[[Product], tuple[str | float, int]]]] = 
     "CREATED_AT": lambda p: (p.created_at, p.id),
     "UPDATED_AT": lambda p: (p.updated_at, p.id),
 }
+
+
+def _check_array(value: object, where: str) -> None:
+    """A top-level MAX_INPUT_SIZE_EXCEEDED error when ``value`` holds more than 250 items."""
+    if isinstance(value, list) and len(value) > MAX_INPUT_ARRAY:
+        raise GraphQLError(
+            f"The input array size of {len(value)} is greater than the maximum allowed of"
+            f" {MAX_INPUT_ARRAY}. ({where})",
+            extensions={"code": "MAX_INPUT_SIZE_EXCEEDED"},
+        )
 
 
 def _user_errors(errors: Sequence[UserError]) -> list[View]:
@@ -199,6 +214,7 @@ QUERY_FIELDS: Final[dict[str, RootField]] = {
 
 
 def staged_uploads_create(ctx: Context, args: Args, info: Info) -> object:
+    _check_array(args["input"], "input")
     targets: list[View] = []
     errors: list[View] = []
     services = ctx.services
@@ -293,6 +309,13 @@ def bulk_operation_cancel(ctx: Context, args: Args, info: Info) -> object:
 
 
 def product_set_field(ctx: Context, args: Args, info: Info) -> object:
+    data = cast(Mapping[str, object], args["input"])
+    _check_array(data.get("files"), "input.files")
+    _check_array(data.get("tags"), "input.tags")
+    options = data.get("productOptions")
+    for i, option in enumerate(options if isinstance(options, list) else []):
+        if isinstance(option, Mapping):
+            _check_array(option.get("values"), f"input.productOptions.{i}.values")
     outcome = product_set(
         ctx.store,
         cast(Mapping[str, object], args["input"]),
@@ -300,6 +323,7 @@ def product_set_field(ctx: Context, args: Args, info: Info) -> object:
         # In a bulk operation productSet always runs synchronously (its `synchronous` doc).
         synchronous=ctx.bulk_mutation or args.get("synchronous") is not False,
         now=time.time(),
+        config=ctx.services.config,
     )
     ctx.services.media.enqueue(outcome.media_to_process)
     found = ctx.store.product(outcome.product_id) if outcome.product_id is not None else None
@@ -311,6 +335,10 @@ def product_set_field(ctx: Context, args: Args, info: Info) -> object:
 
 
 def product_variant_append_media(ctx: Context, args: Args, info: Info) -> object:
+    pairs = cast(list[Mapping[str, object]], args["variantMedia"])
+    _check_array(pairs, "variantMedia")
+    for i, pair in enumerate(pairs):
+        _check_array(pair.get("mediaIds"), f"variantMedia.{i}.mediaIds")
     outcome = variant_append_media(
         ctx.store,
         cast(str, args["productId"]),

@@ -70,7 +70,7 @@ class SandboxShop:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.schema = load_schema(self.config)
         self.faults = FaultInjector(self.config.fault_seed)
-        store = Store(path)
+        store = Store(path, self.config.result_url_lifetime)
         self.executor = Executor(
             self.schema,
             Throttle(self.config.throttle_bucket_size, self.config.throttle_restore_rate),

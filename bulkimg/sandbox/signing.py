@@ -37,7 +37,11 @@ class UrlSigner:
 
     def sign(self, path: str, lifetime: float) -> str:
         """``path`` with ``Expires`` and ``Signature`` query parameters."""
-        expires = math.ceil(time.time() + lifetime)  # valid for at least `lifetime`
+        return self.sign_until(path, time.time() + lifetime)
+
+    def sign_until(self, path: str, expires_at: float) -> str:
+        """``path`` signed to stay valid until ``expires_at`` (epoch seconds)."""
+        expires = math.ceil(expires_at)
         query = urlencode({"Expires": expires, "Signature": self.signature(f"{path}\n{expires}")})
         return f"{path}?{query}"
 

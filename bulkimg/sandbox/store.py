@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS media (
     source_url TEXT, width INTEGER, height INTEGER, mime_type TEXT, error_code TEXT,
     error_details TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS media_by_product ON media(product_id);
+CREATE INDEX IF NOT EXISTS media_by_filename ON media(filename);
+CREATE TABLE IF NOT EXISTS variant_creations (created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS variant_creations_by_time ON variant_creations(created_at);
 CREATE TABLE IF NOT EXISTS variant_media (
     variant_id INTEGER PRIMARY KEY REFERENCES variants(id) ON DELETE CASCADE,
     media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE);
@@ -57,7 +60,7 @@ CREATE TABLE IF NOT EXISTS bulk_operations (
     group_objects INTEGER NOT NULL, seed INTEGER NOT NULL, created_at REAL NOT NULL,
     completed_at REAL, object_count INTEGER NOT NULL DEFAULT 0,
     root_object_count INTEGER NOT NULL DEFAULT 0, result_lines INTEGER NOT NULL DEFAULT 0,
-    file_size INTEGER);
+    file_size INTEGER, ended_at REAL);
 """
 
 # Shopify's ids are large numbers; starting there catches clients that assume 32-bit ids.
@@ -84,6 +87,8 @@ class BulkStatus(enum.StrEnum):
     FAILED = "FAILED"
     CANCELING = "CANCELING"
     CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    """A COMPLETED operation whose result URL has expired."""
 
     @property
     def active(self) -> bool:
@@ -180,6 +185,8 @@ class BulkOperation:
     root_object_count: int
     result_lines: int
     file_size: int | None
+    ended_at: float | None
+    """When it became COMPLETED, FAILED or CANCELED (completedAt shows only for COMPLETED)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +205,10 @@ class NewVariant:
 class Store:
     """The shop's state at ``path`` (a SQLite file; its files live in ``<path>-files/``)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, result_url_lifetime: float | None = None) -> None:
+        """``result_url_lifetime``: COMPLETED operations that ended longer ago read EXPIRED."""
         self.path = path
+        self._result_url_lifetime = result_url_lifetime
         self.files_dir = path.with_name(path.name + "-files")
         (self.files_dir / "staged").mkdir(parents=True, exist_ok=True)
         (self.files_dir / "results").mkdir(parents=True, exist_ok=True)
@@ -212,6 +221,10 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._lock:
             self._db.executescript(_TABLES)
+            columns = {r["name"] for r in self._db.execute("PRAGMA table_info(bulk_operations)")}
+            if "ended_at" not in columns:  # a state file from before the column
+                self._db.execute("ALTER TABLE bulk_operations ADD COLUMN ended_at REAL")
+                self._db.execute("UPDATE bulk_operations SET ended_at = completed_at")
         with self.transaction():
             for table, base in _ID_BASES.items():
                 self._db.execute(
@@ -262,6 +275,19 @@ class Store:
         with self._lock:
             cursor = self._db.execute(sql, args)
             return cursor.lastrowid or 0
+
+    def _delete_except(self, table: str, product_id: int, keep: Sequence[int]) -> None:
+        """Delete the product's rows of ``table`` whose id is not in ``keep``; an empty ``keep``
+        deletes them all (``id NOT IN (NULL)`` would match no row at all)."""
+        assert table in ("options", "variants", "media"), table
+        if not keep:
+            self._run(f"DELETE FROM {table} WHERE product_id = ?", (product_id,))
+            return
+        marks = ",".join("?" * len(keep))
+        self._run(
+            f"DELETE FROM {table} WHERE product_id = ? AND id NOT IN ({marks})",
+            (product_id, *keep),
+        )
 
     # --- meta ---------------------------------------------------------------------------
 
@@ -327,12 +353,7 @@ class Store:
         self, product_id: int, options: Sequence[tuple[int | None, str, Sequence[str]]]
     ) -> None:
         """Make the product's options exactly ``(id or None, name, values)``, in order."""
-        keep = [option_id for option_id, _, _ in options if option_id is not None]
-        marks = ",".join("?" * len(keep)) or "NULL"
-        self._run(
-            f"DELETE FROM options WHERE product_id = ? AND id NOT IN ({marks})",
-            (product_id, *keep),
-        )
+        self._delete_except("options", product_id, [o for o, _, _ in options if o is not None])
         for position, (option_id, name, values) in enumerate(options, start=1):
             encoded = json.dumps(list(values))
             if option_id is None:
@@ -363,12 +384,7 @@ class Store:
         self, product_id: int, variants: Sequence[NewVariant], now: float
     ) -> list[int]:
         """Make the product's variants exactly ``variants``; their ids, in order."""
-        keep = [v.id for v in variants if v.id is not None]
-        marks = ",".join("?" * len(keep)) or "NULL"
-        self._run(
-            f"DELETE FROM variants WHERE product_id = ? AND id NOT IN ({marks})",
-            (product_id, *keep),
-        )
+        self._delete_except("variants", product_id, [v.id for v in variants if v.id is not None])
         ids = []
         for v in variants:
             values = (
@@ -380,6 +396,7 @@ class Store:
                 json.dumps(v.selected),
             )
             if v.id is None:
+                self._run("INSERT INTO variant_creations(created_at) VALUES (?)", (now,))
                 ids.append(
                     self._run(
                         "INSERT INTO variants(product_id, position, sku, price, compare_at_price,"
@@ -396,6 +413,18 @@ class Store:
                 )
                 ids.append(v.id)
         return ids
+
+    def variant_count(self) -> int:
+        """Variants in the whole shop."""
+        row = self._one("SELECT COUNT(*) AS n FROM variants")
+        return int(row["n"]) if row else 0
+
+    def variants_created_since(self, since: float) -> int:
+        """Variants created at or after ``since`` (deleted ones included)."""
+        row = self._one(
+            "SELECT COUNT(*) AS n FROM variant_creations WHERE created_at >= ?", (since,)
+        )
+        return int(row["n"]) if row else 0
 
     # --- media --------------------------------------------------------------------------
 
@@ -447,15 +476,12 @@ class Store:
             ),
         )
 
+    def filename_in_use(self, filename: str) -> bool:
+        """Whether any media of any product has this file name (Files are shop-wide)."""
+        return self._one("SELECT 1 FROM media WHERE filename = ? LIMIT 1", (filename,)) is not None
+
     def delete_media_except(self, product_id: int, keep: Iterable[int]) -> None:
-        kept = list(keep)
-        if not kept:  # `id NOT IN (NULL)` would match no row at all
-            self._run("DELETE FROM media WHERE product_id = ?", (product_id,))
-            return
-        marks = ",".join("?" * len(kept))
-        self._run(
-            f"DELETE FROM media WHERE product_id = ? AND id NOT IN ({marks})", (product_id, *kept)
-        )
+        self._delete_except("media", product_id, list(keep))
 
     def update_media_placement(
         self, media_id: int, position: int, alt: str | None, now: float
@@ -584,12 +610,23 @@ class Store:
             assert operation is not None
             return operation
 
+    def _expire(self) -> None:
+        """COMPLETED → EXPIRED once ``result_url_lifetime`` has passed since it ended."""
+        if self._result_url_lifetime is None:
+            return
+        self._run(
+            "UPDATE bulk_operations SET status = ? WHERE status = ? AND ended_at < ?",
+            (BulkStatus.EXPIRED, BulkStatus.COMPLETED, time.time() - self._result_url_lifetime),
+        )
+
     def bulk_operation(self, operation_id: int) -> BulkOperation | None:
+        self._expire()
         row = self._one("SELECT * FROM bulk_operations WHERE id = ?", (operation_id,))
         return _bulk_operation(row) if row else None
 
     def bulk_operations(self) -> list[BulkOperation]:
         """All operations, oldest first."""
+        self._expire()
         rows = self._all("SELECT * FROM bulk_operations ORDER BY created_at, id")
         return [_bulk_operation(row) for row in rows]
 
@@ -602,6 +639,7 @@ class Store:
             "root_object_count",
             "result_lines",
             "file_size",
+            "ended_at",
         }
         assert changes and set(changes) <= allowed, changes
         assignments = ", ".join(f"{name} = ?" for name in changes)
@@ -705,4 +743,5 @@ def _bulk_operation(row: sqlite3.Row) -> BulkOperation:
         int(row["root_object_count"]),
         int(row["result_lines"]),
         row["file_size"],
+        row["ended_at"],
     )

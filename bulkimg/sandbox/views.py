@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,9 +72,13 @@ class Context:
     def store(self) -> Store:
         return self.services.store
 
-    def signed(self, path: str) -> str:
-        lifetime = self.services.config.result_url_lifetime
-        return self.base_url + self.services.signer.sign(path, lifetime)
+    def signed_result(self, path: str, ended_at: float | None) -> str | None:
+        """``path`` signed until ``result_url_lifetime`` after the operation ended (a fresh
+        query does not renew it); None once that time has passed."""
+        expires_at = (ended_at or time.time()) + self.services.config.result_url_lifetime
+        if expires_at <= time.time():
+            return None
+        return self.base_url + self.services.signer.sign_until(path, expires_at)
 
 
 Info = GraphQLResolveInfo[Context]
@@ -235,7 +240,7 @@ def media_view(media: Media) -> View:
 
 
 def bulk_view(operation: BulkOperation) -> View:
-    completed = operation.status is BulkStatus.COMPLETED
+    completed = operation.status in (BulkStatus.COMPLETED, BulkStatus.EXPIRED)
     return {
         "__type": "BulkOperation",
         "__ref": operation,
@@ -324,15 +329,17 @@ def _image_url(ref: object, ctx: Context, args: Args, info: Info) -> object:
 def _bulk_url(ref: object, ctx: Context, args: Args, info: Info) -> object:
     operation = cast(BulkOperation, ref)
     if operation.status is not BulkStatus.COMPLETED or not operation.result_lines:
-        return None
-    return ctx.signed(f"{RESULTS_PATH}/{operation.id}/bulk-{operation.id}.jsonl")
+        return None  # EXPIRED included
+    path = f"{RESULTS_PATH}/{operation.id}/bulk-{operation.id}.jsonl"
+    return ctx.signed_result(path, operation.ended_at)
 
 
 def _bulk_partial_url(ref: object, ctx: Context, args: Args, info: Info) -> object:
     operation = cast(BulkOperation, ref)
     if operation.status is not BulkStatus.FAILED or not operation.result_lines:
         return None
-    return ctx.signed(f"{RESULTS_PATH}/{operation.id}/bulk-{operation.id}-partial.jsonl")
+    path = f"{RESULTS_PATH}/{operation.id}/bulk-{operation.id}-partial.jsonl"
+    return ctx.signed_result(path, operation.ended_at)
 
 
 RELATIONS: Final[dict[tuple[str, str], Relation]] = {
