@@ -45,6 +45,8 @@ class SandboxConfig:
     media_max_bytes: int = 20 * 1024 * 1024
     media_max_megapixels: float = 20.0
     media_workers: int = 2
+    media_reorder_delay: float = 0.5
+    """Seconds before a productReorderMedia job applies its moves (its Job stays not done)."""
 
     # Cost-based throttling of ordinary calls (Standard plan)
     throttle_bucket_size: float = 1000.0
