@@ -226,7 +226,7 @@ def test_original_source_is_the_cdn_copy_and_the_bytes_downloaded(
 
 
 def test_original_source_is_null_until_ready(make_sandbox: Any, image_url: Any) -> None:
-    session: SandboxSession = make_sandbox(media_processing_delay=1.0)
+    session: SandboxSession = make_sandbox(media_processing_delay=3.0)
     line = product_line("slow", ("1",), [{"originalSource": image_url("slow.jpg")}])
     assert session.data(PRODUCT_SET, line)["productSet"]["userErrors"] == []
     (media,) = _read(session, "slow")["media"]["nodes"]
@@ -325,7 +325,7 @@ def test_file_update_new_content_keeps_id_position_and_variant_links(
 
 
 def test_file_update_needs_ready_files(make_sandbox: Any, image_url: Any) -> None:
-    session: SandboxSession = make_sandbox(media_processing_delay=1.0)
+    session: SandboxSession = make_sandbox(media_processing_delay=3.0)
     files = [
         {"originalSource": image_url("pending.jpg")},
         {"originalSource": "http://127.0.0.1:9/broken.jpg"},
@@ -507,7 +507,7 @@ def _reorder(session: SandboxSession, product_id: str, moves: list[tuple[str, An
 def test_reorder_media_applies_moves_in_order_once_the_job_is_done(
     make_sandbox: Any, image_url: Any
 ) -> None:
-    session: SandboxSession = make_sandbox(media_reorder_delay=0.6)
+    session: SandboxSession = make_sandbox(media_reorder_delay=2.0)
     product = _product(session, "reorder", image_url, images=4)
     a, b, c, d = _ids(product)
     # a b c d -> (d to 0) d a b c -> (a past the end) d b c a -> (c to 1) d c b a

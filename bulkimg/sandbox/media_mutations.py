@@ -609,9 +609,13 @@ def apply_due_jobs(store: Store) -> None:
             apply_job(store, job, now)
 
 
-def _apply_later(store: Store) -> None:
+def _apply_later(store: Store, job_id: str) -> None:
+    """The timer's end: apply this job (the timer may wake a hair before ``due_at``)."""
     try:
-        apply_due_jobs(store)
+        with store.transaction():
+            job = store.job(job_id)
+            if job is not None and not job.done:
+                apply_job(store, job, time.time())
     except Exception:  # the shop may have closed meanwhile; job(id:) applies due jobs too
         log.debug("sandbox: applying reorder jobs failed", exc_info=True)
 
@@ -633,7 +637,7 @@ def product_reorder_media(ctx: Context, args: Args, info: Info) -> object:
     if delay <= 0:
         apply_due_jobs(ctx.store)
     else:
-        timer = threading.Timer(delay, _apply_later, args=(ctx.store,))
+        timer = threading.Timer(delay, _apply_later, args=(ctx.store, outcome.job_id))
         timer.daemon = True
         timer.start()
     job = ctx.store.job(outcome.job_id)
