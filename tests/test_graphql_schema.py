@@ -61,12 +61,16 @@ DOCUMENTS = [
     "bulk_operation_run_query",
     "bulk_operations",
     "export_products",
+    "file_update",
     "product_by_handle",
     "product_media",
+    "product_reorder_media",
     "product_set",
+    "product_update_media",
     "shop",
     "staged_uploads_create",
     "variant_append_media",
+    "variant_detach_media",
 ]
 BULK_QUERIES = ["export_products"]
 
@@ -82,6 +86,11 @@ SENT_INPUT_TYPES = [
     "StagedUploadInput",
     "ProductVariantAppendMediaInput",
     "ProductIdentifierInput",
+    "ProductUpdateInput",
+    "CreateMediaInput",
+    "FileUpdateInput",
+    "ProductVariantDetachMediaInput",
+    "MoveInput",
 ]
 
 SAMPLE_PRODUCT_SET_VARIABLES: dict[str, Any] = {

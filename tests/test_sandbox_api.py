@@ -169,6 +169,16 @@ RUNNERS: dict[str, Callable[[SandboxSession, str], Any]] = {
     "variant_append_media": lambda s, d: s.data(
         d, {"productId": "gid://shopify/Product/1", "variantMedia": []}
     ),
+    "product_update_media": lambda s, d: s.data(
+        d, {"product": {"id": "gid://shopify/Product/1"}, "media": []}
+    ),
+    "file_update": lambda s, d: s.data(
+        d, {"files": [{"id": "gid://shopify/MediaImage/1", "alt": "x"}]}
+    ),
+    "variant_detach_media": lambda s, d: s.data(
+        d, {"productId": "gid://shopify/Product/1", "variantMedia": []}
+    ),
+    "product_reorder_media": lambda s, d: s.data(d, {"id": "gid://shopify/Product/1", "moves": []}),
 }
 
 
@@ -189,7 +199,8 @@ def test_every_shipped_document_executes_against_the_sandbox(
 def test_documents_also_execute_against_the_subset_schema(make_sandbox: Any) -> None:
     session: SandboxSession = make_sandbox(schema_path=SUBSET_SDL)
     assert session.shop.schema.get_type("AbandonedCheckout") is None  # really the subset
-    for name in ("shop", "product_set", "product_by_handle", "bulk_operations"):
+    names = ("shop", "product_set", "product_by_handle", "bulk_operations", "product_update_media")
+    for name in (*names, "file_update", "variant_detach_media", "product_reorder_media"):
         RUNNERS[name](session, load_document(name))
     assert session.wait_operation(_operation_id(session))["status"] == "COMPLETED"
 

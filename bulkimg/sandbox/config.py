@@ -60,6 +60,8 @@ class SandboxConfig:
     """Variants in the shop from which the variant creation throttle applies."""
     variant_throttle_per_day: int = 1_000
     """New variants per rolling 24 hours once the threshold is reached."""
+    media_reorder_delay: float = 0.5
+    """Seconds before a productReorderMedia job applies its moves (its Job stays not done)."""
 
     # Cost-based throttling of ordinary calls (Standard plan)
     throttle_bucket_size: float = 1000.0

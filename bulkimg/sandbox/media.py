@@ -36,6 +36,8 @@ class Checked:
 
     size: tuple[int, int, str] | None = None
     failure: tuple[str, str] | None = None
+    file_size: int | None = None
+    """Bytes downloaded (MediaImage.originalSource.fileSize)."""
 
 
 def _failed(code: str, details: str) -> Checked:
@@ -121,7 +123,10 @@ class MediaWorker:
         checked = self.check(media.source_url)
         if self._stop.wait(half):
             return  # stays PROCESSING; processed again after a restart
-        self._store.finish_media(media_id, size=checked.size, failure=checked.failure)
+        with self._store.transaction():
+            self._store.finish_media(media_id, size=checked.size, failure=checked.failure)
+            if checked.size is not None and checked.file_size is not None:
+                self._store.set_media_file_size(media_id, checked.file_size)
 
     def check(self, url: str) -> Checked:
         """Download ``url`` and judge the bytes as Shopify would."""
@@ -185,4 +190,7 @@ class MediaWorker:
                 f"{header.width}x{header.height} exceeds {self._config.media_max_megapixels:g}"
                 " megapixels",
             )
-        return Checked(size=(header.width, header.height, _MIME_TYPES[header.format.value]))
+        return Checked(
+            size=(header.width, header.height, _MIME_TYPES[header.format.value]),
+            file_size=len(data),
+        )

@@ -17,6 +17,13 @@ from graphql import GraphQLError
 from bulkimg.graphql_schema import validate_bulk_query
 from bulkimg.sandbox.bulk import mutation_problems
 from bulkimg.sandbox.gids import SHOP_NUMBER, parse_gid, split_gid
+from bulkimg.sandbox.media_mutations import (
+    file_update_field,
+    job_query,
+    product_reorder_media,
+    product_update_field,
+    product_variant_detach_media,
+)
 from bulkimg.sandbox.products import UserError, product_set, variant_append_media
 from bulkimg.sandbox.search import Term, compare, parse_query
 from bulkimg.sandbox.staging import create_target
@@ -207,6 +214,7 @@ QUERY_FIELDS: Final[dict[str, RootField]] = {
     "bulkOperation": bulk_operation,
     "bulkOperations": bulk_operations,
     "currentBulkOperation": current_bulk_operation,
+    "job": job_query,
 }
 
 
@@ -366,4 +374,8 @@ MUTATION_FIELDS: Final[dict[str, RootField]] = {
     "bulkOperationCancel": bulk_operation_cancel,
     "productSet": product_set_field,
     "productVariantAppendMedia": product_variant_append_media,
+    "productUpdate": product_update_field,
+    "fileUpdate": file_update_field,
+    "productVariantDetachMedia": product_variant_detach_media,
+    "productReorderMedia": product_reorder_media,
 }

@@ -61,7 +61,20 @@ CREATE TABLE IF NOT EXISTS bulk_operations (
     completed_at REAL, object_count INTEGER NOT NULL DEFAULT 0,
     root_object_count INTEGER NOT NULL DEFAULT 0, result_lines INTEGER NOT NULL DEFAULT 0,
     file_size INTEGER, ended_at REAL);
+CREATE TABLE IF NOT EXISTS detached_media (
+    media_id INTEGER PRIMARY KEY REFERENCES media(id) ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS media_sizes (
+    media_id INTEGER PRIMARY KEY REFERENCES media(id) ON DELETE CASCADE,
+    file_size INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, product_id INTEGER NOT NULL, moves TEXT NOT NULL, due_at REAL NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);
+>>>>>>> wt-c
 """
+
+# Files removed from their product (fileUpdate referencesToRemove) stay in the shop's Files
+# library: their media row is kept, listed in detached_media, and belongs to no product's media.
+_ATTACHED: Final = " AND id NOT IN (SELECT media_id FROM detached_media)"
 
 # Shopify's ids are large numbers; starting there catches clients that assume 32-bit ids.
 _ID_BASES: Final = {
@@ -190,6 +203,17 @@ class BulkOperation:
 
 
 @dataclass(frozen=True, slots=True)
+class Job:
+    """An asynchronous productReorderMedia: ``moves`` (media id, new 0-based position)."""
+
+    id: str
+    product_id: int
+    moves: tuple[tuple[int, int], ...]
+    due_at: float
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
 class NewVariant:
     """A variant to insert or update (``id`` None: insert)."""
 
@@ -276,16 +300,19 @@ class Store:
             cursor = self._db.execute(sql, args)
             return cursor.lastrowid or 0
 
-    def _delete_except(self, table: str, product_id: int, keep: Sequence[int]) -> None:
-        """Delete the product's rows of ``table`` whose id is not in ``keep``; an empty ``keep``
-        deletes them all (``id NOT IN (NULL)`` would match no row at all)."""
+    def _delete_except(
+        self, table: str, product_id: int, keep: Sequence[int], also: str = ""
+    ) -> None:
+        """Delete the product's rows of ``table`` whose id is not in ``keep`` (and that match
+        ``also``, an SQL condition); an empty ``keep`` deletes them all (``id NOT IN (NULL)``
+        would match no row at all)."""
         assert table in ("options", "variants", "media"), table
         if not keep:
-            self._run(f"DELETE FROM {table} WHERE product_id = ?", (product_id,))
+            self._run(f"DELETE FROM {table} WHERE product_id = ?{also}", (product_id,))
             return
         marks = ",".join("?" * len(keep))
         self._run(
-            f"DELETE FROM {table} WHERE product_id = ? AND id NOT IN ({marks})",
+            f"DELETE FROM {table} WHERE product_id = ? AND id NOT IN ({marks}){also}",
             (product_id, *keep),
         )
 
@@ -434,7 +461,9 @@ class Store:
 
     def media_of_product(self, product_id: int) -> list[Media]:
         rows = self._all(
-            "SELECT * FROM media WHERE product_id = ? ORDER BY position, id", (product_id,)
+            "SELECT * FROM media WHERE product_id = ? AND id NOT IN"
+            " (SELECT media_id FROM detached_media) ORDER BY position, id",
+            (product_id,),
         )
         return [_media(row) for row in rows]
 
@@ -481,7 +510,8 @@ class Store:
         return self._one("SELECT 1 FROM media WHERE filename = ? LIMIT 1", (filename,)) is not None
 
     def delete_media_except(self, product_id: int, keep: Iterable[int]) -> None:
-        self._delete_except("media", product_id, list(keep))
+        # Files removed from this product stay in the library: never deleted from here.
+        self._delete_except("media", product_id, list(keep), also=_ATTACHED)
 
     def update_media_placement(
         self, media_id: int, position: int, alt: str | None, now: float
@@ -664,6 +694,104 @@ class Store:
             )
             return self.bulk_operation(operation_id)
 
+    # --- media mutations (productUpdate media, fileUpdate, detach, reorder) ---------------
+
+    def media_detached(self, media_id: int) -> bool:
+        """The file is in the Files library only (no product's media)."""
+        row = self._one("SELECT 1 FROM detached_media WHERE media_id = ?", (media_id,))
+        return row is not None
+
+    def next_media_position(self, product_id: int) -> int:
+        row = self._one(
+            f"SELECT MAX(position) AS p FROM media WHERE product_id = ?{_ATTACHED}", (product_id,)
+        )
+        return int(row["p"] or 0) + 1 if row else 1
+
+    def filename_taken(self, filename: str, except_media: int | None = None) -> bool:
+        """Another file of the shop (a product's media or a library file) has this name."""
+        row = self._one(
+            "SELECT 1 FROM media WHERE filename = ? AND id != ?", (filename, except_media or 0)
+        )
+        return row is not None
+
+    def detach_media(self, media_id: int, now: float) -> None:
+        """The media leaves its product (and its variants) but stays in the Files library."""
+        self._run("INSERT OR IGNORE INTO detached_media(media_id) VALUES (?)", (media_id,))
+        self._run("DELETE FROM variant_media WHERE media_id = ?", (media_id,))
+        self._run("UPDATE media SET updated_at = ? WHERE id = ?", (now, media_id))
+
+    def attach_media(self, media_id: int, product_id: int, now: float) -> None:
+        """A file becomes the last media of ``product_id``."""
+        position = self.next_media_position(product_id)
+        self._run("DELETE FROM detached_media WHERE media_id = ?", (media_id,))
+        self._run(
+            "UPDATE media SET product_id = ?, position = ?, updated_at = ? WHERE id = ?",
+            (product_id, position, now, media_id),
+        )
+
+    def update_media_file(
+        self, media_id: int, now: float, *, alt: str | None = None, filename: str | None = None
+    ) -> None:
+        """Set the alt text and/or file name given (None: unchanged)."""
+        if alt is not None:
+            self._run("UPDATE media SET alt = ? WHERE id = ?", (alt, media_id))
+        if filename is not None:
+            self._run("UPDATE media SET filename = ? WHERE id = ?", (filename, media_id))
+        self._run("UPDATE media SET updated_at = ? WHERE id = ?", (now, media_id))
+
+    def replace_media_source(self, media_id: int, source_url: str, now: float) -> None:
+        """New content for a media: UPLOADED again with the source to fetch (same id, position,
+        variant links); its image, size and errors are gone until processed."""
+        self._run(
+            "UPDATE media SET status = ?, source_url = ?, width = NULL, height = NULL,"
+            " mime_type = NULL, error_code = NULL, error_details = NULL, updated_at = ?"
+            " WHERE id = ?",
+            (MediaStatus.UPLOADED, source_url, now, media_id),
+        )
+        self._run("DELETE FROM media_sizes WHERE media_id = ?", (media_id,))
+
+    def unlink_variant_media(self, variant_id: int) -> None:
+        self._run("DELETE FROM variant_media WHERE variant_id = ?", (variant_id,))
+
+    def set_media_order(self, media_ids: Sequence[int], now: float) -> None:
+        """Positions 1..n in this order."""
+        for position, media_id in enumerate(media_ids, start=1):
+            self._run(
+                "UPDATE media SET position = ?, updated_at = ? WHERE id = ? AND position != ?",
+                (position, now, media_id, position),
+            )
+
+    def set_media_file_size(self, media_id: int, size: int) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO media_sizes(media_id, file_size) VALUES (?, ?)",
+            (media_id, size),
+        )
+
+    def media_file_size(self, media_id: int) -> int | None:
+        row = self._one("SELECT file_size FROM media_sizes WHERE media_id = ?", (media_id,))
+        return int(row["file_size"]) if row else None
+
+    def create_job(
+        self, job_id: str, product_id: int, moves: Sequence[tuple[int, int]], due_at: float
+    ) -> None:
+        self._run(
+            "INSERT INTO jobs(id, product_id, moves, due_at, created_at) VALUES (?, ?, ?, ?, ?)",
+            (job_id, product_id, json.dumps([list(m) for m in moves]), due_at, time.time()),
+        )
+
+    def job(self, job_id: str) -> Job | None:
+        row = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return _job(row) if row else None
+
+    def due_jobs(self, now: float) -> list[Job]:
+        rows = self._all(
+            "SELECT * FROM jobs WHERE done = 0 AND due_at <= ? ORDER BY due_at, id", (now,)
+        )
+        return [_job(row) for row in rows]
+
+    def finish_job(self, job_id: str) -> None:
+        self._run("UPDATE jobs SET done = 1 WHERE id = ?", (job_id,))
+
 
 def _product_values(p: Product) -> tuple[object, ...]:
     return (
@@ -744,4 +872,14 @@ def _bulk_operation(row: sqlite3.Row) -> BulkOperation:
         int(row["result_lines"]),
         row["file_size"],
         row["ended_at"],
+    )
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        row["id"],
+        int(row["product_id"]),
+        tuple((int(m), int(p)) for m, p in json.loads(row["moves"])),
+        float(row["due_at"]),
+        bool(row["done"]),
     )

@@ -342,6 +342,19 @@ def _bulk_partial_url(ref: object, ctx: Context, args: Args, info: Info) -> obje
     return ctx.signed_result(path, operation.ended_at)
 
 
+def _media_original_source(ref: object, ctx: Context, args: Args, info: Info) -> object:
+    """The stored original on the shop's CDN (never the source URL it was fetched from), and
+    the bytes downloaded for the current content; null until READY."""
+    media = cast(Media, ref)
+    if media.status is not MediaStatus.READY:
+        return None
+    return {
+        "__type": "MediaImageOriginalSource",
+        "fileSize": ctx.store.media_file_size(media.id),
+        "url": f"{CDN}/originals/{quote(media.filename)}?v={int(media.updated_at)}",
+    }
+
+
 RELATIONS: Final[dict[tuple[str, str], Relation]] = {
     ("Product", "media"): _product_media,
     ("Product", "variants"): _product_variants,
@@ -352,6 +365,7 @@ RELATIONS: Final[dict[tuple[str, str], Relation]] = {
     ("ProductVariant", "media"): _variant_media,
     ("ProductVariant", "product"): _variant_product,
     ("MediaImage", "mediaErrors"): _media_errors,
+    ("MediaImage", "originalSource"): _media_original_source,
     ("Image", "url"): _image_url,
     ("BulkOperation", "url"): _bulk_url,
     ("BulkOperation", "partialDataUrl"): _bulk_partial_url,
