@@ -364,7 +364,7 @@ class Store:
     ) -> None:
         """Make the product's options exactly ``(id or None, name, values)``, in order."""
         keep = [option_id for option_id, _, _ in options if option_id is not None]
-        marks = ",".join("?" * len(keep)) or "NULL"
+        marks = ",".join("?" * len(keep)) or "-1"  # `id NOT IN (NULL)` would match no row
         self._run(
             f"DELETE FROM options WHERE product_id = ? AND id NOT IN ({marks})",
             (product_id, *keep),
@@ -400,7 +400,7 @@ class Store:
     ) -> list[int]:
         """Make the product's variants exactly ``variants``; their ids, in order."""
         keep = [v.id for v in variants if v.id is not None]
-        marks = ",".join("?" * len(keep)) or "NULL"
+        marks = ",".join("?" * len(keep)) or "-1"  # `id NOT IN (NULL)` would match no row
         self._run(
             f"DELETE FROM variants WHERE product_id = ? AND id NOT IN ({marks})",
             (product_id, *keep),
