@@ -7,10 +7,11 @@ The scenario "existing-catalog" (all shares are :class:`SeedOptions`, drawn with
 
 * every catalog group is a product: handle = bulkimg's handle for the group (the lower-cased
   group id), except ~5% renamed by merchants (``<handle>-ring`` or a title slug); the catalog
-  title (or a made-up one); real options (Metal, Ring Size, Carat; a single variant has Shopify's
-  ``Title``/``Default Title``), one variant per catalog row with its ``No_`` as SKU, a price,
-  sometimes a compare-at price, a barcode, an inventory quantity; description, tags, vendor,
-  product type, one metafield ``custom.stone``; ACTIVE, some DRAFT.
+  title (or a made-up one), ~10% of them edited by merchants; real options (Metal, Ring Size,
+  Carat; a single variant has Shopify's ``Title``/``Default Title``), one variant per catalog
+  row with its ``No_`` as SKU, a price, sometimes a compare-at price, a barcode, an inventory
+  quantity; description, tags, vendor, product type, one metafield ``custom.stone``; ACTIVE,
+  some DRAFT.
 * the old workflow's images on ~90% of the products: each accepted S3 image of the group's
   Image_SKUs (Image_SKUs in order of first appearance, each by variation, as bulkimg plans them),
   READY, file name = the S3 file name (``originalSource`` was the S3 URL), alt
@@ -38,8 +39,8 @@ import itertools
 import random
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from bulkimg.imageheader import (
@@ -64,6 +65,7 @@ from bulkimg.sandbox.store import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from bulkimg.config import Settings
     from bulkimg.sandbox.shop import SandboxShop
 
 SCENARIOS = ("existing-catalog",)
@@ -85,6 +87,7 @@ _FOREIGN = (
     ("ring-box-walnut", "Walnut Ring Box", "Packaging", "PKG-"),
     ("insurance-appraisal", "Insurance Appraisal", "Services", "SVC-"),
 )
+_MERCHANT_TITLES = ("Free Resizing", "Ships in 48 Hours", "Holiday Edit", "Certified")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -119,16 +122,85 @@ def images_from_objects(objects: Mapping[str, bytes]) -> list[S3Image]:
 
 
 def images_from_bucket(
-    client: S3Client, bucket: str, prefix: str = "sorted-media/"
+    client: S3Client,
+    bucket: str,
+    image_skus: Collection[str] | None = None,
+    prefix: str = "sorted-media/",
 ) -> list[S3Image]:
-    """Every object under ``prefix`` of ``bucket``, read whole (for sample-sized buckets)."""
+    """The objects under ``prefix`` of ``bucket`` (only those named for one of ``image_skus``,
+    when given), each header read from its first 64 KB (the whole object when it needs more)."""
     found = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            key = item["Key"]
-            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-            found.append(image_from_bytes(key, body, item["LastModified"].timestamp()))
+            key, size = item["Key"], item["Size"]
+            name = key.rsplit("/", 1)[-1]
+            if image_skus is not None and not _named_for(name, image_skus):
+                continue
+            modified = item["LastModified"].timestamp()
+            if size == 0:
+                found.append(S3Image(key, None, 0, 0, 0, modified))
+                continue
+            head = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{_HEAD - 1}")
+            body = head["Body"].read()
+            try:
+                header = read_image_header_from_bytes(body, max(size, len(body)))
+            except NeedBytes:
+                body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+                found.append(image_from_bytes(key, body, modified))
+                continue
+            except InvalidImage:
+                found.append(S3Image(key, None, 0, 0, size, modified))
+                continue
+            found.append(
+                S3Image(key, header.format.value, header.width, header.height, size, modified)
+            )
     return found
+
+
+_HEAD = 65_536
+
+
+def _named_for(name: str, image_skus: Collection[str]) -> bool:
+    return any(c == "-" and name[:i] in image_skus for i, c in enumerate(name))
+
+
+def seed_from_settings(
+    shop: SandboxShop,
+    settings: Settings,
+    *,
+    seed: int = 0,
+    options: SeedOptions | None = None,
+    s3_client: S3Client | None = None,
+) -> SeedReport:
+    """Seed from the catalog and bucket of ``settings`` (what `bulkimg build` would read)."""
+    from bulkimg.catalog import ColumnMap, open_catalog, read_catalog
+    from bulkimg.s3client import make_s3_client
+
+    settings.require("catalog", "aws_s3_bucket")
+    columns = ColumnMap(
+        settings.column_sku,
+        settings.column_image_sku,
+        settings.column_group,
+        settings.column_title,
+        settings.column_order,
+    )
+    password = settings.mysql_password.get_secret_value() if settings.mysql_password else None
+    source = open_catalog(settings.catalog or "", settings.table, columns, password)
+    groups = read_catalog(source).groups
+    skus = {
+        v.image_sku for g in groups for v in g.variants if v.image_sku_state is ImageSkuState.OK
+    }
+    client = s3_client or make_s3_client(settings)
+    images = images_from_bucket(client, settings.aws_s3_bucket or "", skus)
+    base = options or SeedOptions()
+    options = replace(
+        base,
+        min_width=settings.min_width,
+        min_height=settings.min_height,
+        handle_template=settings.handle_template,
+        alt_template=settings.alt_template,
+    )
+    return seed_existing_catalog(shop, groups, images, seed=seed, options=options)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +208,8 @@ class SeedOptions:
     """Shares and sizes of the scenario (probabilities per product unless said)."""
 
     renamed: float = 0.05
+    retitled: float = 0.10
+    """A merchant edited the title (the catalog's title is no longer the product's)."""
     with_images: float = 0.90
     partial_images: float = 0.10
     """Of the products with images: only their first images."""
@@ -171,6 +245,8 @@ class SeedReport:
     """S3 keys whose image on the shop is an older version"""
     partial: tuple[str, ...]
     """group ids whose product has only part of its images"""
+    retitled: tuple[str, ...]
+    """group ids whose product a merchant gave another title than the catalog's"""
     foreign_products: tuple[str, ...]
     """handles of the products not in the catalog"""
     seconds: float
@@ -178,7 +254,8 @@ class SeedReport:
     def summary(self) -> str:
         return (
             f"seeded {self.products} products ({len(self.foreign_products)} not in the catalog,"
-            f" {len(self.renamed)} renamed), {self.variants} variants, {self.media} media"
+            f" {len(self.renamed)} renamed, {len(self.retitled)} retitled),"
+            f" {self.variants} variants, {self.media} media"
             f" ({self.catalog_images} from S3, {len(self.stale)} out of date,"
             f" {self.lifestyle_images} lifestyle), {self.hand_set_variant_images} variant images"
             f" set by hand, {len(self.partial)} products with part of their images"
@@ -402,6 +479,7 @@ def seed_existing_catalog(
     renamed: dict[str, str] = {}
     stale: list[str] = []
     partial: list[str] = []
+    retitled: list[str] = []
     catalog_images = 0
     for group in groups:
         if not group.variants:
@@ -416,6 +494,9 @@ def seed_existing_catalog(
         taken.add(handle)
         handles[group.group_id] = handle
         product_type = title.rsplit(" ", 1)[-1].title() + "s"
+        if rng.random() < options.retitled:
+            title = f"{title} | {rng.choice(_MERCHANT_TITLES)}"
+            retitled.append(group.group_id)
         product_id = build.product(handle, title, product_type)
         variant_ids = build.variants(product_id, [v.sku for v in group.variants])
 
@@ -479,6 +560,7 @@ def seed_existing_catalog(
         handles=handles,
         stale=tuple(stale),
         partial=tuple(partial),
+        retitled=tuple(retitled),
         foreign_products=tuple(foreign),
         seconds=time.monotonic() - started,
     )
