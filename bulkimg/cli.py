@@ -314,10 +314,16 @@ def preview(obj: _Context, /, open_page: bool, **overrides: Any) -> None:
 
 @cli.command()
 @click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default="output/demo")
+@click.option(
+    "--existing-shop",
+    is_flag=True,
+    help="Seed the shop as an existing workflow left it first; end with what changed on it.",
+)
 @click.pass_obj
-def demo(obj: _Context, workdir: Path) -> None:
+def demo(obj: _Context, workdir: Path, existing_shop: bool) -> None:
     """build → submit --wait → retry on a sample catalog, a local S3 and the sandbox shop."""
     from bulkimg.demo import run_demo
+    from bulkimg.sandbox.snapshot import summarize
 
     with _reporter() as reporter:
         result = run_demo(
@@ -327,7 +333,12 @@ def demo(obj: _Context, workdir: Path) -> None:
             say=err_console.print,
             show_build=lambda built: print_build_summary(built.report, built.report_path),
             show_submit=print_submit_summary,
+            existing_shop=existing_shop,
         )
+    if result.changes is not None:
+        console.print("What changed on the shop (products, field by field):")
+        for line in summarize(result.changes):
+            click.echo(f"  {line}")
     final = result.retry or result.submit
     if final.manifest is not None:
         from bulkimg.submit import manifest_counts

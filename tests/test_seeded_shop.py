@@ -216,8 +216,7 @@ def test_submit_leaves_other_departments_products_alone(
 @fast_shop
 def test_build_and_submit_change_only_images(seeded_shop: SeededShop, settings: Settings) -> None:
     outcome = submit(settings)
-    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
-    assert harm(seeded_shop, snapshot(seeded_shop.shop)) == []
+    assert (outcome.exit_code, harm(seeded_shop, snapshot(seeded_shop.shop))) == (0, [])
 
 
 @pytest.mark.xfail(strict=True, reason=SAFE)
@@ -236,14 +235,21 @@ def test_retry_changes_only_images(seeded_shop: SeededShop, settings: Settings) 
 @fast_shop
 def test_nightly_runs_change_only_images(seeded_shop: SeededShop, settings: Settings) -> None:
     settings.state_file.unlink(missing_ok=True)
-    assert night(settings).exit_code == 0
+    exit_codes = [night(settings).exit_code]
     first = snapshot(seeded_shop.shop)
-    assert harm(seeded_shop, first) == []
     operations = len(mutation_operations(seeded_shop.url))
-    second = night(settings)
-    assert second.exit_code == 0 and sent(settings) == 0
-    assert len(mutation_operations(seeded_shop.url)) == operations
-    assert diff(first, snapshot(seeded_shop.shop)) == []
+    exit_codes.append(night(settings).exit_code)
+    second_night = {
+        "lines sent": sent(settings),
+        "operations run": len(mutation_operations(seeded_shop.url)) - operations,
+        "changes": [str(change) for change in diff(first, snapshot(seeded_shop.shop))],
+    }
+    # Everything at once: the failure shows each way a real shop would suffer.
+    assert (exit_codes, harm(seeded_shop, first), second_night) == (
+        [0, 0],
+        [],
+        {"lines sent": 0, "operations run": 0, "changes": []},
+    )
 
 
 @pytest.mark.xfail(strict=True, reason=SAFE)
@@ -254,8 +260,8 @@ def test_reconcile_then_run_changes_only_images(
     with client_from_settings(settings) as client:
         counts = reconcile(settings, client)
     assert counts["products"] == len(seeded_shop.seeded.products)
-    assert night(settings).exit_code == 0
-    assert harm(seeded_shop, snapshot(seeded_shop.shop)) == []
+    exit_code = night(settings).exit_code
+    assert (exit_code, harm(seeded_shop, snapshot(seeded_shop.shop))) == (0, [])
 
 
 @pytest.mark.xfail(strict=True, reason=SAFE)
@@ -263,10 +269,10 @@ def test_reconcile_then_run_changes_only_images(
 def test_run_after_the_state_file_is_lost_changes_only_images(
     seeded_shop: SeededShop, settings: Settings
 ) -> None:
-    assert night(settings).exit_code == 0
+    exit_codes = [night(settings).exit_code]
     settings.state_file.unlink()
-    assert night(settings).exit_code == 0
-    assert harm(seeded_shop, snapshot(seeded_shop.shop)) == []
+    exit_codes.append(night(settings).exit_code)
+    assert (exit_codes, harm(seeded_shop, snapshot(seeded_shop.shop))) == ([0, 0], [])
 
 
 # --- the same checks on an empty shop (what test_nightly.py does not already assert) ----------
@@ -283,3 +289,18 @@ def test_on_an_empty_shop_no_image_is_sent_twice_and_the_next_night_changes_noth
     settings.state_file.unlink(missing_ok=True)  # the night rebuilds it from the shop
     assert night(settings).exit_code == 0
     assert diff(first, snapshot(shop)) == []
+
+
+def test_demo_on_an_existing_shop_ends_with_what_changed(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BULKIMG_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "bulkimg", "demo", "--existing-shop"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Existing shop: seeded 31 products" in " ".join(result.stderr.split())
+    out = result.stdout.splitlines()
+    start = out.index("What changed on the shop (products, field by field):")
+    changed = out[start + 1 : out.index(next(x for x in out if x.startswith("groups: ")))]
+    assert changed[-1].lstrip().split(" products changed: ")[0].isdigit()
+    assert len(changed) > 1 and all(": " in line for line in changed)

@@ -261,3 +261,24 @@ def _media_change(old: ProductSnap, new: ProductSnap) -> tuple[str, str]:
 def _text(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def summarize(changes: list[Change]) -> list[str]:
+    """One line per product that changed (the fields, in order), then one line of counts."""
+    fields_of: dict[tuple[int, str], list[str]] = {}
+    for change in changes:
+        key = (change.product_id, change.handle)
+        label = change.after if change.field == "product" else change.field
+        fields_of.setdefault(key, [])
+        if label not in fields_of[key]:
+            fields_of[key].append(label)
+    lines = [f"{handle}: {', '.join(labels)}" for (_, handle), labels in fields_of.items()]
+    created = sum(1 for labels in fields_of.values() if labels == ["created"])
+    deleted = sum(1 for labels in fields_of.values() if labels == ["deleted"])
+    images_only = sum(1 for labels in fields_of.values() if set(labels) <= MEDIA_FIELDS)
+    more = len(fields_of) - created - deleted - images_only
+    lines.append(
+        f"{len(fields_of)} products changed: {images_only} only in images, {more} in other"
+        f" fields too, {created} created, {deleted} deleted"
+    )
+    return lines
