@@ -87,6 +87,14 @@ _FOREIGN = (
     ("ring-box-walnut", "Walnut Ring Box", "Packaging", "PKG-"),
     ("insurance-appraisal", "Insurance Appraisal", "Services", "SVC-"),
 )
+_TYPES = (
+    ("ring", "Rings"),
+    ("band", "Rings"),
+    ("pendant", "Pendants"),
+    ("necklace", "Necklaces"),
+    ("earrings", "Earrings"),
+    ("bracelet", "Bracelets"),
+)
 _MERCHANT_TITLES = ("Free Resizing", "Ships in 48 Hours", "Holiday Edit", "Certified")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -441,6 +449,11 @@ def _slug(text: str) -> str:
     return _SLUG.sub("-", text.lower()).strip("-")
 
 
+def _product_type(title: str) -> str:
+    words = set(_SLUG.sub(" ", title.lower()).split())
+    return next((kind for word, kind in _TYPES if word in words), "Jewelry")
+
+
 def _made_up_title(rng: random.Random) -> str:
     return f"{rng.choice(_STONES)} {rng.choice(_STYLES)}"
 
@@ -493,7 +506,7 @@ def seed_existing_catalog(
             handle += "-1"
         taken.add(handle)
         handles[group.group_id] = handle
-        product_type = title.rsplit(" ", 1)[-1].title() + "s"
+        product_type = _product_type(title)
         if rng.random() < options.retitled:
             title = f"{title} | {rng.choice(_MERCHANT_TITLES)}"
             retitled.append(group.group_id)
