@@ -204,12 +204,13 @@ def test_sandbox_seed_command_fills_a_state_file(
 
 
 @fast_shop
-def test_submit_leaves_other_departments_products_alone(
+def test_submit_leaves_other_departments_alone_and_puts_no_image_on_a_product_twice(
     seeded_shop: SeededShop, settings: Settings
 ) -> None:
     submit(settings)
     after = snapshot(seeded_shop.shop)
     assert untouched(seeded_shop, after, seeded_shop.report.foreign_products) == []
+    assert twice(after) == []
 
 
 @pytest.mark.xfail(strict=True, reason=SAFE)
