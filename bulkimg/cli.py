@@ -302,10 +302,16 @@ def preview(obj: _Context, /, open_page: bool, **overrides: Any) -> None:
 
 @cli.command()
 @click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default="output/demo")
+@click.option(
+    "--existing-shop",
+    is_flag=True,
+    help="Seed the shop as an existing workflow left it first; end with what changed on it.",
+)
 @click.pass_obj
-def demo(obj: _Context, workdir: Path) -> None:
+def demo(obj: _Context, workdir: Path, existing_shop: bool) -> None:
     """build → submit --wait → retry on a sample catalog, a local S3 and the sandbox shop."""
     from bulkimg.demo import run_demo
+    from bulkimg.sandbox.snapshot import summarize
 
     with _reporter() as reporter:
         result = run_demo(
@@ -315,7 +321,12 @@ def demo(obj: _Context, workdir: Path) -> None:
             say=err_console.print,
             show_build=lambda built: print_build_summary(built.report, built.report_path),
             show_submit=print_submit_summary,
+            existing_shop=existing_shop,
         )
+    if result.changes is not None:
+        console.print("What changed on the shop (products, field by field):")
+        for line in summarize(result.changes):
+            click.echo(f"  {line}")
     final = result.retry or result.submit
     if final.manifest is not None:
         from bulkimg.submit import manifest_counts
@@ -351,6 +362,46 @@ def sandbox_serve(port: int, state_path: Path | None, token: str | None) -> None
             err_console.print("state: temporary (use --state FILE to keep the shop)")
         wait_for_shutdown_signal()
     err_console.print("sandbox shop stopped")
+
+
+@sandbox.command("seed")
+@click.option(
+    "--scenario",
+    type=click.Choice(["existing-catalog"]),
+    default="existing-catalog",
+    show_default=True,
+    help="What to fill the shop with (see docs/sandbox.md, Seeded shop).",
+)
+@click.option("--catalog", help="mysql://user@host:port/db, sqlite:///file.db or a .csv file.")
+@click.option("--table", help="Catalog table (default nav_items).")
+@click.option("--bucket", "aws_s3_bucket", help="S3 bucket with sorted-media/.")
+@click.option("--state", "state_path", type=click.Path(path_type=Path, dir_okay=False), help=_STATE)
+@click.option("--seed", "seed_number", type=int, default=0, show_default=True, help="Random seed.")
+@click.pass_obj
+def sandbox_seed(
+    obj: _Context, /, scenario: str, state_path: Path | None, seed_number: int, **overrides: Any
+) -> None:
+    """Fill a sandbox shop's state file as the catalog's existing workflow left the shop."""
+    from bulkimg.sandbox import SandboxShop
+    from bulkimg.sandbox.seed import seed_from_settings
+
+    settings = obj.settings(**overrides)
+    settings.require("catalog", "aws_s3_bucket")
+    if state_path is not None and state_path.exists():
+        from bulkimg.sandbox.store import Store
+
+        store = Store(state_path)
+        try:
+            existing = len(store.products())
+        finally:
+            store.close()
+        if existing:
+            raise UserError(f"{state_path} already holds {existing} products: seed a new file")
+    with SandboxShop(state_path) as shop:
+        report = seed_from_settings(shop, settings, seed=seed_number)
+    click.echo(report.summary())  # one line, never wrapped
+    if state_path is None:
+        err_console.print("state: temporary, now gone (use --state FILE to keep the shop)")
 
 
 def print_build_summary(report: BuildReport, report_path: Path) -> None:

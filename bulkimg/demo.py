@@ -21,6 +21,8 @@ from bulkimg.errors import ConfigError
 from bulkimg.preview import render_preview
 from bulkimg.progress import Reporter
 from bulkimg.retry import run_retry
+from bulkimg.sandbox.seed import SeedReport
+from bulkimg.sandbox.snapshot import Change
 from bulkimg.shopify_client import client_from_settings
 from bulkimg.submit import Submission, SubmitOutcome, productset_files_of_build
 
@@ -102,6 +104,10 @@ class DemoRun:
     submit: SubmitOutcome
     retry: SubmitOutcome | None
     preview: Path
+    seeded: SeedReport | None = None
+    """`--existing-shop`: what the shop held before the run."""
+    changes: list[Change] | None = None
+    """`--existing-shop`: what changed on the shop's products, field by field."""
 
 
 def run_demo(
@@ -111,10 +117,19 @@ def run_demo(
     say: Callable[[str], None],
     show_build: Callable[[BuildResult], None],
     show_submit: Callable[[SubmitOutcome], None],
+    *,
+    existing_shop: bool = False,
 ) -> DemoRun:
-    """build → submit --wait → retry on a sample catalog, a local S3 and the sandbox shop."""
+    """build → submit --wait → retry on a sample catalog, a local S3 and the sandbox shop.
+
+    ``existing_shop``: the shop is first seeded as the catalog's existing workflow left it
+    (bulkimg.sandbox.seed), and the run ends with what changed on its products.
+    """
+    from bulkimg.catalog import ColumnMap, CSVSource, read_catalog
     from bulkimg.samples import demo_data
     from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop, serve
+    from bulkimg.sandbox.seed import images_from_objects, seed_existing_catalog
+    from bulkimg.sandbox.snapshot import diff, snapshot
 
     data = demo_data()
     catalog = data.write_csv(workdir / "catalog.csv")
@@ -131,6 +146,12 @@ def run_demo(
         data.upload(client, DEMO_BUCKET)
         say(f"Local S3 at {s3.endpoint_url}: {len(data.objects)} objects in s3://{DEMO_BUCKET}")
         say(f"Sandbox shop at {shop_url}; catalog {catalog} ({len(data.rows)} rows)")
+        seeded = before = None
+        if existing_shop:
+            groups = read_catalog(CSVSource(catalog, ColumnMap())).groups
+            seeded = seed_existing_catalog(shop, groups, images_from_objects(data.objects))
+            say(f"Existing shop: {seeded.summary()}")
+            before = snapshot(shop)
         overrides = {
             **demo_settings(s3, catalog, workdir),
             # Thumbnails embedded: the page must work after this local S3 stops.
@@ -162,4 +183,5 @@ def run_demo(
                 if retried is not None:
                     show_submit(retried)
         preview = render_preview(settings, client)
-    return DemoRun(built, submitted, retried, preview.path)
+        changes = diff(before, snapshot(shop)) if before is not None else None
+    return DemoRun(built, submitted, retried, preview.path, seeded, changes)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,11 @@ from moto import mock_aws
 from bulkimg.build import run_build
 from bulkimg.config import Settings, load_settings
 from bulkimg.demo import LocalS3, free_port
+from bulkimg.models import CatalogGroup
 from bulkimg.samples import SampleData, demo_data
 from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
+from bulkimg.sandbox.seed import SeedOptions, SeedReport, seed_existing_catalog
+from bulkimg.sandbox.snapshot import ShopSnapshot, snapshot
 
 BUCKET = "test-media"
 IN_CI = os.environ.get("CI") == "true"
@@ -405,3 +409,47 @@ def settings(
     )
     run_build(built)
     return built
+
+
+# -- a shop that is not empty: seeded as the users' existing workflow left it -------------------
+
+# Shares above the scenario's defaults: the sample catalog has few groups, and each kind of
+# product (renamed, partial, stale image, lifestyle photo, hand-set variant image) must occur.
+SEED_NUMBER = 4
+SEED_OPTIONS = SeedOptions(renamed=0.15, stale_images=0.1, partial_images=0.2, lifestyle=0.4,
+                           hand_set_variant_images=0.2)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SeededShop:
+    """A sandbox shop served on loopback, seeded from the sample catalog and bucket."""
+
+    shop: SandboxShop
+    url: str
+    report: SeedReport
+    seeded: ShopSnapshot
+    """The shop right after seeding."""
+
+
+@pytest.fixture
+def seeded_shop(shop: SandboxShop, shop_url: str, bucket: str, sample: SampleData) -> SeededShop:
+    """The `shop` (served at `shop_url`) seeded with the "existing-catalog" scenario from the
+    sample catalog and its images: the objects of `bucket`, which the `settings` fixture builds
+    from (read from memory: `images_from_bucket` reads the same from S3, more slowly)."""
+    from bulkimg.sandbox.seed import images_from_objects
+
+    groups = sample_groups(sample)
+    images = images_from_objects(sample.objects)
+    report = seed_existing_catalog(shop, groups, images, seed=SEED_NUMBER, options=SEED_OPTIONS)
+    return SeededShop(shop, shop_url, report, snapshot(shop))
+
+
+def sample_groups(sample: SampleData) -> list[CatalogGroup]:
+    """The catalog groups of the sample, read as bulkimg reads its CSV."""
+    import tempfile
+
+    from bulkimg.catalog import ColumnMap, CSVSource, read_catalog
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = sample.write_csv(Path(folder) / "nav_items.csv")
+        return read_catalog(CSVSource(path, ColumnMap())).groups

@@ -328,3 +328,18 @@ def test_products_can_be_found_by_handle_and_by_sku(sandbox: SandboxSession) -> 
     assert handles("handle:lgd-2") == ["lgd-2"]
     assert handles("handle:lgd-1,lgd-2") == ["lgd-1", "lgd-2"]
     assert handles("sku:nope") == []
+
+
+def test_options_and_variants_none_of_which_are_listed_again_are_all_replaced(
+    sandbox: SandboxSession,
+) -> None:
+    line = product_line("renamed-option", ("1", "2"))
+    line["input"]["productOptions"][0]["name"] = "Size"
+    for variant in line["input"]["variants"]:
+        variant["optionValues"][0]["optionName"] = "Size"
+    before = _ok(sandbox, line)
+    after = _ok(sandbox, product_line("renamed-option", ("1", "2")))
+    read = sandbox.data(READ, {"handle": "renamed-option"})["productByIdentifier"]
+    assert read["options"] == [{"name": "SKU", "values": ["1", "2"]}]
+    assert [v["sku"] for v in read["variants"]["nodes"]] == ["1", "2"]
+    assert before["id"] == after["id"]

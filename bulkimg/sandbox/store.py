@@ -69,7 +69,14 @@ CREATE TABLE IF NOT EXISTS media_sizes (
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, product_id INTEGER NOT NULL, moves TEXT NOT NULL, due_at REAL NOT NULL,
     done INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);
->>>>>>> wt-c
+CREATE TABLE IF NOT EXISTS variant_inventory (
+    variant_id INTEGER PRIMARY KEY REFERENCES variants(id) ON DELETE CASCADE,
+    quantity INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS metafields (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    product_id INTEGER NOT NULL REFERENCES products(id) ON DELETE CASCADE,
+    namespace TEXT NOT NULL, key TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
+    UNIQUE (product_id, namespace, key));
 """
 
 # Files removed from their product (fileUpdate referencesToRemove) stay in the shop's Files
@@ -83,6 +90,7 @@ _ID_BASES: Final = {
     "variants": 4_400_000_000_000,
     "media": 3_100_000_000_000,
     "bulk_operations": 5_300_000_000_000,
+    "metafields": 2_600_000_000_000,
 }
 
 
@@ -224,6 +232,33 @@ class NewVariant:
     compare_at_price: str | None
     barcode: str | None
     selected: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Metafield:
+    """A product metafield (written only by the seeder: productSet refuses metafields)."""
+
+    id: int
+    product_id: int
+    namespace: str
+    key: str
+    type: str
+    value: str
+
+
+@dataclass(slots=True)
+class SeedRows:
+    """Rows with their ids already chosen, written at once by :meth:`Store.insert_seed`."""
+
+    products: list[Product]
+    options: list[ProductOption]
+    variants: list[Variant]
+    media: list[Media]
+    variant_media: list[tuple[int, int]]
+    """(variant id, media id)"""
+    inventory: list[tuple[int, int]]
+    """(variant id, quantity)"""
+    metafields: list[Metafield]
 
 
 class Store:
@@ -791,6 +826,144 @@ class Store:
 
     def finish_job(self, job_id: str) -> None:
         self._run("UPDATE jobs SET done = 1 WHERE id = ?", (job_id,))
+
+    # --- seeding (bulkimg.sandbox.seed) and what only seeding writes ---------------------
+
+    def next_id(self, table: str) -> int:
+        """The id the next row of ``table`` (one with a large id base) would get."""
+        assert table in _ID_BASES, table
+        row = self._one("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,))
+        return int(row["seq"]) + 1 if row else _ID_BASES[table] + 1
+
+    def insert_seed(self, rows: SeedRows) -> None:
+        """Insert every row (ids included) in one transaction, a statement per table."""
+        with self.transaction(), self._lock:
+            db = self._db
+            db.executemany(
+                "INSERT INTO products(id, handle, title, status, vendor, product_type,"
+                " description_html, tags, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(p.id, *_product_values(p), p.created_at, p.updated_at) for p in rows.products],
+            )
+            db.executemany(
+                "INSERT INTO options(id, product_id, position, name, option_values)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (o.id, o.product_id, o.position, o.name, json.dumps(list(o.values)))
+                    for o in rows.options
+                ],
+            )
+            db.executemany(
+                "INSERT INTO variants(id, product_id, position, sku, price, compare_at_price,"
+                " barcode, selected, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        v.id,
+                        v.product_id,
+                        v.position,
+                        v.sku,
+                        v.price,
+                        v.compare_at_price,
+                        v.barcode,
+                        json.dumps(v.selected),
+                        v.created_at,
+                        v.updated_at,
+                    )
+                    for v in rows.variants
+                ],
+            )
+            db.executemany(
+                "INSERT INTO media(id, product_id, position, alt, status, filename, source_url,"
+                " width, height, mime_type, error_code, error_details, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        m.id,
+                        m.product_id,
+                        m.position,
+                        m.alt,
+                        m.status,
+                        m.filename,
+                        m.source_url,
+                        m.width,
+                        m.height,
+                        m.mime_type,
+                        m.error_code,
+                        m.error_details,
+                        m.created_at,
+                        m.updated_at,
+                    )
+                    for m in rows.media
+                ],
+            )
+            db.executemany(
+                "INSERT INTO variant_media(variant_id, media_id) VALUES (?, ?)", rows.variant_media
+            )
+            db.executemany(
+                "INSERT INTO variant_inventory(variant_id, quantity) VALUES (?, ?)", rows.inventory
+            )
+            db.executemany(
+                "INSERT INTO metafields(id, product_id, namespace, key, type, value)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (f.id, f.product_id, f.namespace, f.key, f.type, f.value)
+                    for f in rows.metafields
+                ],
+            )
+
+    def inventory_quantity(self, variant_id: int) -> int | None:
+        row = self._one(
+            "SELECT quantity FROM variant_inventory WHERE variant_id = ?", (variant_id,)
+        )
+        return int(row["quantity"]) if row else None
+
+    def metafields(self, product_id: int) -> list[Metafield]:
+        rows = self._all("SELECT * FROM metafields WHERE product_id = ? ORDER BY id", (product_id,))
+        return [
+            Metafield(
+                int(r["id"]), int(r["product_id"]), r["namespace"], r["key"], r["type"], r["value"]
+            )
+            for r in rows
+        ]
+
+    def all_rows(self) -> SeedRows:
+        """Every product row of the shop (products, options, variants, media, links, inventory,
+        metafields) in id order, read in one transaction: a consistent picture of the shop."""
+        with self.transaction():
+            return SeedRows(
+                [_product(r) for r in self._all("SELECT * FROM products ORDER BY id")],
+                [
+                    ProductOption(
+                        int(r["id"]),
+                        int(r["product_id"]),
+                        int(r["position"]),
+                        r["name"],
+                        tuple(json.loads(r["option_values"])),
+                    )
+                    for r in self._all("SELECT * FROM options ORDER BY id")
+                ],
+                [_variant(r) for r in self._all("SELECT * FROM variants ORDER BY id")],
+                [_media(r) for r in self._all("SELECT * FROM media ORDER BY id")],
+                [
+                    (int(r["variant_id"]), int(r["media_id"]))
+                    for r in self._all("SELECT * FROM variant_media ORDER BY variant_id")
+                ],
+                [
+                    (int(r["variant_id"]), int(r["quantity"]))
+                    for r in self._all("SELECT * FROM variant_inventory ORDER BY variant_id")
+                ],
+                [
+                    Metafield(
+                        int(r["id"]),
+                        int(r["product_id"]),
+                        r["namespace"],
+                        r["key"],
+                        r["type"],
+                        r["value"],
+                    )
+                    for r in self._all("SELECT * FROM metafields ORDER BY id")
+                ],
+            )
 
 
 def _product_values(p: Product) -> tuple[object, ...]:

@@ -27,6 +27,7 @@ from bulkimg.sandbox.store import (
     BulkStatus,
     Media,
     MediaStatus,
+    Metafield,
     Product,
     ProductOption,
     Store,
@@ -370,6 +371,61 @@ RELATIONS: Final[dict[tuple[str, str], Relation]] = {
     ("BulkOperation", "url"): _bulk_url,
     ("BulkOperation", "partialDataUrl"): _bulk_partial_url,
 }
+
+
+# --- fields only a seeded shop fills (bulkimg.sandbox.seed): read-only ---------------------
+
+
+def metafield_view(metafield: Metafield) -> View:
+    json_value: object = metafield.value
+    if not metafield.type.endswith("text_field"):
+        try:
+            json_value = json.loads(metafield.value)
+        except ValueError:
+            json_value = metafield.value
+    return {
+        "__type": "Metafield",
+        "id": format_gid("Metafield", metafield.id),
+        "namespace": metafield.namespace,
+        "key": metafield.key,
+        "type": metafield.type,
+        "value": metafield.value,
+        "jsonValue": json_value,
+        "ownerType": "PRODUCT",
+    }
+
+
+def _product_metafields(ref: object, ctx: Context, args: Args, info: Info) -> object:
+    found = ctx.store.metafields(cast(Product, ref).id)
+    namespace, keys = args.get("namespace"), args.get("keys")
+    if isinstance(namespace, str):
+        found = [m for m in found if m.namespace == namespace]
+    if isinstance(keys, list):
+        wanted = {str(k) for k in keys}
+        found = [m for m in found if f"{m.namespace}.{m.key}" in wanted]
+    return connection(ctx, found, metafield_view, lambda m: m.id, args)
+
+
+def _product_metafield(ref: object, ctx: Context, args: Args, info: Info) -> object:
+    namespace, key = args.get("namespace"), args.get("key")
+    for metafield in ctx.store.metafields(cast(Product, ref).id):
+        if metafield.key == key and (namespace is None or metafield.namespace == namespace):
+            return metafield_view(metafield)
+    return None
+
+
+def _variant_inventory_quantity(ref: object, ctx: Context, args: Args, info: Info) -> object:
+    quantity = ctx.store.inventory_quantity(cast(Variant, ref).id)
+    return 0 if quantity is None else quantity
+
+
+RELATIONS.update(
+    {
+        ("Product", "metafields"): _product_metafields,
+        ("Product", "metafield"): _product_metafield,
+        ("ProductVariant", "inventoryQuantity"): _variant_inventory_quantity,
+    }
+)
 
 RootField = Callable[[Context, Args, Info], object]
 
