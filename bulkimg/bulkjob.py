@@ -276,6 +276,8 @@ class BulkRunner:
             operation = self.client.execute("bulk_operation", {"id": op.operation_id})[
                 "bulkOperation"
             ]
+            assert operation is not None
+            op.status = operation["status"]  # EXPIRED once its results are gone
         assert operation is not None
         stem = f"{op.phase.value}-{_short_id(op.operation_id)}"
         for field, attr, suffix in (
@@ -284,17 +286,38 @@ class BulkRunner:
         ):
             if operation.get(field):
                 dest = self.results_dir / f"{stem}.{suffix}.jsonl"
-                self._download(op, field, operation[field], dest)
-                setattr(op, attr, str(dest))
+                if self._download(op, field, operation[field], dest):
+                    setattr(op, attr, str(dest))
         op.step = Step.COLLECTED
         self.save()
 
-    def _download(self, op: OperationRecord, field: str, url: str, dest: Path) -> None:
+    def _download(self, op: OperationRecord, field: str, url: str, dest: Path) -> bool:
+        """Download a result file; False when the shop no longer has it.
+
+        A result URL dies 7 days after the operation ended (BulkOperation.url); asking again
+        gives the same URL, or none once the operation is EXPIRED. Its lines then count as not
+        run (retryable): the next submit resolves them against the shop, so nothing that did
+        reach the shop is sent twice.
+        """
         try:
             self.client.download(url, dest)
+            return True
         except ResultUrlExpiredError:
             fresh = self.client.execute("bulk_operation", {"id": op.operation_id})["bulkOperation"]
-            self.client.download(fresh[field], dest)  # signed URLs are renewed by a new query
+        op.status = fresh["status"] if fresh else op.status
+        again = fresh.get(field) if fresh else None
+        if again and again != url:
+            try:
+                self.client.download(again, dest)
+                return True
+            except ResultUrlExpiredError:
+                pass
+        self.reporter.info(
+            f"the {field} of bulk operation {op.operation_id} has expired on the shop:"
+            " its lines count as not run (retryable)"
+        )
+        op.status = "EXPIRED"
+        return False
 
 
 def _staging_error(error: dict[str, Any]) -> dict[str, object]:

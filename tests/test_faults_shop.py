@@ -294,24 +294,28 @@ def test_operation_cancelled_on_the_shop_is_retried_without_duplicates(
 
 @pytest.mark.fault_matrix(
     area=SHOPIFY,
-    fault="the signed result URL has expired when downloaded",
-    outcome="operation queried again for a fresh URL; run completes, 0 failures",
+    fault="the signed result URL has expired when downloaded (the operation is EXPIRED: results"
+    " gone, a new query gives no URL)",
+    outcome="its lines count NOT_RUN, retryable, exit 3; retry resolves them against the shop:"
+    " completes, no image uploaded twice",
 )
 @pytest.mark.parametrize("shop", [{"result_url_lifetime": 1.0}], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="A real shop does not renew result URLs: BulkOperation.url expires 7 days after the"
-    " operation completed, then the operation is EXPIRED with url null; bulkimg's re-query for a"
-    " fresh URL gets url null and crashes (bulkjob._download -> httpx TypeError). Client fix"
-    " needed.",
-)
-def test_expired_result_url_is_renewed(settings: Settings, shop: SandboxShop) -> None:
+def test_expired_results_count_as_not_run_and_retry_uploads_nothing_twice(
+    settings: Settings, shop: SandboxShop
+) -> None:
     shop.faults.add(FaultRule("result_download", delay=2.5, count=1))  # held past its expiry
-    outcome = submit(settings)
-    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
-    assert shop.faults.rules() == []
-    assert shop.faults.seen("result_download") >= 4  # phase 1 twice, export, phase 2
+    first = submit(settings)
+    assert first.exit_code == 3
+    (phase1,) = RunStore(settings.output_dir).load().ops(Phase.PRODUCT_SET)
+    assert phase1.status == "EXPIRED" and phase1.result_file is None
+    failures = jsonl(settings.output_dir / "failures.jsonl")
+    assert {f["errors"][0]["code"] for f in failures} == {"NOT_RUN"}
+    assert all(f["retryable"] for f in failures)
+    second = retry(settings)
+    assert second.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
     assert all_done(assert_accounted(settings, shop))
+    # Every line had run: the retry finds each image on its product and uploads none again.
+    assert shop.faults.seen("media_fetch") == planned_uploads(settings)
 
 
 @pytest.mark.fault_matrix(
