@@ -50,6 +50,7 @@ class ImageDecision:
     files: list[FileSlot] = field(default_factory=list)
     fates: dict[str, Fate] = field(default_factory=dict)  # media id -> fate
     media_of: dict[str, str] = field(default_factory=dict)  # S3 key -> media id kept or adopted
+    copy_of: dict[str, str] = field(default_factory=dict)  # media id -> S3 key it is a copy of
     uploads: list[str] = field(default_factory=list)  # S3 keys uploaded (new or replacing)
 
     def count(self, fate: Fate) -> int:
@@ -113,6 +114,8 @@ def decide(planned: list[PlanMedia], shop_media: list[ExportedMedia]) -> ImageDe
     stale: dict[str, str] = {}  # media id -> S3 key of an out-of-date or failed copy
     for media in shop_media:
         plan, current, own = _claim(media, wanted, by_alt)
+        if plan is not None:
+            decision.copy_of[media.id] = plan.s3_key
         if plan is None:
             decision.fates[media.id] = Fate.REMOVED if own else Fate.FOREIGN
             if not own:

@@ -50,6 +50,9 @@ class ResolvedGroup(BaseModel):
     line: int | None = None
     detail: str = ""
     media_of: dict[str, str] = {}  # S3 key -> media id already on the product (kept/adopted)
+    # Variant id -> S3 key: a variant showing a copy this line replaces or removes shows that
+    # image's new (or kept) copy again after phase 2, not its primary image.
+    relink: dict[str, str] = {}
     adopted: int = 0
     uploaded: int = 0
     replaced: int = 0
@@ -164,6 +167,7 @@ def _update(
             "replaced": decision.count(Fate.REPLACED) if sending else 0,
             "removed": decision.count(Fate.REMOVED) if sending else 0,
             "kept_foreign": decision.count(Fate.FOREIGN),
+            "relink": _relinks(product, decision) if sending else {},
         }
     )
     if not sending:
@@ -173,6 +177,16 @@ def _update(
     line: dict[str, object] = {"identifier": {"id": product.id}, "input": {"files": files}}
     check_images_only(line, product, decision)
     return group, line
+
+
+def _relinks(product: ExportedProduct, decision: ImageDecision) -> dict[str, str]:
+    """Variants whose image is a copy the line drops: the S3 key they show again."""
+    dropped = set(decision.removed_ids())
+    return {
+        v.id: decision.copy_of[v.media_ids[0]]
+        for v in product.variants
+        if v.media_ids and v.media_ids[0] in dropped and v.media_ids[0] in decision.copy_of
+    }
 
 
 def _upload_entries(plan: PlanRecord, variables: dict[str, object]) -> dict[str, object]:

@@ -306,7 +306,7 @@ class Submission:
             product = products.get(group.handle)
             if product is None:
                 continue
-            known = _known_media(resolved.get(group.group_id))
+            known = resolved.get(group.group_id)
             pairs = [p for p in _wanted_pairs(group, product, known) if p[1] is not None]
             for start in range(0, len(pairs), MAX_PAIRS_PER_LINE):
                 chunk = pairs[start : start + MAX_PAIRS_PER_LINE]
@@ -501,20 +501,22 @@ def _media_by_key(
 
 
 def _wanted_pairs(
-    group: PlanRecord, product: ExportedProduct, known: dict[str, str]
+    group: PlanRecord, product: ExportedProduct, resolved: ResolvedGroup | None
 ) -> list[tuple[str, str | None]]:
-    """(variant id, media id) to attach: READY primary images, to variants that show no image
-    (a variant showing another image keeps it: Shopify refuses a second one, and it may be a
-    merchant's choice)."""
-    media = _media_by_key(group, product, known)
+    """(variant id, media id) to attach, to variants that show no image (a variant showing
+    another one keeps it: Shopify refuses a second, and it may be a merchant's choice): each
+    variant's primary image, or the new copy of the image it showed before this run replaced it."""
+    media = _media_by_key(group, product, _known_media(resolved))
+    relink = resolved.relink if resolved else {}
     variants = {v.sku: v for v in product.variants}
     pairs: list[tuple[str, str | None]] = []
     for v in group.variants:
         variant = variants.get(v.sku)
-        image = media.get(v.image_s3_key) if v.image_s3_key else None
-        if variant is None or image is None or image.status != "READY":
+        if variant is None or variant.media_ids:
             continue
-        if not variant.media_ids:
+        key = relink.get(variant.id, v.image_s3_key)
+        image = media.get(key) if key else None
+        if image is not None and image.status == "READY":
             pairs.append((variant.id, image.id))
     return pairs
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import orjson
 import pytest
 from moto import mock_aws
 
@@ -453,3 +454,19 @@ def sample_groups(sample: SampleData) -> list[CatalogGroup]:
     with tempfile.TemporaryDirectory() as folder:
         path = sample.write_csv(Path(folder) / "nav_items.csv")
         return read_catalog(CSVSource(path, ColumnMap())).groups
+
+
+def sent_lines(output_dir: Path) -> list[dict[str, Any]]:
+    """The productSet lines the last submit sent (resolved against the shop), wherever the run's
+    files are: in `output_dir`, or archived under runs/ by a nightly run."""
+    from bulkimg.runstate import RunStore
+
+    store = RunStore(output_dir)
+    run_id = store.load().run_id if store.exists() else ""
+    folder = next(iter(sorted(output_dir.glob(f"runs/*-{run_id}"))), output_dir)
+    return [
+        orjson.loads(raw)
+        for path in sorted(folder.glob(f"productset-resolved-{run_id}-*.jsonl"))
+        for raw in path.read_bytes().splitlines()
+        if raw.strip()
+    ]

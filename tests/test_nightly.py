@@ -17,6 +17,7 @@ from bulkimg.nightly import NightlyRun, RunLockedError, run_lock, run_nightly
 from bulkimg.samples import image_bytes
 from bulkimg.shopify_client import client_from_settings
 from bulkimg.statestore import StateStore
+from tests.conftest import sent_lines
 from tests.test_faults_shop import assert_no_secrets
 from tests.test_submit import PRODUCT, graphql, jsonl, mutation_operations
 
@@ -52,10 +53,7 @@ def all_media(url: str, settings: Settings) -> dict[str, list[str]]:
 
 
 def lines(settings: Settings) -> list[dict[str, Any]]:
-    """The productSet lines the last night sent (resolved against the shop), from its archive."""
-    runs = sorted((settings.output_dir / "runs").glob("*"))
-    last = runs[-1] if runs else settings.output_dir
-    return [line for path in last.glob("productset-resolved-*.jsonl") for line in jsonl(path)]
+    return sent_lines(settings.output_dir)
 
 
 def product_id(url: str, handle: str = "lgd-101792") -> str:
