@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import orjson
 from pydantic import BaseModel
 
-from bulkimg.catalog import Catalog, ColumnMap, open_catalog, read_catalog
+from bulkimg.catalog import Catalog, open_settings_catalog, read_catalog
 from bulkimg.config import Settings
 from bulkimg.incremental import Incremental
 from bulkimg.models import GroupPlan, ImageSkuState, SkuImages
@@ -104,15 +104,7 @@ def run_build(
     line_rules = LineRules(settings.option_name)
     started, t0 = datetime.now(), time.monotonic()
 
-    columns = ColumnMap(
-        settings.column_sku,
-        settings.column_image_sku,
-        settings.column_group,
-        settings.column_title,
-        settings.column_order,
-    )
-    password = settings.mysql_password.get_secret_value() if settings.mysql_password else None
-    source = open_catalog(settings.catalog or "", settings.table, columns, password)
+    source = open_settings_catalog(settings)
     reporter.info("Reading catalog")
     catalog = read_catalog(source, group_ids)
     image_skus = sorted(

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import pymysql
     import pymysql.cursors
 
+    from bulkimg.config import Settings
+
 
 @dataclass(frozen=True, slots=True)
 class ColumnMap:
@@ -68,6 +70,19 @@ class Catalog:
     @property
     def variant_count(self) -> int:
         return sum(len(g.variants) for g in self.groups)
+
+
+def open_settings_catalog(settings: Settings) -> CatalogSource:
+    """The catalog the settings name (URL, table, columns, MySQL password)."""
+    columns = ColumnMap(
+        settings.column_sku,
+        settings.column_image_sku,
+        settings.column_group,
+        settings.column_title,
+        settings.column_order,
+    )
+    password = settings.mysql_password.get_secret_value() if settings.mysql_password else None
+    return open_catalog(settings.catalog or "", settings.table, columns, password)
 
 
 def open_catalog(

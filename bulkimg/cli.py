@@ -68,6 +68,10 @@ def _reporter() -> Iterator[Reporter]:
         yield PlainReporter(sys.stderr)
 
 
+_AGAINST_SHOP = (
+    "Export the shop (read-only) and show what a submit would change on each product;"
+    " exit 1 if it would change anything bulkimg does not own."
+)
 _NO_CREATE = "Skip and report groups with no product on the shop instead of creating them."
 _THUMBNAILS = "Embed thumbnails in preview.html (one S3 GET per new image, cached)."
 
@@ -108,13 +112,18 @@ def build(
 @cli.command()
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--group", "group_id", help="Show one group in detail.")
+@click.option("--against-shop", is_flag=True, help=_AGAINST_SHOP)
+@click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
 @click.pass_obj
-def plan(obj: _Context, output_dir: Path | None, group_id: str | None) -> None:
+def plan(obj: _Context, /, group_id: str | None, against_shop: bool, **overrides: Any) -> None:
     """Show output/plan.jsonl as a table (or one group in detail)."""
-    settings = obj.settings(output_dir=output_dir)
+    settings = obj.settings(**overrides)
     path = settings.output_dir / "plan.jsonl"
     if not path.is_file():
         raise InputFileError(f"{path} not found: run `bulkimg build` first")
+    if against_shop:
+        _plan_against_shop(settings, group_id)
+        return
     table = Table("group", "handle", "status", "media", "variants", "missing")
     with path.open("rb") as lines:
         for raw in lines:
@@ -132,6 +141,31 @@ def plan(obj: _Context, output_dir: Path | None, group_id: str | None) -> None:
                 str(len(record["missing"])),
             )
     console.print(table)
+
+
+def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
+    from bulkimg.shopcheck import check_against_shop
+    from bulkimg.shopify_client import client_from_settings
+
+    with client_from_settings(settings) as client, _reporter() as reporter:
+        check = check_against_shop(settings, client, reporter)
+    table = Table(
+        "group", "action", "found by", "product", "adopt", "upload", "replace", "remove",
+        "foreign kept", "variant images", "detail", title="what a submit would change",
+    )  # fmt: skip
+    for g in check.groups:
+        if (group_id and g.group_id != group_id) or (not group_id and g.action == "unchanged"):
+            continue
+        variants = f"{g.variant_images_set} set, {g.variant_images_kept} kept"
+        table.add_row(
+            g.group_id, g.action, g.match, g.product_id or "", str(g.adopted), str(g.uploaded),
+            str(g.replaced), str(g.removed), str(g.kept_foreign), variants, g.detail,
+        )  # fmt: skip
+    console.print(table)
+    console.print(", ".join(f"{k}: {v}" for k, v in sorted(check.totals().items())))
+    for problem in check.problems:
+        console.print(f"[red]would change what bulkimg does not own:[/red] {problem}")
+    sys.exit(1 if check.problems else 0)
 
 
 @cli.command()

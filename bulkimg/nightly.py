@@ -22,6 +22,7 @@ from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError
 from bulkimg.progress import NullReporter, Reporter
+from bulkimg.resolve import read_resolution
 from bulkimg.rotation import archive_run, prune_logs
 from bulkimg.runstate import Phase, RunState, RunStore, Step, now_iso
 from bulkimg.shopify_client import ShopifyClient, ShopifyError
@@ -37,6 +38,17 @@ from bulkimg.submit import (
 RECONCILE_RUN_FILE = "reconcile.json"
 REPORT_FILE = "report.json"
 REPORT_MARKDOWN = "report.md"
+# What the run did to the shop's products and images (submit's counts, from the resolution).
+SHOP_COUNTS = (
+    "products_created",
+    "products_conflict",
+    "products_not_created",
+    "images_adopted",
+    "images_replaced",
+    "images_removed",
+    "images_kept_foreign",
+    "variant_images_kept",
+)
 
 
 class RunLockedError(ConfigError):
@@ -65,11 +77,12 @@ def run_lock(state_file: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def reconcile(
-    settings: Settings, client: ShopifyClient, reporter: Reporter | None = None
-) -> dict[str, int]:
-    """Rebuild the state file from a bulk export of the shop's products, media and variants."""
-    store = RunStore(settings.output_dir, RECONCILE_RUN_FILE)
+def export_shop(
+    settings: Settings, client: ShopifyClient, run_file: str, reporter: Reporter | None = None
+) -> Path | None:
+    """A bulk export of the shop's products, media and variants (resumed from `run_file` in the
+    output folder when a killed one is there); its result file, None for an empty shop."""
+    store = RunStore(settings.output_dir, run_file)
     state = store.load() if store.exists() else None
     if state is None or state.completed_at is not None:
         state = RunState(shop=client.endpoint.base_url)
@@ -86,15 +99,18 @@ def reconcile(
     export = state.ops(Phase.EXPORT)[-1]
     if export.step is Step.REJECTED or export.status != "COMPLETED":
         raise ShopifyError(f"the product export ended {export.status or export.step.value}")
-    with StateStore(settings.state_file, client.endpoint.base_url) as shop_state:
-        counts = (
-            shop_state.rebuild_from_export(Path(export.result_file))
-            if export.result_file
-            else _cleared(shop_state)
-        )
     state.completed_at = now_iso()
     store.save(state)
-    return counts
+    return Path(export.result_file) if export.result_file else None
+
+
+def reconcile(
+    settings: Settings, client: ShopifyClient, reporter: Reporter | None = None
+) -> dict[str, int]:
+    """Rebuild the state file from a bulk export of the shop's products, media and variants."""
+    export = export_shop(settings, client, RECONCILE_RUN_FILE, reporter)
+    with StateStore(settings.state_file, client.endpoint.base_url) as shop_state:
+        return shop_state.rebuild_from_export(export) if export else _cleared(shop_state)
 
 
 def _cleared(shop_state: StateStore) -> dict[str, int]:
@@ -168,6 +184,7 @@ def write_report(
         "s3_calls_per_group": round(sum(b.s3_requests.values()) / groups, 3) if b and groups else 0,
         "images_fetched": b.images_probed if b else 0,
         "images_uploaded": len(uploaded),
+        **{key: int(outcome.counts.get(key, 0)) for key in SHOP_COUNTS},
         "upload_success_rate": round(ready / len(uploaded), 4) if uploaded else 1.0,
         "seconds_per_image_sku": b.seconds_per_image_sku if b else 0.0,
         "cache_hit_rate": round(b.cache_hits / candidates, 4) if b and candidates else 0.0,
@@ -193,16 +210,12 @@ def _manifest(out: Path) -> list[dict[str, Any]]:
 
 
 def _uploaded(out: Path) -> set[str]:
-    """S3 keys this run sent by URL (new uploads), from the plan and the productSet lines."""
-    plan_path = out / "plan.jsonl"
-    if not plan_path.is_file():
+    """S3 keys this run uploaded (new or replacing a copy), from its resolution against the shop."""
+    store = RunStore(out)
+    state = store.load() if store.exists() else None
+    if state is None or not state.resolution_file or not Path(state.resolution_file).is_file():
         return set()
-    keys: set[str] = set()
-    for raw in plan_path.read_bytes().splitlines():
-        record = orjson.loads(raw)
-        if record["status"] == "planned":
-            keys.update(m["s3_key"] for m in record["media"] if not m.get("media_id"))
-    return keys
+    return {key for group in read_resolution(Path(state.resolution_file)) for key in group.uploads}
 
 
 def _markdown(report: dict[str, Any]) -> str:
@@ -217,6 +230,7 @@ def _markdown(report: dict[str, Any]) -> str:
         f"- bulk operations: {report['bulk_operations']}; images uploaded:"
         f" {report['images_uploaded']} (success rate {report['upload_success_rate']:.1%})",
         f"- S3 requests: {report['s3_requests']}; cache hit rate {report['cache_hit_rate']:.1%}",
+        "- on the shop: " + ", ".join(f"{k.replace('_', ' ')} {report[k]}" for k in SHOP_COUNTS),
         f"- variants without image: {report['missing_occurrences']};"
         f" failures: {report['failures']}",
     ]

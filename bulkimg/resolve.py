@@ -53,11 +53,14 @@ class ResolvedGroup(BaseModel):
     # Variant id -> S3 key: a variant showing a copy this line replaces or removes shows that
     # image's new (or kept) copy again after phase 2, not its primary image.
     relink: dict[str, str] = {}
+    uploads: list[str] = []  # S3 keys the line uploads (new, or replacing a copy)
     adopted: int = 0
     uploaded: int = 0
     replaced: int = 0
     removed: int = 0
     kept_foreign: int = 0
+    variant_images_set: int = 0  # variants that show no image and get their primary image
+    variant_images_kept: int = 0  # variants showing an image bulkimg does not replace
 
     def dump(self) -> bytes:
         return orjson.dumps(self.model_dump()) + b"\n"
@@ -137,7 +140,10 @@ def resolve_line(
             detail = "no product with this handle or these SKUs (--no-create)"
             return base.model_copy(update={"action": "not_created", "detail": detail}), None
         line = _create_line(variables, rules)
-        return base.model_copy(update={"uploaded": len(plan.media)}), line
+        to_set = sum(1 for v in plan.variants if v.image_s3_key)
+        uploads = [m.s3_key for m in plan.media]
+        update = {"uploads": uploads, "uploaded": len(uploads), "variant_images_set": to_set}
+        return base.model_copy(update=update), line
     return _update(plan, variables, identity, base)
 
 
@@ -163,11 +169,13 @@ def _update(
             "product_id": product.id,
             "media_of": decision.media_of,
             "adopted": decision.count(Fate.ADOPTED),
+            "uploads": decision.uploads if sending else [],
             "uploaded": len(decision.uploads) if sending else 0,
             "replaced": decision.count(Fate.REPLACED) if sending else 0,
             "removed": decision.count(Fate.REMOVED) if sending else 0,
             "kept_foreign": decision.count(Fate.FOREIGN),
             "relink": _relinks(product, decision) if sending else {},
+            **_variant_images(plan, product, decision),
         }
     )
     if not sending:
@@ -187,6 +195,25 @@ def _relinks(product: ExportedProduct, decision: ImageDecision) -> dict[str, str
         for v in product.variants
         if v.media_ids and v.media_ids[0] in dropped and v.media_ids[0] in decision.copy_of
     }
+
+
+def _variant_images(
+    plan: PlanRecord, product: ExportedProduct, decision: ImageDecision
+) -> dict[str, int]:
+    """How many variants get their primary image, and how many keep the image they show."""
+    on_shop = {v.sku: v for v in product.variants}
+    dropped = set(decision.removed_ids())
+    to_set = kept = 0
+    for variant in plan.variants:
+        found = on_shop.get(variant.sku)
+        if found is None or not variant.image_s3_key:
+            continue
+        shown = found.media_ids[0] if found.media_ids else None
+        if shown is None or shown in dropped:
+            to_set += 1
+        elif shown != decision.media_of.get(variant.image_s3_key):
+            kept += 1
+    return {"variant_images_set": to_set, "variant_images_kept": kept}
 
 
 def _upload_entries(plan: PlanRecord, variables: dict[str, object]) -> dict[str, object]:

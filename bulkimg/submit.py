@@ -439,7 +439,8 @@ def _shop_counts(resolved: Iterable[ResolvedGroup]) -> dict[str, int]:
     """What the run did to the shop's images, from the resolution (0s when nothing resolved)."""
     counts = dict.fromkeys(
         ("products_created", "products_conflict", "products_not_created", "images_adopted",
-         "images_uploaded", "images_replaced", "images_removed", "images_kept_foreign"),
+         "images_uploaded", "images_replaced", "images_removed", "images_kept_foreign",
+         "variant_images_kept"),
         0,
     )  # fmt: skip
     for group in resolved:
@@ -448,6 +449,7 @@ def _shop_counts(resolved: Iterable[ResolvedGroup]) -> dict[str, int]:
             counts[f"products_{key}"] += 1
         for name in ("adopted", "uploaded", "replaced", "removed", "kept_foreign"):
             counts[f"images_{name}"] += getattr(group, name)
+        counts["variant_images_kept"] += group.variant_images_kept
     return counts
 
 

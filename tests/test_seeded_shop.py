@@ -32,6 +32,7 @@ from tests.conftest import (
     CANARY_SECRET,
     SEED_NUMBER,
     SEED_OPTIONS,
+    SHOP_TOKEN,
     SeededShop,
     sample_groups,
     sent_lines,
@@ -111,6 +112,8 @@ def sent(settings: Settings) -> int:
 
 # --- the seeded shop itself ----------------------------------------------------------------
 
+PRODUCT_ID = """query($handle: String!) { productByIdentifier(identifier: {handle: $handle}) {
+  id } }"""
 PRODUCTS = """{ products(first: 50) { nodes { handle title status descriptionHtml tags
   options { name values } metafield(namespace: "custom", key: "stone") { value type }
   metafields(first: 5) { nodes { namespace key value } } } } }"""
@@ -243,10 +246,19 @@ def test_retry_changes_only_images(seeded_shop: SeededShop, settings: Settings) 
 @fast_shop
 def test_nightly_runs_change_only_images(seeded_shop: SeededShop, settings: Settings) -> None:
     settings.state_file.unlink(missing_ok=True)
-    exit_codes = [night(settings).exit_code]
+    first_night = night(settings)
+    exit_codes = [first_night.exit_code]
     first = snapshot(seeded_shop.shop)
     operations = len(mutation_operations(seeded_shop.url))
-    exit_codes.append(night(settings).exit_code)
+    second = night(settings)
+    exit_codes.append(second.exit_code)
+    # The old workflow's uploads are adopted, not sent again; the merchants' photos are counted.
+    report = first_night.report
+    assert report["images_adopted"] > 0 and report["images_kept_foreign"] > 0
+    assert report["images_uploaded"] < sum(
+        len(p.media) for p in seeded_shop.seeded.products.values()
+    )
+    assert second.report["images_uploaded"] == 0
     second_night = {
         "lines sent": sent(settings),
         "operations run": len(mutation_operations(seeded_shop.url)) - operations,
@@ -310,3 +322,86 @@ def test_demo_on_an_existing_shop_ends_with_what_changed(tmp_path: Path) -> None
     changed = out[start + 1 : out.index(next(x for x in out if x.startswith("groups: ")))]
     assert changed[-1].lstrip().split(" products changed: ")[0].isdigit()
     assert len(changed) > 1 and all(": " in line for line in changed)
+
+
+# --- see it before it happens ------------------------------------------------------------------
+
+
+@fast_shop
+def test_plan_against_the_shop_shows_each_change_and_changes_nothing(
+    seeded_shop: SeededShop, settings: Settings
+) -> None:
+    from bulkimg.shopcheck import check_against_shop
+
+    with client_from_settings(settings) as client:
+        check = check_against_shop(settings, client)
+    assert check.problems == []
+    assert diff(seeded_shop.seeded, snapshot(seeded_shop.shop)) == []
+    assert mutation_operations(seeded_shop.url) == []  # one bulk query, no mutation
+    groups = {g.group_id: g for g in check.groups}
+    assert all(groups[g].match == "sku" for g in seeded_shop.report.renamed if g in groups)
+    assert {g.action for g in groups.values()} <= {"update", "unchanged", "create"}
+    totals = check.totals()
+    assert totals["images adopted"] > 0 and totals["images replaced"] >= 1
+    assert totals["images kept_foreign"] > 0 and totals["variant_images_kept"] > 0
+
+
+@fast_shop
+def test_plan_against_shop_command_prints_the_changes_and_exits_0(
+    seeded_shop: SeededShop, settings: Settings
+) -> None:
+    from click.testing import CliRunner
+
+    env = {
+        "SHOPIFY_SHOP": seeded_shop.url,
+        "SHOPIFY_ACCESS_TOKEN": SHOP_TOKEN,
+        "BULKIMG_OUTPUT_DIR": str(settings.output_dir),
+        "BULKIMG_POLL_INTERVAL": "0.05",
+    }
+    from bulkimg.cli import cli
+
+    result = CliRunner().invoke(cli, ["plan", "--against-shop"], env=env)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "what a submit would change" in text and "images adopted" in text
+    assert diff(seeded_shop.seeded, snapshot(seeded_shop.shop)) == []
+
+
+@fast_shop
+def test_a_photo_added_after_the_build_and_before_the_submit_survives(
+    seeded_shop: SeededShop, settings: Settings, image_url: Any
+) -> None:
+    # The build is done (the settings fixture); a merchant now adds a photo to a product that
+    # the submit changes (it holds an out-of-date copy of an S3 image).
+    stale = seeded_shop.report.stale[0]
+    plans = jsonl(settings.output_dir / "plan.jsonl")
+    group = next(p for p in plans if any(m["s3_key"] == stale for m in p["media"]))
+    handle = seeded_shop.report.handles[group["group_id"]]
+    found = graphql(seeded_shop.url, PRODUCT_ID, {"handle": handle})["productByIdentifier"]
+    added = graphql(
+        seeded_shop.url,
+        "mutation($id: ID!, $media: [CreateMediaInput!]) { productUpdate(product: {id: $id},"
+        " media: $media) { product { id } userErrors { field message } } }",
+        {
+            "id": found["id"],
+            "media": [
+                {
+                    "originalSource": image_url("added-today.jpg", size=(400, 400)),
+                    "alt": "Added today",
+                    "mediaContentType": "IMAGE",
+                }
+            ],
+        },
+    )
+    assert added["productUpdate"]["userErrors"] == []
+    number = int(found["id"].rsplit("/", 1)[1])
+    before = snapshot(seeded_shop.shop)
+    photo = next(m.id for m in before.products[number].media if m.alt == "Added today")
+    assert submit(settings).exit_code == 0
+    after = snapshot(seeded_shop.shop)
+    assert photo in after.products[number].media_by_id()
+    assert [
+        line
+        for line in sent_lines(settings.output_dir)
+        if line.get("identifier") == {"id": found["id"]}
+    ]  # the product did get a line

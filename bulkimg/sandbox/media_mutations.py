@@ -24,12 +24,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Final, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from graphql import GraphQLError
 
 from bulkimg.sandbox.gids import parse_gid, split_gid
-from bulkimg.sandbox.products import UserError
+from bulkimg.sandbox.products import UserError, name_from_url, with_uuid
 from bulkimg.sandbox.store import Job, Media, MediaStatus, Product, Store
 from bulkimg.sandbox.views import (
     Args,
@@ -79,16 +79,6 @@ def _views(errors: Sequence[UserError], *, with_code: bool = True) -> list[View]
             view["code"] = e.code
         out.append(view)
     return out
-
-
-def _name_from_url(url: str) -> str:
-    """The last path segment of a URL, without its query string."""
-    return PurePosixPath(unquote(urlsplit(url).path)).name
-
-
-def _with_uuid(name: str) -> str:
-    path = PurePosixPath(name)
-    return f"{path.stem}_{uuid.uuid4()}{path.suffix}"
 
 
 def _is_http(url: str) -> bool:
@@ -213,13 +203,13 @@ def _planned_media(
         if not _is_http(source):
             errors.add((*at, "originalSource"), "originalSource must be an http(s) URL.", "INVALID")
             continue
-        name = _name_from_url(source)
+        name = name_from_url(source)
         if not name:
             errors.add((*at, "originalSource"), "Cannot tell the file's name.", "INVALID")
             continue
         # APPEND_UUID (the default): a name already used in the shop gets a UUID appended.
         if name in names or store.filename_taken(name):
-            name = _with_uuid(name)
+            name = with_uuid(name)
         names.add(name)
         alt = media.get("alt")
         planned.append(_NewMedia(alt if isinstance(alt, str) else None, source, name))
@@ -363,7 +353,7 @@ class _FilePlanner:
             )
             return False
         name = change.filename or change.media.filename
-        given = PurePosixPath(_name_from_url(source)).suffix.lower()
+        given = PurePosixPath(name_from_url(source)).suffix.lower()
         if given != PurePosixPath(name).suffix.lower():
             self.errors.add(
                 (*at, "originalSource"),

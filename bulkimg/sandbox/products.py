@@ -423,14 +423,14 @@ class _ProductSet:
         if mode == "REPLACE":
             self.errors.not_emulated((*at, "duplicateResolutionMode"), "REPLACE")
             return None
-        name = _text(file, "filename") or _name_from_url(source)
+        name = _text(file, "filename") or name_from_url(source)
         if not name:
             self.errors.add((*at, "filename"), "Cannot tell the file's name.", "INVALID_INPUT")
             return None
         failure = None
-        if name in names_in_use or self.store.filename_in_use(name):
+        if name in names_in_use or self.store.filename_taken(name):
             if mode == "APPEND_UUID":
-                name = _with_uuid(name)
+                name = with_uuid(name)
             else:
                 failure = ("DUPLICATE_FILENAME_ERROR", f"A file named {name} already exists.")
         names_in_use.add(name)
@@ -680,12 +680,12 @@ def _replace_position(row: NewVariant, position: int) -> NewVariant:
     )
 
 
-def _name_from_url(url: str) -> str:
+def name_from_url(url: str) -> str:
     """The last path segment of a URL, without its query string."""
     return PurePosixPath(unquote(urlsplit(url).path)).name
 
 
-def _with_uuid(name: str) -> str:
+def with_uuid(name: str) -> str:
     path = PurePosixPath(name)
     return f"{path.stem}_{uuid.uuid4()}{path.suffix}"
 

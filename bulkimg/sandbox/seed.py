@@ -181,19 +181,11 @@ def seed_from_settings(
     s3_client: S3Client | None = None,
 ) -> SeedReport:
     """Seed from the catalog and bucket of ``settings`` (what `bulkimg build` would read)."""
-    from bulkimg.catalog import ColumnMap, open_catalog, read_catalog
+    from bulkimg.catalog import open_settings_catalog, read_catalog
     from bulkimg.s3client import make_s3_client
 
     settings.require("catalog", "aws_s3_bucket")
-    columns = ColumnMap(
-        settings.column_sku,
-        settings.column_image_sku,
-        settings.column_group,
-        settings.column_title,
-        settings.column_order,
-    )
-    password = settings.mysql_password.get_secret_value() if settings.mysql_password else None
-    source = open_catalog(settings.catalog or "", settings.table, columns, password)
+    source = open_settings_catalog(settings)
     groups = read_catalog(source).groups
     skus = {
         v.image_sku for g in groups for v in g.variants if v.image_sku_state is ImageSkuState.OK

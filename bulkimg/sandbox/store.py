@@ -540,10 +540,6 @@ class Store:
             ),
         )
 
-    def filename_in_use(self, filename: str) -> bool:
-        """Whether any media of any product has this file name (Files are shop-wide)."""
-        return self._one("SELECT 1 FROM media WHERE filename = ? LIMIT 1", (filename,)) is not None
-
     def delete_media_except(self, product_id: int, keep: Iterable[int]) -> None:
         # Files removed from this product stay in the library: never deleted from here.
         self._delete_except("media", product_id, list(keep), also=_ATTACHED)
