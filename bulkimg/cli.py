@@ -72,6 +72,11 @@ _AGAINST_SHOP = (
     "Export the shop (read-only) and show what a submit would change on each product;"
     " exit 1 if it would change anything bulkimg does not own."
 )
+_LIMIT = (
+    "Canary: send only the first N products, then prove from exports before and after that they"
+    " changed in their images only."
+)
+_CANARY = "Send N products first; go on with the rest only if they changed in their images only."
 _NO_CREATE = "Skip and report groups with no product on the shop instead of creating them."
 _THUMBNAILS = "Embed thumbnails in preview.html (one S3 GET per new image, cached)."
 
@@ -143,6 +148,17 @@ def plan(obj: _Context, /, group_id: str | None, against_shop: bool, **overrides
     console.print(table)
 
 
+def _print_canary(outcome: Any, next_step: str) -> None:
+    if outcome.canary is None:
+        return
+    if outcome.canary:
+        console.print("[red]canary: STOP, a product changed beyond its images:[/red]")
+        for problem in outcome.canary:
+            console.print(f"  {problem}")
+    else:
+        console.print(f"canary: the products sent changed only their images; {next_step}")
+
+
 def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
     from bulkimg.shopcheck import check_against_shop
     from bulkimg.shopify_client import client_from_settings
@@ -170,20 +186,24 @@ def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
 
 @cli.command()
 @click.option("--wait", is_flag=True, help="Poll until every operation ends, then attach images.")
+@click.option("--limit", type=click.IntRange(min=1), help=_LIMIT)
 @click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.pass_obj
-def submit(obj: _Context, /, wait: bool, **overrides: Any) -> None:
+def submit(obj: _Context, /, wait: bool, limit: int | None, **overrides: Any) -> None:
     """Run the build's lines against the shop as it is now (resumes an unfinished run)."""
     from bulkimg.shopify_client import client_from_settings
     from bulkimg.submit import Submission, productset_files_of_build
 
     settings = obj.settings(**overrides)
+    if limit is not None and not wait:
+        raise click.UsageError("--limit needs --wait (the canary is checked when it has run)")
     with client_from_settings(settings) as client, _reporter() as reporter:
-        submission = Submission(settings, client, reporter)
+        submission = Submission(settings, client, reporter, limit=limit)
         state = submission.resume_or_start(productset_files_of_build(settings.output_dir))
         outcome = submission.run(state, wait)
     print_submit_summary(outcome)
+    _print_canary(outcome, "`bulkimg submit --wait` sends the rest")
     _refresh_preview(settings, outcome)
     sys.exit(outcome.exit_code)
 
@@ -211,6 +231,7 @@ def reconcile(obj: _Context, output_dir: Path | None) -> None:
 @click.option("--group-ids", "group_ids", multiple=True, help="Groups to run (space/comma).")
 @click.option("--all", "all_groups", is_flag=True, help="Run every group of the catalog.")
 @click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
+@click.option("--canary", type=click.IntRange(min=1), help=_CANARY)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("more_group_ids", nargs=-1)
 @click.pass_obj
@@ -220,6 +241,7 @@ def run_command(
     group_ids: tuple[str, ...],
     all_groups: bool,
     more_group_ids: tuple[str, ...],
+    canary: int | None,
     **overrides: Any,
 ) -> None:
     """The nightly run: reconcile if needed, build, submit --wait, report (under a lock)."""
@@ -229,10 +251,11 @@ def run_command(
     ids = _group_selection(group_ids, more_group_ids, all_groups)
     settings = obj.settings(**overrides)
     with client_from_settings(settings) as client, _reporter() as reporter:
-        result = run_nightly(settings, client, ids or None, reporter)
+        result = run_nightly(settings, client, ids or None, reporter, canary)
     if result.build is not None:
         print_build_summary(result.build.report, result.build.report_path)
     print_submit_summary(result.submit)
+    _print_canary(result.submit, "the rest is not sent")
     _refresh_preview(settings, result.submit)
     console.print(f"  wrote {settings.output_dir / 'report.json'}")
     sys.exit(result.exit_code)

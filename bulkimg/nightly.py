@@ -134,8 +134,13 @@ def run_nightly(
     client: ShopifyClient,
     group_ids: Sequence[str] | None = None,
     reporter: Reporter | None = None,
+    canary: int | None = None,
 ) -> NightlyRun:
-    """reconcile (if the state file is missing) → build → submit --wait → report."""
+    """reconcile (if the state file is missing) → build → submit --wait → report.
+
+    With `canary`, the submit sends that many products first and goes on with the rest only when
+    they changed in their images only (canary.py); otherwise it stops there.
+    """
     reporter = reporter or NullReporter()
     with run_lock(settings.state_file):
         submission = Submission(settings, client, reporter)
@@ -149,8 +154,14 @@ def run_nightly(
                 reporter.info("no state file: rebuilding it from the shop first")
                 reconciled = reconcile(settings, client, reporter)
             build = run_build(settings, group_ids, reporter)
+            submission = Submission(settings, client, reporter, limit=canary)
             state = submission.start(productset_files_of_build(settings.output_dir))
         outcome = submission.run(state, wait=True)
+        if state.limit is not None and outcome.canary == [] and outcome.exit_code == 0:
+            reporter.info(f"canary: {len(state.canary)} products changed only their images")
+            submission = Submission(settings, client, reporter)
+            state = submission.start(productset_files_of_build(settings.output_dir))
+            outcome = submission.run(state, wait=True)
         exit_code = max(outcome.exit_code, 1 if build and build.report.groups_deferred else 0)
         report = write_report(settings, build, outcome, reconciled)
         archive_run(settings.output_dir, state.run_id, settings.keep_runs)

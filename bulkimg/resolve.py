@@ -35,7 +35,7 @@ from bulkimg.results import ExportedProduct, read_export
 from bulkimg.shopindex import Identity, Match, ShopIndex
 from bulkimg.shopname import shopify_filename
 
-Action = Literal["create", "update", "unchanged", "conflict", "not_created"]
+Action = Literal["create", "update", "unchanged", "conflict", "not_created", "held"]
 
 
 class ResolvedGroup(BaseModel):
@@ -257,3 +257,35 @@ def check_images_only(
             raise AssertionError(f"line for {product.id} would delete media {media.id}")
         if media.id in removed and decision.fates.get(media.id) is Fate.FOREIGN:
             raise AssertionError(f"line for {product.id} would delete foreign media {media.id}")
+
+
+def hold_back(files: list[Path], resolution: Path, limit: int) -> tuple[list[Path], list[str]]:
+    """Keep only the first `limit` groups that have a line (a canary): their lines are rewritten
+    into the same files, every later group's line is dropped and the group marked `held` (a
+    later submit resolves it again). Returns the files left and the canary's group ids."""
+    groups = list(read_resolution(resolution))
+    canary = [g for g in groups if g.file and g.line][:limit]
+    keep = {(g.file, g.line) for g in canary}
+    renumbered: dict[tuple[str | None, int | None], int] = {}
+    left: list[Path] = []
+    for path in files:
+        lines = path.read_bytes().splitlines()
+        numbers = sorted(n for f, n in keep if f == path.name and n is not None)
+        if not numbers:
+            path.unlink()
+            continue
+        with _private(path) as sink:
+            for new, old in enumerate(numbers, start=1):
+                sink.write(lines[old - 1] + b"\n")
+                renumbered[(path.name, old)] = new
+        left.append(path)
+    with _private(resolution) as sink:
+        for group in groups:
+            if (group.file, group.line) in keep:
+                group = group.model_copy(update={"line": renumbered[(group.file, group.line)]})
+            elif group.file:
+                detail = f"held back: the canary sends {limit} products first"
+                update = {"action": "held", "file": None, "line": None, "detail": detail}
+                group = group.model_copy(update=update)
+            sink.write(group.dump())
+    return left, [g.group_id for g in canary]

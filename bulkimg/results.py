@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from bulkimg.outputs import iter_jsonl
 from bulkimg.runstate import OperationRecord
 
@@ -110,6 +112,7 @@ class ExportedVariant:
     id: str
     sku: str
     media_ids: list[str] = field(default_factory=list)
+    fields: str = ""  # every other exported field, as canonical JSON (for the canary)
 
 
 @dataclass(slots=True)
@@ -118,6 +121,15 @@ class ExportedProduct:
     handle: str
     media: list[ExportedMedia] = field(default_factory=list)
     variants: list[ExportedVariant] = field(default_factory=list)
+    fields: str = ""  # every exported field but id, media and variants, as canonical JSON
+
+
+_NOT_FIELDS = frozenset({"id", "__parentId", "media", "variants"})
+
+
+def _fields(row: dict[str, Any]) -> str:
+    kept = {k: v for k, v in row.items() if k not in _NOT_FIELDS}
+    return orjson.dumps(kept, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def read_export(path: Path, handles: set[str] | None = None) -> dict[str, ExportedProduct]:
@@ -129,9 +141,9 @@ def read_export(path: Path, handles: set[str] | None = None) -> dict[str, Export
     for row in _rows(path):
         gid = str(row.get("id", ""))
         if "/Product/" in gid:
-            products[gid] = ExportedProduct(gid, str(row.get("handle", "")))
+            products[gid] = ExportedProduct(gid, str(row.get("handle", "")), fields=_fields(row))
         elif "/ProductVariant/" in gid:
-            variants[gid] = ExportedVariant(gid, str(row.get("sku") or ""))
+            variants[gid] = ExportedVariant(gid, str(row.get("sku") or ""), fields=_fields(row))
             orphans.append(row)
         else:
             orphans.append(row)

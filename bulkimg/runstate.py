@@ -85,6 +85,9 @@ class RunState(BaseModel):
     source_sha256: list[str] = Field(default_factory=list)
     resolved: bool = False
     resolution_file: str | None = None
+    # A canary (`submit --limit N`): only the first N products with a line are sent; these.
+    limit: int | None = None
+    canary: list[str] = Field(default_factory=list)
     operations: list[OperationRecord] = Field(default_factory=list)
     media_wait_until: str | None = None
     # Groups whose product is already right (a retry of phase 2 only): no productSet line.

@@ -20,12 +20,19 @@ import orjson
 
 from bulkimg.adoption import base_name
 from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record, sha256_of
+from bulkimg.canary import canary_problems
 from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
 from bulkimg.outputs import iter_jsonl
 from bulkimg.planfile import PlanRecord, PlanVariant, read_plan
 from bulkimg.progress import NullReporter, Reporter
-from bulkimg.resolve import ResolvedGroup, ResolveRules, read_resolution, resolve_run
+from bulkimg.resolve import (
+    ResolvedGroup,
+    ResolveRules,
+    hold_back,
+    read_resolution,
+    resolve_run,
+)
 from bulkimg.results import (
     ExportedMedia,
     ExportedProduct,
@@ -91,6 +98,7 @@ class SubmitOutcome:
     manifest: Path | None = None
     failures: Path | None = None
     failure_log: Path | None = None
+    canary: list[str] | None = None  # with --limit: what changed beyond images ([]: nothing)
 
 
 class Submission:
@@ -103,7 +111,9 @@ class Submission:
         reporter: Reporter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         plan_path: Path | None = None,
+        limit: int | None = None,
     ) -> None:
+        self.limit = limit
         self.settings = settings
         self.client = client
         self.reporter: Reporter = reporter or NullReporter()
@@ -135,6 +145,7 @@ class Submission:
             source_files=[str(p) for p in productset_files],
             source_sha256=[sha256_of(p) for p in productset_files],
             resolved=not productset_files,
+            limit=self.limit,
             **fields,
         )
         if productset_files:  # the lines are resolved against the shop as it is now
@@ -161,13 +172,17 @@ class Submission:
         phase1 = runner.run(Phase.PRODUCT_SET, wait)
         if not all(op.step in (Step.COLLECTED, Step.REJECTED) for op in phase1):
             return SubmitOutcome(False, 0, operations=state.operations)
-        groups = self._groups(state)
+        resolved = self._resolution(state)
+        groups = {
+            group_id: group
+            for group_id, group in self._groups(state).items()
+            if group_id not in resolved or resolved[group_id].action != "held"
+        }
         phase1_results = self._phase1_results(state, groups)
         done = [g for g in groups.values() if _ok(phase1_results.get(g.group_id))]
         # Every product a line was sent for, failed lines too: one whose result was lost (its
         # operation failed or was cancelled) may exist, and the state file must learn its
         # images so that no later run uploads them again.
-        resolved = self._resolution(state)
         targets = {
             g.handle: _product_id(resolved.get(g.group_id), phase1_results.get(g.group_id))
             for g in groups.values()
@@ -215,6 +230,8 @@ class Submission:
             state.run_id,
             rules,
         )
+        if state.limit is not None:
+            files, state.canary = hold_back(files, resolution, state.limit)
         state.operations.extend(
             new_record(Phase.PRODUCT_SET, path, PRODUCT_SET_DOCUMENT) for path in files
         )
@@ -338,6 +355,7 @@ class Submission:
         manifest: list[dict[str, Any]] = []
         counts = {"groups": len(groups), "done": 0, "failed": 0, "missing": 0, "unchanged": 0}
         resolved = self._resolution(state)
+        canary = self._canary(state, groups, resolved) if state.limit is not None else None
         with StateStore(self.settings.state_file, self.client.endpoint.base_url) as shop_state:
             for group_id in sorted(groups):
                 group = groups[group_id]
@@ -351,6 +369,9 @@ class Submission:
                     )
                 if group_id in resolved:
                     entry["action"] = resolved[group_id].action
+                for problem in (canary or {}).get(group_id, []):
+                    group_failures.append(_canary_failure(group, problem))
+                    entry["status"] = "failed"
                 manifest.append(entry)
                 failures.extend(group_failures)
                 counts[entry["status"]] += 1
@@ -364,6 +385,7 @@ class Submission:
         counts.update(lines_submitted=submitted, lines_done=p1_done, lines_failed=p1_failed)
         counts["variant_media_lines"] = sum(op.input_lines for op in state.ops(Phase.VARIANT_MEDIA))
         counts.update(_shop_counts(resolved.values()))
+
         counts["shopify_calls"] = self.client.calls
         paths = self._write_outcome(state, manifest, failures)
         state.completed_at = now_iso()
@@ -377,7 +399,29 @@ class Submission:
             for op in state.operations
         )
         exit_code = 3 if broken else (1 if failures else 0)
-        return SubmitOutcome(True, exit_code, counts, state.operations, *paths)
+        problems = [p for found in (canary or {}).values() for p in found]
+        outcome = SubmitOutcome(True, exit_code, counts, state.operations, *paths)
+        outcome.canary = problems if canary is not None else None
+        return outcome
+
+    def _canary(
+        self, state: RunState, groups: dict[str, PlanRecord], resolved: dict[str, ResolvedGroup]
+    ) -> dict[str, list[str]]:
+        """What each canary product changed beyond its images (see canary.py)."""
+        before = state.ops(Phase.RESOLVE)[-1].result_file
+        exports = state.ops(Phase.EXPORT)
+        after = exports[-1].result_file if exports else None
+        checked = [
+            (groups[g], str(resolved[g].product_id))
+            for g in state.canary
+            if g in groups and g in resolved and resolved[g].action == "update"
+        ]  # created products, or groups that sent nothing, have nothing to compare
+        if not checked:
+            return {}
+        if not before or not after:
+            unproven = ["no export before and after the canary: nothing is proven"]
+            return {plan.group_id: unproven for plan, _ in checked}
+        return canary_problems(Path(before), Path(after), checked)
 
     def _phase2_results(
         self, state: RunState, products: dict[str, ExportedProduct]
@@ -435,17 +479,22 @@ def _pending_media(products: dict[str, ExportedProduct]) -> bool:
     return any(m.status in ("UPLOADED", "PROCESSING") for p in products.values() for m in p.media)
 
 
+def _canary_failure(group: PlanRecord, problem: str) -> Failure:
+    error = {"code": "CANARY_NOT_ONLY_IMAGES", "field": None, "message": problem}
+    return Failure("canary", group.group_id, group.handle, None, None, None, [error], False)
+
+
 def _shop_counts(resolved: Iterable[ResolvedGroup]) -> dict[str, int]:
     """What the run did to the shop's images, from the resolution (0s when nothing resolved)."""
     counts = dict.fromkeys(
         ("products_created", "products_conflict", "products_not_created", "images_adopted",
          "images_uploaded", "images_replaced", "images_removed", "images_kept_foreign",
-         "variant_images_kept"),
+         "variant_images_kept", "products_held"),
         0,
     )  # fmt: skip
     for group in resolved:
-        if group.action in ("create", "conflict", "not_created"):
-            key = {"create": "created", "conflict": "conflict"}.get(group.action, "not_created")
+        if group.action in ("create", "conflict", "not_created", "held"):
+            key = {"create": "created"}.get(group.action, group.action)
             counts[f"products_{key}"] += 1
         for name in ("adopted", "uploaded", "replaced", "removed", "kept_foreign"):
             counts[f"images_{name}"] += getattr(group, name)

@@ -405,3 +405,56 @@ def test_a_photo_added_after_the_build_and_before_the_submit_survives(
         for line in sent_lines(settings.output_dir)
         if line.get("identifier") == {"id": found["id"]}
     ]  # the product did get a line
+
+
+# --- the canary ----------------------------------------------------------------------------------
+
+
+@fast_shop
+def test_a_canary_sends_n_products_proves_only_images_changed_and_the_rest_follows(
+    seeded_shop: SeededShop, settings: Settings
+) -> None:
+    from bulkimg.submit import Submission, productset_files_of_build
+
+    with client_from_settings(settings) as client:
+        submission = Submission(settings, client, limit=2)
+        state = submission.start(productset_files_of_build(settings.output_dir))
+        canary = submission.run(state, wait=True)
+    assert canary.exit_code == 0 and canary.canary == []
+    assert len(sent_lines(settings.output_dir)) == 2 and canary.counts["products_held"] > 0
+    rest = submit(settings)
+    assert rest.exit_code == 0
+    assert len(sent_lines(settings.output_dir)) == canary.counts["products_held"]
+    assert harm(seeded_shop, snapshot(seeded_shop.shop)) == []
+
+
+@fast_shop
+def test_a_canary_that_finds_a_change_beyond_images_stops_the_night(
+    seeded_shop: SeededShop, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bulkimg.resolve as resolve
+
+    update = resolve._update
+
+    def buggy(*args: Any) -> Any:  # a bulkimg bug that also sends a title
+        group, line = update(*args)
+        if line is not None:
+            line["input"]["title"] = "Retitled by a bug"
+        return group, line
+
+    monkeypatch.setattr(resolve, "_update", buggy)
+    monkeypatch.setattr(resolve, "check_images_only", lambda *args: None)
+    operations = len(mutation_operations(seeded_shop.url))
+    result = run_nightly_with_canary(settings, 2)
+    assert result.exit_code == 1
+    assert result.submit.canary and all("title changed" in p for p in result.submit.canary)
+    assert len(sent_lines(settings.output_dir)) == 2  # the rest was not sent
+    assert len(mutation_operations(seeded_shop.url)) - operations <= 2  # phase 1 and 2 only
+    failures = jsonl(settings.output_dir / "failures.jsonl")
+    assert {f["errors"][0]["code"] for f in failures} == {"CANARY_NOT_ONLY_IMAGES"}
+    assert not any(f["retryable"] for f in failures)
+
+
+def run_nightly_with_canary(settings: Settings, canary: int) -> NightlyRun:
+    with client_from_settings(settings) as client:
+        return run_nightly(settings, client, canary=canary)
