@@ -56,6 +56,12 @@ def main(argv: list[str] | None = None) -> None:
         path.write_bytes(orjson.dumps(rss, option=orjson.OPT_INDENT_2) + b"\n")
         say(f"wrote {path}")
         return
+    if args.only == "first-night":
+        result = run_first_night(args, say)
+        path = out / f"first-night-scale{args.scale:g}.json"
+        path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+        say(f"wrote {path}")
+        return
     if args.only == "report":
         results = orjson.loads((out / "latest.json").read_bytes())
         results.update(results.pop("peak_rss_this_scale", {}))  # as that run measured them
@@ -90,12 +96,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--changed-share", type=float, default=0.01)
     parser.add_argument(
         "--only",
-        choices=("all", "rss", "report"),
+        choices=("all", "rss", "report", "first-night"),
         default="all",
         help="rss: only the two cold builds that measure peak RSS (20%% and 100%% of the"
         " catalog), written to <out>/rss-scale<scale>.json; a later run at another scale"
         " reports the scale-1 figures from that file. report: no measurement, write"
-        " latest.json and latest.md again from latest.json and rss-scale1.json",
+        " latest.json and latest.md again from latest.json and rss-scale1.json. first-night:"
+        " a shop seeded with every product (bench/firstnight.py), then two nightly runs,"
+        " written to <out>/first-night-scale<scale>.json",
     )
     return parser
 
@@ -110,6 +118,20 @@ def _prepare(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[Worl
     work.mkdir(parents=True)
     os.chdir(work)  # a default relative path (output/, logs/) must not land in the repo
     return world, work
+
+
+def run_first_night(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
+    """The first night against a shop that already holds every product (bench/firstnight.py)."""
+    from bench.firstnight import measure_first_night
+
+    world, work = _prepare(args, say)
+    started = datetime.now(UTC)
+    with running_server(world.root, args.latency_ms / 1000, work / "s3server.log") as endpoint:
+        say(f"S3 (moto) at {endpoint}, latency {args.latency_ms:g} ms")
+        result = measure_first_night(endpoint, world, world.catalog, work / "first-night", say)
+    command = "python -m bench --only first-night --scale " + f"{args.scale:g}"
+    return {"scale": args.scale, "latency_ms": args.latency_ms, "command": command,
+            "generated_at": started.isoformat(timespec="seconds"), **result}  # fmt: skip
 
 
 def run_rss(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:

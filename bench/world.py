@@ -90,6 +90,10 @@ class World:
     def catalog(self) -> Path:
         return self.root / "catalog.sqlite"
 
+    def templates(self) -> dict[str, Template]:
+        """Every template by file name (format and size of the objects made from it)."""
+        return {t.name: t for t in _template_specs()}
+
     def template_bytes(self) -> dict[str, bytes]:
         return {p.name: p.read_bytes() for p in sorted((self.root / "templates").iterdir())}
 

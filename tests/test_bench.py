@@ -271,3 +271,21 @@ def test_bench_fast_path_answers_gets_and_heads_as_moto_does() -> None:
     finally:
         for server in servers:
             server.shutdown()
+
+
+@pytest.mark.slow
+def test_first_night_benchmark_changes_only_images_and_the_second_night_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "results"
+    args = [sys.executable, "-m", "bench", "--only", "first-night", "--scale", "0.001"]
+    args += ["--latency-ms", "0", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result: dict[str, Any] = orjson.loads((out / "first-night-scale0.001.json").read_bytes())
+    first, second = result["first_night"], result["second_night"]
+    assert result["changes_beyond_images"] == 0, result["changes_beyond_images_sample"]
+    assert first["exit_code"] == 0 and first["images_adopted"] > 0
+    assert first["images_uploaded"] < result["media_seeded"]  # not the whole catalog again
+    assert second["exit_code"] == 0 and second["lines_sent"] == second["images_uploaded"] == 0
