@@ -67,7 +67,8 @@ class ManifestMedia(_Record):
     id: str | None = None
     s3_key: str
     etag: str | None = None
-    status: Literal["UPLOADED", "PROCESSING", "READY", "FAILED"]
+    # None: not on the shop (its line failed or never ran).
+    status: Literal["UPLOADED", "PROCESSING", "READY", "FAILED"] | None = None
 
 
 class ManifestVariant(_Record):

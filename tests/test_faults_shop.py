@@ -21,6 +21,7 @@ import pytest
 from bulkimg.build import run_build
 from bulkimg.config import Settings, load_settings
 from bulkimg.demo import LocalS3
+from bulkimg.preview import render_preview
 from bulkimg.runstate import Phase, RunStore
 from bulkimg.samples import SampleData
 from bulkimg.sandbox import FaultRule, SandboxShop
@@ -360,6 +361,9 @@ def test_lines_without_a_result_are_not_run_and_retry_uploads_each_image_once(
     assert first.counts["lines_failed"] == 2
     manifest = assert_accounted(settings, shop)
     assert sum(1 for e in manifest.values() if e["status"] == "failed") == 2
+    # The page meant to review failures renders them (media not on the shop: status null).
+    page = render_preview(settings)
+    assert page.groups == len(manifest) and b"failed" in page.path.read_bytes()
     second = retry(settings)
     assert second.exit_code == 0
     assert second.counts["lines_submitted"] == 2
