@@ -4,17 +4,19 @@ The build writes each group's line in its *create* form (handle, title, options,
 image by URL): it does not know the shop. Right before phase 1, submit exports the shop's
 products once (a read-only bulk query) and rewrites every line from it:
 
-- a group whose product exists (shopindex.py: by handle, else by SKU) gets a line that names the
-  product **by id** and carries **only `files`**: the product's current media by id (foreign ones
-  untouched, in their places), bulkimg's current or adopted images by id, and uploads only for
-  images that are missing, out of date or failed (adoption.py). Title, options, variants and
-  every other product field are never sent. A product whose images already match gets no line.
+- a group whose product exists (shopindex.py: by handle, else by SKU) gets append-only lines
+  that name the product **by id**: the images that are missing, out of date or failed are
+  appended (productUpdate with `media`, the product input holding only its id) and bulkimg's
+  own copies that go are deleted (fileDelete; adoption.py says which are bulkimg's). No line
+  lists the images a product keeps, so one a merchant adds meanwhile cannot be lost; title,
+  options, variants and every other product field are never sent. A product whose images
+  already match gets no line.
 - a new group is created from the catalog (its create form, with the status from settings), or
   skipped and reported with `--no-create`;
 - a group in conflict (handle and SKUs disagree) gets no line and is reported.
 
-Every rewritten line of an existing product is checked before it is written: no field but
-`files`, and every media id the product holds that bulkimg does not remove is listed.
+Every line of an existing product is checked before it is written: only those two shapes, and
+no deleted id that is not bulkimg's.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import BinaryIO, Literal
 import orjson
 from pydantic import BaseModel
 
-from bulkimg.adoption import Fate, FileSlot, ImageDecision, decide
+from bulkimg.adoption import Fate, ImageDecision, decide
 from bulkimg.errors import InputFileError
 from bulkimg.planfile import PlanRecord, read_plan
 from bulkimg.results import ExportedProduct, read_export
@@ -36,6 +38,18 @@ from bulkimg.shopindex import Identity, Match, ShopIndex
 from bulkimg.shopname import shopify_filename
 
 Action = Literal["create", "update", "unchanged", "conflict", "not_created", "held"]
+# The documents (graphql/*.graphql) of phase 1's lines.
+CREATE = "product_set"  # a product bulkimg creates
+APPEND = "product_update_media"  # new images appended to a product that exists
+DELETE = "file_delete"  # bulkimg's own copies (out of date, failed, second) deleted
+
+
+class LineRef(BaseModel):
+    """One resolved line of a group: its document, file and 1-based line."""
+
+    document: str
+    file: str
+    line: int
 
 
 class ResolvedGroup(BaseModel):
@@ -46,14 +60,14 @@ class ResolvedGroup(BaseModel):
     action: Action
     match: str
     product_id: str | None = None
-    file: str | None = None  # the resolved productSet file and 1-based line (None: no line)
-    line: int | None = None
+    lines: list[LineRef] = []  # what is sent for it (none: nothing to send)
     detail: str = ""
     media_of: dict[str, str] = {}  # S3 key -> media id already on the product (kept/adopted)
     # Variant id -> S3 key: a variant showing a copy this line replaces or removes shows that
     # image's new (or kept) copy again after phase 2, not its primary image.
     relink: dict[str, str] = {}
     uploads: list[str] = []  # S3 keys the line uploads (new, or replacing a copy)
+    dropped: list[str] = []  # media ids of bulkimg's copies the run deletes
     adopted: int = 0
     uploaded: int = 0
     replaced: int = 0
@@ -97,53 +111,77 @@ def resolve_run(
     out_dir: Path,
     run_id: str,
     rules: ResolveRules,
-) -> tuple[list[Path], Path]:
-    """Write the run's resolved productSet files (empty ones left out) and its resolution file."""
+) -> tuple[list[tuple[Path, str]], Path]:
+    """Write the run's resolved line files, (path, document) each, empty ones left out, and its
+    resolution file."""
     index = ShopIndex(read_export(export_path).values() if export_path else [])
     plans = {(r.file, r.line): r for r in read_plan(plan_path) if r.file and r.line}
     resolution = out_dir / f"resolution-{run_id}.jsonl"
-    written: list[Path] = []
+    written: list[tuple[Path, str]] = []
     with resolution.open("wb") as record_out:
         for build_file in build_files:
-            target = out_dir / f"productset-resolved-{run_id}-{build_file.name}"
-            lines = 0
-            with build_file.open("rb") as source, _private(target) as sink:
+            sinks = _Sinks(out_dir, f"productset-resolved-{run_id}", build_file.name)
+            with build_file.open("rb") as source, sinks:
                 for number, raw in enumerate(source, start=1):
                     plan = plans.get((build_file.name, number))
                     if plan is None or not raw.strip():
                         continue
-                    group, line = resolve_line(plan, orjson.loads(raw), index, rules)
-                    if line is not None:
-                        lines += 1
-                        sink.write(orjson.dumps(line) + b"\n")
-                        group.file, group.line = target.name, lines
+                    group, lines = resolve_line(plan, orjson.loads(raw), index, rules)
+                    group.lines = [sinks.write(document, line) for document, line in lines]
                     record_out.write(group.dump())
-            if lines:
-                written.append(target)
-            else:
-                target.unlink()
+            written.extend(sinks.written())
     return written, resolution
+
+
+class _Sinks:
+    """One private file per document for the lines resolved from one build file."""
+
+    def __init__(self, out_dir: Path, prefix: str, source: str) -> None:
+        self.out_dir, self.prefix, self.source = out_dir, prefix, source
+        self.files: dict[str, tuple[Path, BinaryIO, int]] = {}
+
+    def write(self, document: str, line: dict[str, object]) -> LineRef:
+        if document not in self.files:
+            path = self.out_dir / f"{self.prefix}-{document}-{self.source}"
+            self.files[document] = (path, _private(path), 0)
+        path, sink, count = self.files[document]
+        sink.write(orjson.dumps(line) + b"\n")
+        self.files[document] = (path, sink, count + 1)
+        return LineRef(document=document, file=path.name, line=count + 1)
+
+    def written(self) -> list[tuple[Path, str]]:
+        return [(path, document) for document, (path, _, _) in self.files.items()]
+
+    def __enter__(self) -> _Sinks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for _, sink, _ in self.files.values():
+            sink.close()
+
+
+Lines = list[tuple[str, dict[str, object]]]  # (document, variables)
 
 
 def resolve_line(
     plan: PlanRecord, variables: dict[str, object], index: ShopIndex, rules: ResolveRules
-) -> tuple[ResolvedGroup, dict[str, object] | None]:
-    """A group's resolution and the line to send for it (None: nothing to send)."""
+) -> tuple[ResolvedGroup, Lines]:
+    """A group's resolution and the lines to send for it, by document (none: nothing to send)."""
     identity = index.resolve(plan.handle, [v.sku for v in plan.variants])
     base = ResolvedGroup(
         group_id=plan.group_id, handle=plan.handle, action="create", match=identity.match.value
     )
     if identity.match is Match.CONFLICT:
-        return base.model_copy(update={"action": "conflict", "detail": identity.detail}), None
+        return base.model_copy(update={"action": "conflict", "detail": identity.detail}), []
     if identity.match is Match.NEW:
         if not rules.create:
             detail = "no product with this handle or these SKUs (--no-create)"
-            return base.model_copy(update={"action": "not_created", "detail": detail}), None
+            return base.model_copy(update={"action": "not_created", "detail": detail}), []
         line = _create_line(variables, rules)
         to_set = sum(1 for v in plan.variants if v.image_s3_key)
         uploads = [m.s3_key for m in plan.media]
         update = {"uploads": uploads, "uploaded": len(uploads), "variant_images_set": to_set}
-        return base.model_copy(update=update), line
+        return base.model_copy(update=update), [(CREATE, line)]
     return _update(plan, variables, identity, base)
 
 
@@ -158,7 +196,7 @@ def _create_line(variables: dict[str, object], rules: ResolveRules) -> dict[str,
 
 def _update(
     plan: PlanRecord, variables: dict[str, object], identity: Identity, base: ResolvedGroup
-) -> tuple[ResolvedGroup, dict[str, object] | None]:
+) -> tuple[ResolvedGroup, Lines]:
     product = identity.product
     assert product is not None
     decision = decide(plan.media, product.media)
@@ -170,6 +208,7 @@ def _update(
             "media_of": decision.media_of,
             "adopted": decision.count(Fate.ADOPTED),
             "uploads": decision.uploads if sending else [],
+            "dropped": decision.removed_ids() if sending else [],
             "uploaded": len(decision.uploads) if sending else 0,
             "replaced": decision.count(Fate.REPLACED) if sending else 0,
             "removed": decision.count(Fate.REMOVED) if sending else 0,
@@ -179,12 +218,24 @@ def _update(
         }
     )
     if not sending:
-        return group, None
-    uploads = _upload_entries(plan, variables)
-    files = [_file_entry(slot, uploads) for slot in decision.files]
-    line: dict[str, object] = {"identifier": {"id": product.id}, "input": {"files": files}}
-    check_images_only(line, product, decision)
-    return group, line
+        return group, []
+    lines: Lines = []
+    if decision.uploads:
+        entries = _upload_entries(plan, variables)
+        media = [_new_media(entries.get(key), key) for key in decision.uploads]
+        lines.append((APPEND, {"product": {"id": product.id}, "media": media}))
+    if decision.removed_ids():
+        lines.append((DELETE, {"fileIds": decision.removed_ids()}))
+    check_images_only(lines, product, decision)
+    return group, lines
+
+
+def _new_media(entry: object, key: str) -> dict[str, object]:
+    """A CreateMediaInput from the build's file entry for `key` (its URL and alt text)."""
+    if not isinstance(entry, dict):
+        raise AssertionError(f"no upload entry for {key} in the build's line")
+    return {"originalSource": entry["originalSource"], "alt": entry.get("alt"),
+            "mediaContentType": "IMAGE"}  # fmt: skip
 
 
 def _relinks(product: ExportedProduct, decision: ImageDecision) -> dict[str, str]:
@@ -228,49 +279,45 @@ def _upload_entries(plan: PlanRecord, variables: dict[str, object]) -> dict[str,
     return {m.s3_key: by_name.get(shopify_filename(m.s3_key, m.etag)) for m in plan.media}
 
 
-def _file_entry(slot: FileSlot, uploads: dict[str, object]) -> object:
-    if slot.media_id is not None:
-        return {"id": slot.media_id}  # no alt: a kept image's alt text stays as it is
-    entry = uploads.get(slot.s3_key or "")
-    if entry is None:
-        raise AssertionError(f"no upload entry for {slot.s3_key} in the build's line")
-    return entry
+def check_images_only(lines: Lines, product: ExportedProduct, decision: ImageDecision) -> None:
+    """The lines of an existing product add images to it by id and delete only bulkimg's own
+    copies; nothing else. A failure here is a bug in bulkimg, never a user error: it stops the
+    submit before anything is sent."""
+    removable = {m for m in decision.removed_ids() if decision.fates[m] is not Fate.FOREIGN}
+    on_product = {m.id for m in product.media}
+    for document, variables in lines:
+        if document == APPEND:
+            if set(variables) != {"product", "media"} or variables["product"] != {"id": product.id}:
+                raise AssertionError(f"line for {product.id} sends more than new media")
+            media = variables["media"]
+            allowed = {"originalSource", "alt", "mediaContentType"}
+            if not isinstance(media, list) or any(set(m) - allowed for m in media):
+                raise AssertionError(f"line for {product.id} sends more than new media")
+        elif document == DELETE:
+            ids = variables.get("fileIds")
+            if set(variables) != {"fileIds"} or not isinstance(ids, list):
+                raise AssertionError(f"line for {product.id} deletes more than files")
+            for media_id in ids:
+                if media_id not in removable or media_id not in on_product:
+                    raise AssertionError(f"line for {product.id} would delete media {media_id}")
+        else:
+            raise AssertionError(f"line for {product.id} sends {document}")
 
 
-def check_images_only(
-    line: dict[str, object], product: ExportedProduct, decision: ImageDecision
-) -> None:
-    """The line of an existing product touches its images only, and lists every media it keeps.
-
-    A failure here is a bug in bulkimg, never a user error: it stops the submit before anything
-    is sent.
-    """
-    product_input = line.get("input")
-    if not isinstance(product_input, dict) or set(product_input) != {"files"}:
-        raise AssertionError(f"line for {product.id} sends more than files")
-    if line.get("identifier") != {"id": product.id}:
-        raise AssertionError(f"line for {product.id} does not name the product by id")
-    listed = {f.get("id") for f in product_input["files"] if isinstance(f, dict)}
-    removed = set(decision.removed_ids())
-    for media in product.media:
-        if media.id not in removed and media.id not in listed:
-            raise AssertionError(f"line for {product.id} would delete media {media.id}")
-        if media.id in removed and decision.fates.get(media.id) is Fate.FOREIGN:
-            raise AssertionError(f"line for {product.id} would delete foreign media {media.id}")
-
-
-def hold_back(files: list[Path], resolution: Path, limit: int) -> tuple[list[Path], list[str]]:
-    """Keep only the first `limit` groups that have a line (a canary): their lines are rewritten
-    into the same files, every later group's line is dropped and the group marked `held` (a
+def hold_back(
+    files: list[tuple[Path, str]], resolution: Path, limit: int
+) -> tuple[list[tuple[Path, str]], list[str]]:
+    """Keep only the first `limit` groups that have lines (a canary): their lines are rewritten
+    into the same files, every later group's lines are dropped and the group marked `held` (a
     later submit resolves it again). Returns the files left and the canary's group ids."""
     groups = list(read_resolution(resolution))
-    canary = [g for g in groups if g.file and g.line][:limit]
-    keep = {(g.file, g.line) for g in canary}
-    renumbered: dict[tuple[str | None, int | None], int] = {}
-    left: list[Path] = []
-    for path in files:
+    canary = [g for g in groups if g.lines][:limit]
+    keep = {(ref.file, ref.line) for g in canary for ref in g.lines}
+    renumbered: dict[tuple[str, int], int] = {}
+    left: list[tuple[Path, str]] = []
+    for path, document in files:
         lines = path.read_bytes().splitlines()
-        numbers = sorted(n for f, n in keep if f == path.name and n is not None)
+        numbers = sorted(n for f, n in keep if f == path.name)
         if not numbers:
             path.unlink()
             continue
@@ -278,14 +325,18 @@ def hold_back(files: list[Path], resolution: Path, limit: int) -> tuple[list[Pat
             for new, old in enumerate(numbers, start=1):
                 sink.write(lines[old - 1] + b"\n")
                 renumbered[(path.name, old)] = new
-        left.append(path)
+        left.append((path, document))
+    canary_ids = {g.group_id for g in canary}
     with _private(resolution) as sink:
         for group in groups:
-            if (group.file, group.line) in keep:
-                group = group.model_copy(update={"line": renumbered[(group.file, group.line)]})
-            elif group.file:
+            if group.group_id in canary_ids:
+                refs = [
+                    ref.model_copy(update={"line": renumbered[(ref.file, ref.line)]})
+                    for ref in group.lines
+                ]
+                group = group.model_copy(update={"lines": refs})
+            elif group.lines:
                 detail = f"held back: the canary sends {limit} products first"
-                update = {"action": "held", "file": None, "line": None, "detail": detail}
-                group = group.model_copy(update=update)
+                group = group.model_copy(update={"action": "held", "lines": [], "detail": detail})
             sink.write(group.dump())
     return left, [g.group_id for g in canary]

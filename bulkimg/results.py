@@ -81,8 +81,9 @@ def _line_result(record: dict[str, Any], payload_field: str) -> LineResult | Non
         return None
     errors = [_error(e) for e in record.get("errors") or []]
     payload = (record.get("data") or {}).get(payload_field)
-    if payload is not None:
-        errors.extend(_error(e) for e in payload.get("userErrors") or [])
+    if payload is not None:  # productReorderMedia reports in mediaUserErrors
+        found = payload.get("userErrors") or payload.get("mediaUserErrors") or []
+        errors.extend(_error(e) for e in found)
     return LineResult(number, payload, errors)
 
 

@@ -17,6 +17,7 @@ LATEST = ("plan.jsonl", "manifest.jsonl", "failures.jsonl", "build-report.json",
 RUN_ONLY = (
     "results/*.jsonl",
     "variant_media-*.jsonl",
+    "reorder_media-*.jsonl",
     "retry/*.jsonl",
     "productset-resolved-*.jsonl",
     "resolution-*.jsonl",

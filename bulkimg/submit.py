@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from bulkimg.adoption import base_name
+from bulkimg.adoption import base_name, s3_filename
 from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record, sha256_of
 from bulkimg.canary import canary_problems
 from bulkimg.config import Settings
@@ -49,6 +49,7 @@ from bulkimg.statestore import ProductState, StateStore, product_state
 
 PRODUCT_SET_DOCUMENT = "product_set"
 VARIANT_MEDIA_DOCUMENT = "variant_append_media"
+REORDER_DOCUMENT = "product_reorder_media"
 EXPORT_DOCUMENT = "export_products"
 MAX_PAIRS_PER_LINE = 100  # productVariantAppendMedia: at most 100 variant-media pairs per call
 FAILED_OPERATION = frozenset({"FAILED", "CANCELED", "EXPIRED"})
@@ -190,11 +191,8 @@ class Submission:
         }
         products = self._export_until_ready(runner, state, targets)
         if not state.ops(Phase.VARIANT_MEDIA) and not state.phase2_done:
-            path = self._write_phase2(state, done, products)
-            if path is not None:
-                state.operations.append(
-                    new_record(Phase.VARIANT_MEDIA, path, VARIANT_MEDIA_DOCUMENT)
-                )
+            for path, document in self._write_phase2(state, done, products):
+                state.operations.append(new_record(Phase.VARIANT_MEDIA, path, document))
             state.phase2_done = True
             self.store.save(state)
         runner.run(Phase.VARIANT_MEDIA, True)
@@ -233,7 +231,7 @@ class Submission:
         if state.limit is not None:
             files, state.canary = hold_back(files, resolution, state.limit)
         state.operations.extend(
-            new_record(Phase.PRODUCT_SET, path, PRODUCT_SET_DOCUMENT) for path in files
+            new_record(Phase.PRODUCT_SET, path, document) for path, document in files
         )
         state.resolution_file, state.resolved = str(resolution), True
         self.store.save(state)
@@ -256,21 +254,26 @@ class Submission:
         }
         by_line: dict[tuple[str, int], str] = {}
         for resolved in self._resolution(state).values():
-            if resolved.file and resolved.line:
-                by_line[(resolved.file, resolved.line)] = resolved.group_id
-            elif resolved.action == "unchanged":  # the shop already holds its images
+            for ref in resolved.lines:
+                by_line[(ref.file, ref.line)] = resolved.group_id
+            if resolved.lines:
+                continue
+            if resolved.action == "unchanged":  # the shop already holds its images
                 payload = {"product": {"id": resolved.product_id}}
                 results[resolved.group_id] = (None, LineResult(-1, payload))
-            else:  # conflict or not created: reported, never guessed
+            elif resolved.action in ("conflict", "not_created"):  # reported, never guessed
                 code = "IDENTITY_CONFLICT" if resolved.action == "conflict" else "NOT_CREATED"
                 error = {"code": code, "field": None, "message": resolved.detail}
                 results[resolved.group_id] = (None, LineResult(-1, None, [error]))
-        for op in state.ops(Phase.PRODUCT_SET):
-            name = Path(op.input_file).name
-            for line, result in read_line_results(op, "productSet").items():
-                group_id = by_line.get((name, line + 1))
-                if group_id in groups:
-                    results[group_id] = (op, result)
+        # A group with several lines (new images, copies deleted) is done when all of them are;
+        # the first that failed is its failure.
+        for op, result in phase1_line_results(state):
+            group_id = by_line.get((Path(op.input_file).name, result.line + 1))
+            if group_id not in groups:
+                continue
+            known = results.get(group_id)
+            if known is None or known[0] is None or (known[1].ok and not result.ok):
+                results[group_id] = (op, result)
         return results
 
     # -- export and media wait ---------------------------------------------------------------
@@ -316,8 +319,11 @@ class Submission:
         state: RunState,
         done: list[PlanRecord],
         products: dict[str, ExportedProduct],
-    ) -> Path | None:
-        lines: list[dict[str, Any]] = []
+    ) -> list[tuple[Path, str]]:
+        """Phase 2's files: variant images to attach, and bulkimg's images put first again (in
+        plan order, the first the featured one) on products it appended images to."""
+        attach: list[dict[str, Any]] = []
+        reorder: list[dict[str, Any]] = []
         resolved = self._resolution(state)
         for group in sorted(done, key=lambda g: g.group_id):
             product = products.get(group.handle)
@@ -327,19 +333,33 @@ class Submission:
             pairs = [p for p in _wanted_pairs(group, product, known) if p[1] is not None]
             for start in range(0, len(pairs), MAX_PAIRS_PER_LINE):
                 chunk = pairs[start : start + MAX_PAIRS_PER_LINE]
-                lines.append(
+                attach.append(
                     {
                         "productId": product.id,
                         "variantMedia": [{"variantId": v, "mediaIds": [m]} for v, m in chunk],
                     }
                 )
-        if not lines:
-            return None
-        path = self.out / f"variant_media-{state.run_id}.jsonl"
-        with path.open("wb") as handle:
-            for line in lines:
-                handle.write(orjson.dumps(line) + b"\n")
-        return path
+            if known is not None and known.action == "update" and known.uploads:
+                media = _media_by_key(group, product, known)
+                moves = [media[m.s3_key].id for m in group.media if m.s3_key in media]
+                reorder.append(
+                    {
+                        "id": product.id,
+                        "moves": [{"id": m, "newPosition": str(i)} for i, m in enumerate(moves)],
+                    }
+                )
+        written = []
+        for name, document, lines in (
+            ("variant_media", VARIANT_MEDIA_DOCUMENT, attach),
+            ("reorder_media", REORDER_DOCUMENT, reorder),
+        ):
+            if lines:
+                path = self.out / f"{name}-{state.run_id}.jsonl"
+                with path.open("wb") as handle:
+                    for line in lines:
+                        handle.write(orjson.dumps(line) + b"\n")
+                written.append((path, document))
+        return written
 
     # -- outcome -----------------------------------------------------------------------------
 
@@ -377,7 +397,7 @@ class Submission:
                 counts[entry["status"]] += 1
             _record_state(shop_state, groups, products, manifest)
         submitted = sum(op.input_lines for op in state.ops(Phase.PRODUCT_SET))
-        sent = [r for op, r in phase1.values() if op is not None]
+        sent = [r for _, r in phase1_line_results(state)]
         p1_failed = sum(1 for r in sent if not r.ok)
         p1_done = sum(1 for r in sent if r.ok)
         if p1_done + p1_failed != submitted:  # every input line is accounted for
@@ -429,10 +449,14 @@ class Submission:
         """Phase 2 results by product id: (input variables, result, file, 1-based line)."""
         out: dict[str, list[tuple[dict[str, Any], LineResult, str, int]]] = {}
         for op in state.ops(Phase.VARIANT_MEDIA):
-            results = read_line_results(op, "productVariantAppendMedia")
+            field = "productReorderMedia" if op.document == REORDER_DOCUMENT else (
+                "productVariantAppendMedia"
+            )  # fmt: skip
+            results = read_line_results(op, field)
             for number, variables in enumerate(iter_jsonl(Path(op.input_file))):
                 entry = (variables, results[number], Path(op.input_file).name, number + 1)
-                out.setdefault(str(variables["productId"]), []).append(entry)
+                product_id = variables.get("productId") or variables.get("id")
+                out.setdefault(str(product_id), []).append(entry)
         return out
 
     def _write_outcome(
@@ -479,6 +503,21 @@ def _pending_media(products: dict[str, ExportedProduct]) -> bool:
     return any(m.status in ("UPLOADED", "PROCESSING") for p in products.values() for m in p.media)
 
 
+# The payload field of each document phase 1 may run.
+PAYLOAD_FIELDS = {
+    "product_set": "productSet",
+    "product_update_media": "productUpdate",
+    "file_delete": "fileDelete",
+}
+
+
+def phase1_line_results(state: RunState) -> Iterator[tuple[OperationRecord, LineResult]]:
+    """Every input line of phase 1 with its result, whatever document its file runs."""
+    for op in state.ops(Phase.PRODUCT_SET):
+        for result in read_line_results(op, PAYLOAD_FIELDS[op.document]).values():
+            yield op, result
+
+
 def _canary_failure(group: PlanRecord, problem: str) -> Failure:
     error = {"code": "CANARY_NOT_ONLY_IMAGES", "field": None, "message": problem}
     return Failure("canary", group.group_id, group.handle, None, None, None, [error], False)
@@ -500,10 +539,6 @@ def _shop_counts(resolved: Iterable[ResolvedGroup]) -> dict[str, int]:
             counts[f"images_{name}"] += getattr(group, name)
         counts["variant_images_kept"] += group.variant_images_kept
     return counts
-
-
-def _known_media(resolved: ResolvedGroup | None) -> dict[str, str]:
-    return resolved.media_of if resolved else {}
 
 
 def _product_id(
@@ -531,24 +566,37 @@ def _pick(
 
 
 def _media_by_key(
-    group: PlanRecord, product: ExportedProduct, known: dict[str, str]
+    group: PlanRecord, product: ExportedProduct, resolved: ResolvedGroup | None
 ) -> dict[str, ExportedMedia]:
     """The product's media for each planned S3 key, by id or file name, never by alt text: the
-    media id resolved before phase 1 (kept or adopted), else the newest media with bulkimg's file
-    name for that S3 object; a media not processed yet has no name to read and is matched by
-    the alt text bulkimg gave it."""
-    by_id = {m.id: m for m in product.media}
-    by_name = {base_name(filename_of_url(m.url)): m for m in product.media if m.url}
-    unnamed = {m.alt: m for m in product.media if not m.url and m.id not in known.values()}
+    media id resolved before phase 1 (kept or adopted), else the newest media named for that S3
+    object (bulkimg's name on a product it created, the S3 file's name on one it appended to),
+    never a copy the run deleted; a media not processed yet has no name to read and is matched
+    by the alt text bulkimg gave it."""
+    known = resolved.media_of if resolved else {}
+    dropped = set(resolved.dropped) if resolved else set()
+    live = sorted(
+        (m for m in product.media if m.id not in dropped), key=lambda m: _gid_number(m.id)
+    )
+    by_id = {m.id: m for m in live}
+    by_name = {base_name(filename_of_url(m.url)): m for m in live if m.url}
+    unnamed = {m.alt: m for m in live if not m.url and m.id not in known.values()}
     found: dict[str, ExportedMedia] = {}
     for m in group.media:
-        media = by_id.get(known.get(m.s3_key, "")) or by_name.get(
-            shopify_filename(m.s3_key, m.etag)
+        media = (
+            by_id.get(known.get(m.s3_key, ""))
+            or by_name.get(shopify_filename(m.s3_key, m.etag))
+            or by_name.get(s3_filename(m.s3_key))
+            or unnamed.get(m.alt)
         )
-        media = media or unnamed.get(m.alt)
         if media is not None:
             found[m.s3_key] = media
     return found
+
+
+def _gid_number(gid: str) -> int:
+    tail = gid.rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _wanted_pairs(
@@ -557,7 +605,7 @@ def _wanted_pairs(
     """(variant id, media id) to attach, to variants that show no image (a variant showing
     another one keeps it: Shopify refuses a second, and it may be a merchant's choice): each
     variant's primary image, or the new copy of the image it showed before this run replaced it."""
-    media = _media_by_key(group, product, _known_media(resolved))
+    media = _media_by_key(group, product, resolved)
     relink = resolved.relink if resolved else {}
     variants = {v.sku: v for v in product.variants}
     pairs: list[tuple[str, str | None]] = []
@@ -639,7 +687,7 @@ def _group_outcome(
         return _manifest_entry(group, None, "failed", {}, {}), failures
     payload_product = (result.payload or {}).get("product") or {}
     product_id = product.id if product else str(payload_product.get("id") or "")
-    media = _media_by_key(group, product, _known_media(resolved)) if product else {}
+    media = _media_by_key(group, product, resolved) if product else {}
     attached = _attached(group, product, phase2.get(product_id, []), failures)
     failures.extend(_media_failures(group, product, media, attached))
     missing = bool(group.missing)
@@ -656,6 +704,13 @@ def _attached(
     """variant id -> media id attached (already, or by a successful phase 2 line)."""
     attached = {v.id: v.media_ids[0] for v in (product.variants if product else []) if v.media_ids}
     for variables, result, file, line in lines:
+        if "variantMedia" not in variables:  # putting bulkimg's images first again
+            if not result.ok:
+                failures.append(
+                    Failure("reorder", group.group_id, group.handle, file, line, variables,
+                            result.errors, False)
+                )  # fmt: skip
+            continue
         pairs = {p["variantId"]: p["mediaIds"][0] for p in variables["variantMedia"]}
         if result.ok:
             attached.update(pairs)

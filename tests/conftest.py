@@ -470,3 +470,21 @@ def sent_lines(output_dir: Path) -> list[dict[str, Any]]:
         for raw in path.read_bytes().splitlines()
         if raw.strip()
     ]
+
+
+def reorders_done(shop: SandboxShop) -> None:
+    """Wait until the sandbox applied every productReorderMedia job (they run asynchronously)."""
+    store = shop.services.store
+    wait_for(lambda: store.due_jobs(time.time() + 3600), lambda jobs: not jobs)
+
+
+def sent_groups(output_dir: Path) -> list[str]:
+    """The groups the last submit sent lines for (from its resolution)."""
+    from bulkimg.resolve import read_resolution
+    from bulkimg.runstate import RunStore
+
+    state = RunStore(output_dir).load()
+    path = Path(state.resolution_file or "")
+    if not path.is_file():  # archived with its run
+        path = next(iter(output_dir.glob(f"runs/*-{state.run_id}/{path.name}")), path)
+    return [g.group_id for g in read_resolution(path) if g.lines]

@@ -61,6 +61,7 @@ DOCUMENTS = [
     "bulk_operation_run_query",
     "bulk_operations",
     "export_products",
+    "file_delete",
     "file_update",
     "product_by_handle",
     "product_media",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -15,9 +16,10 @@ from bulkimg.config import Settings
 from bulkimg.demo import LocalS3
 from bulkimg.nightly import NightlyRun, RunLockedError, run_lock, run_nightly
 from bulkimg.samples import image_bytes
+from bulkimg.sandbox import SandboxShop
 from bulkimg.shopify_client import client_from_settings
 from bulkimg.statestore import StateStore
-from tests.conftest import sent_lines
+from tests.conftest import reorders_done, sent_lines
 from tests.test_faults_shop import assert_no_secrets
 from tests.test_submit import PRODUCT, graphql, jsonl, mutation_operations
 
@@ -61,7 +63,12 @@ def product_id(url: str, handle: str = "lgd-101792") -> str:
 
 
 def uploads(line: dict[str, Any]) -> list[str]:
-    return [f["filename"] for f in line["input"].get("files", []) if "originalSource" in f]
+    """The file names a line uploads: a created product's (bulkimg's names) or the S3 files'
+    names of images appended to one that exists."""
+    if "media" in line:
+        return [urlsplit(m["originalSource"]).path.rsplit("/", 1)[-1] for m in line["media"]]
+    files = line.get("input", {}).get("files", [])
+    return [f["filename"] for f in files if "originalSource" in f]
 
 
 @pytest.fixture
@@ -92,7 +99,12 @@ def test_a_night_with_no_change_sends_nothing_and_reads_no_image(
 
 
 def test_adding_one_image_to_s3_changes_exactly_one_line(
-    settings: Settings, first_night: NightlyRun, s3_server: LocalS3, bucket: str, shop_url: str
+    settings: Settings,
+    first_night: NightlyRun,
+    s3_server: LocalS3,
+    bucket: str,
+    shop_url: str,
+    shop: SandboxShop,
 ) -> None:
     before = media_of(shop_url)
     s3_server.client().put_object(
@@ -102,11 +114,10 @@ def test_adding_one_image_to_s3_changes_exactly_one_line(
     )
     second = night(settings)
     assert second.exit_code == 0
-    (line,) = lines(settings)
-    assert line["identifier"] == {"id": product_id(shop_url)} and set(line["input"]) == {"files"}
-    assert uploads(line) == [f"1102192-3a-999--{_etag(s3_server, bucket)[:8]}.jpg"]
-    kept = [f["id"] for f in line["input"]["files"] if "id" in f]
-    assert kept == [m["id"] for m in before]
+    (line,) = lines(settings)  # appended: no list of the images it keeps, nothing deleted
+    assert set(line) == {"product", "media"} and line["product"] == {"id": product_id(shop_url)}
+    assert uploads(line) == ["1102192-3a-999.jpg"]
+    reorders_done(shop)
     after = media_of(shop_url)
     assert [m["alt"] for m in after] == [
         "1102192 - Image 1",
@@ -125,7 +136,12 @@ def _etag(s3_server: LocalS3, bucket: str) -> str:
 
 
 def test_replaced_s3_object_replaces_its_image(
-    settings: Settings, first_night: NightlyRun, s3_server: LocalS3, bucket: str, shop_url: str
+    settings: Settings,
+    first_night: NightlyRun,
+    s3_server: LocalS3,
+    bucket: str,
+    shop_url: str,
+    shop: SandboxShop,
 ) -> None:
     before = media_of(shop_url)
     s3_server.client().put_object(
@@ -133,8 +149,10 @@ def test_replaced_s3_object_replaces_its_image(
     )
     second = night(settings)
     assert second.exit_code == 0
-    (line,) = lines(settings)
-    assert [name.split("--")[0] for name in uploads(line)] == ["1102192-2a-201"]
+    append, delete = sorted(lines(settings), key=lambda line: "fileIds" in line)
+    assert uploads(append) == ["1102192-2a-201.png"]
+    assert delete == {"fileIds": [before[1]["id"]]}  # bulkimg's own out-of-date copy
+    reorders_done(shop)
     after = media_of(shop_url)
     assert len(after) == 3
     assert (after[0]["id"], after[2]["id"]) == (before[0]["id"], before[2]["id"])
@@ -191,9 +209,9 @@ def test_an_image_added_by_hand_survives_a_night_that_changes_the_product(
     )
     second = night(settings)
     assert second.exit_code == 0
-    (line,) = lines(settings)
+    sent = lines(settings)
     on_shop = [m["id"] for m in media_of(shop_url)]
-    assert line["input"]["files"][-1] == {"id": manual_id}
+    assert all(manual_id not in line.get("fileIds", []) for line in sent)
     assert manual_id in on_shop and len(on_shop) == 4
     assert second.submit.counts["images_kept_foreign"] == 1
 

@@ -11,7 +11,16 @@ import pytest
 
 from bulkimg.graphql_schema import load_document, validate_operation
 from bulkimg.planfile import PlanMedia, PlanRecord, PlanVariant
-from bulkimg.resolve import ResolveRules, read_resolution, resolve_line, resolve_run
+from bulkimg.resolve import (
+    APPEND,
+    CREATE,
+    DELETE,
+    LineRef,
+    ResolveRules,
+    read_resolution,
+    resolve_line,
+    resolve_run,
+)
 from bulkimg.results import ExportedMedia, ExportedProduct, ExportedVariant
 from bulkimg.shopindex import ShopIndex
 from bulkimg.shopname import shopify_filename
@@ -65,58 +74,70 @@ def image(mid: int, name: str, size: int = 900) -> ExportedMedia:
     )
 
 
-def test_an_existing_product_gets_only_its_files_by_id_and_keeps_every_foreign_image() -> None:
+def test_an_existing_product_gets_its_missing_images_appended_and_nothing_else() -> None:
     plan = plan_record()
     product = shop_product("renamed-ring", image(5, "on-model.jpg"), image(6, "827749-1a-111.jpg"))
-    group, line = resolve_line(plan, create_form(plan), ShopIndex([product]), ResolveRules())
+    group, lines = resolve_line(plan, create_form(plan), ShopIndex([product]), ResolveRules())
     assert group.action == "update" and group.match == "sku" and group.product_id == product.id
-    assert line is not None and line["identifier"] == {"id": product.id}
-    assert set(line["input"]) == {"files"}  # type: ignore[arg-type]
-    files = line["input"]["files"]  # type: ignore[index]
-    assert files[0] == {"id": product.media[1].id}  # adopted: kept by id, not uploaded
-    assert files[1]["filename"] == shopify_filename(KEY2, "e2" * 8)
-    assert files[2] == {"id": product.media[0].id}  # the merchant's photo stays
+    ((document, line),) = lines  # nothing to delete: only an append, by the product's id
+    assert document == APPEND and set(line) == {"product", "media"}
+    assert line["product"] == {"id": product.id}
+    (media,) = line["media"]  # type: ignore[misc]
+    assert media["originalSource"].startswith(f"https://s3.test/{KEY2}")  # type: ignore[index]
     assert (group.adopted, group.uploaded, group.kept_foreign) == (1, 1, 1)
+    assert group.media_of == {KEY1: product.media[1].id}
+
+
+def test_an_out_of_date_copy_is_deleted_and_its_new_version_appended() -> None:
+    plan = plan_record()
+    stale = image(6, "827749-1a-111.jpg", size=640)
+    product = shop_product("lgd-1", stale, image(7, "827749-2a-222.jpg"), image(5, "hand.jpg"))
+    group, lines = resolve_line(plan, create_form(plan), ShopIndex([product]), ResolveRules())
+    assert [document for document, _ in lines] == [APPEND, DELETE]
+    assert lines[1][1] == {"fileIds": [stale.id]}
+    assert (group.replaced, group.uploads, group.dropped) == (1, [KEY1], [stale.id])
 
 
 def test_a_product_that_already_holds_every_image_gets_no_line() -> None:
     plan = plan_record()
     product = shop_product("lgd-1", image(6, "827749-1a-111.jpg"), image(7, "827749-2a-222.jpg"))
-    group, line = resolve_line(plan, create_form(plan), ShopIndex([product]), ResolveRules())
-    assert line is None and group.action == "unchanged" and group.adopted == 2
+    group, lines = resolve_line(plan, create_form(plan), ShopIndex([product]), ResolveRules())
+    assert lines == [] and group.action == "unchanged" and group.adopted == 2
     assert group.media_of == {KEY1: product.media[0].id, KEY2: product.media[1].id}
 
 
 def test_a_new_product_is_created_as_a_draft_without_identifier() -> None:
     plan = plan_record()
-    group, line = resolve_line(plan, create_form(plan), ShopIndex([]), ResolveRules())
-    assert group.action == "create" and line is not None and "identifier" not in line
+    group, lines = resolve_line(plan, create_form(plan), ShopIndex([]), ResolveRules())
+    ((document, line),) = lines
+    assert group.action == "create" and document == CREATE and "identifier" not in line
     assert line["input"]["status"] == "DRAFT" and line["input"]["title"] == "Ring"  # type: ignore[index]
 
 
 def test_no_create_skips_a_new_product_and_says_so() -> None:
     plan = plan_record()
-    group, line = resolve_line(plan, create_form(plan), ShopIndex([]), ResolveRules(create=False))
-    assert line is None and group.action == "not_created" and "--no-create" in group.detail
+    group, lines = resolve_line(plan, create_form(plan), ShopIndex([]), ResolveRules(create=False))
+    assert lines == [] and group.action == "not_created" and "--no-create" in group.detail
 
 
 def test_a_conflict_sends_nothing() -> None:
     plan = plan_record()
     other = ExportedProduct("gid://shopify/Product/9", "x", [], [ExportedVariant("v", "A2")])
     products = [shop_product("lgd-1"), other]
-    group, line = resolve_line(plan, create_form(plan), ShopIndex(products), ResolveRules())
-    assert line is None and group.action == "conflict" and "A2" in group.detail
+    group, lines = resolve_line(plan, create_form(plan), ShopIndex(products), ResolveRules())
+    assert lines == [] and group.action == "conflict" and "A2" in group.detail
 
 
 def test_resolved_lines_validate_against_shopifys_schema(admin_schemas: list[Any]) -> None:
     plan = plan_record()
-    product = shop_product("lgd-1", image(5, "on-model.jpg"))
+    stale = image(6, "827749-1a-111.jpg", size=640)
+    product = shop_product("lgd-1", image(5, "on-model.jpg"), stale)
     _, update = resolve_line(plan, create_form(plan), ShopIndex([product]), ResolveRules())
     _, create = resolve_line(plan, create_form(plan), ShopIndex([]), ResolveRules())
-    for line in (update, create):
-        assert line is not None
+    assert {document for document, _ in update + create} == {CREATE, APPEND, DELETE}
+    for document, line in update + create:
         for schema in admin_schemas:
-            assert validate_operation(schema, load_document("product_set"), line) == []
+            assert validate_operation(schema, load_document(document), line) == []
 
 
 def test_resolve_run_writes_private_line_files_and_one_record_per_group(tmp_path: Path) -> None:
@@ -128,23 +149,22 @@ def test_resolve_run_writes_private_line_files_and_one_record_per_group(tmp_path
         tmp_path / "plan.jsonl", [build_file], None, tmp_path, "run1", ResolveRules()
     )
     (group,) = read_resolution(resolution)
-    assert files == [tmp_path / "productset-resolved-run1-productset.jsonl"]
-    assert (group.file, group.line, group.action) == (files[0].name, 1, "create")
-    assert files[0].stat().st_mode & 0o777 == 0o600
+    path = tmp_path / "productset-resolved-run1-product_set-productset.jsonl"
+    assert files == [(path, CREATE)]
+    assert group.lines == [LineRef(document=CREATE, file=path.name, line=1)]
+    assert group.action == "create" and path.stat().st_mode & 0o777 == 0o600
 
 
-@pytest.mark.parametrize("drop", ["files", "identifier"])
-def test_the_images_only_check_refuses_a_line_that_would_touch_more(drop: str) -> None:
+def test_the_images_only_check_refuses_a_line_that_would_touch_more() -> None:
     from bulkimg.adoption import decide
     from bulkimg.resolve import check_images_only
 
     product = shop_product("lgd-1", image(5, "on-model.jpg"))
     decision = decide(plan_record().media, product.media)
-    line: dict[str, object] = {"identifier": {"id": product.id}, "input": {"files": []}}
-    if drop == "files":  # the foreign image is not listed: it would be deleted
-        with pytest.raises(AssertionError, match="delete media"):
-            check_images_only(line, product, decision)
-    else:
-        line["input"] = {"files": [{"id": product.media[0].id}], "title": "x"}
-        with pytest.raises(AssertionError, match="more than files"):
-            check_images_only(line, product, decision)
+    with pytest.raises(AssertionError, match="would delete media"):  # the merchant's photo
+        check_images_only([(DELETE, {"fileIds": [product.media[0].id]})], product, decision)
+    retitle = {"product": {"id": product.id, "title": "x"}, "media": []}
+    with pytest.raises(AssertionError, match="more than new media"):
+        check_images_only([(APPEND, retitle)], product, decision)
+    with pytest.raises(AssertionError, match="sends product_set"):
+        check_images_only([(CREATE, {"input": {"files": []}})], product, decision)

@@ -175,6 +175,7 @@ RUNNERS: dict[str, Callable[[SandboxSession, str], Any]] = {
     "file_update": lambda s, d: s.data(
         d, {"files": [{"id": "gid://shopify/MediaImage/1", "alt": "x"}]}
     ),
+    "file_delete": lambda s, d: s.data(d, {"fileIds": ["gid://shopify/MediaImage/1"]}),
     "variant_detach_media": lambda s, d: s.data(
         d, {"productId": "gid://shopify/Product/1", "variantMedia": []}
     ),
@@ -200,7 +201,8 @@ def test_documents_also_execute_against_the_subset_schema(make_sandbox: Any) -> 
     session: SandboxSession = make_sandbox(schema_path=SUBSET_SDL)
     assert session.shop.schema.get_type("AbandonedCheckout") is None  # really the subset
     names = ("shop", "product_set", "product_by_handle", "bulk_operations", "product_update_media")
-    for name in (*names, "file_update", "variant_detach_media", "product_reorder_media"):
+    others = ("file_update", "file_delete", "variant_detach_media", "product_reorder_media")
+    for name in (*names, *others):
         RUNNERS[name](session, load_document(name))
     assert session.wait_operation(_operation_id(session))["status"] == "COMPLETED"
 

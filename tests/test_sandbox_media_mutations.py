@@ -414,6 +414,49 @@ def test_file_update_runs_as_a_bulk_mutation(sandbox: SandboxSession, image_url:
     assert alts == ["One", "Two"]
 
 
+# --- fileDelete -------------------------------------------------------------------------------
+
+FILE_DELETE = load_document("file_delete")
+
+
+def test_file_delete_removes_the_file_from_its_product_its_variants_and_the_shop(
+    sandbox: SandboxSession, image_url: Any
+) -> None:
+    product = _product(sandbox, "deleting", image_url)
+    first, second = _ids(product)
+    _link(sandbox, product, 0, 0)
+    payload = sandbox.data(FILE_DELETE, {"fileIds": [first]})["fileDelete"]
+    assert payload == {"deletedFileIds": [first], "userErrors": []}
+    after = _read(sandbox, "deleting")
+    assert _ids(after) == [second]
+    assert after["variants"]["nodes"][0]["media"]["nodes"] == []
+    assert sandbox.data(NODE, {"id": first})["node"] is None
+
+
+def test_file_delete_is_all_or_nothing_and_refuses_files_in_processing(
+    make_sandbox: Any, image_url: Any
+) -> None:
+    session = make_sandbox(media_processing_delay=30.0)
+    files = [{"originalSource": image_url("slow.jpg"), "contentType": "IMAGE"}]
+    made = session.data(PRODUCT_SET, product_line("slow", ("1",), files))["productSet"]
+    processing = made["product"]["media"]["nodes"][0]["id"]
+    unknown = "gid://shopify/MediaImage/1"
+    payload = session.data(FILE_DELETE, {"fileIds": [processing, unknown]})["fileDelete"]
+    assert payload["deletedFileIds"] is None
+    assert _codes(payload) == ["NON_READY_STATE", "FILE_DOES_NOT_EXIST"]
+    assert session.data(NODE, {"id": processing})["node"] is not None
+
+
+def test_file_delete_runs_as_a_bulk_mutation(sandbox: SandboxSession, image_url: Any) -> None:
+    product = _product(sandbox, "bulk-delete", image_url)
+    first, second = _ids(product)
+    run = sandbox.run_bulk_mutation(FILE_DELETE, [{"fileIds": [first]}, {"fileIds": [second]}])
+    operation = sandbox.wait_operation(run["bulkOperation"]["id"])
+    results = sandbox.results(operation["url"])
+    assert all(r["data"]["fileDelete"]["userErrors"] == [] for r in results)
+    assert _ids(_read(sandbox, "bulk-delete")) == []
+
+
 # --- productVariantDetachMedia ----------------------------------------------------------------
 
 

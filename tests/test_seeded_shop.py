@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,11 @@ from tests.conftest import (
     SEED_OPTIONS,
     SHOP_TOKEN,
     SeededShop,
+    reorders_done,
     sample_groups,
+    sent_groups,
     sent_lines,
+    wait_for,
 )
 from tests.test_submit import graphql, jsonl, mutation_operations, retry, submit
 
@@ -248,6 +252,7 @@ def test_nightly_runs_change_only_images(seeded_shop: SeededShop, settings: Sett
     settings.state_file.unlink(missing_ok=True)
     first_night = night(settings)
     exit_codes = [first_night.exit_code]
+    reorders_done(seeded_shop.shop)  # bulkimg's images put first again, asynchronously
     first = snapshot(seeded_shop.shop)
     operations = len(mutation_operations(seeded_shop.url))
     second = night(settings)
@@ -367,44 +372,73 @@ def test_plan_against_shop_command_prints_the_changes_and_exits_0(
     assert diff(seeded_shop.seeded, snapshot(seeded_shop.shop)) == []
 
 
-@fast_shop
-def test_a_photo_added_after_the_build_and_before_the_submit_survives(
-    seeded_shop: SeededShop, settings: Settings, image_url: Any
-) -> None:
-    # The build is done (the settings fixture); a merchant now adds a photo to a product that
-    # the submit changes (it holds an out-of-date copy of an S3 image).
+def product_with_a_stale_copy(seeded_shop: SeededShop, settings: Settings) -> tuple[str, str]:
+    """(group id, product id) of a product the submit changes: it holds an out-of-date copy."""
     stale = seeded_shop.report.stale[0]
     plans = jsonl(settings.output_dir / "plan.jsonl")
     group = next(p for p in plans if any(m["s3_key"] == stale for m in p["media"]))
     handle = seeded_shop.report.handles[group["group_id"]]
     found = graphql(seeded_shop.url, PRODUCT_ID, {"handle": handle})["productByIdentifier"]
+    return str(group["group_id"]), str(found["id"])
+
+
+def add_photo(seeded_shop: SeededShop, product_id: str, url: str) -> int:
+    """A merchant adds a photo to the product (appended); its media number."""
     added = graphql(
         seeded_shop.url,
         "mutation($id: ID!, $media: [CreateMediaInput!]) { productUpdate(product: {id: $id},"
         " media: $media) { product { id } userErrors { field message } } }",
         {
-            "id": found["id"],
-            "media": [
-                {
-                    "originalSource": image_url("added-today.jpg", size=(400, 400)),
-                    "alt": "Added today",
-                    "mediaContentType": "IMAGE",
-                }
-            ],
+            "id": product_id,
+            "media": [{"originalSource": url, "alt": "Added today", "mediaContentType": "IMAGE"}],
         },
     )
     assert added["productUpdate"]["userErrors"] == []
-    number = int(found["id"].rsplit("/", 1)[1])
-    before = snapshot(seeded_shop.shop)
-    photo = next(m.id for m in before.products[number].media if m.alt == "Added today")
+    number = int(product_id.rsplit("/", 1)[1])
+    media = snapshot(seeded_shop.shop).products[number].media
+    return next(m.id for m in media if m.alt == "Added today")
+
+
+@fast_shop
+def test_a_photo_added_after_the_build_and_before_the_submit_survives(
+    seeded_shop: SeededShop, settings: Settings, image_url: Any
+) -> None:
+    group_id, product_id = product_with_a_stale_copy(seeded_shop, settings)
+    photo = add_photo(seeded_shop, product_id, image_url("added-today.jpg", size=(400, 400)))
     assert submit(settings).exit_code == 0
-    after = snapshot(seeded_shop.shop)
-    assert photo in after.products[number].media_by_id()
-    assert [
-        line
-        for line in sent_lines(settings.output_dir)
-        if line.get("identifier") == {"id": found["id"]}
-    ]  # the product did get a line
+    after = snapshot(seeded_shop.shop).products[int(product_id.rsplit("/", 1)[1])]
+    assert photo in after.media_by_id()
+    assert group_id in sent_groups(settings.output_dir)  # the product did get lines
+
+
+@pytest.mark.parametrize(
+    "shop",
+    [{"throttle_bucket_size": 1e6, "throttle_restore_rate": 1e6, "bulk_line_delay": 0.3}],
+    indirect=True,
+)
+def test_a_photo_added_after_the_export_while_the_lines_wait_to_run_survives(
+    seeded_shop: SeededShop, settings: Settings, image_url: Any
+) -> None:
+    # The window between the export a submit resolves its lines from and the moment a line
+    # runs: bulkimg only appends images and deletes its own copies, so nothing added meanwhile
+    # can be lost.
+    group_id, product_id = product_with_a_stale_copy(seeded_shop, settings)
+    shop = seeded_shop.shop
+    url = image_url("added-meanwhile.jpg", size=(400, 400))
+    photo: list[int] = []
+
+    def add_when_phase_one_starts() -> None:
+        wait_for(lambda: shop.faults.seen("bulk_mutation"), bool, timeout=60)
+        photo.append(add_photo(seeded_shop, product_id, url))
+
+    merchant = threading.Thread(target=add_when_phase_one_starts)
+    merchant.start()
+    outcome = submit(settings)
+    merchant.join()
+    assert outcome.exit_code == 0
+    after = snapshot(shop).products[int(product_id.rsplit("/", 1)[1])]
+    assert photo and photo[0] in after.media_by_id()
+    assert group_id in sent_groups(settings.output_dir)
 
 
 # --- the canary ----------------------------------------------------------------------------------
@@ -421,10 +455,10 @@ def test_a_canary_sends_n_products_proves_only_images_changed_and_the_rest_follo
         state = submission.start(productset_files_of_build(settings.output_dir))
         canary = submission.run(state, wait=True)
     assert canary.exit_code == 0 and canary.canary == []
-    assert len(sent_lines(settings.output_dir)) == 2 and canary.counts["products_held"] > 0
+    assert len(sent_groups(settings.output_dir)) == 2 and canary.counts["products_held"] > 0
     rest = submit(settings)
     assert rest.exit_code == 0
-    assert len(sent_lines(settings.output_dir)) == canary.counts["products_held"]
+    assert len(sent_groups(settings.output_dir)) == canary.counts["products_held"]
     assert harm(seeded_shop, snapshot(seeded_shop.shop)) == []
 
 
@@ -437,10 +471,11 @@ def test_a_canary_that_finds_a_change_beyond_images_stops_the_night(
     update = resolve._update
 
     def buggy(*args: Any) -> Any:  # a bulkimg bug that also sends a title
-        group, line = update(*args)
-        if line is not None:
-            line["input"]["title"] = "Retitled by a bug"
-        return group, line
+        group, lines = update(*args)
+        for document, variables in lines:
+            if document == resolve.APPEND:
+                variables["product"] = {**variables["product"], "title": "Retitled by a bug"}
+        return group, lines
 
     monkeypatch.setattr(resolve, "_update", buggy)
     monkeypatch.setattr(resolve, "check_images_only", lambda *args: None)
@@ -448,8 +483,9 @@ def test_a_canary_that_finds_a_change_beyond_images_stops_the_night(
     result = run_nightly_with_canary(settings, 2)
     assert result.exit_code == 1
     assert result.submit.canary and all("title changed" in p for p in result.submit.canary)
-    assert len(sent_lines(settings.output_dir)) == 2  # the rest was not sent
-    assert len(mutation_operations(seeded_shop.url)) - operations <= 2  # phase 1 and 2 only
+    assert len(sent_groups(settings.output_dir)) == 2  # the rest was not sent
+    # phase 1 (images appended, copies deleted) and phase 2 (variant images, order), once
+    assert len(mutation_operations(seeded_shop.url)) - operations <= 4
     failures = jsonl(settings.output_dir / "failures.jsonl")
     assert {f["errors"][0]["code"] for f in failures} == {"CANARY_NOT_ONLY_IMAGES"}
     assert not any(f["retryable"] for f in failures)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from graphql import GraphQLError
 
-from bulkimg.sandbox.gids import parse_gid, split_gid
+from bulkimg.sandbox.gids import format_gid, parse_gid, split_gid
 from bulkimg.sandbox.products import UserError, name_from_url, with_uuid
 from bulkimg.sandbox.store import Job, Media, MediaStatus, Product, Store
 from bulkimg.sandbox.views import (
@@ -444,6 +444,52 @@ def file_update_field(ctx: Context, args: Args, info: Info) -> object:
         return {"files": None, "userErrors": _views(outcome.errors)}
     found = [ctx.store.media(media_id) for media_id in outcome.media_ids]
     return {"files": [media_view(m) for m in found if m is not None], "userErrors": []}
+
+
+# --- fileDelete -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class DeleteOutcome:
+    deleted: tuple[int, ...] | None
+    errors: tuple[UserError, ...] = ()
+
+
+def file_delete(store: Store, file_ids: Sequence[str]) -> DeleteOutcome:
+    """Delete MediaImage files from the shop: from the Files library and from every product and
+    variant that shows them (all or nothing). A file still being processed is refused."""
+    errors = _Errors()
+    with store.transaction():
+        found: list[int] = []
+        for i, gid in enumerate(file_ids):
+            at = ("fileIds", str(i))
+            type_name, number = split_gid(gid)
+            media = store.media(number) if type_name == "MediaImage" else None
+            if type_name != "MediaImage":
+                errors.not_emulated(
+                    at, f"Deleting a {type_name} (only MediaImage files)", "INVALID"
+                )
+            elif media is None:
+                errors.add(at, "File does not exist.", "FILE_DOES_NOT_EXIST")
+            elif media.status in (MediaStatus.UPLOADED, MediaStatus.PROCESSING):
+                errors.add(at, "The file is being processed.", "NON_READY_STATE")
+            elif number in found:
+                errors.add(at, "File specified more than once.", "INVALID")
+            else:
+                found.append(number)
+        if errors:
+            return DeleteOutcome(None, tuple(errors.items))
+        for number in found:
+            store.delete_media(number)
+    return DeleteOutcome(tuple(found))
+
+
+def file_delete_field(ctx: Context, args: Args, info: Info) -> object:
+    outcome = file_delete(ctx.store, cast(list[str], args["fileIds"]))
+    if outcome.deleted is None:
+        return {"deletedFileIds": None, "userErrors": _views(outcome.errors)}
+    ids = [format_gid("MediaImage", number) for number in outcome.deleted]
+    return {"deletedFileIds": ids, "userErrors": []}
 
 
 # --- productVariantDetachMedia ----------------------------------------------------------------

@@ -18,6 +18,7 @@ from bulkimg.graphql_schema import validate_bulk_query
 from bulkimg.sandbox.bulk import mutation_problems
 from bulkimg.sandbox.gids import SHOP_NUMBER, parse_gid, split_gid
 from bulkimg.sandbox.media_mutations import (
+    file_delete_field,
     file_update_field,
     job_query,
     product_reorder_media,
@@ -376,6 +377,7 @@ MUTATION_FIELDS: Final[dict[str, RootField]] = {
     "productVariantAppendMedia": product_variant_append_media,
     "productUpdate": product_update_field,
     "fileUpdate": file_update_field,
+    "fileDelete": file_delete_field,
     "productVariantDetachMedia": product_variant_detach_media,
     "productReorderMedia": product_reorder_media,
 }

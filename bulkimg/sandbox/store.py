@@ -745,6 +745,13 @@ class Store:
         )
         return row is not None
 
+    def delete_media(self, media_id: int) -> None:
+        """A file gone from the shop: its product, its variants and the Files library."""
+        self._run("DELETE FROM variant_media WHERE media_id = ?", (media_id,))
+        self._run("DELETE FROM detached_media WHERE media_id = ?", (media_id,))
+        self._run("DELETE FROM media_sizes WHERE media_id = ?", (media_id,))
+        self._run("DELETE FROM media WHERE id = ?", (media_id,))
+
     def detach_media(self, media_id: int, now: float) -> None:
         """The media leaves its product (and its variants) but stays in the Files library."""
         self._run("INSERT OR IGNORE INTO detached_media(media_id) VALUES (?)", (media_id,))
