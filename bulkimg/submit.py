@@ -181,13 +181,14 @@ class Submission:
         }
         phase1_results = self._phase1_results(state, groups)
         done = [g for g in groups.values() if _ok(phase1_results.get(g.group_id))]
+        done_ids = {g.group_id for g in done}
         # Every product a line was sent for, failed lines too: one whose result was lost (its
         # operation failed or was cancelled) may exist, and the state file must learn its
         # images so that no later run uploads them again.
         targets = {
             g.handle: _product_id(resolved.get(g.group_id), phase1_results.get(g.group_id))
             for g in groups.values()
-            if g in done or _reached_shop(phase1_results.get(g.group_id))
+            if g.group_id in done_ids or _reached_shop(phase1_results.get(g.group_id))
         }
         products = self._export_until_ready(runner, state, targets)
         if not state.ops(Phase.VARIANT_MEDIA) and not state.phase2_done:
