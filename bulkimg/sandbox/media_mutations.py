@@ -29,7 +29,13 @@ from urllib.parse import urlsplit
 from graphql import GraphQLError
 
 from bulkimg.sandbox.gids import format_gid, parse_gid, split_gid
-from bulkimg.sandbox.products import UserError, name_from_url, with_uuid
+from bulkimg.sandbox.products import (
+    Errors,
+    UserError,
+    name_from_url,
+    pair_variant,
+    with_uuid,
+)
 from bulkimg.sandbox.store import Job, Media, MediaStatus, Product, Store
 from bulkimg.sandbox.views import (
     Args,
@@ -55,20 +61,6 @@ _PRODUCT_UPDATE_FIELDS: Final = frozenset(
     {"id", "title", "handle", "status", "vendor", "productType", "descriptionHtml", "tags"}
 )
 _HANDLE: Final = re.compile(r"[a-z0-9][a-z0-9-]*")
-
-
-class _Errors:
-    def __init__(self) -> None:
-        self.items: list[UserError] = []
-
-    def add(self, path: Sequence[str | int], message: str, code: str | None) -> None:
-        self.items.append(UserError(tuple(str(p) for p in path), message, code))
-
-    def not_emulated(self, path: Sequence[str | int], what: str, code: str | None) -> None:
-        self.add(path, f"{what} is not emulated by the sandbox shop", code)
-
-    def __bool__(self) -> bool:
-        return bool(self.items)
 
 
 def _views(errors: Sequence[UserError], *, with_code: bool = True) -> list[View]:
@@ -113,7 +105,7 @@ def product_update(
     store: Store, args: Args, now: float, media_limit: int = MAX_MEDIA_PER_PRODUCT
 ) -> UpdateOutcome:
     """productUpdate with ``product: {id, ...}`` and ``media`` (appended); all or nothing."""
-    errors = _Errors()
+    errors = Errors()
     if args.get("input") is not None:
         errors.not_emulated(("input",), "The deprecated `input` argument (use `product`)", None)
     if args.get("identifier") is not None:
@@ -145,7 +137,7 @@ def product_update(
 
 
 def _updated_product(
-    store: Store, target: Product, data: Input, now: float, errors: _Errors
+    store: Store, target: Product, data: Input, now: float, errors: Errors
 ) -> Product:
     def pick(key: str, current: str) -> str:
         value = data.get(key)
@@ -180,7 +172,7 @@ def _updated_product(
 
 
 def _planned_media(
-    store: Store, target: Product, given: list[Input], errors: _Errors, limit: int
+    store: Store, target: Product, given: list[Input], errors: Errors, limit: int
 ) -> list[_NewMedia]:
     existing = len(store.media_of_product(target.id))
     if existing + len(given) > limit:
@@ -252,7 +244,7 @@ class FileOutcome:
 class _FilePlanner:
     store: Store
     media_limit: int = 0
-    errors: _Errors = field(default_factory=_Errors)
+    errors: Errors = field(default_factory=Errors)
     seen: set[int] = field(default_factory=set)
     new_names: set[str] = field(default_factory=set)
     added: dict[int, int] = field(default_factory=dict)
@@ -458,7 +450,7 @@ class DeleteOutcome:
 def file_delete(store: Store, file_ids: Sequence[str]) -> DeleteOutcome:
     """Delete MediaImage files from the shop: from the Files library and from every product and
     variant that shows them (all or nothing). A file still being processed is refused."""
-    errors = _Errors()
+    errors = Errors()
     with store.transaction():
         found: list[int] = []
         for i, gid in enumerate(file_ids):
@@ -504,7 +496,7 @@ class DetachOutcome:
 
 def variant_detach_media(store: Store, product_gid: str, pairs: Sequence[Input]) -> DetachOutcome:
     """Remove each listed variant-media link (all or nothing)."""
-    errors = _Errors()
+    errors = Errors()
     with store.transaction():
         product = _product(store, product_gid)
         if product is None:
@@ -520,26 +512,15 @@ def variant_detach_media(store: Store, product_gid: str, pairs: Sequence[Input])
             return DetachOutcome(None, tuple(errors.items))
         variants = {v.id for v in store.variants(product.id)}
         media = {m.id for m in store.media_of_product(product.id)}
-        seen: list[int] = []
+        seen: set[int] = set()
+        detached: list[int] = []
         for i, pair in enumerate(pairs):
             at = ("variantMedia", str(i))
-            variant_id = parse_gid(cast(str, pair["variantId"]), "ProductVariant")
+            variant_id = pair_variant(pair, at, variants, seen, errors)
             media_ids = cast(list[str], pair["mediaIds"])
-            if variant_id is None or variant_id not in variants:
-                errors.add(
-                    (*at, "variantId"),
-                    "Variant does not exist on the given product.",
-                    "PRODUCT_VARIANT_DOES_NOT_EXIST_ON_PRODUCT",
-                )
+            if variant_id is None:
                 continue
-            if variant_id in seen:
-                errors.add(
-                    (*at, "variantId"),
-                    "Variant specified in more than one pair.",
-                    "PRODUCT_VARIANT_SPECIFIED_MULTIPLE_TIMES",
-                )
-                continue
-            seen.append(variant_id)
+            detached.append(variant_id)
             if not media_ids:
                 errors.add((*at, "mediaIds"), "Missing arguments.", "MISSING_ARGUMENTS")
             attached = store.variant_media(variant_id)
@@ -559,9 +540,9 @@ def variant_detach_media(store: Store, product_gid: str, pairs: Sequence[Input])
                     )
         if errors:
             return DetachOutcome(None, tuple(errors.items))
-        for variant_id in seen:
+        for variant_id in detached:
             store.unlink_variant_media(variant_id)
-    return DetachOutcome(product.id, variant_ids=tuple(seen))
+    return DetachOutcome(product.id, variant_ids=tuple(detached))
 
 
 def product_variant_detach_media(ctx: Context, args: Args, info: Info) -> object:
@@ -592,7 +573,7 @@ def reorder_media(
     store: Store, product_gid: str, moves: Sequence[Input], due_at: float
 ) -> ReorderOutcome:
     """Check the moves now and record a job that applies them at ``due_at``."""
-    errors = _Errors()
+    errors = Errors()
     with store.transaction():
         product = _product(store, product_gid)
         if product is None:

@@ -76,15 +76,19 @@ class Outcome:
     variant_ids: tuple[int, ...] = ()
 
 
-class _Errors:
+class Errors:
+    """The userErrors of one call (all or nothing: any error, nothing changes)."""
+
     def __init__(self) -> None:
         self.items: list[UserError] = []
 
     def add(self, path: Sequence[str | int], message: str, code: str | None) -> None:
         self.items.append(UserError(tuple(str(p) for p in path), message, code))
 
-    def not_emulated(self, path: Sequence[str | int], what: str) -> None:
-        self.add(path, f"{what} is not emulated by the sandbox shop", "INVALID_INPUT")
+    def not_emulated(
+        self, path: Sequence[str | int], what: str, code: str | None = "INVALID_INPUT"
+    ) -> None:
+        self.add(path, f"{what} is not emulated by the sandbox shop", code)
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -100,7 +104,7 @@ def _text(data: Input, key: str) -> str | None:
 
 
 def _check_fields(
-    data: Input, known: frozenset[str], path: tuple[str, ...], errors: _Errors
+    data: Input, known: frozenset[str], path: tuple[str, ...], errors: Errors
 ) -> None:
     for name, value in data.items():
         if name not in known and value is not None:
@@ -162,7 +166,7 @@ class _ProductSet:
         self.identifier = identifier
         self.now = now
         self.config = config
-        self.errors = _Errors()
+        self.errors = Errors()
 
     def run(self, synchronous: bool) -> Outcome:
         if not synchronous:
@@ -700,7 +704,7 @@ def _slug(title: str) -> str:
 
 def variant_append_media(store: Store, product_gid: str, pairs: Sequence[Input]) -> Outcome:
     """Attach one READY media of the product to each listed variant (all or nothing)."""
-    errors = _Errors()
+    errors = Errors()
     number = parse_gid(product_gid, "Product")
     product = store.product(number) if number is not None else None
     if product is None:
@@ -724,7 +728,7 @@ def variant_append_media(store: Store, product_gid: str, pairs: Sequence[Input])
 
 
 def _checked_links(
-    store: Store, product_id: int, pairs: Sequence[Input], errors: _Errors
+    store: Store, product_id: int, pairs: Sequence[Input], errors: Errors
 ) -> list[tuple[int, int]]:
     variants = {v.id for v in store.variants(product_id)}
     media = {m.id: m for m in store.media_of_product(product_id)}
@@ -732,21 +736,11 @@ def _checked_links(
     seen: set[int] = set()
     for i, pair in enumerate(pairs):
         at = ("variantMedia", str(i))
-        variant_id = parse_gid(cast(str, pair["variantId"]), "ProductVariant")
+        variant_id = pair_variant(pair, at, variants, seen, errors)
         media_ids = cast(list[str], pair["mediaIds"])
-        if variant_id is None or variant_id not in variants:
-            errors.add(
-                (*at, "variantId"),
-                "Variant does not exist on the given product.",
-                "PRODUCT_VARIANT_DOES_NOT_EXIST_ON_PRODUCT",
-            )
-        elif variant_id in seen:
-            errors.add(
-                (*at, "variantId"),
-                "Variant specified in more than one pair.",
-                "PRODUCT_VARIANT_SPECIFIED_MULTIPLE_TIMES",
-            )
-        elif len(media_ids) != 1:
+        if variant_id is None:
+            continue
+        if len(media_ids) != 1:
             code = "TOO_MANY_MEDIA_PER_INPUT_PAIR" if media_ids else "MISSING_ARGUMENTS"
             errors.add(
                 (*at, "mediaIds"), "Only one mediaId is allowed per variant-media input pair.", code
@@ -755,9 +749,31 @@ def _checked_links(
             link = _checked_link(store, variant_id, media_ids[0], media, (*at, "mediaIds"), errors)
             if link is not None:
                 links.append(link)
-        if variant_id is not None:
-            seen.add(variant_id)
     return links
+
+
+def pair_variant(
+    pair: Input, at: tuple[str, ...], variants: set[int], seen: set[int], errors: Errors
+) -> int | None:
+    """The variant of a variant-media pair: on the product and in no earlier pair (else None,
+    with the error); remembered in `seen`."""
+    variant_id = parse_gid(cast(str, pair["variantId"]), "ProductVariant")
+    if variant_id is None or variant_id not in variants:
+        errors.add(
+            (*at, "variantId"),
+            "Variant does not exist on the given product.",
+            "PRODUCT_VARIANT_DOES_NOT_EXIST_ON_PRODUCT",
+        )
+        return None
+    if variant_id in seen:
+        errors.add(
+            (*at, "variantId"),
+            "Variant specified in more than one pair.",
+            "PRODUCT_VARIANT_SPECIFIED_MULTIPLE_TIMES",
+        )
+        return None
+    seen.add(variant_id)
+    return variant_id
 
 
 def _checked_link(
@@ -766,7 +782,7 @@ def _checked_link(
     media_gid: str,
     media: dict[int, Media],
     at: tuple[str, ...],
-    errors: _Errors,
+    errors: Errors,
 ) -> tuple[int, int] | None:
     media_id = parse_gid(media_gid, "MediaImage")
     found = media.get(media_id) if media_id is not None else None
