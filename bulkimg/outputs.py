@@ -6,9 +6,14 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
+from pydantic import BaseModel
+
+from bulkimg.errors import InputFileError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class OutputSet:
@@ -119,6 +124,18 @@ class PartedJsonl:
         single = self.directory / f"{self.stem}.jsonl"
         self.outputs.retarget(numbered, single)
         self.parts[0] = (single, lines, size)
+
+
+def iter_models(path: Path, model: type[ModelT], what: str) -> Iterator[ModelT]:
+    """The records of a JSONL file as `model`, one at a time; a line that is not one is an
+    InputFileError naming the file, the line and `what` it should be."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if raw.strip():
+                try:
+                    yield model.model_validate_json(raw)
+                except ValueError as exc:
+                    raise InputFileError(f"{path}:{number}: not {what} ({exc})") from None
 
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from bulkimg.errors import InputFileError
 from bulkimg.models import GroupPlan, PlannedImage, PlannedVariant
+from bulkimg.outputs import iter_models
 
 PLAN_FILE = "plan.jsonl"
 
@@ -80,10 +81,4 @@ def read_plan(path: Path) -> Iterator[PlanRecord]:
     """The records of a plan file, one at a time."""
     if not path.is_file():
         raise InputFileError(f"{path} not found: run `bulkimg build` first")
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if raw.strip():
-                try:
-                    yield PlanRecord.model_validate_json(raw)
-                except ValueError as exc:
-                    raise InputFileError(f"{path}:{number}: not a plan record ({exc})") from None
+    yield from iter_models(path, PlanRecord, "a plan record")

@@ -31,7 +31,7 @@ import orjson
 from pydantic import BaseModel
 
 from bulkimg.adoption import Fate, ImageDecision, decide
-from bulkimg.errors import InputFileError
+from bulkimg.outputs import iter_models
 from bulkimg.planfile import PlanRecord, read_plan
 from bulkimg.results import ExportedProduct, read_export
 from bulkimg.shopindex import Identity, Match, ShopIndex
@@ -89,13 +89,7 @@ class ResolveRules:
 
 
 def read_resolution(path: Path) -> Iterator[ResolvedGroup]:
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if raw.strip():
-                try:
-                    yield ResolvedGroup.model_validate_json(raw)
-                except ValueError as exc:
-                    raise InputFileError(f"{path}:{number}: not a resolved group ({exc})") from None
+    return iter_models(path, ResolvedGroup, "a resolved group")
 
 
 def _private(path: Path) -> BinaryIO:

@@ -34,6 +34,7 @@ from bulkimg.sandbox.products import (
     UserError,
     name_from_url,
     pair_variant,
+    pairs_product,
     with_uuid,
 )
 from bulkimg.sandbox.store import Job, Media, MediaStatus, Product, Store
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 Input = Mapping[str, object]
 
 MAX_MEDIA_PER_PRODUCT: Final = 250
-MAX_VARIANT_MEDIA_PAIRS: Final = 100
 MAX_ALT_LENGTH: Final = 512
 JOB_PREFIX: Final = "gid://shopify/Job/"
 
@@ -498,17 +498,8 @@ def variant_detach_media(store: Store, product_gid: str, pairs: Sequence[Input])
     """Remove each listed variant-media link (all or nothing)."""
     errors = Errors()
     with store.transaction():
-        product = _product(store, product_gid)
+        product = pairs_product(store, product_gid, pairs, errors)
         if product is None:
-            errors.add(("productId",), "Product does not exist.", "PRODUCT_DOES_NOT_EXIST")
-            return DetachOutcome(None, tuple(errors.items))
-        if len(pairs) > MAX_VARIANT_MEDIA_PAIRS:
-            errors.add(
-                ("variantMedia",),
-                f"Exceeded the maximum number of {MAX_VARIANT_MEDIA_PAIRS} variant-media pairs"
-                " per mutation call.",
-                "MAXIMUM_VARIANT_MEDIA_PAIRS_EXCEEDED",
-            )
             return DetachOutcome(None, tuple(errors.items))
         variants = {v.id for v in store.variants(product.id)}
         media = {m.id for m in store.media_of_product(product.id)}

@@ -705,18 +705,8 @@ def _slug(title: str) -> str:
 def variant_append_media(store: Store, product_gid: str, pairs: Sequence[Input]) -> Outcome:
     """Attach one READY media of the product to each listed variant (all or nothing)."""
     errors = Errors()
-    number = parse_gid(product_gid, "Product")
-    product = store.product(number) if number is not None else None
+    product = pairs_product(store, product_gid, pairs, errors)
     if product is None:
-        errors.add(("productId",), "Product does not exist.", "PRODUCT_DOES_NOT_EXIST")
-        return Outcome(None, tuple(errors.items))
-    if len(pairs) > MAX_VARIANT_MEDIA_PAIRS:
-        errors.add(
-            ("variantMedia",),
-            f"Exceeded the maximum number of {MAX_VARIANT_MEDIA_PAIRS} variant-media pairs per"
-            " mutation call.",
-            "MAXIMUM_VARIANT_MEDIA_PAIRS_EXCEEDED",
-        )
         return Outcome(None, tuple(errors.items))
     with store.transaction():
         links = _checked_links(store, product.id, pairs, errors)
@@ -750,6 +740,27 @@ def _checked_links(
             if link is not None:
                 links.append(link)
     return links
+
+
+def pairs_product(
+    store: Store, product_gid: str, pairs: Sequence[Input], errors: Errors
+) -> Product | None:
+    """The product of a call with variant-media pairs, when it exists and the pairs are at most
+    100 (else None, with the error)."""
+    number = parse_gid(product_gid, "Product")
+    product = store.product(number) if number is not None else None
+    if product is None:
+        errors.add(("productId",), "Product does not exist.", "PRODUCT_DOES_NOT_EXIST")
+        return None
+    if len(pairs) > MAX_VARIANT_MEDIA_PAIRS:
+        errors.add(
+            ("variantMedia",),
+            f"Exceeded the maximum number of {MAX_VARIANT_MEDIA_PAIRS} variant-media pairs per"
+            " mutation call.",
+            "MAXIMUM_VARIANT_MEDIA_PAIRS_EXCEEDED",
+        )
+        return None
+    return product
 
 
 def pair_variant(
