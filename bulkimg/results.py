@@ -133,7 +133,7 @@ def _fields(row: dict[str, Any]) -> str:
     return orjson.dumps(kept, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def read_export(path: Path, handles: set[str] | None = None) -> dict[str, ExportedProduct]:
+def read_export(path: Path) -> dict[str, ExportedProduct]:
     """Products by handle from a bulk query result. Rows are ungrouped: children are matched
     to parents by `__parentId`, in any order."""
     products: dict[str, ExportedProduct] = {}
@@ -150,10 +150,7 @@ def read_export(path: Path, handles: set[str] | None = None) -> dict[str, Export
             orphans.append(row)
     for row in orphans:
         _attach(row, products, variants)
-    wanted = products.values() if handles is None else (
-        p for p in products.values() if p.handle in handles
-    )  # fmt: skip
-    return {p.handle: p for p in wanted}
+    return {p.handle: p for p in products.values()}
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:

@@ -27,6 +27,9 @@ from bulkimg.outputs import iter_jsonl
 from bulkimg.planfile import PlanRecord, PlanVariant, read_plan
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.resolve import (
+    APPEND,
+    CREATE,
+    DELETE,
     ResolvedGroup,
     ResolveRules,
     hold_back,
@@ -47,7 +50,6 @@ from bulkimg.shopify_client import ShopifyClient, ShopifyError, redact_url
 from bulkimg.shopname import filename_of_url, shopify_filename
 from bulkimg.statestore import ProductState, StateStore, product_state
 
-PRODUCT_SET_DOCUMENT = "product_set"
 VARIANT_MEDIA_DOCUMENT = "variant_append_media"
 REORDER_DOCUMENT = "product_reorder_media"
 EXPORT_DOCUMENT = "export_products"
@@ -115,6 +117,8 @@ class Submission:
         limit: int | None = None,
     ) -> None:
         self.limit = limit
+        self._resolved: dict[str, ResolvedGroup] = {}
+        self._resolved_from: str | None = None
         self.settings = settings
         self.client = client
         self.reporter: Reporter = reporter or NullReporter()
@@ -238,9 +242,14 @@ class Submission:
         self.store.save(state)
 
     def _resolution(self, state: RunState) -> dict[str, ResolvedGroup]:
+        """The run's resolution by group, read once (written once, before phase 1)."""
         if not state.resolution_file:
             return {}
-        return {g.group_id: g for g in read_resolution(Path(state.resolution_file))}
+        if self._resolved_from != state.resolution_file:
+            path = Path(state.resolution_file)
+            self._resolved = {g.group_id: g for g in read_resolution(path)}
+            self._resolved_from = state.resolution_file
+        return self._resolved
 
     # -- phase 1 -----------------------------------------------------------------------------
 
@@ -505,11 +514,7 @@ def _pending_media(products: dict[str, ExportedProduct]) -> bool:
 
 
 # The payload field of each document phase 1 may run.
-PAYLOAD_FIELDS = {
-    "product_set": "productSet",
-    "product_update_media": "productUpdate",
-    "file_delete": "fileDelete",
-}
+PAYLOAD_FIELDS = {CREATE: "productSet", APPEND: "productUpdate", DELETE: "fileDelete"}
 
 
 def phase1_line_results(state: RunState) -> Iterator[tuple[OperationRecord, LineResult]]:
