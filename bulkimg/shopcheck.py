@@ -31,7 +31,7 @@ class ShopCheck:
             totals[f"products {group.action}"] = totals.get(f"products {group.action}", 0) + 1
             for name in ("adopted", "uploaded", "replaced", "removed", "kept_foreign"):
                 totals[f"images {name}"] = totals.get(f"images {name}", 0) + getattr(group, name)
-            for name in ("variant_images_set", "variant_images_kept"):
+            for name in ("variant_images_set", "variant_images_swapped", "variant_images_kept"):
                 totals[name] = totals.get(name, 0) + getattr(group, name)
         return totals
 
@@ -44,7 +44,9 @@ def check_against_shop(
     export = export_shop(settings, client, CHECK_RUN_FILE, reporter)
     out = settings.output_dir / CHECK_DIR
     out.mkdir(parents=True, exist_ok=True)
-    rules = ResolveRules(settings.create_products, settings.create_status)
+    rules = ResolveRules(
+        settings.create_products, settings.create_status, settings.replace_variant_images
+    )
     check = ShopCheck()
     try:
         _, resolution = resolve_run(
