@@ -16,6 +16,7 @@ from rich.table import Table
 from bulkimg.build import BuildReport, run_build
 from bulkimg.config import Settings, load_settings
 from bulkimg.errors import BulkimgError, InputFileError, UserError
+from bulkimg.planfile import PLAN_FILE
 from bulkimg.preview import render_preview
 from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter
 
@@ -196,6 +197,9 @@ def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
     console.print(", ".join(f"{k}: {v}" for k, v in sorted(check.totals().items())))
     for problem in check.problems:
         console.print(f"[red]would change what bulkimg does not own:[/red] {problem}")
+    if not check.problems and (settings.output_dir / PLAN_FILE).is_file():
+        page = render_preview(settings)  # each card says what the next submit would do
+        console.print(f"  preview: {page.path} (each card says what a submit would change)")
     sys.exit(1 if check.problems else 0)
 
 

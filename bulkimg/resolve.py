@@ -43,6 +43,10 @@ Action = Literal["create", "update", "unchanged", "conflict", "not_created", "he
 CREATE = "product_set"  # a product bulkimg creates
 APPEND = "product_update_media"  # new images appended to a product that exists
 DELETE = "file_delete"  # bulkimg's own copies (out of date, failed, second) deleted
+# Where `plan --against-shop` leaves its resolution (under the output dir); the preview shows it.
+CHECK_DIR = "check"
+CHECK_RUN_ID = "check"
+CHECK_RESOLUTION = Path(CHECK_DIR) / f"resolution-{CHECK_RUN_ID}.jsonl"
 
 
 class LineRef(BaseModel):

@@ -9,12 +9,18 @@ from pathlib import Path
 from bulkimg.config import Settings
 from bulkimg.nightly import export_shop
 from bulkimg.progress import Reporter
-from bulkimg.resolve import ResolvedGroup, ResolveRules, read_resolution, resolve_run
+from bulkimg.resolve import (
+    CHECK_DIR,
+    CHECK_RUN_ID,
+    ResolvedGroup,
+    ResolveRules,
+    read_resolution,
+    resolve_run,
+)
 from bulkimg.shopify_client import ShopifyClient
 from bulkimg.submit import productset_files_of_build
 
 CHECK_RUN_FILE = "check.json"
-CHECK_DIR = "check"
 
 
 @dataclass(slots=True)
@@ -50,7 +56,7 @@ def check_against_shop(
     check = ShopCheck()
     try:
         _, resolution = resolve_run(
-            settings.output_dir / "plan.jsonl", files, export, out, "check", rules
+            settings.output_dir / "plan.jsonl", files, export, out, CHECK_RUN_ID, rules
         )
     except AssertionError as exc:  # a line that would touch what bulkimg does not own
         check.problems.append(str(exc))

@@ -24,6 +24,7 @@ from bulkimg.cli import main
 from bulkimg.config import Settings
 from bulkimg.demo import LocalS3
 from bulkimg.nightly import NightlyRun, reconcile, run_nightly
+from bulkimg.preview import render_preview
 from bulkimg.runstate import Phase, RunStore
 from bulkimg.sandbox import FaultRule, SandboxShop
 from bulkimg.sandbox.seed import LIFESTYLE_ALT, images_from_objects, seed_existing_catalog
@@ -49,6 +50,7 @@ from tests.conftest import (
     sent_lines,
     wait_for,
 )
+from tests.test_preview import page_cards
 from tests.test_submit import graphql, jsonl, mutation_operations, retry, submit
 
 pytestmark = pytest.mark.slow
@@ -392,6 +394,19 @@ def test_plan_against_shop_command_prints_the_changes_and_exits_0(
     text = " ".join(result.output.split())
     assert "what a submit would change" in text and "images adopted" in text
     assert diff(seeded_shop.seeded, snapshot(seeded_shop.shop)) == []
+    # The preview shows the same, per card and summed up, until a submit makes it history.
+    page = (settings.output_dir / "preview.html").read_text()
+    cards = {c["group_id"]: c for c in page_cards(page)}
+    shown = {g: c["against_shop"] for g, c in cards.items() if c["against_shop"]}
+    assert "the next submit, against the shop" in page
+    assert set(shown) == {g for g, c in cards.items() if c["status"] == "planned"}
+    assert sum(s["counts"].get("adopted", 0) for s in shown.values()) > 0
+    assert any("shop" in c["filters"] for c in cards.values())
+    submit(settings)
+    render_preview(settings)
+    page = (settings.output_dir / "preview.html").read_text()
+    assert not any(c["against_shop"] for c in page_cards(page))
+    assert "the next submit, against the shop" not in page
 
 
 def product_with_a_stale_copy(seeded_shop: SeededShop, settings: Settings) -> tuple[str, str]:
