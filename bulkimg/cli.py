@@ -83,6 +83,7 @@ _REPLACE_VARIANT_IMAGES = (
     "Give every variant its primary image, detaching any other it shows (by default a variant"
     " keeps an image bulkimg does not own, or another image of its own Image_SKU)."
 )
+_AGAIN = "Submit a build that was already submitted once more (every line is resolved again)."
 _THUMBNAILS = "Embed thumbnails in preview.html (one S3 GET per new image, cached)."
 
 
@@ -206,6 +207,7 @@ def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
 @cli.command()
 @click.option("--wait", is_flag=True, help="Poll until every operation ends, then attach images.")
 @click.option("--limit", type=click.IntRange(min=1), help=_LIMIT)
+@click.option("--again", is_flag=True, help=_AGAIN)
 @click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
 @click.option(
     "--replace-variant-images",
@@ -216,19 +218,37 @@ def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
 )
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.pass_obj
-def submit(obj: _Context, /, wait: bool, limit: int | None, **overrides: Any) -> None:
-    """Run the build's lines against the shop as it is now (resumes an unfinished run)."""
+def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overrides: Any) -> None:
+    """Run the build's lines against the shop as it is now (resumes an unfinished run; a build
+    already submitted is not sent again without --again)."""
     from bulkimg.shopify_client import client_from_settings
-    from bulkimg.submit import Submission, productset_files_of_build
+    from bulkimg.submit import Submission, build_digest, productset_files_of_build, submitted_by
 
     settings = obj.settings(**overrides)
     if limit is not None and not wait:
         raise click.UsageError("--limit needs --wait (the canary is checked when it has run)")
     with client_from_settings(settings) as client, _reporter() as reporter:
+        files = productset_files_of_build(settings.output_dir)
         submission = Submission(settings, client, reporter, limit=limit)
-        state = submission.resume_or_start(productset_files_of_build(settings.output_dir))
+        state = submission.unfinished()
+        if state is None:
+            earlier = None if again else submitted_by(settings.output_dir, files)
+            if earlier is not None:
+                console.print(
+                    f"this build was already submitted (run {earlier['run_id']}, started"
+                    f" {earlier['started_at']}): nothing sent. `bulkimg build` makes a new one;"
+                    " `bulkimg submit --wait --again` sends this one once more."
+                )
+                sys.exit(0)
+            state = submission.start(files)
+        else:
+            reporter.info(f"resuming run {state.run_id}")
         outcome = submission.run(state, wait)
     print_submit_summary(outcome)
+    sent_build = build_digest([Path(p) for p in state.source_files])
+    if not state.merge_manifest and state.source_files and sent_build != build_digest(files):
+        console.print("  the build changed since this run started: run `bulkimg submit --wait`"
+                      " again to send the new one")  # fmt: skip
     _print_canary(outcome, "`bulkimg submit --wait` sends the rest")
     _refresh_preview(settings, outcome)
     sys.exit(outcome.exit_code)

@@ -147,9 +147,10 @@ def run_nightly(
         submission = Submission(settings, client, reporter)
         reconciled = None
         build = None
-        if submission.store.exists() and submission.store.load().completed_at is None:
+        unfinished = submission.unfinished()
+        if unfinished is not None:
             reporter.info("resuming the unfinished submit in run.json")
-            state = submission.store.load()
+            state = unfinished
         else:
             if not settings.state_file.is_file():
                 reporter.info("no state file: rebuilding it from the shop first")

@@ -16,11 +16,13 @@ LATEST = ("plan.jsonl", "manifest.jsonl", "failures.jsonl", "build-report.json",
 # Moved: files that belong to one run only.
 RUN_ONLY = (
     "results/*.jsonl",
+    "variant_detach-*.jsonl",
     "variant_media-*.jsonl",
     "reorder_media-*.jsonl",
     "retry/*.jsonl",
     "productset-resolved-*.jsonl",
     "resolution-*.jsonl",
+    "run-plan-*.jsonl",
 )
 LOG_KINDS = ("missing_images", "image_upload_failures")
 

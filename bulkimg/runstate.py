@@ -101,6 +101,8 @@ class RunState(BaseModel):
     detach_written: bool = False  # phase 2's detach lines are written (they run first)
     phase2_done: bool = False
     completed_at: str | None = None
+    # Why a run ended before it sent anything (its build changed first), else None.
+    abandoned: str | None = None
 
     def ops(self, phase: Phase) -> list[OperationRecord]:
         return [op for op in self.operations if op.phase is phase]

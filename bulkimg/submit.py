@@ -9,7 +9,10 @@ output/manifest.jsonl, output/failures.jsonl and logs/image_upload_failures_*.lo
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,7 +25,7 @@ from bulkimg.adoption import base_name, s3_filename
 from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record, sha256_of
 from bulkimg.canary import canary_problems
 from bulkimg.config import Settings
-from bulkimg.errors import InputFileError
+from bulkimg.errors import ConfigError, InputFileError
 from bulkimg.outputs import iter_jsonl
 from bulkimg.planfile import PlanRecord, PlanVariant, read_plan
 from bulkimg.progress import NullReporter, Reporter
@@ -138,7 +141,12 @@ class Submission:
     # -- run ---------------------------------------------------------------------------------
 
     def start(self, productset_files: list[Path], **fields: Any) -> RunState:
-        """A new run over `productset_files` (refused while another run is unfinished)."""
+        """A new run over `productset_files` (refused while another run is unfinished).
+
+        Nothing remote happens before the shop is checked against the state file's. The run
+        keeps its own copy of the plan, so a build made while it is unfinished cannot change
+        what it reports."""
+        StateStore(self.settings.state_file, self.client.endpoint.base_url).close()
         if self.store.exists():
             previous = self.store.load()
             if previous.completed_at is None:
@@ -146,9 +154,14 @@ class Submission:
                     f"{self.store.path} holds an unfinished run ({previous.run_id}):"
                     " run `bulkimg submit --wait` to resume it, or `bulkimg status`"
                 )
+        run_id = uuid.uuid4().hex[:12]
+        plan_copy = self.out / f"run-plan-{run_id}.jsonl"
+        if self.plan_path.is_file():
+            shutil.copyfile(self.plan_path, plan_copy)
         state = RunState(
+            run_id=run_id,
             shop=self.client.endpoint.base_url,
-            plan_file=str(self.plan_path),
+            plan_file=str(plan_copy if self.plan_path.is_file() else self.plan_path),
             source_files=[str(p) for p in productset_files],
             source_sha256=[sha256_of(p) for p in productset_files],
             resolved=not productset_files,
@@ -159,15 +172,41 @@ class Submission:
         if productset_files:  # the lines are resolved against the shop as it is now
             state.operations = [new_record(Phase.RESOLVE, Path(), EXPORT_DOCUMENT)]
         self.store.save(state)
+        record_submission(self.out, productset_files, state)
+        return state
+
+    def unfinished(self) -> RunState | None:
+        """The unfinished run in run.json, to resume; None when there is none.
+
+        A run whose build changed before it sent anything (it had only exported the shop, a
+        read-only query) is closed as abandoned: resuming it would fail on its changed files,
+        and the new build is what should be sent. A run for another shop is refused."""
+        if not self.store.exists():
+            return None
+        state = self.store.load()
+        if state.completed_at is not None:
+            return None
+        if state.shop != self.client.endpoint.base_url:
+            raise ConfigError(
+                f"{self.store.path} holds an unfinished run on {state.shop}, not on"
+                f" {self.client.endpoint.base_url}: set SHOPIFY_SHOP to that shop to finish it,"
+                " or use another --output-dir"
+            )
+        StateStore(self.settings.state_file, self.client.endpoint.base_url).close()
+        if not state.resolved and _sources_changed(state):
+            state.abandoned = "the build changed before any line was sent"
+            state.completed_at = now_iso()
+            self.store.save(state)
+            self.reporter.info(f"run {state.run_id} sent nothing and its build changed: closed")
+            return None
         return state
 
     def resume_or_start(self, productset_files: list[Path]) -> RunState:
         """The unfinished run in run.json, or a new run over `productset_files`."""
-        if self.store.exists():
-            state = self.store.load()
-            if state.completed_at is None:
-                self.reporter.info(f"resuming run {state.run_id}")
-                return state
+        state = self.unfinished()
+        if state is not None:
+            self.reporter.info(f"resuming run {state.run_id}")
+            return state
         return self.start(productset_files)
 
     def run(self, state: RunState, wait: bool) -> SubmitOutcome:
@@ -217,9 +256,10 @@ class Submission:
 
     def _resolve(self, runner: BulkRunner, state: RunState) -> None:
         """Export the shop's products, then write phase 1's lines from the build's (resolve.py)."""
-        for source, digest in zip(state.source_files, state.source_sha256, strict=True):
-            if not Path(source).is_file() or sha256_of(Path(source)) != digest:
-                raise ShopifyError(f"{source} changed since this run started; run `bulkimg build`")
+        if _sources_changed(state):  # closed by unfinished() before it gets here
+            raise InputFileError(
+                "the build changed since this run started: run `bulkimg submit --wait` again"
+            )
         while True:
             runner.run(Phase.RESOLVE, True)
             exports = state.ops(Phase.RESOLVE)
@@ -519,6 +559,47 @@ class Submission:
             for line in _failure_log_lines(manifest, failures):
                 log.write(line)
         return manifest_path, failures_path, log_path
+
+
+SUBMITTED_FILE = "submitted.jsonl"
+
+
+def build_digest(productset_files: list[Path]) -> str | None:
+    """One digest of a build's lines (None: a build with nothing to send). Each build signs its
+    URLs afresh, so two builds never share one."""
+    files = [p for p in productset_files if p.is_file() and p.stat().st_size]
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(f"{path.name}\0{sha256_of(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def record_submission(output_dir: Path, productset_files: list[Path], state: RunState) -> None:
+    """Remember that a run started on this build (output/submitted.jsonl), after run.json."""
+    digest = build_digest(productset_files)
+    if digest is None:
+        return
+    line = {"build": digest, "run_id": state.run_id, "started_at": state.created_at}
+    with (output_dir / SUBMITTED_FILE).open("ab") as ledger:
+        ledger.write(orjson.dumps(line) + b"\n")
+
+
+def submitted_by(output_dir: Path, productset_files: list[Path]) -> dict[str, Any] | None:
+    """The earlier run that was started on this very build, if any."""
+    digest = build_digest(productset_files)
+    ledger = output_dir / SUBMITTED_FILE
+    if digest is None or not ledger.is_file():
+        return None
+    return next((r for r in iter_jsonl(ledger) if r.get("build") == digest), None)
+
+
+def _sources_changed(state: RunState) -> bool:
+    return any(
+        not Path(source).is_file() or sha256_of(Path(source)) != digest
+        for source, digest in zip(state.source_files, state.source_sha256, strict=True)
+    )
 
 
 def _merged(path: Path, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -191,3 +191,74 @@ def test_killed_nightly_run_resumes_without_duplicates(
     assert all_done(assert_accounted(settings, shop, said))
     assert shop.faults.seen("media_fetch") == planned_uploads(settings)
     assert _UNREDACTED.findall(said) == []
+
+
+def bulkimg_cli(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "bulkimg", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.fault_matrix(
+    area="Operator",
+    fault="`submit --wait` run again after the run finished (the documented recovery after a"
+    " kill that landed after the end)",
+    outcome="says the build was already submitted (run id, start time), exit 0, sends nothing"
+    " and uploads nothing; `--again` starts a new run that uploads nothing either",
+)
+def test_submit_again_after_a_finished_run_sends_nothing(
+    built: Path, tmp_path: Path, s3_server: LocalS3, shop: SandboxShop, shop_url: str
+) -> None:
+    copy_build(built, tmp_path)
+    env = environment(built, s3_server, shop_url)
+    first = bulkimg_cli(tmp_path, env, "submit", "--wait")
+    assert first.returncode == 0, first.stderr[-2000:]
+    run_id = RunStore(tmp_path / "output").load().run_id
+    operations, fetched = len(mutation_operations(shop_url)), shop.faults.seen("media_fetch")
+    queries = shop.faults.seen("bulk_query")
+
+    again = bulkimg_cli(tmp_path, env, "submit", "--wait")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "already submitted" in again.stdout and run_id in again.stdout
+    assert shop.faults.seen("bulk_query") == queries  # not even an export
+    assert RunStore(tmp_path / "output").load().run_id == run_id
+
+    forced = bulkimg_cli(tmp_path, env, "submit", "--wait", "--again")
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    assert RunStore(tmp_path / "output").load().run_id != run_id
+    assert shop.faults.seen("media_fetch") == fetched  # every image is already there
+    assert len(mutation_operations(shop_url)) == operations
+
+
+@pytest.mark.fault_matrix(
+    area="Operator",
+    fault="`build` run while a killed submit is unfinished (it had exported the shop, sent no"
+    " line)",
+    outcome="the next `submit --wait` closes that run as abandoned and submits the new build:"
+    " exit 0, every group done, each image uploaded once",
+)
+def test_a_build_after_a_killed_submit_that_sent_nothing_does_not_wedge_the_next_submit(
+    built: Path,
+    tmp_path: Path,
+    s3_server: LocalS3,
+    shop: SandboxShop,
+    shop_url: str,
+    make_settings: Any,
+) -> None:
+    copy_build(built, tmp_path)
+    env = environment(built, s3_server, shop_url)
+    hold(shop, "graphql", "BulkOperationRunQuery", 1)
+    kill_when_seen(submit_wait(tmp_path, env), shop, "graphql", "BulkOperationRunQuery", 1)
+    killed = RunStore(tmp_path / "output").load()
+    assert killed.completed_at is None and not killed.resolved
+
+    rebuilt = bulkimg_cli(tmp_path, env, "build", "--group-ids", *GROUPS)
+    assert rebuilt.returncode in (0, 1), rebuilt.stderr[-2000:]
+    second = submit_wait(tmp_path, env)
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err[-3000:]
+    assert f"run {killed.run_id} sent nothing" in out + err
+    settings: Settings = make_settings(
+        output_dir=tmp_path / "output", logs_dir=tmp_path / "logs", shopify_shop=shop_url
+    )
+    assert all_done(assert_accounted(settings, shop, out + err))
+    assert shop.faults.seen("media_fetch") == planned_uploads(settings)
