@@ -471,6 +471,9 @@ def print_build_summary(report: BuildReport, report_path: Path) -> None:
         ("S3 folders needed", report.folders_needed),
         ("listing strategy", f"{report.list_strategy} ({report.list_pages} pages)"),
         ("S3 requests", _counts(report.s3_requests)),
+        ("S3 bucket region", _region(report)),
+        ("links expire", report.links_expiry or "-"),
+        ("link check", _link_check(report)),
         ("cache hits / headers read", f"{report.cache_hits} / {report.images_probed}"),
         ("images accepted", report.images_accepted),
         ("files rejected", _counts(report.images_rejected)),
@@ -485,6 +488,29 @@ def print_build_summary(report: BuildReport, report_path: Path) -> None:
         console.print(f"  wrote {path}")
     for group_id, reason in report.groups_deferred.items():
         err_console.print(f"[yellow]deferred[/] {group_id}: {reason}")
+    if report.fast_path_fallbacks:
+        total = sum(report.fast_path_fallbacks.values())
+        err_console.print(
+            f"[yellow]{total} S3 requests fell back from the fast path to boto3[/]"
+            f" ({_counts(report.fast_path_fallbacks)}): check AWS_REGION, the credentials and"
+            " the clock",
+            highlight=False,
+        )
+
+
+def _region(report: BuildReport) -> str:
+    if report.bucket_region is None:
+        return f"{report.signing_region} (the server does not say the bucket's)"
+    if report.bucket_region != report.signing_region:
+        return f"{report.bucket_region} (signed for {report.signing_region})"
+    return report.bucket_region
+
+
+def _link_check(report: BuildReport) -> str:
+    check = report.link_check
+    if check is None:
+        return "no link written"
+    return f"HTTP {check.status} for one presigned URL ({check.seconds:.2f} s)"
 
 
 def _counts(counts: dict[str, int]) -> str:

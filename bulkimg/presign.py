@@ -18,8 +18,9 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 if TYPE_CHECKING:
@@ -32,6 +33,67 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 TIMESTAMP = "%Y%m%dT%H%M%SZ"  # botocore's SIGV4_TIMESTAMP
 # Keys the self-check signs: a plain one, and one with every kind of character S3 keys escape.
 PROBE_KEYS = ("bulkimg-presign-check", "bulkimg presign/check+%~é?#&=;ü/\u4e2d//x")
+SIGV4_MAX_SECONDS = 604_800  # SigV4 refuses a presigned URL valid for more than 7 days
+Limit = Literal["setting", "credentials", "sigv4"]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkLifetime:
+    """How long the URLs signed now stay valid, and what limits it.
+
+    A presigned URL dies with the credentials that signed it (an assumed role's, SSO's, an
+    instance role's session), whatever its X-Amz-Expires says; SigV4 caps it at 7 days.
+    """
+
+    seconds: int  # X-Amz-Expires of the URLs signed at `signed_at`
+    signed_at: datetime
+    limited_by: Limit
+    credentials_expire_at: datetime | None  # None: long-term keys (no known expiry)
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.signed_at + timedelta(seconds=self.seconds)
+
+    def describe(self) -> str:
+        """`2026-12-03 21:04 UTC (when the S3 credentials expire)`: for reports and pages."""
+        why = {
+            "setting": "BULKIMG_PRESIGN_SECONDS",
+            "credentials": "when the S3 session credentials expire",
+            "sigv4": "SigV4's 7-day cap",
+        }[self.limited_by]
+        return f"{self.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({why})"
+
+
+def credentials_expiry(client: S3Client) -> datetime | None:
+    """When the client's credentials expire (refreshed first when botocore would refresh them
+    now); None for credentials without an expiry (long-term keys, or none at all)."""
+    signer: Any = getattr(client, "_request_signer", None)
+    credentials: Any = getattr(signer, "_credentials", None)
+    if credentials is None or not hasattr(credentials, "refresh_needed"):
+        return None
+    try:
+        credentials.get_frozen_credentials()  # refreshes credentials about to expire
+    except Exception:  # a refresh that fails: signing raises it, as before
+        return None
+    expiry = getattr(credentials, "_expiry_time", None)  # botocore's RefreshableCredentials
+    if not isinstance(expiry, datetime):
+        return None
+    return expiry if expiry.tzinfo is not None else expiry.replace(tzinfo=UTC)
+
+
+def link_lifetime(client: S3Client, wanted: int, signed_at: datetime) -> LinkLifetime:
+    """The lifetime of URLs signed at `signed_at`: `wanted` seconds, capped by SigV4's 7 days and
+    by when the client's credentials expire (0 when they already have)."""
+    expiry = credentials_expiry(client)
+    seconds = wanted
+    limited_by: Limit = "setting"
+    if seconds > SIGV4_MAX_SECONDS:
+        seconds, limited_by = SIGV4_MAX_SECONDS, "sigv4"
+    if expiry is not None:
+        left = max(0, int((expiry - signed_at).total_seconds()))
+        if left < seconds:
+            seconds, limited_by = left, "credentials"
+    return LinkLifetime(seconds, signed_at, limited_by, expiry)
 
 
 def botocore_presigner(client: S3Client, bucket: str, expires: int) -> Presign:
