@@ -269,7 +269,7 @@ def run_command(
 def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
     """Submit again only the retryable lines of FAILURES_FILE, and merge the outcome."""
     from bulkimg.retry import read_failures, run_retry
-    from bulkimg.s3client import make_s3_client
+    from bulkimg.s3client import make_s3_client, signing_settings
     from bulkimg.shopify_client import client_from_settings
 
     read_failures(failures_file)  # a missing or malformed file is the first thing to report
@@ -277,7 +277,7 @@ def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
     settings.require("aws_s3_bucket")
     with client_from_settings(settings) as client, _reporter() as reporter:
         inputs, outcome = run_retry(
-            settings, client, failures_file, make_s3_client(settings), reporter
+            settings, client, failures_file, make_s3_client(signing_settings(settings)), reporter
         )
     if outcome is None:
         console.print(f"nothing to retry in {failures_file}")
@@ -335,6 +335,8 @@ def print_submit_summary(outcome: Any) -> None:
     for key, value in outcome.counts.items():
         table.add_row(key.replace("_", " "), str(value))
     console.print(table)
+    if outcome.links_expiry:
+        console.print(f"  image links signed now, valid until {outcome.links_expiry}")
     if not outcome.finished:
         console.print("submitted; `bulkimg status` shows progress, `bulkimg submit --wait` resumes")
     for path in (outcome.manifest, outcome.failures, outcome.failure_log):

@@ -64,27 +64,41 @@ class LinkLifetime:
         return f"{self.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({why})"
 
 
-def credentials_expiry(client: S3Client) -> datetime | None:
-    """When the client's credentials expire (refreshed first when botocore would refresh them
-    now); None for credentials without an expiry (long-term keys, or none at all)."""
+def credentials_expiry(client: S3Client, at_least: int = 0) -> datetime | None:
+    """When the client's credentials expire; None for credentials without an expiry (long-term
+    keys, or none at all).
+
+    Refreshable credentials (assumed roles, SSO, container and instance roles, the environment
+    with AWS_CREDENTIAL_EXPIRATION) are refreshed first when botocore would refresh them now, or
+    when they expire within `at_least` seconds.
+    """
     signer: Any = getattr(client, "_request_signer", None)
     credentials: Any = getattr(signer, "_credentials", None)
     if credentials is None or not hasattr(credentials, "refresh_needed"):
         return None
+    advisory = getattr(credentials, "_advisory_refresh_timeout", None)
     try:
+        if isinstance(advisory, int) and at_least > advisory:
+            credentials._advisory_refresh_timeout = at_least  # refresh sooner, this once
         credentials.get_frozen_credentials()  # refreshes credentials about to expire
     except Exception:  # a refresh that fails: signing raises it, as before
         return None
+    finally:
+        if isinstance(advisory, int):
+            credentials._advisory_refresh_timeout = advisory
     expiry = getattr(credentials, "_expiry_time", None)  # botocore's RefreshableCredentials
     if not isinstance(expiry, datetime):
         return None
     return expiry if expiry.tzinfo is not None else expiry.replace(tzinfo=UTC)
 
 
-def link_lifetime(client: S3Client, wanted: int, signed_at: datetime) -> LinkLifetime:
+def link_lifetime(
+    client: S3Client, wanted: int, signed_at: datetime, at_least: int = 0
+) -> LinkLifetime:
     """The lifetime of URLs signed at `signed_at`: `wanted` seconds, capped by SigV4's 7 days and
-    by when the client's credentials expire (0 when they already have)."""
-    expiry = credentials_expiry(client)
+    by when the client's credentials expire (0 when they already have); credentials expiring
+    within `at_least` seconds are refreshed first when they can be."""
+    expiry = credentials_expiry(client, at_least)
     seconds = wanted
     limited_by: Limit = "setting"
     if seconds > SIGV4_MAX_SECONDS:
@@ -94,6 +108,17 @@ def link_lifetime(client: S3Client, wanted: int, signed_at: datetime) -> LinkLif
         if left < seconds:
             seconds, limited_by = left, "credentials"
     return LinkLifetime(seconds, signed_at, limited_by, expiry)
+
+
+def url_expiry(url: str) -> datetime | None:
+    """When a SigV4 presigned URL expires by its own X-Amz-Date and X-Amz-Expires (None: not
+    one). A URL signed with a session token may die sooner, with its session."""
+    query = dict(pair.partition("=")[::2] for pair in url.partition("?")[2].split("&"))
+    try:
+        signed = datetime.strptime(query["X-Amz-Date"], TIMESTAMP).replace(tzinfo=UTC)
+        return signed + timedelta(seconds=int(query["X-Amz-Expires"]))
+    except (KeyError, ValueError):
+        return None
 
 
 def botocore_presigner(client: S3Client, bucket: str, expires: int) -> Presign:

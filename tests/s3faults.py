@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import ssl
 import struct
 import threading
 from collections import Counter
@@ -251,12 +252,17 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
-    """A FaultProxy serving on 127.0.0.1 (a free port) for the duration of the block."""
+def fault_proxy(upstream: str, tls: ssl.SSLContext | None = None) -> Iterator[FaultProxy]:
+    """A FaultProxy serving on 127.0.0.1 (a free port) for the duration of the block; over
+    HTTPS with `tls` (a server context: its certificate)."""
     proxy = FaultProxy(upstream)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
     server.daemon_threads = True
-    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+    scheme = "http"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    proxy.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, name="s3-fault-proxy", daemon=True)
     thread.start()
     try:
