@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, S3Error
+from bulkimg.http1 import BodyCutShortError
 from bulkimg.s3client import emit_light_call, emit_light_send, tls_failure
 from bulkimg.s3get import TLS_NOT_TRUSTED, S3GetError, make_sender, redact
 
@@ -54,7 +55,7 @@ def check_link(settings: Settings, url: str, key: str, events: Any) -> LinkCheck
                     time.sleep(0.2 * attempt)
                     continue
                 raise S3Error(f"the check of a presigned URL failed: {exc}") from None
-            except Exception as exc:  # a body cut short, a protocol error: the link answered
+            except BodyCutShortError as exc:  # the link answered; its body was cut
                 if attempt < ATTEMPTS:
                     continue
                 raise S3Error(

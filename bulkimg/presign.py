@@ -35,6 +35,10 @@ TIMESTAMP = "%Y%m%dT%H%M%SZ"  # botocore's SIGV4_TIMESTAMP
 PROBE_KEYS = ("bulkimg-presign-check", "bulkimg presign/check+%~é?#&=;ü/\u4e2d//x")
 SIGV4_MAX_SECONDS = 604_800  # SigV4 refuses a presigned URL valid for more than 7 days
 Limit = Literal["setting", "credentials", "sigv4"]
+# A presigner with a real clock (the header reads') reads session credentials again this long
+# before they expire, so a build longer than the session keeps signing with valid ones.
+RENEW_BEFORE_SECONDS = 600
+RETRY_RENEW = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +218,10 @@ class _Day(NamedTuple):
 class FastPresigner:
     """SigV4 query-string presigned GET URLs for one bucket, with frozen credentials."""
 
-    __slots__ = ("_clock", "_credentials", "_day", "_endpoint", "_expires", "_fallback", "_stamp")
+    __slots__ = (
+        "_client", "_clock", "_credentials", "_day", "_endpoint", "_expires", "_fallback",
+        "_renew_at", "_stamp",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -231,6 +238,9 @@ class FastPresigner:
         self._clock = clock or _utc_now
         self._day: _Day | None = None
         self._stamp: tuple[datetime, str] | None = None  # the clock's last time, formatted
+        # Session credentials are read again (refreshed) shortly before they expire.
+        self._client: S3Client | None = None
+        self._renew_at: datetime | None = None
 
     def __repr__(self) -> str:  # no credentials in a repr (tracebacks, debuggers)
         return f"FastPresigner({self._endpoint.url_prefix!r}, expires={self._expires})"
@@ -255,12 +265,32 @@ class FastPresigner:
             stamp = url.partition("X-Amz-Date=")[2][:16]
             if not hmac.compare_digest(fast.sign(key, stamp), url):
                 return None
+        expiry = credentials_expiry(client)
+        if expiry is not None:
+            fast._client = client
+            fast._renew_at = expiry - timedelta(seconds=RENEW_BEFORE_SECONDS)
         return fast
+
+    def _renew(self, now: datetime) -> None:
+        """Read the client's credentials again (botocore refreshes them: they expire soon)."""
+        client = self._client
+        if client is None:
+            return
+        expiry = credentials_expiry(client, at_least=RENEW_BEFORE_SECONDS)
+        credentials = frozen_credentials(client)
+        if credentials is not None and credentials != self._credentials:
+            self._credentials, self._day = credentials, None  # a new signing key
+        renew_at = expiry - timedelta(seconds=RENEW_BEFORE_SECONDS) if expiry else None
+        # Not extended (a session that cannot be refreshed): try again in a minute, not per URL.
+        self._renew_at = renew_at if renew_at is None or renew_at > now else now + RETRY_RENEW
 
     def __call__(self, key: str) -> str:
         if not key:
             return self._fallback(key)
         now, stamp = self._clock(), self._stamp
+        renew_at = self._renew_at
+        if renew_at is not None and now >= renew_at:
+            self._renew(now)
         if stamp is None or stamp[0] != now:  # a frozen clock (a build's) is formatted once
             stamp = self._stamp = (now, now.strftime(TIMESTAMP))
         return self.sign(key, stamp[1])

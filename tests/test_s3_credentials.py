@@ -215,3 +215,30 @@ def test_submit_refuses_when_its_links_would_expire_before_shopify_fetches_them(
     assert CANARY_TOKEN not in message and CANARY_SECRET not in message
     assert bulk_operations(shop) == 0
     assert not list(settings.output_dir.glob("productset-resolved-*"))
+
+
+def test_header_reads_presigner_renews_session_credentials_before_they_expire(
+    make_settings: Any,
+) -> None:
+    """A build longer than the session: its header reads' URLs switch to the refreshed one."""
+    now = [datetime.now(UTC)]
+
+    def fresh() -> dict[str, str]:
+        expiry = (now[0] + timedelta(minutes=60)).isoformat()
+        token = f"{CANARY_TOKEN}-{FRESH_KEY}"
+        return {"access_key": FRESH_KEY, "secret_key": CANARY_SECRET, "token": token,
+                "expiry_time": expiry}  # fmt: skip
+
+    credentials = RefreshableCredentials(
+        FIRST_KEY, CANARY_SECRET, f"{CANARY_TOKEN}-{FIRST_KEY}", now[0] + timedelta(minutes=20),
+        fresh, "sts-assume-role", time_fetcher=lambda: now[0],
+    )  # fmt: skip
+    client = with_credentials(make_s3_client(make_settings()), credentials)
+    sign = presigner(client, BUCKET, 3600, clock=lambda: now[0])
+    assert query(sign("k.jpg"))["X-Amz-Credential"].startswith(FIRST_KEY)
+    now[0] += timedelta(minutes=5)
+    assert query(sign("k.jpg"))["X-Amz-Credential"].startswith(FIRST_KEY)
+    now[0] += timedelta(minutes=6)  # 9 minutes left: renewed
+    params = query(sign("k.jpg"))
+    assert params["X-Amz-Credential"].startswith(FRESH_KEY)
+    assert params["X-Amz-Security-Token"] == f"{CANARY_TOKEN}-{FRESH_KEY}"
