@@ -242,3 +242,52 @@ def test_header_reads_presigner_renews_session_credentials_before_they_expire(
     params = query(sign("k.jpg"))
     assert params["X-Amz-Credential"].startswith(FRESH_KEY)
     assert params["X-Amz-Security-Token"] == f"{CANARY_TOKEN}-{FRESH_KEY}"
+
+
+def _fail_one_image(settings: Settings, shop: Any) -> None:
+    """A submit whose one image download fails: a failures.jsonl for retry."""
+    from bulkimg.sandbox import FaultRule
+
+    shop.faults.add(FaultRule("media_fetch", status=404, url_contains="1102192-2a"))
+    with client_from_settings(settings) as client:
+        submission = Submission(settings, client)
+        first = submission.run(
+            submission.start(productset_files_of_build(settings.output_dir)), wait=True
+        )
+    assert first.exit_code == 1
+    shop.faults.clear()
+
+
+def _retry(settings: Settings, s3: Any) -> Any:
+    from bulkimg.retry import run_retry
+
+    with client_from_settings(settings) as client:
+        _, outcome = run_retry(settings, client, settings.output_dir / "failures.jsonl", s3)
+    return outcome
+
+
+@pytest.mark.slow
+def test_retry_signs_the_urls_it_sends_with_fresh_credentials(
+    settings: Settings, shop: Any
+) -> None:
+    _fail_one_image(settings, shop)
+    s3 = with_credentials(make_s3_client(settings), session(FRESH_KEY, 90))
+    outcome = _retry(settings, s3)
+    assert outcome is not None and outcome.exit_code == 0
+    resolved = sorted(settings.output_dir.glob("productset-resolved-*"))
+    retried = [p for p in resolved if "retry" in p.name]
+    assert retried, [p.name for p in resolved]
+    urls = urls_in(retried)
+    assert urls and all(query(u)["X-Amz-Credential"].startswith(FRESH_KEY) for u in urls)
+
+
+@pytest.mark.slow
+def test_retry_refuses_when_its_links_would_expire_before_shopify_fetches_them(
+    settings: Settings, shop: Any
+) -> None:
+    _fail_one_image(settings, shop)
+    before = bulk_operations(shop)
+    s3 = with_credentials(make_s3_client(settings), session(FIRST_KEY, 10))
+    with pytest.raises(ConfigError, match="nothing was sent"):
+        _retry(settings, s3)
+    assert bulk_operations(shop) == before
