@@ -36,7 +36,7 @@ from bulkimg.probecache import ProbeCache
 from bulkimg.productset import LineRules, productset_variables
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.runlogs import MissingImagesLog, log_file_name, log_safe
-from bulkimg.s3client import BucketRegion, RequestCounter, client_for_bucket, make_s3_client
+from bulkimg.s3client import BucketRegion, RequestCounter, client_for_bucket
 from bulkimg.s3index import IndexStats, S3ImageIndex
 from bulkimg.statestore import StateStore
 
@@ -131,14 +131,9 @@ def run_build(
         f" {len(image_skus)} Image_SKUs"
     )
 
-    client = s3_client or make_s3_client(settings)
     counter = RequestCounter()
-    counter.attach(client)
     # Before anything is written: the bucket's region, followed when AWS_REGION is another.
-    found, region = client_for_bucket(settings, client)
-    if found is not client:
-        client = found
-        counter.attach(client)
+    client, region = client_for_bucket(settings, s3_client, counter.attach)
     cache = ProbeCache(settings.cache_dir / CACHE_FILE)
     try:
         indexer = S3ImageIndex(client, settings, cache, reporter)

@@ -6,6 +6,7 @@ import os
 import ssl
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -26,6 +27,7 @@ from bulkimg.errors import ConfigError
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+CHECK_ATTEMPTS = 2  # the region check's HeadBucket: a TLS or network failure told at once
 BUILD_REPORT_FILE = "build-report.json"  # build.REPORT_FILE: where the build's region is kept
 S3_CONNECT_TIMEOUT = 10.0
 S3_READ_TIMEOUT = 60.0
@@ -159,7 +161,9 @@ def tls_failure(endpoint: str) -> ConfigError:
     )
 
 
-def make_s3_client(settings: Settings, max_connections: int | None = None) -> S3Client:
+def make_s3_client(
+    settings: Settings, max_connections: int | None = None, max_attempts: int | None = None
+) -> S3Client:
     """The client every S3 call of a run goes through.
 
     Credentials: the settings' keys when they come from `.env` or bulkimg.toml; otherwise
@@ -169,7 +173,7 @@ def make_s3_client(settings: Settings, max_connections: int | None = None) -> S3
     """
     config = Config(
         region_name=settings.aws_region,
-        retries={"max_attempts": settings.s3_max_attempts, "mode": "adaptive"},
+        retries={"max_attempts": max_attempts or settings.s3_max_attempts, "mode": "adaptive"},
         max_pool_connections=max_connections or settings.s3_workers + 4,
         connect_timeout=S3_CONNECT_TIMEOUT,
         read_timeout=S3_READ_TIMEOUT,
@@ -255,20 +259,33 @@ def bucket_region(client: S3Client, bucket: str) -> str | None:
 
 
 def client_for_bucket(
-    settings: Settings, client: S3Client | None = None
+    settings: Settings,
+    client: S3Client | None = None,
+    attach: Callable[[S3Client], None] | None = None,
 ) -> tuple[S3Client, BucketRegion]:
-    """A client that signs for the bucket's region (learnt with one HeadBucket before anything
-    is written): `client` (default: a new one) when AWS_REGION is that region, else a new client
-    for the bucket's region: botocore follows a region once per request, presigned URLs not
-    at all (S3 refuses them: AuthorizationQueryParametersError)."""
+    """The run's client, signing for the bucket's region (learnt with one HeadBucket before
+    anything is written): `client` (default: a new one) when AWS_REGION is that region, else a
+    new client for the bucket's region: botocore follows a region once per request, presigned
+    URLs not at all (S3 refuses them: AuthorizationQueryParametersError).
+
+    Without `client` the HeadBucket goes on a client of its own with few attempts: a TLS or
+    network failure is reported in seconds, not after the run's retries. `attach` is called
+    with every client used (the run's request counter).
+    """
     bucket = settings.aws_s3_bucket or ""
-    client = client or make_s3_client(settings)
-    found = bucket_region(client, bucket) if bucket else None
-    configured = client.meta.region_name
-    if found is None or found == configured:
-        return client, BucketRegion(configured, found, followed=False)
-    moved = make_s3_client(settings.model_copy(update={"aws_region": found}))
-    return moved, BucketRegion(configured, found, followed=True)
+    checker = client or make_s3_client(settings, max_attempts=CHECK_ATTEMPTS)
+    if attach is not None:
+        attach(checker)
+    found = bucket_region(checker, bucket) if bucket else None
+    configured = checker.meta.region_name
+    followed = found is not None and found != configured
+    run_client = client
+    if followed or run_client is None:
+        region = found if followed and found else configured
+        run_client = make_s3_client(settings.model_copy(update={"aws_region": region}))
+        if attach is not None:
+            attach(run_client)
+    return run_client, BucketRegion(configured, found, followed=followed)
 
 
 def signing_settings(settings: Settings) -> Settings:
