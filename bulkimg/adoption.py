@@ -96,7 +96,11 @@ def _claim(
     plan = wanted.get(base_name(name))
     if plan is None:
         return None, False, False
-    current = media.status == "READY" and (media.width, media.height) == (plan.width, plan.height)
+    current = (
+        media.status == "READY"
+        and (media.width, media.height) == (plan.width, plan.height)
+        and (None in (media.file_size, plan.size) or media.file_size == plan.size)
+    )
     return plan, current, False
 
 

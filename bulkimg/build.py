@@ -288,6 +288,7 @@ def _plan_record(plan: GroupPlan, part: int, line: int, index: dict[str, SkuImag
                 height=m.height,
                 etag=m.etag,
                 alt=m.alt,
+                size=m.size,
             )
             for m in plan.media
         ],

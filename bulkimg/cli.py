@@ -16,6 +16,7 @@ from rich.table import Table
 from bulkimg.build import BuildReport, run_build
 from bulkimg.config import Settings, load_settings
 from bulkimg.errors import BulkimgError, InputFileError, UserError
+from bulkimg.planfile import PLAN_FILE
 from bulkimg.preview import render_preview
 from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter
 
@@ -78,6 +79,10 @@ _LIMIT = (
 )
 _CANARY = "Send N products first; go on with the rest only if they changed in their images only."
 _NO_CREATE = "Skip and report groups with no product on the shop instead of creating them."
+_REPLACE_VARIANT_IMAGES = (
+    "Give every variant its primary image, detaching any other it shows (by default a variant"
+    " keeps an image bulkimg does not own, or another image of its own Image_SKU)."
+)
 _THUMBNAILS = "Embed thumbnails in preview.html (one S3 GET per new image, cached)."
 
 
@@ -119,6 +124,13 @@ def build(
 @click.option("--group", "group_id", help="Show one group in detail.")
 @click.option("--against-shop", is_flag=True, help=_AGAINST_SHOP)
 @click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
+@click.option(
+    "--replace-variant-images",
+    "replace_variant_images",
+    flag_value=True,
+    default=None,
+    help=_REPLACE_VARIANT_IMAGES,
+)
 @click.pass_obj
 def plan(obj: _Context, /, group_id: str | None, against_shop: bool, **overrides: Any) -> None:
     """Show output/plan.jsonl as a table (or one group in detail)."""
@@ -170,9 +182,13 @@ def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
         "foreign kept", "variant images", "detail", title="what a submit would change",
     )  # fmt: skip
     for g in check.groups:
-        if (group_id and g.group_id != group_id) or (not group_id and g.action == "unchanged"):
+        quiet = g.action == "unchanged" and not g.variant_images_swapped
+        if (group_id and g.group_id != group_id) or (not group_id and quiet):
             continue
-        variants = f"{g.variant_images_set} set, {g.variant_images_kept} kept"
+        variants = (
+            f"{g.variant_images_set} set, {g.variant_images_swapped} swapped,"
+            f" {g.variant_images_kept} kept"
+        )
         table.add_row(
             g.group_id, g.action, g.match, g.product_id or "", str(g.adopted), str(g.uploaded),
             str(g.replaced), str(g.removed), str(g.kept_foreign), variants, g.detail,
@@ -181,6 +197,9 @@ def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
     console.print(", ".join(f"{k}: {v}" for k, v in sorted(check.totals().items())))
     for problem in check.problems:
         console.print(f"[red]would change what bulkimg does not own:[/red] {problem}")
+    if not check.problems and (settings.output_dir / PLAN_FILE).is_file():
+        page = render_preview(settings)  # each card says what the next submit would do
+        console.print(f"  preview: {page.path} (each card says what a submit would change)")
     sys.exit(1 if check.problems else 0)
 
 
@@ -188,6 +207,13 @@ def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
 @click.option("--wait", is_flag=True, help="Poll until every operation ends, then attach images.")
 @click.option("--limit", type=click.IntRange(min=1), help=_LIMIT)
 @click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
+@click.option(
+    "--replace-variant-images",
+    "replace_variant_images",
+    flag_value=True,
+    default=None,
+    help=_REPLACE_VARIANT_IMAGES,
+)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.pass_obj
 def submit(obj: _Context, /, wait: bool, limit: int | None, **overrides: Any) -> None:
@@ -231,6 +257,13 @@ def reconcile(obj: _Context, output_dir: Path | None) -> None:
 @click.option("--group-ids", "group_ids", multiple=True, help="Groups to run (space/comma).")
 @click.option("--all", "all_groups", is_flag=True, help="Run every group of the catalog.")
 @click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
+@click.option(
+    "--replace-variant-images",
+    "replace_variant_images",
+    flag_value=True,
+    default=None,
+    help=_REPLACE_VARIANT_IMAGES,
+)
 @click.option("--canary", type=click.IntRange(min=1), help=_CANARY)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("more_group_ids", nargs=-1)
@@ -264,6 +297,13 @@ def run_command(
 @cli.command()
 @click.argument("failures_file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
+@click.option(
+    "--replace-variant-images",
+    "replace_variant_images",
+    flag_value=True,
+    default=None,
+    help=_REPLACE_VARIANT_IMAGES,
+)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.pass_obj
 def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:

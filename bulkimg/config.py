@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # false, `--no-create`). Products that exist only ever get their images changed.
     create_products: bool = True
     create_status: Literal["DRAFT", "ACTIVE", "ARCHIVED", "UNLISTED"] = "DRAFT"
+    # Variant images (variantimages.py): a variant showing an image bulkimg does not own, or
+    # another image of its own Image_SKU, keeps it unless this is true (`--replace-variant-images`).
+    replace_variant_images: bool = False
     option_name: str = "SKU"
     max_jsonl_bytes: int = Field(100_000_000, ge=1024)
 

@@ -195,6 +195,7 @@ class PlannedImage:
     width: int
     height: int
     alt: str
+    size: int | None = None  # bytes of the S3 object
 
     @property
     def filename(self) -> str:

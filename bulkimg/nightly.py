@@ -47,6 +47,7 @@ SHOP_COUNTS = (
     "images_replaced",
     "images_removed",
     "images_kept_foreign",
+    "variant_images_swapped",
     "variant_images_kept",
 )
 

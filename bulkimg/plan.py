@@ -75,6 +75,7 @@ def plan_group(group: CatalogGroup, index: Mapping[str, SkuImages], rules: PlanR
                     image.width,
                     image.height,
                     alt,
+                    image.size,
                 )
             )
         if images.accepted:

@@ -26,6 +26,7 @@ class PlanMedia(BaseModel):
     etag: str
     alt: str
     media_id: str | None = None  # already on the product: kept by id, not uploaded again
+    size: int | None = None  # bytes of the S3 object (an adopted copy must have as many)
 
 
 class PlanVariant(BaseModel):
@@ -66,7 +67,15 @@ class PlanRecord(BaseModel):
     def to_group_plan(self) -> GroupPlan:
         media = [
             PlannedImage(
-                m.position, m.image_sku, m.variation, m.s3_key, m.etag, m.width, m.height, m.alt
+                m.position,
+                m.image_sku,
+                m.variation,
+                m.s3_key,
+                m.etag,
+                m.width,
+                m.height,
+                m.alt,
+                m.size,
             )
             for m in self.media
         ]

@@ -36,6 +36,7 @@ from bulkimg.errors import InputFileError
 from bulkimg.outputs import OutputSet, output_set
 from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
 from bulkimg.presign import LinkLifetime, link_lifetime, presigner
+from bulkimg.resolve import CHECK_RESOLUTION, ResolvedGroup, read_resolution
 from bulkimg.s3client import make_s3_client, signing_settings
 from bulkimg.thumbnails import CACHE_FILE, DATA_URI_PREFIX, ThumbnailCache, Thumbnailer
 
@@ -53,7 +54,11 @@ FILTERS = {
     "failed": "failed",
     "missing": "missing",
     "unchanged": "no change",
+    "shop": "would change on the shop",
 }
+# What `plan --against-shop` found, in the order the page shows it.
+SHOP_COUNTS = ("adopted", "uploaded", "replaced", "removed", "kept_foreign",
+               "variant_images_set", "variant_images_swapped", "variant_images_kept")  # fmt: skip
 
 
 # --- Input records: the lines of manifest.jsonl and failures.jsonl (plan.jsonl: planfile.py) ----
@@ -194,6 +199,28 @@ class CardFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class CardShop:
+    """What a submit would do to the group's product, as `plan --against-shop` resolved it."""
+
+    action: str  # create, update, unchanged, conflict, not_created
+    match: str  # handle, sku, new, conflict
+    product_id: str | None
+    detail: str
+    counts: dict[str, int]  # SHOP_COUNTS that are not 0
+
+    @classmethod
+    def of(cls, group: ResolvedGroup) -> CardShop:
+        counts = {name: getattr(group, name) for name in SHOP_COUNTS if getattr(group, name)}
+        return cls(group.action, group.match, group.product_id, group.detail, counts)
+
+    @property
+    def changes(self) -> bool:
+        return self.action in ("create", "update") or bool(
+            self.counts.get("variant_images_set") or self.counts.get("variant_images_swapped")
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Card:
     group_id: str
     handle: str
@@ -209,6 +236,7 @@ class Card:
     rejected: list[CardProblem]
     failures: list[CardFailure]
     filters: list[str]
+    against_shop: CardShop | None = None  # `plan --against-shop`, when newer than plan and run
 
 
 ImageSource = Callable[[str, str], str | None]  # (s3_key, etag) -> img src
@@ -219,8 +247,10 @@ def build_card(
     manifest: ManifestRecord | None,
     failures: list[FailureRecord],
     image_src: ImageSource,
+    resolved: ResolvedGroup | None = None,
 ) -> Card:
-    """What the page shows for one group: the plan, and the outcome when there is one."""
+    """What the page shows for one group: the plan, what a submit would do on the shop (from
+    `plan --against-shop`) and the outcome when there is one."""
     media_status = {m.s3_key: m.status for m in manifest.media} if manifest else {}
     images = [
         CardImage(
@@ -247,6 +277,7 @@ def build_card(
         ],
         failures=[_failure(f) for f in failures],
         filters=[],
+        against_shop=CardShop.of(resolved) if resolved else None,
     )
     card.filters.extend(card_filters(card))
     return card
@@ -295,6 +326,8 @@ def card_filters(card: Card) -> list[str]:
         names.append("missing")
     if card.status in ("unchanged", "deferred"):
         names.append("unchanged")
+    if card.against_shop is not None and card.against_shop.changes:
+        names.append("shop")
     return names
 
 
@@ -310,6 +343,7 @@ class Summary:
     status: Counter[str] = field(default_factory=Counter)
     outcome: Counter[str] = field(default_factory=Counter)
     filters: Counter[str] = field(default_factory=Counter)
+    shop: Counter[str] = field(default_factory=Counter)  # plan --against-shop: actions, counts
 
     def add(self, card: Card) -> None:
         self.groups += 1
@@ -321,6 +355,9 @@ class Summary:
         if card.outcome:
             self.outcome[card.outcome] += 1
         self.filters.update(card.filters)
+        if card.against_shop is not None:
+            self.shop[f"products {card.against_shop.action}"] += 1
+            self.shop.update(card.against_shop.counts)
 
 
 class CardSet:
@@ -488,6 +525,7 @@ class PageInfo:
     manifest: str | None  # "output/manifest.jsonl (…)" or None before a submit
     images_note: str
     warnings: list[str]
+    shop_check: str | None = None  # "output/check/resolution-check.jsonl (…)" when shown
 
 
 def render_page(cards: CardSet, info: PageInfo, image_origins: Iterable[str] = ()) -> str:
@@ -528,6 +566,7 @@ def write_preview(
     failures_path: Path | None = None,
     presign: Callable[[str], str] | None = None,
     lifetime: LinkLifetime | None = None,
+    shop_check_path: Path | None = None,
 ) -> PreviewResult:
     """Render output/preview.html from a plan (and outcomes) into `outputs`, committed with them.
 
@@ -535,6 +574,8 @@ def write_preview(
     its own presigner.
     """
     manifest, failures = load_manifest(manifest_path), load_failures(failures_path)
+    checked = _shop_check(shop_check_path, plan_path, manifest_path if manifest else None)
+    resolved = {g.group_id: g for g in read_resolution(checked)} if checked else {}
     now = datetime.now(UTC)
     cards = CardSet()
     cache = ThumbnailCache(settings.cache_dir / CACHE_FILE)
@@ -546,7 +587,8 @@ def write_preview(
         sources, thumbnailer = _image_sources(settings, client, cache, plan_path, presign)
         for plan in read_plan(plan_path):
             outcome = manifest.get(plan.group_id)
-            cards.add(build_card(plan, outcome, failures.get(plan.group_id, []), sources.src))
+            found = failures.get(plan.group_id, [])
+            cards.add(build_card(plan, outcome, found, sources.src, resolved.get(plan.group_id)))
     finally:
         cache.close()
     info = PageInfo(
@@ -555,6 +597,7 @@ def write_preview(
         manifest=_manifest_note(manifest_path) if manifest and manifest_path else None,
         images_note=_images_note(sources, lifetime),
         warnings=_warnings(cards.group_ids, manifest, failures, manifest_path, plan_path),
+        shop_check=_manifest_note(checked) if checked else None,
     )
     path = settings.output_dir / PREVIEW_FILE
     page, size = outputs.open(path), 0
@@ -597,6 +640,17 @@ def _images_note(sources: ImageSources, lifetime: LinkLifetime | None) -> str:
     return "; ".join(parts) + "." if parts else "No images."
 
 
+def _shop_check(check: Path | None, plan: Path, manifest: Path | None) -> Path | None:
+    """`plan --against-shop`'s resolution, when it says what the *next* submit of *this* plan
+    would do: newer than the plan and than the last run's manifest."""
+    if check is None or not check.is_file():
+        return None
+    at = check.stat().st_mtime
+    if at < plan.stat().st_mtime or (manifest is not None and at < manifest.stat().st_mtime):
+        return None
+    return check
+
+
 def _manifest_note(manifest_path: Path) -> str:
     at = datetime.fromtimestamp(manifest_path.stat().st_mtime, UTC)
     return f"{manifest_path} ({at:%Y-%m-%d %H:%M} UTC)"
@@ -636,6 +690,7 @@ def render_preview(settings: Settings, s3_client: S3Client | None = None) -> Pre
             client,
             manifest_path=out / MANIFEST_FILE,
             failures_path=out / FAILURES_FILE,
+            shop_check_path=out / CHECK_RESOLUTION,
         )
         outputs.commit()
     return result

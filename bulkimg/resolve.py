@@ -39,12 +39,17 @@ from bulkimg.presign import url_expiry
 from bulkimg.results import ExportedProduct, read_export
 from bulkimg.shopindex import Identity, Match, ShopIndex
 from bulkimg.shopname import shopify_filename
+from bulkimg.variantimages import Choice, choose
 
 Action = Literal["create", "update", "unchanged", "conflict", "not_created", "held"]
 # The documents (graphql/*.graphql) of phase 1's lines.
 CREATE = "product_set"  # a product bulkimg creates
 APPEND = "product_update_media"  # new images appended to a product that exists
 DELETE = "file_delete"  # bulkimg's own copies (out of date, failed, second) deleted
+# Where `plan --against-shop` leaves its resolution (under the output dir); the preview shows it.
+CHECK_DIR = "check"
+CHECK_RUN_ID = "check"
+CHECK_RESOLUTION = Path(CHECK_DIR) / f"resolution-{CHECK_RUN_ID}.jsonl"
 
 
 class LineRef(BaseModel):
@@ -66,8 +71,9 @@ class ResolvedGroup(BaseModel):
     lines: list[LineRef] = []  # what is sent for it (none: nothing to send)
     detail: str = ""
     media_of: dict[str, str] = {}  # S3 key -> media id already on the product (kept/adopted)
-    # Variant id -> S3 key: a variant showing a copy this line replaces or removes shows that
-    # image's new (or kept) copy again after phase 2, not its primary image.
+    # Variant id -> S3 key: a variant showing a copy this line replaces or removes, of an image
+    # of its own Image_SKU, shows that image's new (or kept) copy again after phase 2, not its
+    # primary image (variantimages.py).
     relink: dict[str, str] = {}
     uploads: list[str] = []  # S3 keys the line uploads (new, or replacing a copy)
     dropped: list[str] = []  # media ids of bulkimg's copies the run deletes
@@ -77,6 +83,7 @@ class ResolvedGroup(BaseModel):
     removed: int = 0
     kept_foreign: int = 0
     variant_images_set: int = 0  # variants that show no image and get their primary image
+    variant_images_swapped: int = 0  # variants whose image is detached for their primary one
     variant_images_kept: int = 0  # variants showing an image bulkimg does not replace
 
     def dump(self) -> bytes:
@@ -89,6 +96,7 @@ class ResolveRules:
 
     create: bool = True  # create products that do not exist (else skip and report them)
     create_status: str = "DRAFT"  # the status of a product bulkimg creates
+    replace_variant_images: bool = False  # every variant gets its primary image, whatever it shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +221,7 @@ def resolve_line(
         uploads = [m.s3_key for m in plan.media]
         update = {"uploads": uploads, "uploaded": len(uploads), "variant_images_set": to_set}
         return base.model_copy(update=update), [(CREATE, line)]
-    return _update(plan, variables, identity, base)
+    return _update(plan, variables, identity, base, rules)
 
 
 def _create_line(variables: dict[str, object], rules: ResolveRules) -> dict[str, object]:
@@ -226,7 +234,11 @@ def _create_line(variables: dict[str, object], rules: ResolveRules) -> dict[str,
 
 
 def _update(
-    plan: PlanRecord, variables: dict[str, object], identity: Identity, base: ResolvedGroup
+    plan: PlanRecord,
+    variables: dict[str, object],
+    identity: Identity,
+    base: ResolvedGroup,
+    rules: ResolveRules,
 ) -> tuple[ResolvedGroup, Lines]:
     product = identity.product
     assert product is not None
@@ -244,8 +256,8 @@ def _update(
             "replaced": decision.count(Fate.REPLACED) if sending else 0,
             "removed": decision.count(Fate.REMOVED) if sending else 0,
             "kept_foreign": decision.count(Fate.FOREIGN),
-            "relink": _relinks(product, decision) if sending else {},
-            **_variant_images(plan, product, decision),
+            "relink": _relinks(plan, product, decision, rules) if sending else {},
+            **_variant_images(plan, product, decision, rules),
         }
     )
     if not sending:
@@ -269,33 +281,48 @@ def _new_media(entry: object, key: str) -> dict[str, object]:
             "mediaContentType": "IMAGE"}  # fmt: skip
 
 
-def _relinks(product: ExportedProduct, decision: ImageDecision) -> dict[str, str]:
-    """Variants whose image is a copy the line drops: the S3 key they show again."""
+def _relinks(
+    plan: PlanRecord, product: ExportedProduct, decision: ImageDecision, rules: ResolveRules
+) -> dict[str, str]:
+    """Variants showing a copy the line drops of an image of their own Image_SKU: the S3 key
+    they show again (the others get their primary image)."""
+    if rules.replace_variant_images:
+        return {}
     dropped = set(decision.removed_ids())
-    return {
-        v.id: decision.copy_of[v.media_ids[0]]
-        for v in product.variants
-        if v.media_ids and v.media_ids[0] in dropped and v.media_ids[0] in decision.copy_of
-    }
+    image_sku_of = {m.s3_key: m.image_sku for m in plan.media}
+    wanted = {v.sku: v.image_sku for v in plan.variants}
+    relink: dict[str, str] = {}
+    for variant in product.variants:
+        shown = variant.media_ids[0] if variant.media_ids else None
+        key = decision.copy_of.get(shown) if shown in dropped and shown else None
+        if key is not None and image_sku_of.get(key) == wanted.get(variant.sku):
+            relink[variant.id] = key
+    return relink
 
 
 def _variant_images(
-    plan: PlanRecord, product: ExportedProduct, decision: ImageDecision
+    plan: PlanRecord, product: ExportedProduct, decision: ImageDecision, rules: ResolveRules
 ) -> dict[str, int]:
-    """How many variants get their primary image, and how many keep the image they show."""
+    """How many variants get their primary image, have theirs swapped for it, or keep theirs."""
     on_shop = {v.sku: v for v in product.variants}
     dropped = set(decision.removed_ids())
-    to_set = kept = 0
+    image_sku_of = {m.s3_key: m.image_sku for m in plan.media}
+    own = {mid: image_sku_of[key] for key, mid in decision.media_of.items() if key in image_sku_of}
+    counts = {Choice.SET: 0, Choice.SWAP: 0, Choice.KEEP: 0, Choice.RIGHT: 0}
     for variant in plan.variants:
         found = on_shop.get(variant.sku)
         if found is None or not variant.image_s3_key:
             continue
         shown = found.media_ids[0] if found.media_ids else None
-        if shown is None or shown in dropped:
-            to_set += 1
-        elif shown != decision.media_of.get(variant.image_s3_key):
-            kept += 1
-    return {"variant_images_set": to_set, "variant_images_kept": kept}
+        primary = decision.media_of.get(variant.image_s3_key)
+        visible = None if shown in dropped else shown
+        choice = choose(variant.image_sku, primary, visible, own, rules.replace_variant_images)
+        counts[choice] += 1
+    return {
+        "variant_images_set": counts[Choice.SET],
+        "variant_images_swapped": counts[Choice.SWAP],
+        "variant_images_kept": counts[Choice.KEEP],
+    }
 
 
 def _upload_entries(plan: PlanRecord, variables: dict[str, object]) -> dict[str, object]:

@@ -106,6 +106,7 @@ class ExportedMedia:
     errors: list[dict[str, Any]] = field(default_factory=list)
     width: int | None = None
     height: int | None = None
+    file_size: int | None = None  # bytes of the original file (MediaImage.originalSource)
 
 
 @dataclass(slots=True)
@@ -170,6 +171,7 @@ def _attach(
         variants[parent].media_ids.append(gid)  # a variant's media
     elif parent in products:
         image = row.get("image") or {}
+        source = row.get("originalSource") or {}
         products[parent].media.append(
             ExportedMedia(
                 gid,
@@ -179,6 +181,7 @@ def _attach(
                 [_error(e) for e in row.get("mediaErrors") or []],
                 _int(image.get("width")) if isinstance(image, dict) else None,
                 _int(image.get("height")) if isinstance(image, dict) else None,
+                _int(source.get("fileSize")) if isinstance(source, dict) else None,
             )
         )
 

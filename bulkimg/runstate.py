@@ -35,6 +35,7 @@ class Phase(StrEnum):
     RESOLVE = "resolve"  # a bulk query of the shop's products, before any line is written
     PRODUCT_SET = "product_set"
     EXPORT = "export"  # a bulk query of the run's products, their media and variants
+    VARIANT_DETACH = "variant_detach"  # variant images detached before others are attached
     VARIANT_MEDIA = "variant_media"
 
 
@@ -88,6 +89,8 @@ class RunState(BaseModel):
     # A canary (`submit --limit N`): only the first N products with a line are sent; these.
     limit: int | None = None
     canary: list[str] = Field(default_factory=list)
+    # Every variant gets its primary image (`--replace-variant-images`), whatever it shows.
+    replace_variant_images: bool = False
     operations: list[OperationRecord] = Field(default_factory=list)
     media_wait_until: str | None = None
     # Groups whose product is already right (a retry of phase 2 only): no productSet line.
@@ -95,6 +98,7 @@ class RunState(BaseModel):
     # A retry merges its outcome into the earlier manifest and keeps these failures.
     merge_manifest: bool = False
     carried_failures: list[dict[str, object]] = Field(default_factory=list)
+    detach_written: bool = False  # phase 2's detach lines are written (they run first)
     phase2_done: bool = False
     completed_at: str | None = None
 

@@ -9,12 +9,18 @@ from pathlib import Path
 from bulkimg.config import Settings
 from bulkimg.nightly import export_shop
 from bulkimg.progress import Reporter
-from bulkimg.resolve import ResolvedGroup, ResolveRules, read_resolution, resolve_run
+from bulkimg.resolve import (
+    CHECK_DIR,
+    CHECK_RUN_ID,
+    ResolvedGroup,
+    ResolveRules,
+    read_resolution,
+    resolve_run,
+)
 from bulkimg.shopify_client import ShopifyClient
 from bulkimg.submit import productset_files_of_build
 
 CHECK_RUN_FILE = "check.json"
-CHECK_DIR = "check"
 
 
 @dataclass(slots=True)
@@ -31,7 +37,7 @@ class ShopCheck:
             totals[f"products {group.action}"] = totals.get(f"products {group.action}", 0) + 1
             for name in ("adopted", "uploaded", "replaced", "removed", "kept_foreign"):
                 totals[f"images {name}"] = totals.get(f"images {name}", 0) + getattr(group, name)
-            for name in ("variant_images_set", "variant_images_kept"):
+            for name in ("variant_images_set", "variant_images_swapped", "variant_images_kept"):
                 totals[name] = totals.get(name, 0) + getattr(group, name)
         return totals
 
@@ -44,11 +50,13 @@ def check_against_shop(
     export = export_shop(settings, client, CHECK_RUN_FILE, reporter)
     out = settings.output_dir / CHECK_DIR
     out.mkdir(parents=True, exist_ok=True)
-    rules = ResolveRules(settings.create_products, settings.create_status)
+    rules = ResolveRules(
+        settings.create_products, settings.create_status, settings.replace_variant_images
+    )
     check = ShopCheck()
     try:
         _, resolution = resolve_run(
-            settings.output_dir / "plan.jsonl", files, export, out, "check", rules
+            settings.output_dir / "plan.jsonl", files, export, out, CHECK_RUN_ID, rules
         )
     except AssertionError as exc:  # a line that would touch what bulkimg does not own
         check.problems.append(str(exc))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -52,11 +52,13 @@ from bulkimg.s3client import make_s3_client, signing_settings
 from bulkimg.shopify_client import ShopifyClient, ShopifyError, redact_url
 from bulkimg.shopname import filename_of_url, shopify_filename
 from bulkimg.statestore import ProductState, StateStore, product_state
+from bulkimg.variantimages import Choice, choose
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 VARIANT_MEDIA_DOCUMENT = "variant_append_media"
+VARIANT_DETACH_DOCUMENT = "variant_detach_media"
 REORDER_DOCUMENT = "product_reorder_media"
 EXPORT_DOCUMENT = "export_products"
 MAX_PAIRS_PER_LINE = 100  # productVariantAppendMedia: at most 100 variant-media pairs per call
@@ -161,6 +163,7 @@ class Submission:
             source_sha256=[sha256_of(p) for p in productset_files],
             resolved=not productset_files,
             limit=self.limit,
+            replace_variant_images=self.settings.replace_variant_images,
             **fields,
         )
         if productset_files:  # the lines are resolved against the shop as it is now
@@ -208,6 +211,13 @@ class Submission:
             if g.group_id in done_ids or _reached_shop(phase1_results.get(g.group_id))
         }
         products = self._export_until_ready(runner, state, targets)
+        if not state.detach_written and not state.phase2_done:
+            detach = self._write_lines(state, "variant_detach", VARIANT_DETACH_DOCUMENT,
+                                       self._detach_lines(state, done, products))  # fmt: skip
+            state.operations.extend(new_record(Phase.VARIANT_DETACH, *d) for d in detach)
+            state.detach_written = True
+            self.store.save(state)
+        runner.run(Phase.VARIANT_DETACH, True)
         if not state.ops(Phase.VARIANT_MEDIA) and not state.phase2_done:
             for path, document in self._write_phase2(state, done, products):
                 state.operations.append(new_record(Phase.VARIANT_MEDIA, path, document))
@@ -267,7 +277,9 @@ class Submission:
             state.operations.append(new_record(Phase.RESOLVE, Path(), EXPORT_DOCUMENT))
             self.store.save(state)
         export = Path(last.result_file) if last.result_file else None
-        rules = ResolveRules(self.settings.create_products, self.settings.create_status)
+        rules = ResolveRules(
+            self.settings.create_products, self.settings.create_status, state.replace_variant_images
+        )
         files, resolution = resolve_run(
             Path(state.plan_file or self.plan_path),
             [Path(p) for p in state.source_files],
@@ -357,7 +369,7 @@ class Submission:
                 return {}
             else:
                 products = _pick(read_export(Path(last.result_file)), targets)
-                if state.phase2_done or not _pending_media(products):
+                if state.phase2_done or state.detach_written or not _pending_media(products):
                     return products
                 if _past(state.media_wait_until):
                     return products
@@ -368,31 +380,61 @@ class Submission:
 
     # -- phase 2 -----------------------------------------------------------------------------
 
-    def _write_phase2(
-        self,
-        state: RunState,
-        done: list[PlanRecord],
-        products: dict[str, ExportedProduct],
-    ) -> list[tuple[Path, str]]:
-        """Phase 2's files: variant images to attach, and bulkimg's images put first again (in
-        plan order, the first the featured one) on products it appended images to."""
-        attach: list[dict[str, Any]] = []
-        reorder: list[dict[str, Any]] = []
+    def _detach_lines(
+        self, state: RunState, done: list[PlanRecord], products: dict[str, ExportedProduct]
+    ) -> list[dict[str, Any]]:
+        """Phase 2's first lines: the images of variants that get another one, detached
+        (variantimages.py says which)."""
+        lines: list[dict[str, Any]] = []
         resolved = self._resolution(state)
         for group in sorted(done, key=lambda g: g.group_id):
             product = products.get(group.handle)
             if product is None:
                 continue
             known = resolved.get(group.group_id)
-            pairs = [p for p in _wanted_pairs(group, product, known) if p[1] is not None]
-            for start in range(0, len(pairs), MAX_PAIRS_PER_LINE):
-                chunk = pairs[start : start + MAX_PAIRS_PER_LINE]
-                attach.append(
-                    {
-                        "productId": product.id,
-                        "variantMedia": [{"variantId": v, "mediaIds": [m]} for v, m in chunk],
-                    }
-                )
+            pairs = [
+                (p.variant_id, p.detach)
+                for p in _wanted_pairs(group, product, known, state.replace_variant_images)
+                if p.detach
+            ]
+            lines.extend(_variant_media_lines(product.id, pairs))
+        return lines
+
+    def _write_lines(
+        self, state: RunState, name: str, document: str, lines: list[dict[str, Any]]
+    ) -> list[tuple[Path, str]]:
+        if not lines:
+            return []
+        path = self.out / f"{name}-{state.run_id}.jsonl"
+        with path.open("wb") as handle:
+            for line in lines:
+                handle.write(orjson.dumps(line) + b"\n")
+        return [(path, document)]
+
+    def _write_phase2(
+        self,
+        state: RunState,
+        done: list[PlanRecord],
+        products: dict[str, ExportedProduct],
+    ) -> list[tuple[Path, str]]:
+        """Phase 2's files: variant images to attach (to variants that show none, or whose
+        image was detached), and bulkimg's images put first again (in plan order, the first
+        the featured one) on products it appended images to."""
+        attach: list[dict[str, Any]] = []
+        reorder: list[dict[str, Any]] = []
+        resolved = self._resolution(state)
+        detached = _detached(state)
+        for group in sorted(done, key=lambda g: g.group_id):
+            product = products.get(group.handle)
+            if product is None:
+                continue
+            known = resolved.get(group.group_id)
+            pairs = [
+                (p.variant_id, p.media_id)
+                for p in _wanted_pairs(group, product, known, state.replace_variant_images)
+                if p.detach is None or (p.variant_id, p.detach) in detached
+            ]
+            attach.extend(_variant_media_lines(product.id, pairs))
             if known is not None and known.action == "update" and known.uploads:
                 media = _media_by_key(group, product, known)
                 moves = [media[m.s3_key].id for m in group.media if m.s3_key in media]
@@ -402,18 +444,9 @@ class Submission:
                         "moves": [{"id": m, "newPosition": str(i)} for i, m in enumerate(moves)],
                     }
                 )
-        written = []
-        for name, document, lines in (
-            ("variant_media", VARIANT_MEDIA_DOCUMENT, attach),
-            ("reorder_media", REORDER_DOCUMENT, reorder),
-        ):
-            if lines:
-                path = self.out / f"{name}-{state.run_id}.jsonl"
-                with path.open("wb") as handle:
-                    for line in lines:
-                        handle.write(orjson.dumps(line) + b"\n")
-                written.append((path, document))
-        return written
+        return self._write_lines(
+            state, "variant_media", VARIANT_MEDIA_DOCUMENT, attach
+        ) + self._write_lines(state, "reorder_media", REORDER_DOCUMENT, reorder)
 
     # -- outcome -----------------------------------------------------------------------------
 
@@ -500,16 +533,15 @@ class Submission:
 
     def _phase2_results(
         self, state: RunState, products: dict[str, ExportedProduct]
-    ) -> dict[str, list[tuple[dict[str, Any], LineResult, str, int]]]:
+    ) -> dict[str, list[Phase2Line]]:
         """Phase 2 results by product id: (input variables, result, file, 1-based line)."""
-        out: dict[str, list[tuple[dict[str, Any], LineResult, str, int]]] = {}
-        for op in state.ops(Phase.VARIANT_MEDIA):
-            field = "productReorderMedia" if op.document == REORDER_DOCUMENT else (
-                "productVariantAppendMedia"
-            )  # fmt: skip
-            results = read_line_results(op, field)
+        out: dict[str, list[Phase2Line]] = {}
+        for op in state.ops(Phase.VARIANT_DETACH) + state.ops(Phase.VARIANT_MEDIA):
+            results = read_line_results(op, PHASE2_PAYLOAD_FIELDS[op.document])
             for number, variables in enumerate(iter_jsonl(Path(op.input_file))):
-                entry = (variables, results[number], Path(op.input_file).name, number + 1)
+                entry = Phase2Line(
+                    op.document, variables, results[number], Path(op.input_file).name, number + 1
+                )
                 product_id = variables.get("productId") or variables.get("id")
                 out.setdefault(str(product_id), []).append(entry)
         return out
@@ -560,6 +592,11 @@ def _pending_media(products: dict[str, ExportedProduct]) -> bool:
 
 # The payload field of each document phase 1 may run.
 PAYLOAD_FIELDS = {CREATE: "productSet", APPEND: "productUpdate", DELETE: "fileDelete"}
+PHASE2_PAYLOAD_FIELDS = {
+    VARIANT_DETACH_DOCUMENT: "productVariantDetachMedia",
+    VARIANT_MEDIA_DOCUMENT: "productVariantAppendMedia",
+    REORDER_DOCUMENT: "productReorderMedia",
+}
 
 
 def phase1_line_results(state: RunState) -> Iterator[tuple[OperationRecord, LineResult]]:
@@ -579,7 +616,7 @@ def _shop_counts(resolved: Iterable[ResolvedGroup]) -> dict[str, int]:
     counts = dict.fromkeys(
         ("products_created", "products_conflict", "products_not_created", "images_adopted",
          "images_uploaded", "images_replaced", "images_removed", "images_kept_foreign",
-         "variant_images_kept", "products_held"),
+         "variant_images_swapped", "variant_images_kept", "products_held"),
         0,
     )  # fmt: skip
     for group in resolved:
@@ -588,6 +625,7 @@ def _shop_counts(resolved: Iterable[ResolvedGroup]) -> dict[str, int]:
             counts[f"products_{key}"] += 1
         for name in ("adopted", "uploaded", "replaced", "removed", "kept_foreign"):
             counts[f"images_{name}"] += getattr(group, name)
+        counts["variant_images_swapped"] += group.variant_images_swapped
         counts["variant_images_kept"] += group.variant_images_kept
     return counts
 
@@ -650,25 +688,76 @@ def _gid_number(gid: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+class Phase2Line(NamedTuple):
+    """One line of phase 2 and its result."""
+
+    document: str
+    variables: dict[str, Any]
+    result: LineResult
+    file: str
+    line: int  # 1-based
+
+
+class VariantImage(NamedTuple):
+    """A variant image phase 2 attaches, and the image it detaches first (None: shows none)."""
+
+    variant_id: str
+    media_id: str
+    detach: str | None
+
+
 def _wanted_pairs(
-    group: PlanRecord, product: ExportedProduct, resolved: ResolvedGroup | None
-) -> list[tuple[str, str | None]]:
-    """(variant id, media id) to attach, to variants that show no image (a variant showing
-    another one keeps it: Shopify refuses a second, and it may be a merchant's choice): each
-    variant's primary image, or the new copy of the image it showed before this run replaced it."""
+    group: PlanRecord, product: ExportedProduct, resolved: ResolvedGroup | None, replace_all: bool
+) -> list[VariantImage]:
+    """The variant images to attach (variantimages.py says which variants get one): each
+    variant's primary image, or the new copy of the image of its own Image_SKU it showed
+    before this run replaced it. Only READY images: Shopify refuses the others."""
     media = _media_by_key(group, product, resolved)
+    image_sku_of = {m.s3_key: m.image_sku for m in group.media}
+    own = {image.id: image_sku_of[key] for key, image in media.items()}
     relink = resolved.relink if resolved else {}
     variants = {v.sku: v for v in product.variants}
-    pairs: list[tuple[str, str | None]] = []
+    wanted: list[VariantImage] = []
     for v in group.variants:
         variant = variants.get(v.sku)
-        if variant is None or variant.media_ids:
+        if variant is None:
             continue
-        key = relink.get(variant.id, v.image_s3_key)
+        shown = variant.media_ids[0] if variant.media_ids else None
+        key = relink.get(variant.id, v.image_s3_key) if shown is None else v.image_s3_key
         image = media.get(key) if key else None
-        if image is not None and image.status == "READY":
-            pairs.append((variant.id, image.id))
-    return pairs
+        if image is None or image.status != "READY":
+            continue
+        choice = choose(v.image_sku, image.id, shown, own, replace_all)
+        if choice is Choice.SET:
+            wanted.append(VariantImage(variant.id, image.id, None))
+        elif choice is Choice.SWAP and shown is not None:
+            wanted.append(VariantImage(variant.id, image.id, shown))
+    return wanted
+
+
+def _variant_media_lines(product_id: str, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Lines of productVariantAppendMedia/DetachMedia: at most 100 pairs each."""
+    return [
+        {
+            "productId": product_id,
+            "variantMedia": [
+                {"variantId": v, "mediaIds": [m]}
+                for v, m in pairs[start : start + MAX_PAIRS_PER_LINE]
+            ],
+        }
+        for start in range(0, len(pairs), MAX_PAIRS_PER_LINE)
+    ]
+
+
+def _detached(state: RunState) -> set[tuple[str, str]]:
+    """(variant id, media id) pairs the run's detach lines detached."""
+    done: set[tuple[str, str]] = set()
+    for op in state.ops(Phase.VARIANT_DETACH):
+        results = read_line_results(op, PHASE2_PAYLOAD_FIELDS[op.document])
+        for number, variables in enumerate(iter_jsonl(Path(op.input_file))):
+            if results[number].ok:
+                done.update((p["variantId"], p["mediaIds"][0]) for p in variables["variantMedia"])
+    return done
 
 
 def _unchanged_outcome(group: PlanRecord, shop_state: StateStore) -> dict[str, Any]:
@@ -715,7 +804,7 @@ def _group_outcome(
     group: PlanRecord,
     phase1: tuple[OperationRecord | None, LineResult] | None,
     products: dict[str, ExportedProduct],
-    phase2: dict[str, list[tuple[dict[str, Any], LineResult, str, int]]],
+    phase2: dict[str, list[Phase2Line]],
     resolved: ResolvedGroup | None = None,
 ) -> tuple[dict[str, Any], list[Failure]]:
     failures: list[Failure] = []
@@ -749,13 +838,13 @@ def _group_outcome(
 def _attached(
     group: PlanRecord,
     product: ExportedProduct | None,
-    lines: list[tuple[dict[str, Any], LineResult, str, int]],
+    lines: list[Phase2Line],
     failures: list[Failure],
 ) -> dict[str, str]:
     """variant id -> media id attached (already, or by a successful phase 2 line)."""
     attached = {v.id: v.media_ids[0] for v in (product.variants if product else []) if v.media_ids}
-    for variables, result, file, line in lines:
-        if "variantMedia" not in variables:  # putting bulkimg's images first again
+    for document, variables, result, file, line in lines:
+        if document == REORDER_DOCUMENT:  # putting bulkimg's images first again
             if not result.ok:
                 failures.append(
                     Failure("reorder", group.group_id, group.handle, file, line, variables,
@@ -763,6 +852,16 @@ def _attached(
                 )  # fmt: skip
             continue
         pairs = {p["variantId"]: p["mediaIds"][0] for p in variables["variantMedia"]}
+        if document == VARIANT_DETACH_DOCUMENT:
+            if result.ok:
+                for variant_id in pairs:
+                    attached.pop(variant_id, None)
+            else:  # the variant keeps the image it shows: nothing is attached to it
+                failures.append(
+                    Failure("variant_detach", group.group_id, group.handle, file, line,
+                            variables, result.errors, result.retryable)
+                )  # fmt: skip
+            continue
         if result.ok:
             attached.update(pairs)
         else:

@@ -130,3 +130,18 @@ def test_a_file_with_a_planned_s3_name_but_other_dimensions_is_an_out_of_date_co
     # merchant's lifestyle photos never carry an S3 object's name.
     shop = [media(1, "1102192-1a-101.jpg", size=640)]
     assert decide(PLAN, shop).fates == {shop[0].id: Fate.REPLACED}
+
+
+def test_a_copy_with_the_same_dimensions_but_another_file_size_is_out_of_date() -> None:
+    # The S3 object was re-exported at the same dimensions: Shopify's originalSource.fileSize
+    # tells the old upload apart. Unknown sizes (either side) fall back to the dimensions.
+    sized = [p.model_copy(update={"size": 50_000}) for p in PLAN]
+    shop = [media(1, "1102192-1a-101.jpg"), media(2, "1102192-2a-102.jpg")]
+    shop[0].file_size, shop[1].file_size = 48_000, 50_000
+    decision = decide(sized, shop)
+    assert decision.fates == {shop[0].id: Fate.REPLACED, shop[1].id: Fate.ADOPTED}
+    shop[0].file_size = None
+    assert decide(sized, shop).fates[shop[0].id] is Fate.ADOPTED
+    assert decide(PLAN, [media(1, "1102192-1a-101.jpg")]).fates == {
+        "gid://shopify/MediaImage/1": Fate.ADOPTED
+    }

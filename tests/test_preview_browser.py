@@ -275,3 +275,34 @@ def test_twenty_thousand_groups_open_page_through_and_filter(
         assert view.shown() == ["LGD-100041"]
     finally:
         view.close()
+
+
+def test_cards_say_what_the_next_submit_would_do_after_plan_against_shop(
+    browser: Any, make_settings: Any
+) -> None:
+    from bulkimg.resolve import CHECK_RESOLUTION, ResolvedGroup
+    from tests.test_preview import plan_line
+
+    settings = make_settings(aws_s3_bucket="")
+    out = settings.output_dir
+    write_jsonl(out / "plan.jsonl", [plan_line("G-1"), plan_line("G-2")])
+    changes = ResolvedGroup(group_id="G-1", handle="g-1", action="update", match="sku",
+                            product_id="gid://shopify/Product/7", adopted=2, uploaded=1,
+                            variant_images_swapped=1)  # fmt: skip
+    same = ResolvedGroup(group_id="G-2", handle="g-2", action="unchanged", match="handle")
+    write_jsonl(out / CHECK_RESOLUTION, [changes.model_dump(), same.model_dump()])
+    page = Page(browser, render_preview(settings).path, None)
+    try:
+        line = page.page.locator('article[data-group="G-1"] .against-shop').inner_text().lower()
+        assert "changes images" in line and "found by sku" in line
+        assert "adopt 2" in line and "upload 1" in line and "variant images swapped 1" in line
+        assert (
+            "nothing to send" in page.page.locator('article[data-group="G-2"]').inner_text().lower()
+        )
+        page.filter("shop")
+        assert page.shown() == ["G-1"]
+        assert (
+            "the next submit, against the shop" in page.page.locator("#shop-summary").inner_text()
+        )
+    finally:
+        page.close()

@@ -24,9 +24,18 @@ from bulkimg.cli import main
 from bulkimg.config import Settings
 from bulkimg.demo import LocalS3
 from bulkimg.nightly import NightlyRun, reconcile, run_nightly
+from bulkimg.preview import render_preview
+from bulkimg.runstate import Phase, RunStore
 from bulkimg.sandbox import FaultRule, SandboxShop
 from bulkimg.sandbox.seed import LIFESTYLE_ALT, images_from_objects, seed_existing_catalog
-from bulkimg.sandbox.snapshot import MEDIA_FIELDS, ShopSnapshot, diff, s3_file_of, snapshot
+from bulkimg.sandbox.snapshot import (
+    MEDIA_FIELDS,
+    ProductSnap,
+    ShopSnapshot,
+    diff,
+    s3_file_of,
+    snapshot,
+)
 from bulkimg.shopify_client import client_from_settings
 from tests.conftest import (
     CANARY_KEY_ID,
@@ -41,6 +50,7 @@ from tests.conftest import (
     sent_lines,
     wait_for,
 )
+from tests.test_preview import page_cards
 from tests.test_submit import graphql, jsonl, mutation_operations, retry, submit
 
 pytestmark = pytest.mark.slow
@@ -78,14 +88,26 @@ def harm(seeded: SeededShop, after: ShopSnapshot) -> list[str]:
             if variant.media_id is None or shown == variant.media_id:
                 continue
             # bulkimg's (or the old workflow's) out-of-date copy, replaced by the new version
-            # of the same S3 file: the variant shows that image again.
-            if old_file.get(variant.media_id) and old_file[variant.media_id] == new_file.get(shown):
+            # of the same S3 file: the variant shows that image again. One of bulkimg's images
+            # of another Image_SKU: the variant shows an image of its own set now
+            # (variantimages.py). A pick within its own image set, or a merchant's photo, stays.
+            was, now_shows = old_file.get(variant.media_id), new_file.get(shown)
+            if (
+                was
+                and now_shows
+                and (was == now_shows or image_sku_of(was) != image_sku_of(now_shows))
+            ):
                 continue
             found.append(f"{product.handle}: hand-set image of {variant.sku} lost")
     found.extend(twice(after))
     created = [p.handle for p in after.products.values() if p.id not in before.products]
     found.extend(f"{handle}: created on a shop that has every catalog group" for handle in created)
     return found
+
+
+def image_sku_of(s3_file: str) -> str:
+    """The Image_SKU an S3 file name (`<Image_SKU>-<N>a-<digits>.<ext>`) is an image of."""
+    return s3_file.rsplit("-", 2)[0]
 
 
 def twice(after: ShopSnapshot) -> list[str]:
@@ -347,7 +369,9 @@ def test_plan_against_the_shop_shows_each_change_and_changes_nothing(
     assert all(groups[g].match == "sku" for g in seeded_shop.report.renamed if g in groups)
     assert {g.action for g in groups.values()} <= {"update", "unchanged", "create"}
     totals = check.totals()
-    assert totals["images adopted"] > 0 and totals["images replaced"] >= 1
+    assert totals["images adopted"] > 0
+    # Every out-of-date copy, half of them with the S3 image's dimensions (told apart by size).
+    assert totals["images replaced"] == len(seeded_shop.report.stale)
     assert totals["images kept_foreign"] > 0 and totals["variant_images_kept"] > 0
 
 
@@ -370,6 +394,19 @@ def test_plan_against_shop_command_prints_the_changes_and_exits_0(
     text = " ".join(result.output.split())
     assert "what a submit would change" in text and "images adopted" in text
     assert diff(seeded_shop.seeded, snapshot(seeded_shop.shop)) == []
+    # The preview shows the same, per card and summed up, until a submit makes it history.
+    page = (settings.output_dir / "preview.html").read_text()
+    cards = {c["group_id"]: c for c in page_cards(page)}
+    shown = {g: c["against_shop"] for g, c in cards.items() if c["against_shop"]}
+    assert "the next submit, against the shop" in page
+    assert set(shown) == {g for g, c in cards.items() if c["status"] == "planned"}
+    assert sum(s["counts"].get("adopted", 0) for s in shown.values()) > 0
+    assert any("shop" in c["filters"] for c in cards.values())
+    submit(settings)
+    render_preview(settings)
+    page = (settings.output_dir / "preview.html").read_text()
+    assert not any(c["against_shop"] for c in page_cards(page))
+    assert "the next submit, against the shop" not in page
 
 
 def product_with_a_stale_copy(seeded_shop: SeededShop, settings: Settings) -> tuple[str, str]:
@@ -494,3 +531,69 @@ def test_a_canary_that_finds_a_change_beyond_images_stops_the_night(
 def run_nightly_with_canary(settings: Settings, canary: int) -> NightlyRun:
     with client_from_settings(settings) as client:
         return run_nightly(settings, client, canary=canary)
+
+
+# --- variant images ---------------------------------------------------------------------------
+
+
+def two_image_sets(seeded_shop: SeededShop, sample: Any) -> tuple[ProductSnap, dict[str, Any]]:
+    """A product with two image sets of at least two current images each, and the media of each
+    set by variation: {"sets": {image_sku: [media id, ...]}, "variants": {image_sku: [id, ...]}}."""
+    stale = {key.rsplit("/", 1)[-1] for key in seeded_shop.report.stale}
+    by_handle = seeded_shop.seeded.by_handle()
+    for group in sample_groups(sample):
+        product = by_handle.get(seeded_shop.report.handles.get(group.group_id, ""))
+        if product is None:
+            continue
+        sets: dict[str, list[tuple[str, int]]] = {}
+        for media in product.media:
+            name = s3_file_of(media.filename)
+            if name and name not in stale:
+                sets.setdefault(image_sku_of(name), []).append((name, media.id))
+        image_skus = {v.sku: v.image_sku for v in group.variants}
+        variants: dict[str, list[int]] = {}
+        for variant in product.variants:
+            variants.setdefault(image_skus.get(variant.sku or "", ""), []).append(variant.id)
+        full = [k for k, found in sets.items() if len(found) >= 2 and len(variants.get(k, [])) >= 1]
+        if len(full) >= 2 and len(variants[full[0]]) >= 2:
+            ordered = {k: [mid for _, mid in sorted(sets[k])] for k in full[:2]}
+            return product, {"sets": ordered, "variants": {k: variants[k] for k in full[:2]}}
+    raise AssertionError("the sample has no product with two image sets")
+
+
+@fast_shop
+def test_a_variant_showing_bulkimgs_image_of_another_set_gets_its_own_and_others_keep_theirs(
+    seeded_shop: SeededShop, settings: Settings, sample: Any, image_url: Any
+) -> None:
+    product, found = two_image_sets(seeded_shop, sample)
+    (a, b), store = list(found["sets"]), seeded_shop.shop.services.store
+    a_first, a_second = found["variants"][a][:2]
+    b_first = found["variants"][b][0]
+    photo = add_photo(seeded_shop, f"gid://shopify/Product/{product.id}", image_url("p.jpg"))
+    store.link_variant_media(a_first, found["sets"][b][0])  # bulkimg's image of another set
+    store.link_variant_media(a_second, found["sets"][a][1])  # a pick within its own set
+    store.link_variant_media(b_first, photo)  # a merchant's photo
+
+    outcome = submit(settings)
+    shows = {v.id: v.media_id for v in snapshot(seeded_shop.shop).products[product.id].variants}
+    assert outcome.exit_code == 0
+    assert shows[a_first] == found["sets"][a][0]  # detached, then its primary image attached
+    assert (shows[a_second], shows[b_first]) == (found["sets"][a][1], photo)
+    assert outcome.counts["variant_images_swapped"] >= 1
+    state = RunStore(settings.output_dir).load()
+    detach_lines = [line for op in state.ops(Phase.VARIANT_DETACH) for line in
+                    jsonl(Path(op.input_file))]  # fmt: skip
+    assert {"variantId": f"gid://shopify/ProductVariant/{a_first}",
+            "mediaIds": [f"gid://shopify/MediaImage/{found['sets'][b][0]}"]} in [
+        pair for line in detach_lines for pair in line["variantMedia"]]  # fmt: skip
+
+    again = submit(settings)  # the same build once more: nothing is detached again
+    assert again.exit_code == 0 and again.counts["variant_images_swapped"] == 0
+    assert not RunStore(settings.output_dir).load().ops(Phase.VARIANT_DETACH)
+
+    asked = settings.model_copy(update={"replace_variant_images": True})
+    replaced = submit(asked)
+    shows = {v.id: v.media_id for v in snapshot(seeded_shop.shop).products[product.id].variants}
+    assert replaced.exit_code == 0
+    assert (shows[a_second], shows[b_first]) == (found["sets"][a][0], found["sets"][b][0])
+    assert photo in snapshot(seeded_shop.shop).products[product.id].media_by_id()

@@ -17,8 +17,9 @@ The scenario "existing-catalog" (all shares are :class:`SeedOptions`, drawn with
   READY, file name = the S3 file name (``originalSource`` was the S3 URL), alt
   ``<Image_SKU> - Image <N>``, the image's real width and height. ~10% of those products have
   only their first images. ~5% of the images are out of date: the S3 object was replaced after
-  the upload, so the shop holds the older version; the seeder records it with other dimensions
-  (S3 is not touched) and lists it in the report.
+  the upload, so the shop holds the older version; the seeder records it with another file size
+  and, for half of them, other dimensions (S3 is not touched), and lists it in the report. Every
+  image's ``originalSource.fileSize`` is recorded.
 * merchants' lifestyle photos (``lifestyle-<n>.jpg``, alt "On model") on ~30% of the products at
   random positions; ~3% of the variants with an image set by hand (any media of the product,
   sometimes a lifestyle photo).
@@ -97,6 +98,10 @@ _TYPES = (
 )
 _MERCHANT_TITLES = ("Free Resizing", "Ships in 48 Hours", "Holiday Edit", "Certified")
 _SLUG = re.compile(r"[^a-z0-9]+")
+
+
+SeedMedia = tuple[str, str, int, int, str, int]
+"""(file name, alt, width, height, mime type, bytes of the original file)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,11 +392,12 @@ class _Builder:
             ids.append(variant_id)
         return ids
 
-    def media(self, product_id: int, items: Sequence[tuple[str, str, int, int, str]]) -> list[int]:
-        """(filename, alt, width, height, mime type) in position order; their ids."""
+    def media(self, product_id: int, items: Sequence[SeedMedia]) -> list[int]:
+        """(filename, alt, width, height, mime type, file size) in position order; their ids."""
         ids = []
-        for position, (filename, alt, width, height, mime) in enumerate(items, start=1):
+        for position, (filename, alt, width, height, mime, size) in enumerate(items, start=1):
             media_id = self.ids.take("media")
+            self.rows.media_sizes.append((media_id, size))
             self.rows.media.append(
                 Media(
                     media_id,
@@ -505,7 +511,7 @@ def seed_existing_catalog(
         product_id = build.product(handle, title, product_type)
         variant_ids = build.variants(product_id, [v.sku for v in group.variants])
 
-        items: list[tuple[str, str, int, int, str]] = []
+        items: list[SeedMedia] = []
         if rng.random() < options.with_images:
             skus = dict.fromkeys(
                 v.image_sku for v in group.variants if v.image_sku_state is ImageSkuState.OK
@@ -513,11 +519,15 @@ def seed_existing_catalog(
             for sku in skus:
                 for variation, image in accepted.get(sku, []):
                     alt = rules.alt(sku, variation, len(items) + 1, group.group_id)
-                    width, height = image.width, image.height
+                    width, height, size = image.width, image.height, image.size
                     if rng.random() < options.stale_images:
-                        width, height = width * 3 // 4 + 1, height * 3 // 4 + 1
+                        # An older version: other dimensions, or (half of them) the same
+                        # dimensions in another number of bytes (re-exported, retouched).
+                        if rng.random() < 0.5:
+                            width, height = width * 3 // 4 + 1, height * 3 // 4 + 1
+                        size = size * 9 // 10 + 1
                         stale.append(image.key)
-                    items.append((image.filename, alt, width, height, _mime(image)))
+                    items.append((image.filename, alt, width, height, _mime(image), size))
             if len(items) > 1 and rng.random() < options.partial_images:
                 kept = rng.randrange(1, len(items))
                 dropped = {name for name, *_ in items[kept:]}
@@ -531,7 +541,7 @@ def seed_existing_catalog(
                 name = f"lifestyle-{build.lifestyle_count}.jpg"
                 items.insert(
                     rng.randrange(0, len(items) + 1),
-                    (name, LIFESTYLE_ALT, 1200, 1500, "image/jpeg"),
+                    (name, LIFESTYLE_ALT, 1200, 1500, "image/jpeg", 240_000 + rng.randrange(9_999)),
                 )
         media_ids = build.media(product_id, items)
         if media_ids:
@@ -551,7 +561,7 @@ def seed_existing_catalog(
         build.variants(
             product_id, [f"{prefix}{rng.randrange(10_000, 99_999)}" for _ in range(count)]
         )
-        build.media(product_id, [(f"{handle}.png", title, 1000, 1000, "image/png")])
+        build.media(product_id, [(f"{handle}.png", title, 1000, 1000, "image/png", 180_000)])
 
     store.insert_seed(build.rows)
     return SeedReport(

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -259,6 +259,8 @@ class SeedRows:
     inventory: list[tuple[int, int]]
     """(variant id, quantity)"""
     metafields: list[Metafield]
+    media_sizes: list[tuple[int, int]] = field(default_factory=list)
+    """(media id, bytes of its original file: MediaImage.originalSource.fileSize)"""
 
 
 class Store:
@@ -901,6 +903,9 @@ class Store:
             )
             db.executemany(
                 "INSERT INTO variant_media(variant_id, media_id) VALUES (?, ?)", rows.variant_media
+            )
+            db.executemany(
+                "INSERT INTO media_sizes(media_id, file_size) VALUES (?, ?)", rows.media_sizes
             )
             db.executemany(
                 "INSERT INTO variant_inventory(variant_id, quantity) VALUES (?, ?)", rows.inventory

@@ -85,6 +85,32 @@ function showCards(cards) {
     not_created: "not created (--no-create)",
   };
 
+  const SHOP_ACTIONS = {
+    create: "creates the product",
+    update: "changes images",
+    unchanged: "nothing to send",
+    conflict: "skipped: handle and SKUs disagree",
+    not_created: "not created (--no-create)",
+  };
+
+  const SHOP_LABELS = {
+    adopted: "adopt", uploaded: "upload", replaced: "replace", removed: "remove",
+    kept_foreign: "foreign kept", variant_images_set: "variant images set",
+    variant_images_swapped: "variant images swapped", variant_images_kept: "variant images kept",
+  };
+
+  function againstShop(shop) {
+    const line = el("p", "against-shop");
+    line.append(el("strong", null, "next submit: "));
+    line.append(badge("shop", shop.action, SHOP_ACTIONS[shop.action] || null));
+    line.append(el("span", "found-by", shop.match === "new" ? "no such product yet" : "found by " + shop.match));
+    for (const name of Object.keys(SHOP_LABELS)) {
+      if (shop.counts[name]) line.append(el("span", "shop-count", SHOP_LABELS[name] + " " + shop.counts[name]));
+    }
+    if (shop.detail) line.append(el("span", "detail", shop.detail));
+    return line;
+  }
+
   function header(card) {
     const head = el("header", "card-head");
     head.append(el("h2", "group-id", card.group_id));
@@ -209,6 +235,7 @@ function showCards(cards) {
     const article = el("article", "card" + (card.outcome ? " is-" + card.outcome : ""));
     article.dataset.group = card.group_id;
     article.append(header(card));
+    if (card.against_shop) article.append(againstShop(card.against_shop));
     if (card.failures.length) article.append(failures(card));
     const images = el("ol", "images");
     images.setAttribute("aria-label", "images in upload order");
