@@ -16,7 +16,9 @@ from pydantic import BaseModel
 
 from bulkimg.catalog import Catalog, open_settings_catalog, read_catalog
 from bulkimg.config import Settings
+from bulkimg.errors import ConfigError
 from bulkimg.incremental import Incremental
+from bulkimg.linkcheck import LinkCheck, check_link
 from bulkimg.models import GroupPlan, ImageSkuState, SkuImages
 from bulkimg.outputs import OutputSet, PartedJsonl, output_set
 from bulkimg.plan import PlanRules, plan_group
@@ -28,13 +30,13 @@ from bulkimg.planfile import (
     PlanRejected,
     PlanVariant,
 )
-from bulkimg.presign import FastPresigner, presigner
+from bulkimg.presign import FastPresigner, LinkLifetime, link_lifetime, presigner
 from bulkimg.preview import PreviewResult, write_preview
 from bulkimg.probecache import ProbeCache
 from bulkimg.productset import LineRules, productset_variables
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.runlogs import MissingImagesLog, log_file_name, log_safe
-from bulkimg.s3client import RequestCounter, make_s3_client
+from bulkimg.s3client import BucketRegion, RequestCounter, client_for_bucket
 from bulkimg.s3index import IndexStats, S3ImageIndex
 from bulkimg.statestore import StateStore
 
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
 PRODUCTSET_STEM = "productset"
 REPORT_FILE = "build-report.json"
 CACHE_FILE = "dimensions.sqlite"
+# URLs valid for less than this are not worth writing: the credentials are about to expire.
+MIN_LINK_SECONDS = 60
 
 
 class BuildReport(BaseModel):
@@ -77,6 +81,15 @@ class BuildReport(BaseModel):
     missing_log: str
     preview_file: str
     thumbnail_gets: int
+    # The bucket's region (HeadBucket; None: the server does not say) and the one signed for.
+    bucket_region: str | None = None
+    signing_region: str = ""
+    links_expire_at: str = ""  # when the presigned URLs of this build stop working (UTC)
+    links_expiry: str = ""  # the same, with what limits it (setting, credentials, SigV4)
+    link_check: LinkCheck | None = None  # the one GET of a written URL (None: no URL written)
+    # Fast-path (presigned) requests S3 refused in a way only boto3 gets past, by S3's code:
+    # boto3 made them again.
+    fast_path_fallbacks: dict[str, int] = {}
     wall_seconds: float
     seconds_per_image_sku: float
 
@@ -118,9 +131,9 @@ def run_build(
         f" {len(image_skus)} Image_SKUs"
     )
 
-    client = s3_client or make_s3_client(settings)
     counter = RequestCounter()
-    counter.attach(client)
+    # Before anything is written: the bucket's region, followed when AWS_REGION is another.
+    client, region = client_for_bucket(settings, s3_client, counter.attach)
     cache = ProbeCache(settings.cache_dir / CACHE_FILE)
     try:
         indexer = S3ImageIndex(client, settings, cache, reporter)
@@ -131,8 +144,14 @@ def run_build(
     # Credentials and the signing time are frozen once: a key signed again gives the same URL,
     # so the preview signs again (cheap) instead of keeping every URL of the JSONL in memory.
     signed_at = datetime.now(UTC)
+    lifetime = link_lifetime(client, settings.presign_seconds, signed_at)
+    if lifetime.seconds < MIN_LINK_SECONDS:
+        raise ConfigError(
+            f"the S3 credentials expire at {lifetime.describe()}: too soon to sign links;"
+            " refresh them (or let the role's session last longer) and build again"
+        )
     source_url: Callable[[str], str] = presigner(
-        client, settings.aws_s3_bucket or "", settings.presign_seconds, clock=lambda: signed_at
+        client, settings.aws_s3_bucket or "", lifetime.seconds, clock=lambda: signed_at
     )
     if not isinstance(source_url, FastPresigner):  # botocore signs at its own time: keep its URLs
         source_url = functools.cache(source_url)
@@ -148,12 +167,19 @@ def run_build(
         finally:
             if state is not None:
                 state.close()
+        checked = None
+        if written.first_key is not None:  # before success is reported: does a link work?
+            url = source_url(written.first_key)
+            checked = check_link(settings, url, written.first_key, client.meta.events)
         plan_temp = outputs.written_temp(written.plan_path)
-        preview = write_preview(outputs, settings, plan_temp, client, presign=source_url)
+        preview = write_preview(
+            outputs, settings, plan_temp, client, presign=source_url, lifetime=lifetime
+        )
         wall = time.monotonic() - t0
         report = _report(
             catalog, image_skus, indexer.stats, counter, written, preview, started, wall
         )
+        report = report.model_copy(update=_access_fields(region, lifetime, checked, counter))
         report_path = settings.output_dir / REPORT_FILE
         outputs.open(report_path).write(
             orjson.dumps(report.model_dump(), option=orjson.OPT_INDENT_2) + b"\n"
@@ -175,6 +201,7 @@ class _Written:
     media: int
     missing: Counter[str]
     incremental: Incremental
+    first_key: str | None = None  # the S3 key of the first URL written (the link check's)
 
 
 def _write_outputs(
@@ -217,6 +244,8 @@ def _write_outputs(
             part, line = lines.write(productset_variables(plan, source_url, line_rules))
             written.groups_written += 1
             written.media += len(plan.media)
+            if written.first_key is None and plan.media:
+                written.first_key = plan.media[0].s3_key
         plan_temp.write(_plan_record(plan, part, line, index).dump())
     lines.rename_single_part()
     written.productset_files = lines.final_names()
@@ -288,6 +317,22 @@ def _stale_parts(out_dir: Path, keep: list[Path]) -> list[Path]:
         for p in out_dir.glob(f"{PRODUCTSET_STEM}*.jsonl")
         if p.name not in names and p.name[len(PRODUCTSET_STEM)] in ".-"
     ]
+
+
+def _access_fields(
+    region: BucketRegion, lifetime: LinkLifetime, checked: LinkCheck | None, counter: RequestCounter
+) -> dict[str, object]:
+    """The report's fields on how S3 was reached and how long the links work."""
+    return {
+        "bucket_region": region.bucket,
+        "signing_region": region.signing,
+        "links_expire_at": lifetime.expires_at.isoformat(timespec="seconds"),
+        "links_expiry": lifetime.describe(),
+        "link_check": checked,
+        "fast_path_fallbacks": counter.fallback_snapshot(),
+        "s3_requests": counter.snapshot(),
+        "s3_http_attempts": counter.attempts,
+    }
 
 
 def _report(

@@ -329,7 +329,7 @@ def run_command(
 def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
     """Submit again only the retryable lines of FAILURES_FILE, and merge the outcome."""
     from bulkimg.retry import read_failures, run_retry
-    from bulkimg.s3client import make_s3_client
+    from bulkimg.s3client import make_s3_client, signing_settings
     from bulkimg.shopify_client import client_from_settings
 
     read_failures(failures_file)  # a missing or malformed file is the first thing to report
@@ -337,7 +337,7 @@ def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
     settings.require("aws_s3_bucket")
     with client_from_settings(settings) as client, _reporter() as reporter:
         inputs, outcome = run_retry(
-            settings, client, failures_file, make_s3_client(settings), reporter
+            settings, client, failures_file, make_s3_client(signing_settings(settings)), reporter
         )
     if outcome is None:
         console.print(f"nothing to retry in {failures_file}")
@@ -395,6 +395,8 @@ def print_submit_summary(outcome: Any) -> None:
     for key, value in outcome.counts.items():
         table.add_row(key.replace("_", " "), str(value))
     console.print(table)
+    if outcome.links_expiry:
+        console.print(f"  image links signed now, valid until {outcome.links_expiry}")
     if not outcome.finished:
         console.print("submitted; `bulkimg status` shows progress, `bulkimg submit --wait` resumes")
     for path in (outcome.manifest, outcome.failures, outcome.failure_log):
@@ -531,6 +533,9 @@ def print_build_summary(report: BuildReport, report_path: Path) -> None:
         ("S3 folders needed", report.folders_needed),
         ("listing strategy", f"{report.list_strategy} ({report.list_pages} pages)"),
         ("S3 requests", _counts(report.s3_requests)),
+        ("S3 bucket region", _region(report)),
+        ("links expire", report.links_expiry or "-"),
+        ("link check", _link_check(report)),
         ("cache hits / headers read", f"{report.cache_hits} / {report.images_probed}"),
         ("images accepted", report.images_accepted),
         ("files rejected", _counts(report.images_rejected)),
@@ -545,6 +550,29 @@ def print_build_summary(report: BuildReport, report_path: Path) -> None:
         console.print(f"  wrote {path}")
     for group_id, reason in report.groups_deferred.items():
         err_console.print(f"[yellow]deferred[/] {group_id}: {reason}")
+    if report.fast_path_fallbacks:
+        total = sum(report.fast_path_fallbacks.values())
+        err_console.print(
+            f"[yellow]{total} S3 requests fell back from the fast path to boto3[/]"
+            f" ({_counts(report.fast_path_fallbacks)}): check AWS_REGION, the credentials and"
+            " the clock",
+            highlight=False,
+        )
+
+
+def _region(report: BuildReport) -> str:
+    if report.bucket_region is None:
+        return f"{report.signing_region} (the server does not say the bucket's)"
+    if report.bucket_region != report.signing_region:
+        return f"{report.bucket_region} (signed for {report.signing_region})"
+    return report.bucket_region
+
+
+def _link_check(report: BuildReport) -> str:
+    check = report.link_check
+    if check is None:
+        return "no link written"
+    return f"HTTP {check.status} for one presigned URL ({check.seconds:.2f} s)"
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     # also used when a proxy applies), or boto3 (get_object and list_objects_v2, ~4 ms).
     s3_get_client: Literal["direct", "httpx", "boto3"] = "direct"
     presign_seconds: int = Field(86_400, ge=60, le=604_800)
+    # The least time a presigned URL submit (or retry) sends must stay valid: Shopify fetches the
+    # images while the bulk operation runs. Submit re-signs every URL with fresh credentials and
+    # refuses when the credentials expire sooner.
+    submit_link_seconds: int = Field(1800, ge=60, le=604_800)
 
     # Image rules
     min_width: int = Field(200, ge=1)

@@ -18,8 +18,9 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 if TYPE_CHECKING:
@@ -32,6 +33,96 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 TIMESTAMP = "%Y%m%dT%H%M%SZ"  # botocore's SIGV4_TIMESTAMP
 # Keys the self-check signs: a plain one, and one with every kind of character S3 keys escape.
 PROBE_KEYS = ("bulkimg-presign-check", "bulkimg presign/check+%~é?#&=;ü/\u4e2d//x")
+SIGV4_MAX_SECONDS = 604_800  # SigV4 refuses a presigned URL valid for more than 7 days
+Limit = Literal["setting", "credentials", "sigv4"]
+# A presigner with a real clock (the header reads') reads session credentials again this long
+# before they expire, so a build longer than the session keeps signing with valid ones.
+RENEW_BEFORE_SECONDS = 600
+RETRY_RENEW = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkLifetime:
+    """How long the URLs signed now stay valid, and what limits it.
+
+    A presigned URL dies with the credentials that signed it (an assumed role's, SSO's, an
+    instance role's session), whatever its X-Amz-Expires says; SigV4 caps it at 7 days.
+    """
+
+    seconds: int  # X-Amz-Expires of the URLs signed at `signed_at`
+    signed_at: datetime
+    limited_by: Limit
+    credentials_expire_at: datetime | None  # None: long-term keys (no known expiry)
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.signed_at + timedelta(seconds=self.seconds)
+
+    def describe(self) -> str:
+        """`2026-12-03 21:04 UTC (when the S3 credentials expire)`: for reports and pages."""
+        why = {
+            "setting": "BULKIMG_PRESIGN_SECONDS",
+            "credentials": "when the S3 session credentials expire",
+            "sigv4": "SigV4's 7-day cap",
+        }[self.limited_by]
+        return f"{self.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({why})"
+
+
+def credentials_expiry(client: S3Client, at_least: int = 0) -> datetime | None:
+    """When the client's credentials expire; None for credentials without an expiry (long-term
+    keys, or none at all).
+
+    Refreshable credentials (assumed roles, SSO, container and instance roles, the environment
+    with AWS_CREDENTIAL_EXPIRATION) are refreshed first when botocore would refresh them now, or
+    when they expire within `at_least` seconds.
+    """
+    signer: Any = getattr(client, "_request_signer", None)
+    credentials: Any = getattr(signer, "_credentials", None)
+    if credentials is None or not hasattr(credentials, "refresh_needed"):
+        return None
+    advisory = getattr(credentials, "_advisory_refresh_timeout", None)
+    try:
+        if isinstance(advisory, int) and at_least > advisory:
+            credentials._advisory_refresh_timeout = at_least  # refresh sooner, this once
+        credentials.get_frozen_credentials()  # refreshes credentials about to expire
+    except Exception:  # a refresh that fails: signing raises it, as before
+        return None
+    finally:
+        if isinstance(advisory, int):
+            credentials._advisory_refresh_timeout = advisory
+    expiry = getattr(credentials, "_expiry_time", None)  # botocore's RefreshableCredentials
+    if not isinstance(expiry, datetime):
+        return None
+    return expiry if expiry.tzinfo is not None else expiry.replace(tzinfo=UTC)
+
+
+def link_lifetime(
+    client: S3Client, wanted: int, signed_at: datetime, at_least: int = 0
+) -> LinkLifetime:
+    """The lifetime of URLs signed at `signed_at`: `wanted` seconds, capped by SigV4's 7 days and
+    by when the client's credentials expire (0 when they already have); credentials expiring
+    within `at_least` seconds are refreshed first when they can be."""
+    expiry = credentials_expiry(client, at_least)
+    seconds = wanted
+    limited_by: Limit = "setting"
+    if seconds > SIGV4_MAX_SECONDS:
+        seconds, limited_by = SIGV4_MAX_SECONDS, "sigv4"
+    if expiry is not None:
+        left = max(0, int((expiry - signed_at).total_seconds()))
+        if left < seconds:
+            seconds, limited_by = left, "credentials"
+    return LinkLifetime(seconds, signed_at, limited_by, expiry)
+
+
+def url_expiry(url: str) -> datetime | None:
+    """When a SigV4 presigned URL expires by its own X-Amz-Date and X-Amz-Expires (None: not
+    one). A URL signed with a session token may die sooner, with its session."""
+    query = dict(pair.partition("=")[::2] for pair in url.partition("?")[2].split("&"))
+    try:
+        signed = datetime.strptime(query["X-Amz-Date"], TIMESTAMP).replace(tzinfo=UTC)
+        return signed + timedelta(seconds=int(query["X-Amz-Expires"]))
+    except (KeyError, ValueError):
+        return None
 
 
 def botocore_presigner(client: S3Client, bucket: str, expires: int) -> Presign:
@@ -127,7 +218,10 @@ class _Day(NamedTuple):
 class FastPresigner:
     """SigV4 query-string presigned GET URLs for one bucket, with frozen credentials."""
 
-    __slots__ = ("_clock", "_credentials", "_day", "_endpoint", "_expires", "_fallback", "_stamp")
+    __slots__ = (
+        "_client", "_clock", "_credentials", "_day", "_endpoint", "_expires", "_fallback",
+        "_renew_at", "_stamp",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -144,6 +238,9 @@ class FastPresigner:
         self._clock = clock or _utc_now
         self._day: _Day | None = None
         self._stamp: tuple[datetime, str] | None = None  # the clock's last time, formatted
+        # Session credentials are read again (refreshed) shortly before they expire.
+        self._client: S3Client | None = None
+        self._renew_at: datetime | None = None
 
     def __repr__(self) -> str:  # no credentials in a repr (tracebacks, debuggers)
         return f"FastPresigner({self._endpoint.url_prefix!r}, expires={self._expires})"
@@ -168,12 +265,32 @@ class FastPresigner:
             stamp = url.partition("X-Amz-Date=")[2][:16]
             if not hmac.compare_digest(fast.sign(key, stamp), url):
                 return None
+        expiry = credentials_expiry(client)
+        if expiry is not None:
+            fast._client = client
+            fast._renew_at = expiry - timedelta(seconds=RENEW_BEFORE_SECONDS)
         return fast
+
+    def _renew(self, now: datetime) -> None:
+        """Read the client's credentials again (botocore refreshes them: they expire soon)."""
+        client = self._client
+        if client is None:
+            return
+        expiry = credentials_expiry(client, at_least=RENEW_BEFORE_SECONDS)
+        credentials = frozen_credentials(client)
+        if credentials is not None and credentials != self._credentials:
+            self._credentials, self._day = credentials, None  # a new signing key
+        renew_at = expiry - timedelta(seconds=RENEW_BEFORE_SECONDS) if expiry else None
+        # Not extended (a session that cannot be refreshed): try again in a minute, not per URL.
+        self._renew_at = renew_at if renew_at is None or renew_at > now else now + RETRY_RENEW
 
     def __call__(self, key: str) -> str:
         if not key:
             return self._fallback(key)
         now, stamp = self._clock(), self._stamp
+        renew_at = self._renew_at
+        if renew_at is not None and now >= renew_at:
+            self._renew(now)
         if stamp is None or stamp[0] != now:  # a frozen clock (a build's) is formatted once
             stamp = self._stamp = (now, now.strftime(TIMESTAMP))
         return self.sign(key, stamp[1])

@@ -20,7 +20,7 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
@@ -35,9 +35,9 @@ from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
 from bulkimg.outputs import OutputSet, output_set
 from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
-from bulkimg.presign import presigner
+from bulkimg.presign import LinkLifetime, link_lifetime, presigner
 from bulkimg.resolve import CHECK_RESOLUTION, ResolvedGroup, read_resolution
-from bulkimg.s3client import make_s3_client
+from bulkimg.s3client import make_s3_client, signing_settings
 from bulkimg.thumbnails import CACHE_FILE, DATA_URI_PREFIX, ThumbnailCache, Thumbnailer
 
 if TYPE_CHECKING:
@@ -565,11 +565,13 @@ def write_preview(
     manifest_path: Path | None = None,
     failures_path: Path | None = None,
     presign: Callable[[str], str] | None = None,
+    lifetime: LinkLifetime | None = None,
     shop_check_path: Path | None = None,
 ) -> PreviewResult:
     """Render output/preview.html from a plan (and outcomes) into `outputs`, committed with them.
 
-    `presign` (default: presigned with `client`) lets `build` sign with its own presigner.
+    `presign` and its `lifetime` (default: presigned with `client` now) let `build` sign with
+    its own presigner.
     """
     manifest, failures = load_manifest(manifest_path), load_failures(failures_path)
     checked = _shop_check(shop_check_path, plan_path, manifest_path if manifest else None)
@@ -577,6 +579,10 @@ def write_preview(
     now = datetime.now(UTC)
     cards = CardSet()
     cache = ThumbnailCache(settings.cache_dir / CACHE_FILE)
+    bucket = settings.aws_s3_bucket
+    if presign is None and client is not None and bucket:
+        lifetime = link_lifetime(client, settings.presign_seconds, now)
+        presign = presigner(client, bucket, lifetime.seconds, clock=lambda: now)
     try:
         sources, thumbnailer = _image_sources(settings, client, cache, plan_path, presign)
         for plan in read_plan(plan_path):
@@ -589,7 +595,7 @@ def write_preview(
         generated_at=now,
         plan=str(settings.output_dir / PLAN_FILE),
         manifest=_manifest_note(manifest_path) if manifest and manifest_path else None,
-        images_note=_images_note(settings, sources, now),
+        images_note=_images_note(sources, lifetime),
         warnings=_warnings(cards.group_ids, manifest, failures, manifest_path, plan_path),
         shop_check=_manifest_note(checked) if checked else None,
     )
@@ -609,8 +615,6 @@ def _image_sources(
 ) -> tuple[ImageSources, Thumbnailer]:
     bucket = settings.aws_s3_bucket or None
     usable = client if bucket else None
-    if presign is None and usable and bucket:
-        presign = presigner(usable, bucket, settings.presign_seconds)
     fetch_from = usable if settings.preview_thumbnails else None
     thumbnailer = Thumbnailer(
         cache, bucket, fetch_from, settings.s3_workers, settings.max_image_bytes
@@ -622,19 +626,14 @@ def _image_sources(
     return ImageSources(presign, lookup, settings.preview_thumbnails), thumbnailer
 
 
-def _images_note(settings: Settings, sources: ImageSources, now: datetime) -> str:
+def _images_note(sources: ImageSources, lifetime: LinkLifetime | None) -> str:
     used = sources.used
     parts = []
     if used["embedded"]:
         parts.append(f"{used['embedded']} thumbnails are embedded in this file")
     if used["url"]:
-        expires = now + timedelta(seconds=settings.presign_seconds)
-        token = settings.aws_session_token and settings.aws_session_token.get_secret_value()
-        parts.append(
-            f"{used['url']} images load from presigned S3 links that expire at"
-            f" {expires:%Y-%m-%d %H:%M} UTC"
-            + (" (sooner if the session credentials expire first)" if token else "")
-        )
+        expiry = lifetime.describe() if lifetime is not None else "an unknown time"
+        parts.append(f"{used['url']} images load from presigned S3 links that expire at {expiry}")
     if used["none"]:
         why = "no S3 credentials were found" if sources.no_credentials else "no S3 settings"
         parts.append(f"{used['none']} images show a placeholder ({why})")
@@ -681,7 +680,8 @@ def render_preview(settings: Settings, s3_client: S3Client | None = None) -> Pre
     """
     out = settings.output_dir
     plan_path = out / PLAN_FILE
-    client = s3_client or (make_s3_client(settings) if settings.aws_s3_bucket else None)
+    signing = signing_settings(settings)  # the bucket's region, as the build learnt it
+    client = s3_client or (make_s3_client(signing) if settings.aws_s3_bucket else None)
     with output_set() as outputs:
         result = write_preview(
             outputs,

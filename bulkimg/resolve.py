@@ -22,8 +22,9 @@ no deleted id that is not bulkimg's.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -31,8 +32,10 @@ import orjson
 from pydantic import BaseModel
 
 from bulkimg.adoption import Fate, ImageDecision, decide
+from bulkimg.errors import ConfigError
 from bulkimg.outputs import iter_models
 from bulkimg.planfile import PlanRecord, read_plan
+from bulkimg.presign import url_expiry
 from bulkimg.results import ExportedProduct, read_export
 from bulkimg.shopindex import Identity, Match, ShopIndex
 from bulkimg.shopname import shopify_filename
@@ -96,6 +99,36 @@ class ResolveRules:
     replace_variant_images: bool = False  # every variant gets its primary image, whatever it shows
 
 
+@dataclass(frozen=True, slots=True)
+class Relinker:
+    """The image URLs of the lines submit sends: signed again now with fresh credentials
+    (`presign`), or, without S3 settings, the build's, each checked to work until `valid_until`
+    (Shopify fetches the images while the bulk operation runs)."""
+
+    presign: Callable[[str], str] | None
+    valid_until: datetime
+
+    def relink(self, plan: PlanRecord, variables: dict[str, object]) -> None:
+        """Set (or check) the URL of every image of a build line, in place."""
+        source = variables.get("input")
+        files = source.get("files") if isinstance(source, dict) else None
+        keys = {shopify_filename(m.s3_key, m.etag): m.s3_key for m in plan.media}
+        for entry in files if isinstance(files, list) else []:
+            if not isinstance(entry, dict) or not isinstance(entry.get("originalSource"), str):
+                continue
+            key = keys.get(str(entry.get("filename")))
+            if self.presign is not None and key is not None:
+                entry["originalSource"] = self.presign(key)
+                continue
+            expires = url_expiry(entry["originalSource"])
+            if expires is not None and expires < self.valid_until:
+                raise ConfigError(
+                    f"the build's presigned URLs expire at {expires:%Y-%m-%d %H:%M} UTC, before"
+                    " Shopify could fetch the images: run `bulkimg build` again, or set"
+                    " AWS_S3_BUCKET so that submit signs them again"
+                )
+
+
 def read_resolution(path: Path) -> Iterator[ResolvedGroup]:
     return iter_models(path, ResolvedGroup, "a resolved group")
 
@@ -113,9 +146,10 @@ def resolve_run(
     out_dir: Path,
     run_id: str,
     rules: ResolveRules,
+    relinker: Relinker | None = None,
 ) -> tuple[list[tuple[Path, str]], Path]:
     """Write the run's resolved line files, (path, document) each, empty ones left out, and its
-    resolution file."""
+    resolution file; `relinker` signs every image URL again (or checks the build's)."""
     index = ShopIndex(read_export(export_path).values() if export_path else [])
     plans = {(r.file, r.line): r for r in read_plan(plan_path) if r.file and r.line}
     resolution = out_dir / f"resolution-{run_id}.jsonl"
@@ -128,7 +162,10 @@ def resolve_run(
                     plan = plans.get((build_file.name, number))
                     if plan is None or not raw.strip():
                         continue
-                    group, lines = resolve_line(plan, orjson.loads(raw), index, rules)
+                    variables = orjson.loads(raw)
+                    if relinker is not None:
+                        relinker.relink(plan, variables)
+                    group, lines = resolve_line(plan, variables, index, rules)
                     group.lines = [sinks.write(document, line) for document, line in lines]
                     record_out.write(group.dump())
             written.extend(sinks.written())

@@ -1,14 +1,15 @@
 """`bulkimg retry failures.jsonl`: submit again only the lines that can succeed on a new try.
 
-productSet failures get fresh lines (fresh presigned URLs: the old ones may have expired) built
-from the plan, without touching S3 beyond signing. Variant-image failures of products that
+productSet failures get fresh lines built from the plan, without touching S3 beyond signing;
+submit signs their URLs again with fresh credentials when it sends them (the old ones may have
+expired). Variant-image failures of products that
 exist skip productSet and go straight to the export and productVariantAppendMedia.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ import orjson
 from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
 from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
-from bulkimg.presign import presigner
+from bulkimg.presign import link_lifetime, presigner
 from bulkimg.productset import LineRules, productset_variables
 from bulkimg.progress import Reporter
 from bulkimg.shopify_client import ShopifyClient
@@ -73,7 +74,10 @@ def prepare_retry(settings: Settings, failures_path: Path, s3: S3Client) -> Retr
     plan_path = directory / f"plan-retry-{stamp}.jsonl"
     rules = LineRules(settings.option_name)
 
-    source_url = presigner(s3, settings.aws_s3_bucket or "", settings.presign_seconds)
+    # Submit signs every URL of the lines it sends again (and refuses when the credentials
+    # expire too soon); these are the lines' URLs until then, capped as the build's are.
+    lifetime = link_lifetime(s3, settings.presign_seconds, datetime.now(UTC))
+    source_url = presigner(s3, settings.aws_s3_bucket or "", max(1, lifetime.seconds))
 
     line = 0
     # Lines in their create form: submit rewrites them against a fresh export of the shop, so
@@ -115,7 +119,7 @@ def run_retry(
     inputs = prepare_retry(settings, failures_path, s3)
     if inputs.empty:
         return inputs, None
-    submission = Submission(settings, client, reporter, plan_path=inputs.plan_path)
+    submission = Submission(settings, client, reporter, plan_path=inputs.plan_path, s3=s3)
     state = submission.start(
         inputs.productset_files,
         phase1_skipped=inputs.phase1_skipped,

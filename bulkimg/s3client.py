@@ -2,32 +2,52 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 import threading
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
+import certifi
+import orjson
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import SSLError as BotocoreSSLError
 from botocore.utils import parse_timestamp
 
 from bulkimg.config import Settings
+from bulkimg.errors import ConfigError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+CHECK_ATTEMPTS = 2  # the region check's HeadBucket: a TLS or network failure told at once
+BUILD_REPORT_FILE = "build-report.json"  # build.REPORT_FILE: where the build's region is kept
 S3_CONNECT_TIMEOUT = 10.0
 S3_READ_TIMEOUT = 60.0
 # Requests sent outside botocore (s3get.py's presigned GETs) are announced on the client's event
 # system under these names, so the counter attached to the client counts them like its own.
 LIGHT_CALL_EVENT = "bulkimg-call.s3"
 LIGHT_SEND_EVENT = "bulkimg-send.s3"
+# A request of the fast path (s3get.py) that S3 refused in a way only boto3 gets past (a region
+# redirect, expired credentials, a skewed clock): boto3 makes it again. Counted apart.
+FALLBACK_EVENT = "bulkimg-fallback.s3"
 
 
 def emit_light_call(events: Any, operation: str, count: int = 1) -> None:
     """`count` API calls (`operation`, e.g. GetObject) made without botocore."""
     events.emit(f"{LIGHT_CALL_EVENT}.{operation}", count=count)
+
+
+def emit_fallback(events: Any, code: str, count: int = 1) -> None:
+    """`count` fast-path requests S3 answered `code` that boto3 then made."""
+    events.emit(f"{FALLBACK_EVENT}.{code}", count=count)
 
 
 def emit_light_send(events: Any, operation: str, count: int = 1) -> None:
@@ -41,6 +61,7 @@ class RequestCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
+        self.fallbacks: Counter[str] = Counter()  # fast-path requests boto3 made again, by code
         self.attempts = 0
 
     def _handlers(self) -> list[tuple[str, Any]]:
@@ -49,6 +70,7 @@ class RequestCounter:
             ("before-send.s3.*", self._on_send),
             (f"{LIGHT_CALL_EVENT}.*", self._on_light_call),
             (f"{LIGHT_SEND_EVENT}.*", self._on_send),
+            (f"{FALLBACK_EVENT}.*", self._on_fallback),
         ]
 
     def attach(self, client: S3Client) -> None:
@@ -67,6 +89,10 @@ class RequestCounter:
         with self._lock:
             self.calls[event_name.rpartition(".")[2]] += count
 
+    def _on_fallback(self, event_name: str, count: int = 1, **_: Any) -> None:
+        with self._lock:
+            self.fallbacks[event_name.partition(f"{FALLBACK_EVENT}.")[2]] += count
+
     def _on_send(self, count: int = 1, **_: Any) -> None:
         with self._lock:
             self.attempts += count
@@ -78,6 +104,10 @@ class RequestCounter:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(sorted(self.calls.items()))
+
+    def fallback_snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(sorted(self.fallbacks.items()))
 
 
 def fast_timestamp(value: Any) -> datetime:
@@ -98,11 +128,52 @@ def fast_timestamp(value: Any) -> datetime:
     return result
 
 
-def make_s3_client(settings: Settings, max_connections: int | None = None) -> S3Client:
-    """The client every S3 call of a run goes through; credentials fall back to boto3's chain."""
+def ca_bundle() -> str | None:
+    """The CA bundle every S3 sender verifies HTTPS with: AWS_CA_BUNDLE, else the AWS config
+    file's `ca_bundle` (of AWS_PROFILE), as botocore resolves it; None: certifi's bundle."""
+    value = botocore.session.get_session().get_config_variable("ca_bundle")
+    return str(value) if value else None
+
+
+def ca_in_use() -> str:
+    """The CA bundle named in a TLS failure's message."""
+    return ca_bundle() or f"certifi's default bundle ({certifi.where()})"
+
+
+@cache
+def _ssl_context(cafile: str) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot read the CA bundle {cafile}: {exc.__class__.__name__}") from None
+
+
+def ssl_context() -> ssl.SSLContext:
+    """The TLS configuration of the direct and httpx senders (botocore's: `ca_bundle()`)."""
+    return _ssl_context(ca_bundle() or certifi.where())
+
+
+def tls_failure(endpoint: str) -> ConfigError:
+    """One line for a certificate S3's endpoint presented that the CA bundle does not trust."""
+    return ConfigError(
+        f"TLS to {endpoint} failed: its certificate is not trusted by the CA bundle in use,"
+        f" {ca_in_use()} (set AWS_CA_BUNDLE, or ca_bundle in the AWS config file)"
+    )
+
+
+def make_s3_client(
+    settings: Settings, max_connections: int | None = None, max_attempts: int | None = None
+) -> S3Client:
+    """The client every S3 call of a run goes through.
+
+    Credentials: the settings' keys when they come from `.env` or bulkimg.toml; otherwise
+    boto3's provider chain (environment with AWS_CREDENTIAL_EXPIRATION, profiles, SSO, assumed
+    roles, web identity, container and instance roles), whose temporary credentials botocore
+    refreshes before they expire. HTTPS verifies with `ca_bundle()`.
+    """
     config = Config(
         region_name=settings.aws_region,
-        retries={"max_attempts": settings.s3_max_attempts, "mode": "adaptive"},
+        retries={"max_attempts": max_attempts or settings.s3_max_attempts, "mode": "adaptive"},
         max_pool_connections=max_connections or settings.s3_workers + 4,
         connect_timeout=S3_CONNECT_TIMEOUT,
         read_timeout=S3_READ_TIMEOUT,
@@ -112,6 +183,16 @@ def make_s3_client(settings: Settings, max_connections: int | None = None) -> S3
     def secret(value: Any) -> str | None:
         return (value.get_secret_value() or None) if value is not None else None
 
+    key_id = secret(settings.aws_access_key_id)
+    if key_id is not None and key_id == os.environ.get("AWS_ACCESS_KEY_ID"):
+        # The environment's keys: the chain reads them too, with AWS_CREDENTIAL_EXPIRATION.
+        keys: dict[str, str | None] = {}
+    else:
+        keys = {
+            "aws_access_key_id": key_id,
+            "aws_secret_access_key": secret(settings.aws_secret_access_key),
+            "aws_session_token": secret(settings.aws_session_token),
+        }
     # botocore's session, not boto3's: the S3 client is the same (boto3 adds resources and
     # transfer helpers bulkimg does not use), without ~0.2 s of imports per run.
     core = botocore.session.get_session()
@@ -122,9 +203,100 @@ def make_s3_client(settings: Settings, max_connections: int | None = None) -> S3
         "s3",
         region_name=settings.aws_region,
         endpoint_url=settings.aws_endpoint_url_s3 or None,
-        aws_access_key_id=secret(settings.aws_access_key_id),
-        aws_secret_access_key=secret(settings.aws_secret_access_key),
-        aws_session_token=secret(settings.aws_session_token),
         config=config,
+        **keys,  # type: ignore[arg-type]
     )
     return cast("S3Client", client)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRegion:
+    """What HeadBucket said about the bucket's region, and the region the run signs for."""
+
+    configured: str  # AWS_REGION
+    bucket: str | None  # x-amz-bucket-region (None: the server does not say, e.g. SeaweedFS)
+    followed: bool  # the run signs for the bucket's region, not AWS_REGION
+
+    @property
+    def signing(self) -> str:
+        return self.bucket if self.followed and self.bucket else self.configured
+
+
+def _no_redirect(params: Any, **_: Any) -> None:
+    """HeadBucket's 301/400 answer names the bucket's region: one request, no redirect."""
+    context = params.get("context") if isinstance(params, dict) else None
+    if isinstance(context, dict):  # botocore's S3RegionRedirectorv2 skips a redirected request
+        redirect = context.setdefault("s3_redirect", {})
+        if isinstance(redirect, dict):
+            redirect["redirected"] = True
+
+
+def bucket_region(client: S3Client, bucket: str) -> str | None:
+    """The bucket's region from one HeadBucket (its `x-amz-bucket-region` header, sent with the
+    200 and with the 301/400/403 answers of a request signed for another region); None when the
+    server does not say. A missing bucket and an untrusted certificate are ConfigErrors."""
+    events: Any = client.meta.events
+    events.register("before-call.s3.HeadBucket", _no_redirect)
+    try:
+        answer: Any = client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        answer = exc.response
+        code = str(answer.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchBucket"):
+            raise ConfigError(
+                f"S3 bucket {bucket!r} not found (NoSuchBucket): check AWS_S3_BUCKET"
+                " and AWS_ENDPOINT_URL_S3"
+            ) from None
+    except BotocoreSSLError:
+        raise tls_failure(client.meta.endpoint_url) from None
+    except BotoCoreError:  # the network: the listing retries and reports it
+        return None
+    finally:
+        events.unregister("before-call.s3.HeadBucket", _no_redirect)
+    headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    region = headers.get("x-amz-bucket-region")
+    return str(region) if region else None
+
+
+def client_for_bucket(
+    settings: Settings,
+    client: S3Client | None = None,
+    attach: Callable[[S3Client], None] | None = None,
+) -> tuple[S3Client, BucketRegion]:
+    """The run's client, signing for the bucket's region (learnt with one HeadBucket before
+    anything is written): `client` (default: a new one) when AWS_REGION is that region, else a
+    new client for the bucket's region: botocore follows a region once per request, presigned
+    URLs not at all (S3 refuses them: AuthorizationQueryParametersError).
+
+    Without `client` the HeadBucket goes on a client of its own with few attempts: a TLS or
+    network failure is reported in seconds, not after the run's retries. `attach` is called
+    with every client used (the run's request counter).
+    """
+    bucket = settings.aws_s3_bucket or ""
+    checker = client or make_s3_client(settings, max_attempts=CHECK_ATTEMPTS)
+    if attach is not None:
+        attach(checker)
+    found = bucket_region(checker, bucket) if bucket else None
+    configured = checker.meta.region_name
+    followed = found is not None and found != configured
+    run_client = client
+    if followed or run_client is None:
+        region = found if followed and found else configured
+        run_client = make_s3_client(settings.model_copy(update={"aws_region": region}))
+        if attach is not None:
+            attach(run_client)
+    return run_client, BucketRegion(configured, found, followed=followed)
+
+
+def signing_settings(settings: Settings) -> Settings:
+    """`settings` with the region the last build signed for (build-report.json's
+    `signing_region`, learnt from the bucket): commands after a build sign locally, without
+    asking S3 again."""
+    path = settings.output_dir / BUILD_REPORT_FILE
+    try:
+        region = orjson.loads(path.read_bytes()).get("signing_region")
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return settings
+    if not isinstance(region, str) or not region or region == settings.aws_region:
+        return settings
+    return settings.model_copy(update={"aws_region": region})

@@ -24,7 +24,6 @@ No message of this module holds a URL's query string (signature, credential, tok
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
 import ssl
@@ -38,7 +37,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_plus, urlsplit
 from xml.etree import ElementTree
 
-import certifi
 import httpx
 from botocore.exceptions import BotoCoreError
 
@@ -50,8 +48,10 @@ from bulkimg.presign import presigner
 from bulkimg.s3client import (
     S3_CONNECT_TIMEOUT,
     S3_READ_TIMEOUT,
+    emit_fallback,
     emit_light_call,
     emit_light_send,
+    ssl_context,
 )
 
 if TYPE_CHECKING:
@@ -90,6 +90,8 @@ BOTO3_CODES = frozenset(
         "307",
     }
 )
+# The code of a GET whose server presented a certificate the CA bundle does not trust.
+TLS_NOT_TRUSTED = "TLSCertificateNotTrusted"
 _ERROR_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 
 
@@ -177,6 +179,7 @@ def make_http_client(
         timeout=httpx.Timeout(S3_READ_TIMEOUT, connect=S3_CONNECT_TIMEOUT),
         headers={"Accept-Encoding": "identity", "User-Agent": "bulkimg"},
         transport=transport,
+        verify=ssl_context(),  # AWS_CA_BUNDLE / the config file's ca_bundle, as botocore
     )
 
 
@@ -211,6 +214,8 @@ class HttpxSender:
             request = self._http.build_request("GET", url, headers=headers)
             response = self._http.send(request, stream=True)
         except httpx.TransportError as exc:  # reset, refused, timed out: no answer
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # retrying cannot help
+                raise S3GetError(TLS_NOT_TRUSTED, url) from None
             raise S3GetError(type(exc).__name__, url, transient=True) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:  # anything else: not worth retrying
             raise S3GetError(type(exc).__name__, url) from None
@@ -236,10 +241,10 @@ class _ThreadConnection(threading.local):
 class DirectSender:
     """GETs over one kept-alive `http1.Connection` per thread (HTTP or HTTPS).
 
-    Timeouts are boto3's (connect, then each read); HTTPS verifies against AWS_CA_BUNDLE or
-    certifi's bundle, as botocore does. A kept-alive connection the server has closed fails at
-    once when reused, before any answer: the GET goes again, once, on a new connection (what
-    httpx's and urllib3's pools do).
+    Timeouts are boto3's (connect, then each read); HTTPS verifies as botocore does
+    (AWS_CA_BUNDLE, the config file's ca_bundle, else certifi's bundle). A kept-alive connection
+    the server has closed fails at once when reused, before any answer: the GET goes again,
+    once, on a new connection (what httpx's and urllib3's pools do).
     """
 
     def __init__(self) -> None:
@@ -276,6 +281,9 @@ class DirectSender:
         except ValueError as exc:  # an unsupported scheme, a line break in the URL
             self._drop()
             raise S3GetError(type(exc).__name__, url) from None
+        except ssl.SSLCertVerificationError:  # retrying cannot help
+            self._drop()
+            raise S3GetError(TLS_NOT_TRUSTED, url) from None
         except (OSError, http1.ProtocolError) as exc:  # refused, reset, timed out, garbled
             self._drop()
             raise S3GetError(type(exc).__name__, url, transient=True) from None
@@ -314,9 +322,7 @@ class DirectSender:
     def _ssl_context(self) -> ssl.SSLContext:
         with self._lock:
             if self._ssl is None:
-                self._ssl = ssl.create_default_context(
-                    cafile=os.environ.get("AWS_CA_BUNDLE") or certifi.where()
-                )
+                self._ssl = ssl_context()  # the one TLS configuration of every sender
             return self._ssl
 
 
@@ -352,6 +358,7 @@ class PresignedGetter:
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._attempts: Counter[str] = Counter()
+        self._fallbacks: Counter[str] = Counter()  # requests left to boto3, by S3's code
 
     def close(self) -> None:
         self._http.close()
@@ -361,8 +368,11 @@ class PresignedGetter:
                 emit_light_call(events, operation, count)
             for operation, count in self._attempts.items():
                 emit_light_send(events, operation, count)
+            for code, count in self._fallbacks.items():
+                emit_fallback(events, code, count)
             self._calls.clear()
             self._attempts.clear()
+            self._fallbacks.clear()
 
     def get_range(self, key: str, etag: str, offset: int, length: int) -> bytes:
         """Bytes [offset, offset + length) of `key` if its ETag is still `etag`.
@@ -430,6 +440,9 @@ class PresignedGetter:
                         raise
                     raise S3GetError(str(cut), url, transient=True) from None
             except S3GetError as exc:
+                if exc.boto3_would_pass:  # the caller makes it with boto3: counted as such
+                    with self._lock:
+                        self._fallbacks[exc.code] += 1
                 if not exc.transient or attempt >= self._max_attempts:
                     raise
             time.sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, 2 ** (attempt - 1))))

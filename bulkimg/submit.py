@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -28,11 +28,13 @@ from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, InputFileError
 from bulkimg.outputs import iter_jsonl
 from bulkimg.planfile import PlanRecord, PlanVariant, read_plan
+from bulkimg.presign import LinkLifetime, link_lifetime, presigner
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.resolve import (
     APPEND,
     CREATE,
     DELETE,
+    Relinker,
     ResolvedGroup,
     ResolveRules,
     hold_back,
@@ -49,10 +51,14 @@ from bulkimg.results import (
 )
 from bulkimg.runlogs import log_file_name, log_safe
 from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
+from bulkimg.s3client import make_s3_client, signing_settings
 from bulkimg.shopify_client import ShopifyClient, ShopifyError, redact_url
 from bulkimg.shopname import filename_of_url, shopify_filename
 from bulkimg.statestore import ProductState, StateStore, product_state
 from bulkimg.variantimages import Choice, choose
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 VARIANT_MEDIA_DOCUMENT = "variant_append_media"
 VARIANT_DETACH_DOCUMENT = "variant_detach_media"
@@ -107,6 +113,7 @@ class SubmitOutcome:
     failures: Path | None = None
     failure_log: Path | None = None
     canary: list[str] | None = None  # with --limit: what changed beyond images ([]: nothing)
+    links_expiry: str | None = None  # when the URLs this run sent expire (None: none signed)
 
 
 class Submission:
@@ -120,8 +127,11 @@ class Submission:
         sleep: Callable[[float], None] = time.sleep,
         plan_path: Path | None = None,
         limit: int | None = None,
+        s3: S3Client | None = None,
     ) -> None:
         self.limit = limit
+        self._s3 = s3  # signs the URLs of the lines sent (default: a client from settings)
+        self.links: LinkLifetime | None = None
         self._resolved: dict[str, ResolvedGroup] = {}
         self._resolved_from: str | None = None
         self.settings = settings
@@ -215,10 +225,13 @@ class Submission:
             self.sleep,
         )  # fmt: skip
         if not state.resolved:
-            self._resolve(runner, state)
+            relinker = self._relinker()  # before anything is sent: may refuse
+            self._resolve(runner, state, relinker)
         phase1 = runner.run(Phase.PRODUCT_SET, wait)
         if not all(op.step in (Step.COLLECTED, Step.REJECTED) for op in phase1):
-            return SubmitOutcome(False, 0, operations=state.operations)
+            return SubmitOutcome(
+                False, 0, operations=state.operations, links_expiry=self._links_note()
+            )
         resolved = self._resolution(state)
         groups = {
             group_id: group
@@ -254,7 +267,37 @@ class Submission:
 
     # -- resolve against the shop ------------------------------------------------------------
 
-    def _resolve(self, runner: BulkRunner, state: RunState) -> None:
+    def _links_note(self) -> str | None:
+        return self.links.describe() if self.links is not None else None
+
+    def _relinker(self) -> Relinker:
+        """Signs the image URLs of every line sent again, with fresh credentials (refreshed when
+        they would expire within BULKIMG_SUBMIT_LINK_SECONDS), for as long as they last; raises
+        ConfigError when they would not last that long. Without S3 settings the build's URLs
+        are checked instead."""
+        settings, now = self.settings, datetime.now(UTC)
+        need = settings.submit_link_seconds
+        bucket = settings.aws_s3_bucket
+        if not bucket:
+            return Relinker(None, now + timedelta(seconds=need))
+        client = self._s3 or make_s3_client(signing_settings(settings))
+        lifetime = link_lifetime(client, settings.presign_seconds, now, at_least=need)
+        if lifetime.seconds < need:
+            why = (
+                "BULKIMG_PRESIGN_SECONDS is below BULKIMG_SUBMIT_LINK_SECONDS"
+                if lifetime.limited_by == "setting"
+                else "refresh the S3 credentials (or let the role's session last longer)"
+            )
+            raise ConfigError(
+                f"the presigned URLs submit would send expire at {lifetime.describe()}, less"
+                f" than BULKIMG_SUBMIT_LINK_SECONDS ({need} s) from now, before Shopify could"
+                f" fetch the images: {why}; nothing was sent"
+            )
+        self.links = lifetime
+        presign = presigner(client, bucket, lifetime.seconds, clock=lambda: now)
+        return Relinker(presign, now + timedelta(seconds=need))
+
+    def _resolve(self, runner: BulkRunner, state: RunState, relinker: Relinker) -> None:
         """Export the shop's products, then write phase 1's lines from the build's (resolve.py)."""
         if _sources_changed(state):  # closed by unfinished() before it gets here
             raise InputFileError(
@@ -284,6 +327,7 @@ class Submission:
             self.out,
             state.run_id,
             rules,
+            relinker,
         )
         if state.limit is not None:
             files, state.canary = hold_back(files, resolution, state.limit)
@@ -504,6 +548,7 @@ class Submission:
         exit_code = 3 if broken else (1 if failures else 0)
         problems = [p for found in (canary or {}).values() for p in found]
         outcome = SubmitOutcome(True, exit_code, counts, state.operations, *paths)
+        outcome.links_expiry = self._links_note()
         outcome.canary = problems if canary is not None else None
         return outcome
 

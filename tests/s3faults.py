@@ -11,13 +11,15 @@ matched against the proxy's rules in order; the first rule with hits left decide
 
 Routes: GET (an object), LIST (ListObjectsV2; `key_contains` matches its prefix), HEAD,
 or ANY. `list_page_size` makes every listing ask for that many keys a page, so a small bucket
-still lists in several pages.
+still lists in several pages. `refuse` answers what S3 checks and moto does not (a request's
+signing region, say): called with every request first, it returns an error answer or None.
 """
 
 from __future__ import annotations
 
 import http.client
 import socket
+import ssl
 import struct
 import threading
 from collections import Counter
@@ -31,6 +33,25 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 Route = Literal["GET", "LIST", "HEAD", "ANY"]
 Action = Literal["status", "reset", "truncate", "delete", "call"]
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An S3 error answer `FaultProxy.refuse` gives instead of forwarding."""
+
+    status: int
+    code: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What `FaultProxy.refuse` sees of a request."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lowercase names
 
 
 @dataclass
@@ -73,6 +94,8 @@ class FaultProxy:
         self.keys: Counter[str] = Counter()  # GET and HEAD requests by key
         self.injected: Counter[str] = Counter()  # by action
         self.list_page_size: int | None = None
+        self.refuse: Callable[[Request], Refusal | None] | None = None
+        self.refused: Counter[str] = Counter()  # by route
         self.url = ""
         self._lock = threading.Lock()
 
@@ -153,6 +176,20 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 query = [(k, v) for k, v in parse_qsl(parts.query) if k != "max-keys"]
                 query.append(("max-keys", str(proxy.list_page_size)))
                 target = f"{parts.path}?{urlencode(query)}"
+            if proxy.refuse is not None:
+                seen = Request(
+                    self.command,
+                    unquote(parts.path),
+                    dict(parse_qsl(parts.query, keep_blank_values=True)),
+                    {k.lower(): v for k, v in self.headers.items()},
+                )
+                refusal = proxy.refuse(seen)
+                if refusal is not None:
+                    with proxy._lock:
+                        proxy.requests[route] += 1
+                        proxy.refused[route] += 1
+                    return self.error(Fault(route, "status", refusal.status, refusal.code),
+                                      refusal.headers)  # fmt: skip
             fault = proxy.match(route, key)
             if fault is not None and fault.action == "status":
                 return self.error(fault)
@@ -191,13 +228,15 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
             return None
 
-        def error(self, fault: Fault) -> None:
+        def error(self, fault: Fault, headers: dict[str, str] | None = None) -> None:
             body = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n'
                 f"<Error><Code>{fault.code}</Code><Message>injected {fault.code}</Message>"
                 "<RequestId>FAULT</RequestId></Error>"
             ).encode()
             self.send_response_only(fault.status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/xml")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -213,12 +252,17 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
-    """A FaultProxy serving on 127.0.0.1 (a free port) for the duration of the block."""
+def fault_proxy(upstream: str, tls: ssl.SSLContext | None = None) -> Iterator[FaultProxy]:
+    """A FaultProxy serving on 127.0.0.1 (a free port) for the duration of the block; over
+    HTTPS with `tls` (a server context: its certificate)."""
     proxy = FaultProxy(upstream)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
     server.daemon_threads = True
-    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+    scheme = "http"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    proxy.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, name="s3-fault-proxy", daemon=True)
     thread.start()
     try:

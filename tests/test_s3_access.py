@@ -1,0 +1,198 @@
+"""S3 as it really is: a bucket in another region, links S3 refuses, and the fast path's fallbacks.
+
+moto checks no region and no signature: a proxy in front of moto's server (tests/s3faults.py)
+answers as S3 does to a request signed for the wrong region — 400 with the bucket's region in
+`x-amz-bucket-region` — and can refuse the build's link check as S3 refuses a bad signature.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+import pytest
+
+from bulkimg.build import run_build
+from bulkimg.cli import print_build_summary
+from bulkimg.config import Settings
+from bulkimg.demo import LocalS3
+from bulkimg.errors import ConfigError
+from bulkimg.samples import SampleData
+from tests.conftest import secrets_in
+from tests.s3faults import FaultProxy, Refusal, Request, fault_proxy
+from tests.test_s3_faults import account
+
+BUCKET_REGION = "eu-west-1"
+
+
+def signing_region(request: Request) -> str | None:
+    """The region a request is signed for: its credential scope (query or Authorization)."""
+    credential = request.query.get("X-Amz-Credential")
+    if credential is None:
+        auth = request.headers.get("authorization", "")
+        credential = auth.partition("Credential=")[2].partition(",")[0]
+    scope = credential.split("/")
+    return scope[2] if len(scope) == 5 else None
+
+
+def refuse_other_regions(request: Request) -> Refusal | None:
+    """S3's answer to a request signed for a region that is not the bucket's."""
+    region = signing_region(request)
+    if region == BUCKET_REGION:
+        return None
+    code = (
+        "AuthorizationQueryParametersError"
+        if "X-Amz-Credential" in request.query
+        else "AuthorizationHeaderMalformed"
+    )
+    return Refusal(400, code, {"x-amz-bucket-region": BUCKET_REGION})
+
+
+@pytest.fixture(scope="module")
+def eu_bucket(s3_server: LocalS3, sample: SampleData) -> str:
+    """The sample in a bucket of eu-west-1 (moto's HeadBucket names that region)."""
+    name = f"eu-{uuid.uuid4().hex[:8]}"
+    client = s3_server.client()
+    client.create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": BUCKET_REGION}
+    )
+    sample.upload(client, name)
+    return name
+
+
+@pytest.fixture
+def proxy(s3_server: LocalS3) -> Iterator[FaultProxy]:
+    with fault_proxy(s3_server.endpoint_url) as running:
+        yield running
+
+
+def urls_of(report: Any) -> list[str]:
+    raws = [raw for f in report.productset_files for raw in Path(f).read_bytes().splitlines()]
+    lines = [orjson.loads(raw) for raw in raws]
+    return [f["originalSource"] for line in lines for f in line["input"].get("files", [])]
+
+
+@pytest.mark.parametrize("get_client", ["direct", "httpx", "boto3"])
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="AWS_REGION is not the bucket's region (S3 refuses every request signed for it: 400,"
+    " x-amz-bucket-region)",
+    outcome="one HeadBucket learns the region before anything is written; every request and"
+    " every presigned URL is signed for the bucket's region; the link check passes; build-report"
+    " names both regions",
+)
+def test_a_bucket_in_another_region_is_followed_with_one_head_bucket(
+    make_settings: Any,
+    proxy: FaultProxy,
+    eu_bucket: str,
+    sample: SampleData,
+    tmp_path: Path,
+    get_client: str,
+) -> None:
+    proxy.refuse = refuse_other_regions
+    settings: Settings = make_settings(
+        catalog=str(sample.write_csv(tmp_path / "nav_items.csv")),
+        aws_s3_bucket=eu_bucket,
+        aws_endpoint_url_s3=proxy.url,
+        aws_region="us-east-1",
+        s3_get_client=get_client,
+    )
+    report = run_build(settings).report
+
+    assert proxy.requests["HEAD"] == 1  # HeadBucket, answered 400 with the region: no redirect
+    assert sum(proxy.refused.values()) == 1  # that one answer, nothing after it
+    assert report.bucket_region == BUCKET_REGION
+    assert report.signing_region == BUCKET_REGION
+    assert report.fast_path_fallbacks == {}
+    assert report.link_check is not None and report.link_check.status == 206
+    urls = urls_of(report)
+    assert urls and report.images_accepted == len(set(urls))
+    for url in urls:
+        credential = parse_qs(urlsplit(url).query)["X-Amz-Credential"][0]
+        assert credential.split("/")[2] == BUCKET_REGION
+    assert not report.groups_deferred
+    account(settings, report, sample)
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="every presigned GET refused with a code only boto3 gets past"
+    " (400 AuthorizationQueryParametersError)",
+    outcome="each GET and LIST made again with boto3; the fallbacks are counted by code in"
+    " build-report.json and named in the build's output; every row as without the fault",
+)
+def test_fast_path_fallbacks_to_boto3_are_counted_and_named(
+    make_settings: Any,
+    proxy: FaultProxy,
+    eu_bucket: str,
+    sample: SampleData,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def refuse_presigned_reads(request: Request) -> Refusal | None:
+        if "X-Amz-Credential" in request.query and request.headers.get("range") != "bytes=0-0":
+            return Refusal(400, "AuthorizationQueryParametersError")
+        return None
+
+    proxy.refuse = refuse_presigned_reads
+    settings: Settings = make_settings(
+        catalog=str(sample.write_csv(tmp_path / "nav_items.csv")),
+        aws_s3_bucket=eu_bucket,
+        aws_endpoint_url_s3=proxy.url,
+        aws_region=BUCKET_REGION,
+    )
+    result = run_build(settings)
+    report = result.report
+    fallbacks = report.fast_path_fallbacks
+    assert set(fallbacks) == {"AuthorizationQueryParametersError"}
+    assert (
+        fallbacks["AuthorizationQueryParametersError"]
+        == proxy.refused["GET"] + proxy.refused["LIST"]
+    )
+    assert report.s3_requests["GetObject"] >= proxy.refused["GET"] > 0
+    assert not report.groups_deferred
+    account(settings, report, sample)
+    print_build_summary(report, result.report_path)
+    out = capsys.readouterr()
+    assert "fell back from the fast path to boto3" in out.err + out.out
+    assert "AuthorizationQueryParametersError" in out.err + out.out
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="S3 refuses the presigned URLs the build writes (403 SignatureDoesNotMatch on the"
+    " link check) while the build's own reads work",
+    outcome="build fails with one line (ConfigError, exit 2) naming the answer, no secret, no"
+    " output written",
+)
+def test_a_refused_link_fails_the_build_before_it_reports_success(
+    make_settings: Any,
+    proxy: FaultProxy,
+    eu_bucket: str,
+    sample: SampleData,
+    tmp_path: Path,
+) -> None:
+    def refuse_link_check(request: Request) -> Refusal | None:
+        if request.headers.get("range") == "bytes=0-0":
+            return Refusal(403, "SignatureDoesNotMatch")
+        return None
+
+    proxy.refuse = refuse_link_check
+    settings: Settings = make_settings(
+        catalog=str(sample.write_csv(tmp_path / "nav_items.csv")),
+        aws_s3_bucket=eu_bucket,
+        aws_endpoint_url_s3=proxy.url,
+        aws_region=BUCKET_REGION,
+    )
+    with pytest.raises(ConfigError) as caught:
+        run_build(settings)
+    message = str(caught.value)
+    assert "HTTP 403 SignatureDoesNotMatch" in message and "\n" not in message
+    assert "X-Amz-" not in message and secrets_in([], message) == []
+    assert proxy.refused["GET"] == 1
+    assert not (settings.output_dir / "plan.jsonl").exists()
+    assert not (settings.output_dir / "build-report.json").exists()
