@@ -421,10 +421,13 @@ class S3ImageIndex:
                     return _rejected(
                         Rejection.MARKER_TOO_FAR, windows, f"read {windows.bytes_held}"
                     )
+                # A walk that ran on past the range just read (a GIF's XMP packet, block after
+                # block) gets ranges that double what is held: a few GETs for a MB, not one per
+                # 16 KiB; a jump past a segment body gets the usual extension.
+                ran_on = need.offset == offset + length
+                more = max(PROBE_EXTENSION_BYTES, windows.bytes_held if ran_on else 0)
                 offset = need.offset
-                length = min(
-                    max(need.length, PROBE_EXTENSION_BYTES), obj.size - need.offset, budget
-                )
+                length = min(max(need.length, more), obj.size - need.offset, budget)
                 continue
             except InvalidImage as bad:
                 return _rejected(Rejection.CORRUPT, windows, bad.reason)
