@@ -11,6 +11,7 @@ from typing import Any
 import click
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bulkimg.build import BuildReport, run_build
@@ -470,6 +471,7 @@ def print_build_summary(report: BuildReport, report_path: Path) -> None:
         ("catalog row problems", len(report.row_problems)),
         ("S3 folders needed", report.folders_needed),
         ("listing strategy", f"{report.list_strategy} ({report.list_pages} pages)"),
+        ("listing strategy, why", report.list_strategy_reason or "-"),
         ("S3 requests", _counts(report.s3_requests)),
         ("cache hits / headers read", f"{report.cache_hits} / {report.images_probed}"),
         ("images accepted", report.images_accepted),
@@ -485,6 +487,8 @@ def print_build_summary(report: BuildReport, report_path: Path) -> None:
         console.print(f"  wrote {path}")
     for group_id, reason in report.groups_deferred.items():
         err_console.print(f"[yellow]deferred[/] {group_id}: {reason}")
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning[/] {escape(warning)}", highlight=False)
 
 
 def _counts(counts: dict[str, int]) -> str:
