@@ -245,8 +245,8 @@ class Connection:
             length = fields.get("content-length")
             if length is None:  # delimited by the end of the connection
                 self.reusable = False
-                body = self._read(cap + 1 if cap >= 0 else 1 << 62)
-                return (body[:cap], False) if 0 <= cap < len(body) else (body, True)
+                body = self._read(cap if cap >= 0 else 1 << 62)
+                return body, len(body) != cap  # at the limit: there may be more (never waited for)
             if not length.isdigit():
                 raise BodyCutShortError(f"Content-Length {length[:20]!r}")
             want = int(length) if cap < 0 else min(int(length), cap)
