@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bulkimg.catalog import Catalog, open_settings_catalog, read_catalog
 from bulkimg.config import Settings
@@ -64,6 +64,7 @@ class BuildReport(BaseModel):
     image_skus: int
     folders_needed: int
     list_strategy: str
+    list_strategy_reason: str = ""
     prefixes_swept: int
     list_pages: int
     objects_listed: int
@@ -92,6 +93,7 @@ class BuildReport(BaseModel):
     fast_path_fallbacks: dict[str, int] = {}
     wall_seconds: float
     seconds_per_image_sku: float
+    warnings: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +370,7 @@ def _report(
         image_skus=len(image_skus),
         folders_needed=stats.folders_needed,
         list_strategy=stats.strategy,
+        list_strategy_reason=stats.strategy_reason,
         prefixes_swept=stats.prefixes_swept,
         list_pages=stats.list_pages,
         objects_listed=stats.objects_listed,
@@ -387,4 +390,5 @@ def _report(
         thumbnail_gets=preview.thumbnail_gets,
         wall_seconds=round(wall, 3),
         seconds_per_image_sku=round(wall / len(image_skus), 6) if image_skus else 0.0,
+        warnings=list(stats.warnings),
     )

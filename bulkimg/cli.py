@@ -11,6 +11,7 @@ from typing import Any
 import click
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bulkimg.build import BuildReport, run_build
@@ -532,6 +533,7 @@ def print_build_summary(report: BuildReport, report_path: Path) -> None:
         ("catalog row problems", len(report.row_problems)),
         ("S3 folders needed", report.folders_needed),
         ("listing strategy", f"{report.list_strategy} ({report.list_pages} pages)"),
+        ("listing strategy, why", report.list_strategy_reason or "-"),
         ("S3 requests", _counts(report.s3_requests)),
         ("S3 bucket region", _region(report)),
         ("links expire", report.links_expiry or "-"),
@@ -558,6 +560,9 @@ def print_build_summary(report: BuildReport, report_path: Path) -> None:
             " the clock",
             highlight=False,
         )
+
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning[/] {escape(warning)}", highlight=False)
 
 
 def _region(report: BuildReport) -> str:

@@ -4,8 +4,10 @@ Pure parsing, no I/O. The caller fetches byte ranges of an S3 object (ranged GET
 :class:`ByteWindows` and calls :func:`read_image_header`. When the parser needs bytes that are not
 held yet it raises :class:`NeedBytes` naming the exact range; the caller fetches it (or a larger
 range around it), adds it and calls again. Parsing restarts from the beginning each time, which is
-cheap: it only ever looks at a few dozen bytes per JPEG segment and skips segment bodies (EXIF,
-ICC profiles, thumbnails) by jumping straight to the next marker.
+cheap for JPEG: it only ever looks at a few dozen bytes per segment and skips segment bodies
+(EXIF, ICC profiles, thumbnails) by jumping straight to the next marker. A GIF's walk over its
+extension blocks resumes where the last call stopped (the cursor is kept in the ByteWindows), so
+a walk over many blocks costs each block once, however many ranges it takes.
 
 Set ``ByteWindows.total_size`` (e.g. from the ``Content-Range`` of the first response) so that a
 file that ends too early is reported as :class:`InvalidImage` ("truncated ...") instead of
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import zlib
 from dataclasses import dataclass
 
 __all__ = [
@@ -115,7 +118,7 @@ class ByteWindows:
     on :meth:`add` (where they overlap, the newly added bytes win).
     """
 
-    __slots__ = ("_chunks", "_starts", "total_size")
+    __slots__ = ("_chunks", "_gif_walk", "_starts", "total_size")
 
     def __init__(self, total_size: int | None = None) -> None:
         if total_size is not None and total_size < 0:
@@ -123,6 +126,7 @@ class ByteWindows:
         self.total_size: int | None = total_size
         self._starts: list[int] = []
         self._chunks: list[bytes] = []
+        self._gif_walk: _GifWalk | None = None  # where the last GIF walk stopped
 
     def add(self, offset: int, data: bytes) -> None:
         """Store the bytes fetched at absolute `offset`."""
@@ -317,25 +321,58 @@ def _parse_jpeg(data: ByteWindows) -> ImageHeader:
 
 
 _PNG_MAX_DIM = 2**31 - 1
+# Bit depths each colour type allows (PNG spec 11.2.2); Pillow refuses any other pair.
+_PNG_DEPTHS: dict[int, frozenset[int]] = {
+    0: frozenset({1, 2, 4, 8, 16}),  # greyscale
+    2: frozenset({8, 16}),  # truecolour
+    3: frozenset({1, 2, 4, 8}),  # indexed
+    4: frozenset({8, 16}),  # greyscale with alpha
+    6: frozenset({8, 16}),  # truecolour with alpha
+}
 
 
 def _parse_png(data: ByteWindows) -> ImageHeader:
-    # signature(8), then the first chunk: length(4) type(4) width(4) height(4) ...
-    chunk = data.read(8, 16)
+    # signature(8), then the first chunk: length(4) type(4) data(13) crc(4), the data being
+    # width(4) height(4) bit depth(1) colour type(1) compression(1) filter(1) interlace(1)
+    chunk = data.read(8, 8)
     if chunk[4:8] != b"IHDR":
         raise InvalidImage("PNG IHDR chunk missing")
     if int.from_bytes(chunk[0:4], "big") != 13:
         raise InvalidImage("bad PNG: IHDR chunk length is not 13")
-    width = int.from_bytes(chunk[8:12], "big")
-    height = int.from_bytes(chunk[12:16], "big")
+    ihdr = data.read(12, 21)  # type, data and CRC
+    if zlib.crc32(ihdr[:17]) != int.from_bytes(ihdr[17:21], "big"):
+        raise InvalidImage("bad PNG: IHDR checksum mismatch")
+    width = int.from_bytes(ihdr[4:8], "big")
+    height = int.from_bytes(ihdr[8:12], "big")
     if width > _PNG_MAX_DIM or height > _PNG_MAX_DIM:
         raise InvalidImage("bad PNG: width or height over 2^31-1")
+    depth, colour, _, filtering = ihdr[12:16]
+    if depth not in _PNG_DEPTHS.get(colour, ()):
+        raise InvalidImage(f"bad PNG: bit depth {depth} with colour type {colour}")
+    if filtering != 0:
+        raise InvalidImage(f"bad PNG: unknown filter method {filtering}")
     return _header(ImageFormat.PNG, width, height)
 
 
-# Extension sub-blocks walked before the first frame (255 bytes each at most): real files have
-# a handful (graphic control, NETSCAPE loop, XMP); the walk restarts on every new range.
-_GIF_MAX_SUB_BLOCKS = 4096
+# The walk to a GIF's first frame steps over extension blocks, each a chain of data sub-blocks
+# (255 bytes each at most). Real files have a handful of extensions (graphic control, NETSCAPE
+# loop, comment, XMP); an XMP packet may run to thousands of sub-blocks. Every extension and
+# every sub-block is a step of the walk, so a file of empty extensions (3 bytes each) or of tiny
+# sub-blocks ends here after a bounded walk, while a few MB of metadata in full sub-blocks stay
+# within it (the caller's byte budget ends those first).
+_GIF_MAX_EXTENSIONS = 4096
+_GIF_MAX_STEPS = 65_536
+
+
+@dataclass(slots=True)
+class _GifWalk:
+    """Where a GIF walk stands: the next block at `pos` (a sub-block when `in_extension`)."""
+
+    screen: ImageHeader
+    pos: int
+    in_extension: bool = False
+    extensions: int = 0
+    steps: int = 0
 
 
 def _parse_gif(data: ByteWindows) -> ImageHeader:
@@ -343,31 +380,44 @@ def _parse_gif(data: ByteWindows) -> ImageHeader:
 
     A 300x300 screen around a 12000x12000 first frame decodes as 12000x12000, so the first
     image descriptor is read too. Later frames are not: reaching them means reading the file.
+    The walk resumes where the last call for the same bytes stopped (it raised NeedBytes).
     """
-    # "GIF8?a", then the logical screen descriptor: width(2) height(2) flags(1) bg(1) aspect(1)
-    b = data.read(6, 7)
-    screen = _header(ImageFormat.GIF, _le16(b, 0), _le16(b, 2))  # a zero side is invalid
-    pos = 13 + (3 << ((b[4] & 0x07) + 1) if b[4] & 0x80 else 0)  # after the global colour table
-    sub_blocks = 0
+    walk = data._gif_walk
+    if walk is None:
+        # "GIF8?a", then the logical screen descriptor: width(2) height(2) flags(1) bg(1) aspect(1)
+        b = data.read(6, 7)
+        screen = _header(ImageFormat.GIF, _le16(b, 0), _le16(b, 2))  # a zero side is invalid
+        colour_table = 3 << ((b[4] & 0x07) + 1) if b[4] & 0x80 else 0
+        walk = data._gif_walk = _GifWalk(screen, 13 + colour_table)
+    # `walk` changes only after each read succeeded: a NeedBytes leaves it at the block to read
     while True:
-        introducer = data.read(pos, 1)[0]
-        if introducer == 0x2C:  # image descriptor: left(2) top(2) width(2) height(2)
-            d = data.read(pos + 1, 8)
-            right, bottom = _le16(d, 0) + _le16(d, 4), _le16(d, 2) + _le16(d, 6)
-            return ImageHeader(
-                ImageFormat.GIF, max(screen.width, right), max(screen.height, bottom)
-            )
-        if introducer == 0x3B:  # trailer: no frame at all
-            raise InvalidImage("bad GIF: no image in the file")
-        if introducer != 0x21:
-            raise InvalidImage(f"bad GIF: unknown block 0x{introducer:02x} at offset {pos}")
-        pos += 2  # extension introducer and label, then data sub-blocks up to a zero size
-        while (size := data.read(pos, 1)[0]) != 0:
-            sub_blocks += 1
-            if sub_blocks > _GIF_MAX_SUB_BLOCKS:
-                raise InvalidImage(f"bad GIF: over {_GIF_MAX_SUB_BLOCKS} blocks before a frame")
-            pos += 1 + size
-        pos += 1
+        if walk.in_extension:  # a data sub-block: its size, then that many bytes; 0 ends it
+            size = data.read(walk.pos, 1)[0]
+            walk.pos += 1 + size
+            walk.in_extension = size != 0
+            if size == 0:
+                continue
+        else:
+            introducer = data.read(walk.pos, 1)[0]
+            if introducer == 0x2C:  # image descriptor: left(2) top(2) width(2) height(2)
+                d = data.read(walk.pos + 1, 8)
+                right, bottom = _le16(d, 0) + _le16(d, 4), _le16(d, 2) + _le16(d, 6)
+                width, height = max(walk.screen.width, right), max(walk.screen.height, bottom)
+                return ImageHeader(ImageFormat.GIF, width, height)
+            if introducer == 0x3B:  # trailer: no frame at all
+                raise InvalidImage("bad GIF: no image in the file")
+            if introducer != 0x21:
+                raise InvalidImage(
+                    f"bad GIF: unknown block 0x{introducer:02x} at offset {walk.pos}"
+                )
+            walk.extensions += 1
+            if walk.extensions > _GIF_MAX_EXTENSIONS:
+                raise InvalidImage(f"bad GIF: over {_GIF_MAX_EXTENSIONS} extensions before a frame")
+            walk.pos += 2  # extension introducer and label, then data sub-blocks
+            walk.in_extension = True
+        walk.steps += 1
+        if walk.steps > _GIF_MAX_STEPS:
+            raise InvalidImage(f"bad GIF: over {_GIF_MAX_STEPS} blocks before a frame")
 
 
 def _parse_webp(data: ByteWindows) -> ImageHeader:

@@ -47,7 +47,8 @@ def check_link(settings: Settings, url: str, key: str, events: Any) -> LinkCheck
         for attempt in range(1, ATTEMPTS + 1):
             emit_light_send(events, "LinkCheck")
             try:
-                status, body = sender.get(url, {"Range": "bytes=0-0"})
+                reply = sender.get(url, {"Range": "bytes=0-0"}, limit=1)
+                status, body = reply.status, reply.body
             except S3GetError as exc:
                 if exc.code == TLS_NOT_TRUSTED:
                     raise tls_failure(endpoint) from None

@@ -18,6 +18,12 @@ exponential backoff on 5xx, throttling, connection resets and timeouts (up to
 `AccessDenied`, ...), a body cut short raised apart (the index reads it again), and every
 request counted in the run's `RequestCounter` as `GetObject`.
 
+Every attempt has an overall deadline (`GET_DEADLINE_SECONDS`: a body trickling in, each byte
+within the read timeout, is cut there) and a cap on the bytes it reads: a ranged GET reads no
+further than the end of its range, so a server that ignores `Range` and answers 200 with the
+whole object is read only that far (and its bytes used); a listing page reads at most
+`LIST_PAGE_MAX_BYTES`.
+
 No message of this module holds a URL's query string (signature, credential, token).
 """
 
@@ -60,6 +66,10 @@ if TYPE_CHECKING:
 # A URL signed now is used within seconds; retries and timeouts stay far below this.
 GET_URL_SECONDS = 3600
 MAX_BACKOFF_SECONDS = 20.0
+# One attempt's whole answer, connecting included (each read also has S3_READ_TIMEOUT).
+GET_DEADLINE_SECONDS = 60.0
+# A ListObjectsV2 page of 1,000 keys is well under 1 MB, even URL-encoded at 1,024 bytes a key.
+LIST_PAGE_MAX_BYTES = 16 * 1024 * 1024
 # Answers S3 (and botocore's retry handler) treat as worth another attempt.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_CODES = frozenset(
@@ -188,14 +198,25 @@ def _transport() -> httpx.BaseTransport | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One attempt's answer: S3's status, the body up to the attempt's limit, and the ETag."""
+
+    status: int
+    body: bytes
+    complete: bool = True  # False: the body went on past the limit (not read)
+    etag: str | None = None
+
+
 class Sender(Protocol):
-    """One HTTP attempt of a GET: S3's status and body.
+    """One HTTP attempt of a GET: S3's status and body (the first `limit` bytes at most of a
+    200/206 answer; of any other, the first `http1.MAX_OTHER_BODY`).
 
     Raises S3GetError (no answer, or none worth reading) or BodyCutShortError (the bytes of a
-    200/206 answer ended early or stalled).
+    200/206 answer ended early, stalled, or were still coming at the attempt's deadline).
     """
 
-    def get(self, url: str, headers: dict[str, str]) -> tuple[int, bytes]: ...
+    def get(self, url: str, headers: dict[str, str], *, limit: int) -> Reply: ...
 
     def close(self) -> None: ...
 
@@ -209,7 +230,8 @@ class HttpxSender:
     def close(self) -> None:
         self._http.close()
 
-    def get(self, url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    def get(self, url: str, headers: dict[str, str], *, limit: int) -> Reply:
+        deadline = time.monotonic() + GET_DEADLINE_SECONDS
         try:
             request = self._http.build_request("GET", url, headers=headers)
             response = self._http.send(request, stream=True)
@@ -220,17 +242,32 @@ class HttpxSender:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:  # anything else: not worth retrying
             raise S3GetError(type(exc).__name__, url) from None
         try:
-            if response.status_code in (200, 206):
-                try:
-                    return response.status_code, b"".join(response.iter_raw())  # never decoded
-                except httpx.TransportError as exc:
-                    raise BodyCutShortError(type(exc).__name__) from None
             try:
-                return response.status_code, response.read()  # S3's error XML
-            except httpx.TransportError as exc:
+                ok = response.status_code in (200, 206)
+                cap = limit if ok else http1.MAX_OTHER_BODY
+                body, complete = _read_capped(response, cap, deadline)
+            except (httpx.TransportError, http1.DeadlineExceededError) as exc:
+                if ok:
+                    raise BodyCutShortError(type(exc).__name__) from None
                 raise S3GetError(type(exc).__name__, url, transient=True) from None
+            return Reply(response.status_code, body, complete, response.headers.get("etag"))
         finally:
-            response.close()
+            response.close()  # a body not read to its end closes the connection
+
+
+def _read_capped(response: httpx.Response, limit: int, deadline: float) -> tuple[bytes, bool]:
+    """The raw (never decoded) body up to `limit` bytes; checked against the deadline between
+    chunks (each chunk waits the read timeout at most)."""
+    parts: list[bytes] = []
+    held = 0
+    for chunk in response.iter_raw():
+        parts.append(chunk)
+        held += len(chunk)
+        if held > limit:
+            return b"".join(parts)[:limit], False
+        if time.monotonic() > deadline:
+            raise http1.DeadlineExceededError("the GET's deadline passed")
+    return b"".join(parts), True
 
 
 class _ThreadConnection(threading.local):
@@ -241,10 +278,11 @@ class _ThreadConnection(threading.local):
 class DirectSender:
     """GETs over one kept-alive `http1.Connection` per thread (HTTP or HTTPS).
 
-    Timeouts are boto3's (connect, then each read); HTTPS verifies as botocore does
-    (AWS_CA_BUNDLE, the config file's ca_bundle, else certifi's bundle). A kept-alive connection
-    the server has closed fails at once when reused, before any answer: the GET goes again,
-    once, on a new connection (what httpx's and urllib3's pools do).
+    Timeouts are boto3's (connect, then each read) and the whole attempt's deadline; HTTPS
+    verifies as botocore does (AWS_CA_BUNDLE, the config file's ca_bundle, else certifi's
+    bundle). A kept-alive connection the server has closed (or reset) fails at once when reused,
+    before any answer: the GET goes again at once, once, on a new connection (what httpx's and
+    urllib3's pools do).
     """
 
     def __init__(self) -> None:
@@ -259,7 +297,8 @@ class DirectSender:
                 conn.close()
             self._open.clear()
 
-    def get(self, url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    def get(self, url: str, headers: dict[str, str], *, limit: int) -> Reply:
+        deadline = time.monotonic() + GET_DEADLINE_SECONDS
         parts = urlsplit(url)
         target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
         try:
@@ -269,12 +308,14 @@ class DirectSender:
         reused = self._local.conn is not None and self._local.origin == origin
         try:
             try:
-                answer = self._connection(origin, reuse=reused).get(target, headers)
+                conn = self._connection(origin, reuse=reused)
+                answer = conn.get(target, headers, deadline=deadline, limit=limit)
             except http1.ClosedBeforeAnswerError:
                 self._drop()
                 if not reused:
                     raise
-                answer = self._connection(origin, reuse=False).get(target, headers)
+                conn = self._connection(origin, reuse=False)
+                answer = conn.get(target, headers, deadline=deadline, limit=limit)
         except BodyCutShortError:
             self._drop()
             raise
@@ -289,7 +330,7 @@ class DirectSender:
             raise S3GetError(type(exc).__name__, url, transient=True) from None
         if not self._local.conn or not self._local.conn.reusable:
             self._drop()
-        return answer.status, answer.body
+        return Reply(answer.status, answer.body, answer.complete, answer.headers.get("etag"))
 
     def _connection(self, origin: tuple[str, str, int | None], *, reuse: bool) -> http1.Connection:
         if reuse and self._local.conn is not None:
@@ -385,7 +426,13 @@ class PresignedGetter:
             self._count_call("GetObject")
             raise S3GetError(type(exc).__name__, "") from None
         headers = {"Range": f"bytes={offset}-{offset + length - 1}", "If-Match": f'"{etag}"'}
-        return self._fetch("GetObject", url, headers)
+        # A 200 (Range ignored) carries the object from its first byte: read to the range's end.
+        reply = self._fetch("GetObject", url, headers, limit=offset + length)
+        if reply.status == 206:
+            return reply.body
+        if reply.etag is not None and reply.etag.strip('"') != etag:  # If-Match ignored too
+            raise S3GetError("PreconditionFailed", url, 412)
+        return reply.body[offset:]
 
     def list_page(self, prefix: str, start_after: str, max_keys: int) -> ListPage:
         """One ListObjectsV2 page of the keys under `prefix` after `start_after`.
@@ -403,9 +450,11 @@ class PresignedGetter:
         except BotoCoreError as exc:
             self._count_call("ListObjectsV2")
             raise S3GetError(type(exc).__name__, "") from None
-        body = self._fetch("ListObjectsV2", url, {}, whole=True)
+        reply = self._fetch("ListObjectsV2", url, {}, limit=LIST_PAGE_MAX_BYTES, whole=True)
+        if not reply.complete:
+            raise S3GetError(f"ListPageOver{LIST_PAGE_MAX_BYTES}Bytes", url)
         try:
-            return parse_list_page(body)
+            return parse_list_page(reply.body)
         except (ElementTree.ParseError, KeyError, ValueError) as exc:
             raise S3GetError("MalformedListing", url) from exc
 
@@ -421,10 +470,11 @@ class PresignedGetter:
             self._calls[operation] += 1
 
     def _fetch(
-        self, operation: str, url: str, headers: dict[str, str], *, whole: bool = False
-    ) -> bytes:
-        """The body of a 200/206 answer, with retries and jittered exponential backoff (as
-        botocore's: a random wait up to 2^(n-1) s, at most 20 s, before the n+1st attempt).
+        self, operation: str, url: str, headers: dict[str, str], *, limit: int, whole: bool = False
+    ) -> Reply:
+        """A 200/206 answer (its body's first `limit` bytes), with retries and jittered
+        exponential backoff (as botocore's: a random wait up to 2^(n-1) s, at most 20 s, before
+        the n+1st attempt).
 
         A body cut short is raised as such (the header reads read it again, knowing how much
         they need), or with `whole` retried like any transient failure (a listing page).
@@ -434,7 +484,7 @@ class PresignedGetter:
         while True:
             try:
                 try:
-                    return self._attempt(operation, url, headers)
+                    return self._attempt(operation, url, headers, limit)
                 except BodyCutShortError as cut:
                     if not whole:
                         raise
@@ -448,12 +498,12 @@ class PresignedGetter:
             time.sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, 2 ** (attempt - 1))))
             attempt += 1
 
-    def _attempt(self, operation: str, url: str, headers: dict[str, str]) -> bytes:
+    def _attempt(self, operation: str, url: str, headers: dict[str, str], limit: int) -> Reply:
         with self._lock:
             self._attempts[operation] += 1
-        status, body = self._http.get(url, headers)
-        if status in (200, 206):
-            return body
-        match = _ERROR_CODE.search(body)  # S3's error XML: a few hundred bytes
-        code = match[1].decode("utf-8", "replace") if match else str(status)
-        raise S3GetError(code, url, status)
+        reply = self._http.get(url, headers, limit=limit)
+        if reply.status in (200, 206):
+            return reply
+        match = _ERROR_CODE.search(reply.body)  # S3's error XML: a few hundred bytes
+        code = match[1].decode("utf-8", "replace") if match else str(reply.status)
+        raise S3GetError(code, url, reply.status)

@@ -7,6 +7,14 @@ request jumps to the first needed folder the page did not cover. That takes no m
 than listing each folder once, nor than sweeping the prefixes, and needs no history. `folders`
 (one listing per folder) and `sweep` (one listing per first-level prefix) can be forced.
 
+The skip-scan needs S3's order: keys ascending by their UTF-8 bytes, a page starting after its
+`StartAfter`. Other S3 implementations differ (SeaweedFS lists a filer's directories in turn:
+`a/19/x` comes before `a/19-old/y`), so every page is checked as it comes: a key at or before
+the one before it (or the `StartAfter`) ends the skip-scan and the run lists folder by folder
+instead, saying so (`IndexStats.warnings`). A folder's chain starts after the folder's own name
+with its `/`, which a filer and S3 read alike (SeaweedFS reads `StartAfter=a/19` as "after the
+directory 19" and skips all of it).
+
 Headers: a well-named candidate is read with ranged GETs of its head, extended only to where
 the parser says the size marker lies; verdicts are cached by (bucket, key, ETag).
 """
@@ -23,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -85,6 +94,8 @@ class IndexStats:
 
     folders_needed: int = 0
     strategy: str = "skip-scan"  # folders, sweep or skip-scan (the listing `auto` makes)
+    strategy_reason: str = ""  # why that strategy (the report says it)
+    warnings: list[str] = field(default_factory=list)  # for the report and the output
     prefixes_swept: int = 0
     list_chains: int = 0  # listings run in parallel: one per folder, prefix or chain
     list_pages: int = 0
@@ -113,6 +124,18 @@ class _Listing:
     folders: dict[str, list[S3Object]]
     pages: int
     seen: int
+
+
+class _OutOfOrderError(Exception):
+    """A listing page contradicts S3's byte order: the skip-scan could miss folders."""
+
+    def __init__(self, before: str, key: str) -> None:
+        super().__init__(before, key)
+        self.before = before
+        self.key = key
+
+    def __str__(self) -> str:
+        return f"key {self.key[:200]!r} came after {self.before[:200]!r}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +195,42 @@ class S3ImageIndex:
     def _list_and_classify(
         self, skus_by_folder: dict[str, list[str]], result: dict[str, SkuImages]
     ) -> list[_Candidate]:
+        folders = sorted(skus_by_folder)
+        try:
+            return self._list_with(self._listing_jobs(folders), skus_by_folder, result)
+        except _OutOfOrderError as broken:
+            # Nothing listed so far is kept: the names' verdicts are made again from scratch.
+            for images in result.values():
+                images.rejected.clear()
+            self.stats.rejected.clear()
+            self.stats.other_files = 0
+            where = self._endpoint_name()
+            self.stats.strategy = "folders"
+            self.stats.strategy_reason = (
+                f"switched from skip-scan: {where} listed out of S3's byte order ({broken})"
+            )
+            warning = (
+                f"listing: {where} does not list keys in S3's byte order ({broken}); the"
+                " skip-scan could miss folders, so this run listed each folder on its own"
+                " (set BULKIMG_S3_LIST_STRATEGY=folders to go there directly)"
+            )
+            self.stats.warnings.append(warning)
+            self.reporter.info(f"warning: {warning}")
+            jobs: list[Callable[[], _Listing]] = [
+                partial(self._list_folder, folder) for folder in folders
+            ]
+            return self._list_with(jobs, skus_by_folder, result)
+
+    def _list_with(
+        self,
+        jobs: list[Callable[[], _Listing]],
+        skus_by_folder: dict[str, list[str]],
+        result: dict[str, SkuImages],
+    ) -> list[_Candidate]:
         stage = "Listing S3 folders"
         self.reporter.start(stage, len(skus_by_folder))
         candidates: list[_Candidate] = []
-        jobs = self._listing_jobs(sorted(skus_by_folder))
-        self.stats.list_chains = len(jobs)
+        self.stats.list_chains += len(jobs)
         # as_done keeps no finished listing: each is classified, then dropped
         for _, listing in as_done(_call, jobs, self.settings.s3_workers, "s3-list"):
             self.stats.list_pages += listing.pages
@@ -188,9 +242,18 @@ class S3ImageIndex:
         self.reporter.finish(stage)
         return candidates
 
+    def _endpoint_name(self) -> str:
+        """Who answers the listings: AWS S3, or the custom endpoint's host."""
+        endpoint = self.settings.aws_endpoint_url_s3
+        if not endpoint or _is_aws(endpoint):
+            return "S3"
+        return f"the S3 endpoint {urlsplit(endpoint).netloc or endpoint}"
+
     def _listing_jobs(self, folders: list[str]) -> list[Callable[[], _Listing]]:
         """Independent listings (run in parallel) that together see every needed folder."""
         strategy = self.settings.s3_list_strategy
+        if strategy in ("folders", "sweep"):
+            self.stats.strategy_reason = "set by BULKIMG_S3_LIST_STRATEGY (or --list-strategy)"
         if strategy == "folders":
             self.stats.strategy = "folders"
             return [partial(self._list_folder, folder) for folder in folders]
@@ -202,6 +265,14 @@ class S3ImageIndex:
             self.stats.prefixes_swept = len(by_top)
             return [partial(self._sweep, top, needed) for top, needed in sorted(by_top.items())]
         self.stats.strategy = "skip-scan"
+        where = self._endpoint_name()
+        if where == "S3":
+            self.stats.strategy_reason = "auto: S3 lists keys in byte order after StartAfter"
+        else:
+            self.stats.strategy_reason = (
+                f"auto on {where} (not AWS): every page is checked against S3's byte order;"
+                " a page out of order switches the run to folders"
+            )
         workers = min(self.settings.s3_workers, MAX_LIST_CHAINS)
         chains = _chains(folders, self.settings.s3_prefix, workers)
         return [partial(self._skip_scan, chain) for chain in chains if chain]
@@ -285,6 +356,7 @@ class S3ImageIndex:
         pending = 0  # index of the first folder not yet seen whole
         while True:
             page, truncated = self._page_after(prefix, start_after)
+            _check_order(start_after, page)
             pages += 1
             seen += len(page)
             _collect(found, page)
@@ -421,10 +493,13 @@ class S3ImageIndex:
                     return _rejected(
                         Rejection.MARKER_TOO_FAR, windows, f"read {windows.bytes_held}"
                     )
+                # A walk that ran on past the range just read (a GIF's XMP packet, block after
+                # block) gets ranges that double what is held: a few GETs for a MB, not one per
+                # 16 KiB; a jump past a segment body gets the usual extension.
+                ran_on = need.offset == offset + length
+                more = max(PROBE_EXTENSION_BYTES, windows.bytes_held if ran_on else 0)
                 offset = need.offset
-                length = min(
-                    max(need.length, PROBE_EXTENSION_BYTES), obj.size - need.offset, budget
-                )
+                length = min(max(need.length, more), obj.size - need.offset, budget)
                 continue
             except InvalidImage as bad:
                 return _rejected(Rejection.CORRUPT, windows, bad.reason)
@@ -585,8 +660,25 @@ def _folder_of(key: str) -> str:
 
 
 def _before(folder: str) -> str:
-    """A StartAfter that every key of `folder` sorts after, the folder's own marker included."""
-    return folder[:-1]
+    """A StartAfter that every key of `folder` sorts after (but the folder's own marker, which is
+    no image): the folder's name itself. `folder[:-1]` would be read by a filer (SeaweedFS) as the
+    directory's entry, and the listing would resume after all of the directory's keys."""
+    return folder
+
+
+def _check_order(start_after: str, page: list[S3Object]) -> None:
+    """Raise _OutOfOrderError unless the page's keys ascend, all after `start_after` (str order is
+    UTF-8 byte order: S3's)."""
+    before = start_after
+    for obj in page:
+        if obj.key <= before:
+            raise _OutOfOrderError(before, obj.key)
+        before = obj.key
+
+
+def _is_aws(endpoint: str) -> bool:
+    host = (urlsplit(endpoint).hostname or "").lower()
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
 
 
 def _passed(last_key: str, folder: str) -> bool:

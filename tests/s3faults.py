@@ -13,10 +13,16 @@ Routes: GET (an object), LIST (ListObjectsV2; `key_contains` matches its prefix)
 or ANY. `list_page_size` makes every listing ask for that many keys a page, so a small bucket
 still lists in several pages. `refuse` answers what S3 checks and moto does not (a request's
 signing region, say): called with every request first, it returns an error answer or None.
+
+`list_order = "directory"` makes the proxy answer ListObjectsV2 itself as a filer-backed S3
+does (SeaweedFS, seen on 4.x): keys in directory order (path components compared in turn, so
+`a/19/x` comes before `a/19-old/y`), and `StartAfter=a/19` read as "after the directory entry
+19": none of `a/19/...` is listed. Continuation tokens and `Delimiter` work as in S3.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import socket
 import ssl
@@ -28,7 +34,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from xml.etree import ElementTree
 
 Route = Literal["GET", "LIST", "HEAD", "ANY"]
 Action = Literal["status", "reset", "truncate", "delete", "call"]
@@ -96,6 +103,7 @@ class FaultProxy:
         self.list_page_size: int | None = None
         self.refuse: Callable[[Request], Refusal | None] | None = None
         self.refused: Counter[str] = Counter()  # by route
+        self.list_order: Literal["s3", "directory"] = "s3"
         self.url = ""
         self._lock = threading.Lock()
 
@@ -129,6 +137,95 @@ class FaultProxy:
             return response.status, response.getheaders(), data
         finally:
             conn.close()
+
+    def directory_listing(
+        self, path: str, query: list[tuple[str, str]], headers: dict[str, str]
+    ) -> bytes:
+        """A ListObjectsV2 answer in a filer's order and StartAfter semantics (see above)."""
+        params = dict(query)
+        prefix, delimiter = params.get("prefix", ""), params.get("delimiter", "")
+        max_keys = self.list_page_size or int(params.get("max-keys", "1000"))
+        # every key under the prefix, from upstream (S3 order), then in directory order
+        keep = [(k, v) for k, v in query if k not in _LIST_PAGING]
+        rows: list[dict[str, str]] = []
+        token = ""
+        while True:
+            page_query = [*keep, ("max-keys", "1000")]
+            if token:
+                page_query.append(("continuation-token", token))
+            status, _, data = self.forward("GET", f"{path}?{urlencode(page_query)}", headers, b"")
+            assert status == 200, data[:200]
+            root = ElementTree.fromstring(data)
+            for child in root:
+                tag = child.tag.rpartition("}")[2]
+                if tag == "Contents":
+                    rows.append({f.tag.rpartition("}")[2]: f.text or "" for f in child})
+                elif tag == "NextContinuationToken":
+                    token = child.text or ""
+            if root.findtext("{*}IsTruncated") != "true":
+                break
+        url_encoded = params.get("encoding-type") == "url"
+        for row in rows:
+            row["Key"] = unquote(row["Key"]) if url_encoded else row["Key"]
+        rows = [r for r in rows if r["Key"].startswith(prefix)]
+        prefixes: set[str] = set()
+        if delimiter:
+            direct = []
+            for row in rows:
+                cut = row["Key"].find(delimiter, len(prefix))
+                if cut < 0:
+                    direct.append(row)
+                else:
+                    prefixes.add(row["Key"][: cut + len(delimiter)])
+            rows = direct
+        rows.sort(key=lambda r: r["Key"].split("/"))
+        if "continuation-token" in params:
+            after = base64.urlsafe_b64decode(params["continuation-token"]).decode()
+            rows = [r for r in rows if r["Key"].split("/") > after.split("/")]
+        elif params.get("start-after"):
+            after = params["start-after"]
+            rows = [
+                r
+                for r in rows
+                if r["Key"].split("/") > after.split("/") and not r["Key"].startswith(after + "/")
+            ]
+        page, truncated = rows[:max_keys], len(rows) > max_keys
+        enc = (lambda k: quote(k, safe="/")) if url_encoded else (lambda k: k)
+        parts = [
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">',
+            f"<Name>{path.strip('/')}</Name><Prefix>{_xml(enc(prefix))}</Prefix>",
+            f"<KeyCount>{len(page)}</KeyCount><MaxKeys>{max_keys}</MaxKeys>",
+            f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>",
+        ]
+        if url_encoded:
+            parts.append("<EncodingType>url</EncodingType>")
+        if truncated:
+            next_token = base64.urlsafe_b64encode(page[-1]["Key"].encode()).decode()
+            parts.append(f"<NextContinuationToken>{next_token}</NextContinuationToken>")
+        for row in page:
+            parts.append(
+                f"<Contents><Key>{_xml(enc(row['Key']))}</Key>"
+                f"<LastModified>{row['LastModified']}</LastModified>"
+                f"<ETag>{_xml(row['ETag'])}</ETag><Size>{row['Size']}</Size>"
+                "<StorageClass>STANDARD</StorageClass></Contents>"
+            )
+        if not truncated:
+            for common in sorted(prefixes):
+                parts.append(
+                    f"<CommonPrefixes><Prefix>{_xml(enc(common))}</Prefix></CommonPrefixes>"
+                )
+        parts.append("</ListBucketResult>")
+        return "".join(parts).encode()
+
+
+_LIST_PAGING = {"start-after", "continuation-token", "max-keys", "delimiter"}
+
+
+def _xml(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
 
 
 def classify(method: str, path: str, query: str) -> tuple[str, str]:
@@ -207,6 +304,14 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 assert deleted == 204, f"could not delete {key}: HTTP {deleted}"
             if fault is not None and fault.action == "call" and fault.hook is not None:
                 fault.hook()
+            if route == "LIST" and proxy.list_order == "directory":
+                data = proxy.directory_listing(parts.path, parse_qsl(parts.query), headers)
+                self.send_response_only(200)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return None
             status, answer_headers, data = proxy.forward(self.command, target, headers, body)
             self.send_response_only(status)
             for name, value in answer_headers:

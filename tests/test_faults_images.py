@@ -449,7 +449,7 @@ def walk_like_the_probe(data: bytes, first: int = 64 * 1024, more: int = 16 * 10
     area="Images",
     fault="4 MB JPEGs and GIFs built to make the header walk long (a million 4-byte segments,"
     " endless fill bytes, 255 segments each just past a ranged GET, a 4 MB GIF comment)",
-    outcome="rejected (too many segments or blocks, no marker, no SOF) after a bounded number"
+    outcome="rejected (too many segments, no marker, no SOF, no frame) after a bounded number"
     " of reads; the index reads at most probe_max_bytes",
 )
 def test_marker_walk_is_bounded_on_hostile_jpeg_and_gif_files(make_settings: Any) -> None:
@@ -459,7 +459,7 @@ def test_marker_walk_is_bounded_on_hostile_jpeg_and_gif_files(make_settings: Any
         "tiny-segments": "bad JPEG: over 1024 segments before the frame",
         "fill": "bad JPEG: no marker found near offset 4097",
         "16k-segments": "truncated JPEG: no SOF marker before end of file",
-        "gif-comment": "bad GIF: over 4096 blocks before a frame",
+        "gif-comment": "truncated GIF: file ends before the first frame",  # walked to its end
     }
     # Before the fix the walk re-read every tiny segment on each new range (and each read
     # copied the rest of the held bytes): 119 s of CPU for one 1 MB file. ~175,000 reads now.
@@ -473,6 +473,75 @@ def test_marker_walk_is_bounded_on_hostile_jpeg_and_gif_files(make_settings: Any
     assert not images.accepted
     assert {r.reason for r in images.rejected} <= {Rejection.CORRUPT, Rejection.MARKER_TOO_FAR}
     assert all(client.bytes_read(FOLDER + name) <= MB4 for name in files)
+
+
+GIF_SCREEN = b"GIF89a" + struct.pack("<HHBBB", 300, 300, 0, 0, 0)
+GIF_FRAME = b"\x2c" + struct.pack("<HHHHB", 0, 0, 300, 300, 0) + b"\x02\x02\x44\x01\x00;"
+
+
+@pytest.mark.fault_matrix(
+    area="Images",
+    fault="an 18 MB GIF of 6 million empty extension blocks before its frame",
+    outcome="rejected as corrupt (over 4096 extensions) after one 64 KiB GET and a walk of each"
+    " block once (was 253 GETs, 4 MB and ~3 min of CPU)",
+)
+def test_a_gif_of_millions_of_empty_extensions_is_decided_in_one_get(make_settings: Any) -> None:
+    data = GIF_SCREEN + b"\x21\xfe\x00" * (6 * 1024 * 1024) + GIF_FRAME
+    images, client = index_files(make_settings(), {f"{SKU}-1a-1.gif": data})
+    assert verdicts(images) == {
+        f"{SKU}-1a-1.gif": (
+            Rejection.CORRUPT.value,
+            "bad GIF: over 4096 extensions before a frame",
+        )
+    }
+    assert len(client.ranges) == 1
+    assert client.bytes_read(FOLDER + f"{SKU}-1a-1.gif") == 64 * 1024
+
+
+@pytest.mark.fault_matrix(
+    area="Images",
+    fault="GIF with a 1.3 MB XMP packet (5,000 sub-blocks) before its frame",
+    outcome="accepted at the size Pillow reports, in a few GETs (ranges double while the walk"
+    " runs on); it was rejected as corrupt (a 4,096 sub-block cap)",
+)
+def test_a_gif_with_a_large_xmp_packet_is_accepted_in_a_few_gets(make_settings: Any) -> None:
+    xmp = b"\x21\xff\x0bXMP DataXMP" + (b"\xff" + b"x" * 255) * 5_000 + b"\x00"
+    data = GIF_SCREEN + xmp + GIF_FRAME
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.size == (300, 300)
+    images, client = index_files(make_settings(), {f"{SKU}-1a-1.gif": data})
+    assert verdicts(images) == {f"{SKU}-1a-1.gif": ("accepted", "gif 300x300")}
+    assert len(client.ranges) <= 8
+    assert client.bytes_read(FOLDER + f"{SKU}-1a-1.gif") <= len(data)  # no byte read twice
+
+
+@pytest.mark.fault_matrix(
+    area="Images",
+    fault="PNG whose IHDR checksum is wrong, or whose bit depth and colour type do not go"
+    " together (e.g. 4-bit RGB, 16-bit palette)",
+    outcome="rejected as corrupt (Pillow refuses them too); they were accepted",
+)
+@pytest.mark.parametrize(
+    ("ihdr", "crc_delta", "detail"),
+    [
+        ((8, 2), 1, "bad PNG: IHDR checksum mismatch"),
+        ((4, 2), 0, "bad PNG: bit depth 4 with colour type 2"),
+        ((16, 3), 0, "bad PNG: bit depth 16 with colour type 3"),
+    ],
+    ids=["crc", "rgb-4-bit", "palette-16-bit"],
+)
+def test_a_png_with_a_broken_ihdr_is_rejected_as_corrupt(
+    make_settings: Any, ihdr: tuple[int, int], crc_delta: int, detail: str
+) -> None:
+    data = bytearray(png(400, 400, *ihdr))
+    crc_at = 8 + 4 + 4 + 13
+    data[crc_at : crc_at + 4] = struct.pack(
+        ">I", (int.from_bytes(data[crc_at : crc_at + 4], "big") + crc_delta) & 0xFFFFFFFF
+    )
+    images, _ = index_files(make_settings(), {f"{SKU}-1a-1.png": bytes(data)})
+    assert verdicts(images) == {f"{SKU}-1a-1.png": (Rejection.CORRUPT.value, detail)}
+    with pytest.raises((OSError, SyntaxError)), Image.open(io.BytesIO(bytes(data))) as im:
+        im.load()
 
 
 @pytest.mark.fault_matrix(

@@ -8,9 +8,12 @@ real socket. What S3 itself answers through it is proven by the S3 fault matrix.
 from __future__ import annotations
 
 import socket
+import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -229,17 +232,195 @@ def test_host_header_leaves_out_the_default_port_and_brackets_ipv6() -> None:
 
 
 def test_the_direct_sender_sends_again_once_when_a_kept_alive_connection_was_closed() -> None:
-    from bulkimg.s3get import DirectSender, S3GetError
+    from bulkimg.s3get import DirectSender, Reply, S3GetError
 
     with serving([LENGTH, b"<close>", LENGTH, b"<close>", b"<close>"]) as server:
         sender = DirectSender()
         url = f"http://127.0.0.1:{server.port}/b/k?X-Amz-Signature=1"
-        assert sender.get(url, {}) == (206, b"hello")
-        assert sender.get(url, {}) == (206, b"hello")  # closed under it: again, on a new one
+        assert sender.get(url, {}, limit=5) == Reply(206, b"hello", etag='"e"')
+        assert sender.get(url, {}, limit=5) == Reply(
+            206, b"hello", etag='"e"'
+        )  # closed under it: again, on a new one
         assert server.connections == 2
         with pytest.raises(S3GetError) as failed:  # closed, and the new one too: not again here
-            sender.get(url, {})
+            sender.get(url, {}, limit=5)
         assert server.connections == 3
         assert failed.value.transient  # the getter's retries take it from there
         assert "X-Amz-Signature" not in str(failed.value)
         sender.close()
+
+
+# --- deadlines, body caps, resets ---------------------------------------------------------------
+
+
+class ScriptedServer:
+    """Serves each accepted connection with `script(conn, n)` (n: 0 for the first) on a thread."""
+
+    def __init__(self, script: Any) -> None:
+        self.script = script
+        self.connections = 0
+        self.done = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self.done.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            n, self.connections = self.connections, self.connections + 1
+            threading.Thread(target=self._run, args=(conn, n), daemon=True).start()
+
+    def _run(self, conn: socket.socket, n: int) -> None:
+        try:
+            self.script(conn, n)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.done.set()
+        with socket.create_connection(("127.0.0.1", self.port), 5):  # wakes accept()
+            pass
+        self._thread.join(5)
+        self._listener.close()
+
+
+def read_request(conn: socket.socket) -> bytes:
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = conn.recv(1)
+        if not byte:
+            return head
+        head += byte
+    return head
+
+
+def reset(conn: socket.socket) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a peer dropping the connection does."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
+def trickle(conn: socket.socket, data: bytes, stop: threading.Event) -> None:
+    for i in range(len(data)):
+        if stop.wait(0.05):
+            return
+        conn.sendall(data[i : i + 1])
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="a GET whose body (or status line and headers) trickles in, a byte every 50 ms, each"
+    " within the read timeout",
+    outcome="cut at the GET's overall deadline: body cut short (read again, then the group"
+    " deferred), a trickling head a timeout (retried); the worker is free again",
+)
+@pytest.mark.parametrize("where", ["body", "head"])
+def test_an_answer_that_trickles_in_ends_at_the_deadline(where: str) -> None:
+    head = b"HTTP/1.1 206 Partial Content\r\nContent-Length: 1000\r\n\r\n"
+    stop = threading.Event()
+
+    def script(conn: socket.socket, _: int) -> None:
+        read_request(conn)
+        if where == "body":
+            conn.sendall(head)
+            trickle(conn, b"x" * 1000, stop)  # 50 s in all
+        else:
+            trickle(conn, head + b"x" * 1000, stop)
+
+    server = ScriptedServer(script)
+    conn = http1.Connection("http", "127.0.0.1", server.port, connect_timeout=5, read_timeout=5)
+    started = time.monotonic()
+    error = BodyCutShortError if where == "body" else http1.DeadlineExceededError
+    with pytest.raises(error, match=r"DeadlineExceeded|deadline"):
+        conn.get("/k", {}, deadline=started + 0.6)
+    assert time.monotonic() - started < 5  # the read timeout alone never ends a trickle
+    conn.close()
+    stop.set()
+    server.close()
+
+
+@pytest.mark.parametrize("delimiting", ["length", "chunked", "until-close"])
+def test_a_body_longer_than_the_limit_is_read_only_that_far(delimiting: str) -> None:
+    """The server sends 64 KiB of a 10 MB body and then stalls: a client reading past its limit
+    would wait for the rest and time out."""
+    stop = threading.Event()
+    first = bytes(range(256)) * 256
+
+    def script(conn: socket.socket, _: int) -> None:
+        read_request(conn)
+        if delimiting == "length":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n" + first)
+        elif delimiting == "chunked":
+            chunks = b"".join(
+                b"1000\r\n" + first[i : i + 4096] + b"\r\n" for i in range(0, 65536, 4096)
+            )
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks)
+        else:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + first)
+        stop.wait(30)
+
+    server = ScriptedServer(script)
+    conn = http1.Connection("http", "127.0.0.1", server.port, connect_timeout=5, read_timeout=3)
+    answer = conn.get("/k", {"Range": "bytes=0-9999"}, limit=10_000)
+    assert (answer.status, answer.body, answer.complete) == (200, first[:10_000], False)
+    assert not conn.reusable  # the rest of the body is still coming: never reused
+    conn.close()
+    stop.set()
+    server.close()
+
+
+def test_an_error_answer_is_read_up_to_its_own_limit_whatever_the_gets() -> None:
+    xml = b"<Error><Code>NoSuchKey</Code></Error>" + b" " * 100
+    answer = b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n" % len(xml) + xml
+    with serving([answer]) as server:
+        conn = connect(server)
+        got = conn.get("/k", {"Range": "bytes=0-4"}, limit=5)
+        assert (got.status, got.body, got.complete) == (404, xml, True)
+        conn.close()
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="a kept-alive connection reset by the peer: while idle (the next request's write"
+    " fails) or on the next request (no answer)",
+    outcome="the GET is sent again at once on a new connection, once: no backoff, counted as one"
+    " attempt",
+)
+@pytest.mark.parametrize("when", ["idle", "on-request"])
+def test_a_reset_kept_alive_connection_is_sent_again_at_once(
+    when: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bulkimg.s3get import DirectSender, Reply
+
+    answered = threading.Event()
+
+    def script(conn: socket.socket, n: int) -> None:
+        read_request(conn)
+        conn.sendall(LENGTH)
+        answered.set()
+        if n == 0:  # the first connection is reset: at once, or when the next request comes
+            if when == "on-request":
+                read_request(conn)
+            reset(conn)
+            return
+        threading.Event().wait(1)
+
+    sleeps: list[float] = []
+    monkeypatch.setattr("bulkimg.s3get.time.sleep", sleeps.append)
+    server = ScriptedServer(script)
+    sender = DirectSender()
+    url = f"http://127.0.0.1:{server.port}/b/k?X-Amz-Signature=1"
+    assert sender.get(url, {}, limit=5) == Reply(206, b"hello", etag='"e"')
+    assert answered.wait(5)
+    threading.Event().wait(0.2)  # the reset reaches the client
+    assert sender.get(url, {}, limit=5) == Reply(206, b"hello", etag='"e"')
+    assert server.connections == 2
+    assert sleeps == []
+    sender.close()
+    server.close()

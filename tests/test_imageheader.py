@@ -604,3 +604,135 @@ def test_arbitrary_bytes_give_a_positive_header_or_invalid_image_only(
     except InvalidImage:
         ranged = None
     assert ranged == header
+
+
+# --- GIF: the walk to the first frame ----------------------------------------------------------
+
+GIF_SCREEN = b"GIF89a" + struct.pack("<HHBBB", 300, 200, 0, 0, 0)  # no global colour table
+GIF_FRAME = b"\x2c" + struct.pack("<HHHHB", 0, 0, 300, 200, 0) + b"\x02\x02\x44\x01\x00;"
+
+
+def _gif_with(extensions: bytes) -> bytes:
+    return GIF_SCREEN + extensions + GIF_FRAME
+
+
+def _xmp_extension(sub_blocks: int) -> bytes:
+    """An XMP application extension of `sub_blocks` full (255-byte) data sub-blocks."""
+    return b"\x21\xff\x0bXMP DataXMP" + (b"\xff" + b"x" * 255) * sub_blocks + b"\x00"
+
+
+class CountingWindows(ByteWindows):
+    __slots__ = ("reads",)
+
+    def __init__(self, total_size: int | None = None) -> None:
+        super().__init__(total_size)
+        self.reads = 0
+
+    def read(self, offset: int, length: int) -> bytes:
+        self.reads += 1
+        return super().read(offset, length)
+
+
+def test_gif_with_an_xmp_packet_of_thousands_of_sub_blocks_has_its_size() -> None:
+    data = _gif_with(b"\x21\xf9\x04\x00\x00\x00\x00\x00" + _xmp_extension(5_000))
+    assert len(data) > 1_000_000
+    assert read_image_header_from_bytes(data) == ImageHeader(ImageFormat.GIF, 300, 200)
+    assert _pillow_size(data) == (300, 200)
+
+
+def test_gif_walk_resumes_where_it_stopped_instead_of_starting_again() -> None:
+    """Fed one 4 KiB range at a time, each block is read about once, not once per range."""
+    data = _gif_with(_xmp_extension(2_000))  # 512 KB: 125 ranges
+    win = CountingWindows(total_size=len(data))
+    offset, ranges = 0, 0
+    while True:
+        win.add(offset, data[offset : offset + 4096])
+        ranges += 1
+        try:
+            header = read_image_header(win)
+            break
+        except NeedBytes as need:
+            offset = need.offset
+    assert header == ImageHeader(ImageFormat.GIF, 300, 200)
+    assert ranges == len(data) // 4096 + 1
+    # 2,003 blocks; a walk that restarted on every range read ~125,000 times
+    assert win.reads < 2_000 + 3 * ranges
+
+
+@pytest.mark.parametrize(
+    ("extensions", "reason"),
+    [
+        (b"\x21\xfe\x00" * 5_000, "bad GIF: over 4096 extensions before a frame"),
+        (b"\x21\xfe" + b"\x01a" * 70_000 + b"\x00", "bad GIF: over 65536 blocks before a frame"),
+    ],
+    ids=["empty-extensions", "one-byte-sub-blocks"],
+)
+def test_gif_walk_over_endless_tiny_blocks_ends_after_a_bounded_number(
+    extensions: bytes, reason: str
+) -> None:
+    data = _gif_with(extensions)
+    win = CountingWindows(total_size=len(data))
+    win.add(0, data)
+    with pytest.raises(InvalidImage) as exc_info:
+        read_image_header(win)
+    assert exc_info.value.reason == reason
+    assert win.reads <= 2 * 65_536 + 10
+
+
+# --- PNG: what Pillow refuses in the IHDR chunk ------------------------------------------------
+
+
+def _png_with_ihdr(body: bytes, *, crc_delta: int = 0) -> bytes:
+    chunk = b"IHDR" + body
+    crc = (zlib.crc32(chunk) + crc_delta) & 0xFFFFFFFF
+    idat = b"IDAT" + zlib.compress(b"\x00" * 64)
+    rest = struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat))
+    iend = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    return (
+        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", crc) + rest + iend
+    )
+
+
+def _ihdr(depth: int = 8, colour: int = 2, filtering: int = 0) -> bytes:
+    return struct.pack(">IIBBBBB", 40, 30, depth, colour, 0, filtering, 0)
+
+
+def _pillow_refuses(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    except (OSError, SyntaxError, ValueError):
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (_png_with_ihdr(_ihdr(), crc_delta=1), "bad PNG: IHDR checksum mismatch"),
+        (_png_with_ihdr(_ihdr(depth=3)), "bad PNG: bit depth 3 with colour type 2"),
+        (_png_with_ihdr(_ihdr(depth=4, colour=2)), "bad PNG: bit depth 4 with colour type 2"),
+        (_png_with_ihdr(_ihdr(depth=16, colour=3)), "bad PNG: bit depth 16 with colour type 3"),
+        (_png_with_ihdr(_ihdr(depth=8, colour=1)), "bad PNG: bit depth 8 with colour type 1"),
+        (_png_with_ihdr(_ihdr(depth=8, colour=7)), "bad PNG: bit depth 8 with colour type 7"),
+        (_png_with_ihdr(_ihdr(filtering=1)), "bad PNG: unknown filter method 1"),
+    ],
+    ids=["bad-crc", "depth-3", "rgb-4-bit", "palette-16-bit", "colour-1", "colour-7", "filter-1"],
+)
+def test_png_ihdr_that_pillow_refuses_is_invalid(data: bytes, reason: str) -> None:
+    assert _pillow_refuses(data)
+    with pytest.raises(InvalidImage) as exc_info:
+        read_image_header_from_bytes(data)
+    assert exc_info.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("depth", "colour"),
+    [(d, 0) for d in (1, 2, 4, 8, 16)]
+    + [(8, 2), (16, 2), (1, 3), (2, 3), (4, 3), (8, 3), (8, 4), (16, 4), (8, 6), (16, 6)],
+)
+def test_png_every_valid_depth_and_colour_type_is_accepted(depth: int, colour: int) -> None:
+    data = _png_with_ihdr(_ihdr(depth=depth, colour=colour))
+    assert read_image_header_from_bytes(data) == ImageHeader(ImageFormat.PNG, 40, 30)
+    with Image.open(io.BytesIO(data)) as im:  # Pillow opens it too
+        assert im.size == (40, 30)

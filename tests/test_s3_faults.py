@@ -499,3 +499,64 @@ def test_a_listing_that_changes_between_pages_is_accounted(
     assert proxy.keys[removed_ahead] == 0  # never listed, so never read
     assert len(accounting.rows) == len(clean.rows)
     assert_nothing_leaked(settings)
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="an S3 endpoint that lists like a filer (SeaweedFS): directory order, and"
+    " StartAfter=a/19 read as after the whole directory a/19/ (it lost 3 of 90 images)",
+    outcome="the skip-scan starts each folder after `a/19/`, which such a server reads as S3"
+    " does: every row as with S3; the report names the strategy and why (a custom endpoint,"
+    " every page checked)",
+)
+def test_a_listing_in_a_filers_order_misses_no_folder(
+    proxy: FaultProxy, build_through: Any, clean: Accounting
+) -> None:
+    proxy.list_order = "directory"
+    proxy.list_page_size = 3
+    settings, report, accounting = build_through()
+    assert accounting == clean
+    assert report.list_strategy == "skip-scan"
+    assert report.list_strategy_reason.startswith("auto on the S3 endpoint 127.0.0.1:")
+    assert "(not AWS): every page is checked" in report.list_strategy_reason
+    assert report.warnings == []
+    assert_nothing_leaked(settings)
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="listing pages out of S3's byte order (a filer lists a/19/x before a/19-old/y)",
+    outcome="the skip-scan stops at the first such page and the run lists folder by folder:"
+    " every row as with S3; strategy folders, the why and a warning in build-report.json;"
+    " the same bucket in S3's order stays skip-scan",
+)
+def test_a_listing_out_of_byte_order_switches_to_folders_and_says_so(
+    proxy: FaultProxy,
+    build_through: Any,
+    clean: Accounting,
+    s3_server: LocalS3,
+    bucket: str,
+    changed: list[str],
+) -> None:
+    folder = sorted(k for keys in clean.media.values() for k in keys)[0].rsplit("/", 1)[0]
+    strays = [f"{folder}-old/x.txt", f"{folder}.bak/y.txt"]  # sort before {folder}/ in S3
+    changed.extend(strays)
+    for key in strays:
+        s3_server.client().put_object(Bucket=bucket, Key=key, Body=b"x")
+    proxy.list_order = "directory"
+    proxy.list_page_size = 3
+    settings, report, accounting = build_through()
+    assert accounting == clean
+    assert report.list_strategy == "folders"
+    assert report.list_strategy_reason.startswith(
+        "switched from skip-scan: the S3 endpoint 127.0.0.1:"
+    )
+    assert len(report.warnings) == 1
+    assert "does not list keys in S3's byte order" in report.warnings[0]
+    assert any(stray in report.warnings[0] for stray in strays)
+    assert_nothing_leaked(settings)
+
+    proxy.list_order = "s3"  # the same bucket as S3 lists it: no false alarm
+    _, report, again = build_through()
+    assert (report.list_strategy, report.warnings) == ("skip-scan", [])
+    assert again == clean

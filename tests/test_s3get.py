@@ -8,6 +8,9 @@ message.
 from __future__ import annotations
 
 import io
+import socket
+import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -15,6 +18,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from bulkimg.http1 import BodyCutShortError
 from bulkimg.models import Rejection
 from bulkimg.probecache import ProbeCache
 from bulkimg.s3client import RequestCounter, make_s3_client
@@ -345,3 +349,92 @@ def test_a_listing_answer_boto3_would_get_past_is_listed_with_boto3(
     assert len(result.accepted) == 1
     assert len(transport.lists) == 1
     assert counter.calls["ListObjectsV2"] == 2  # the presigned page, then boto3's
+
+
+# -- robust GETs over loopback: deadline, cap, Range ignored --------------------------------------
+
+
+@pytest.fixture(params=["direct", "httpx"])
+def sender_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    kind: str = request.param
+    monkeypatch.setattr("bulkimg.s3get.S3_READ_TIMEOUT", 3.0)  # a wrong wait fails fast
+    return kind
+
+
+def loopback_getter(make_settings: Any, port: int, kind: str) -> PresignedGetter:
+    settings = make_settings(
+        aws_endpoint_url_s3=f"http://127.0.0.1:{port}", s3_get_client=kind, s3_max_attempts=1
+    )
+    return PresignedGetter(make_s3_client(settings), BUCKET, settings)
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="a server that ignores Range: 200 with the whole object (4 MB, the rest stalling) to a"
+    " ranged GET; the same with an ETag that is not the listed one",
+    outcome="read only to the range's end and its bytes used, the connection not reused; the"
+    " other ETag is PreconditionFailed (replaced since listed)",
+)
+def test_a_200_to_a_ranged_get_is_read_only_to_the_ranges_end(
+    make_settings: Any, sender_kind: str
+) -> None:
+    from tests.test_http1 import ScriptedServer, read_request
+
+    blob = bytes(range(256)) * 1024  # the first 256 KiB of a 4 MiB object
+    stop = threading.Event()
+    ranges: list[str] = []
+
+    def script(conn: socket.socket, _: int) -> None:
+        while request := read_request(conn):
+            ranges.append(
+                next(line for line in request.split(b"\r\n") if b"Range" in line).decode()
+            )
+            head = b'HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\nETag: "e1"\r\n\r\n'
+            conn.sendall(head + blob)
+            stop.wait(30)  # the rest never comes: a client reading it all would time out
+
+    server = ScriptedServer(script)
+    getter = loopback_getter(make_settings, server.port, sender_kind)
+    try:
+        assert getter.get_range("k.jpg", "e1", 1000, 5000) == blob[1000:6000]
+        assert getter.get_range("k.jpg", "e1", 0, 100) == blob[:100]
+        with pytest.raises(S3GetError, match="PreconditionFailed"):
+            getter.get_range("k.jpg", "other", 0, 100)
+        assert server.connections == 3  # a body left unread is never reused
+    finally:
+        getter.close()
+        stop.set()
+        server.close()
+    assert ranges == ["Range: bytes=1000-5999", "Range: bytes=0-99", "Range: bytes=0-99"]
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="a GET whose body trickles in forever through the getter (direct and httpx senders)",
+    outcome="cut at the attempt's deadline (s3get.GET_DEADLINE_SECONDS, 60 s) as a body cut short,"
+    " which the index reads again and then defers the group",
+)
+def test_a_trickling_body_is_cut_at_the_deadline_by_either_sender(
+    make_settings: Any, sender_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_http1 import ScriptedServer, read_request, trickle
+
+    monkeypatch.setattr("bulkimg.s3get.GET_DEADLINE_SECONDS", 0.6)
+    stop = threading.Event()
+
+    def script(conn: socket.socket, _: int) -> None:
+        read_request(conn)
+        conn.sendall(b'HTTP/1.1 206 Partial Content\r\nContent-Length: 1000\r\nETag: "e"\r\n\r\n')
+        trickle(conn, b"x" * 1000, stop)
+
+    server = ScriptedServer(script)
+    getter = loopback_getter(make_settings, server.port, sender_kind)
+    try:
+        started = time.monotonic()
+        with pytest.raises(BodyCutShortError, match="DeadlineExceeded"):
+            getter.get_range("k.jpg", "e", 0, 1000)
+        assert time.monotonic() - started < 3  # the trickle alone would take 50 s
+    finally:
+        getter.close()
+        stop.set()
+        server.close()

@@ -7,6 +7,7 @@ import math
 import random
 import struct
 import zlib
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -408,3 +409,48 @@ def test_the_cache_answers_many_keys_at_once_only_for_their_own_etag(tmp_path: A
     assert found == {(key, etag): probe for key, etag, probe in rows[::2]}
     assert cache.get_many("other-bucket", asked) == {}
     cache.close()
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="a listing server that ignores StartAfter (every page starts from the prefix's first"
+    " key)",
+    outcome="the skip-scan stops at the first page starting at or before its StartAfter and the"
+    " run lists folder by folder: the same files as listing each folder; strategy folders,"
+    " the why and a warning",
+)
+def test_a_listing_that_ignores_start_after_switches_to_folders_and_misses_nothing(
+    s3: Any, make_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bulkimg.s3index.LIST_PAGE_SIZE", 3)
+    skus = random_world(s3, 1)
+    expected, _, _ = run_index(s3, make_settings(s3_list_strategy="folders"), skus)
+    original = S3ImageIndex._list_page
+
+    def ignoring_start_after(self: S3ImageIndex, prefix: str, start_after: str) -> Any:
+        return original(self, prefix, "")
+
+    monkeypatch.setattr(S3ImageIndex, "_list_page", ignoring_start_after)
+    got, stats, _ = run_index(s3, make_settings(s3_workers=2), skus)
+
+    def files(result: dict[str, Any]) -> dict[str, Any]:
+        return {
+            sku: (images.accepted, sorted((r.key, r.reason) for r in images.rejected))
+            for sku, images in result.items()
+        }
+
+    assert files(got) == files(expected)
+    assert sum(len(images.accepted) for images in got.values()) > 0
+    assert stats.strategy == "folders"
+    assert stats.strategy_reason.startswith("switched from skip-scan: S3 listed out of")
+    assert len(stats.warnings) == 1
+    assert "S3's byte order" in stats.warnings[0] and "each folder" in stats.warnings[0]
+    assert stats.rejected == Counter(r.reason.value for i in got.values() for r in i.rejected)
+
+
+def test_an_aws_listing_is_checked_and_says_why_it_skip_scans(s3: Any, make_settings: Any) -> None:
+    skus = random_world(s3, 2)
+    _, stats, _ = run_index(s3, make_settings(), skus)
+    assert stats.strategy == "skip-scan"
+    assert stats.strategy_reason == "auto: S3 lists keys in byte order after StartAfter"
+    assert stats.warnings == []
