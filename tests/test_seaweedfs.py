@@ -46,8 +46,8 @@ def weed_settings(
         "aws_s3_bucket": bucket,
         "aws_endpoint_url_s3": seaweedfs.endpoint_url,
         "aws_session_token": None,  # SeaweedFS's static identity has no session
-        # skip-scan's StartAfter relies on S3's byte order, which SeaweedFS does not keep
-        "s3_list_strategy": "folders",
+        # The default listing (skip-scan, every page checked against S3's order): SeaweedFS
+        # lists directory by directory, and must lose no image.
     }
     values.update(overrides)
     settings: Settings = make_settings(**values)
