@@ -380,6 +380,34 @@ def status(obj: _Context, output_dir: Path | None) -> None:
     console.print(table)
 
 
+@cli.command()
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.pass_obj
+def cancel(obj: _Context, output_dir: Path | None) -> None:
+    """Stop the unfinished run: its live bulk operations are cancelled on the shop, what ran is
+    recorded, the rest goes to failures.jsonl (retryable)."""
+    from bulkimg.shopify_client import client_from_settings
+    from bulkimg.submit import Submission
+
+    settings = obj.settings(output_dir=output_dir)
+    with client_from_settings(settings) as client, _reporter() as reporter:
+        submission = Submission(settings, client, reporter)
+        state = submission.unfinished()
+        if state is None:
+            console.print("no unfinished run: nothing to cancel")
+            sys.exit(0)
+        stopping = submission.cancel(state)
+        reporter.info(f"run {state.run_id}: {len(stopping)} bulk operations asked to stop")
+        outcome = submission.run(state, wait=True)
+    if not state.resolved:
+        console.print(f"run {state.run_id} cancelled before any line was sent")
+        sys.exit(0)
+    print_submit_summary(outcome)
+    _refresh_preview(settings, outcome)
+    console.print(f"  `bulkimg retry {settings.output_dir / 'failures.jsonl'}` sends the rest")
+    sys.exit(outcome.exit_code)
+
+
 def _refresh_preview(settings: Settings, outcome: Any) -> None:
     """Show the outcome on the preview page (no S3 request: URLs are signed locally)."""
     from bulkimg.preview import render_preview

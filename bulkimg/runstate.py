@@ -103,6 +103,8 @@ class RunState(BaseModel):
     completed_at: str | None = None
     # Why a run ended before it sent anything (its build changed first), else None.
     abandoned: str | None = None
+    # `bulkimg cancel`: live operations were asked to stop, none starts any more.
+    cancelled_at: str | None = None
 
     def ops(self, phase: Phase) -> list[OperationRecord]:
         return [op for op in self.operations if op.phase is phase]

@@ -66,6 +66,11 @@ REORDER_DOCUMENT = "product_reorder_media"
 EXPORT_DOCUMENT = "export_products"
 MAX_PAIRS_PER_LINE = 100  # productVariantAppendMedia: at most 100 variant-media pairs per call
 FAILED_OPERATION = frozenset({"FAILED", "CANCELED", "EXPIRED"})
+NOT_STARTED: dict[str, object] = {
+    "code": "NOT_RUN",
+    "field": None,
+    "message": "not started: the run was cancelled",
+}
 MAX_FAILED_EXPORTS = 3  # product exports that may fail before the run goes on without one
 
 
@@ -219,11 +224,31 @@ class Submission:
             return state
         return self.start(productset_files)
 
+    def cancel(self, state: RunState) -> list[str]:
+        """Stop the run (`bulkimg cancel`): operations not started never start (their lines
+        fail NOT_RUN, retryable) and the running ones are asked to stop (bulkOperationCancel).
+        Saved first, so a cancel killed half way is finished by the next command. Returns the
+        ids of the operations asked to stop; `run` then waits for them and writes the outcome."""
+        state.cancelled_at = state.cancelled_at or now_iso()
+        self.store.save(state)
+        stopping: list[str] = []
+        for op in state.operations:
+            if op.step in (Step.NEW, Step.UPLOADED):
+                op.step = Step.REJECTED
+                op.rejected_errors = [NOT_STARTED]
+            elif op.step is Step.SUBMITTED and op.operation_id:
+                self.client.execute("bulk_operation_cancel", {"id": op.operation_id})
+                stopping.append(op.operation_id)
+        self.store.save(state)
+        return stopping
+
     def run(self, state: RunState, wait: bool) -> SubmitOutcome:
         runner = BulkRunner(
             self.client, self.store, state, self.out / "results", self.policy, self.reporter,
             self.sleep,
         )  # fmt: skip
+        if state.cancelled_at is not None:
+            return self._finish_cancelled(runner, state)
         if not state.resolved:
             relinker = self._relinker()  # before anything is sent: may refuse
             self._resolve(runner, state, relinker)
@@ -264,6 +289,24 @@ class Submission:
             self.store.save(state)
         runner.run(Phase.VARIANT_MEDIA, True)
         return self._finish(state, groups, phase1_results, products)
+
+    def _finish_cancelled(self, runner: BulkRunner, state: RunState) -> SubmitOutcome:
+        """A cancelled run: its operations polled to their end and their results collected; no
+        new phase. Lines that ran are done or failed as their results say; the others, and the
+        variant images of its products, are retryable failures."""
+        for phase in Phase:
+            runner.run(phase, True)
+        if not state.resolved:  # cancelled before a line was written: nothing was sent
+            state.abandoned, state.completed_at = "cancelled before any line was sent", now_iso()
+            self.store.save(state)
+            return SubmitOutcome(True, 0, {"groups": 0}, state.operations)
+        resolved = self._resolution(state)
+        groups = {
+            group_id: group
+            for group_id, group in self._groups(state).items()
+            if group_id not in resolved or resolved[group_id].action != "held"
+        }
+        return self._finish(state, groups, self._phase1_results(state, groups), {})
 
     # -- resolve against the shop ------------------------------------------------------------
 
@@ -502,7 +545,8 @@ class Submission:
         manifest: list[dict[str, Any]] = []
         counts = {"groups": len(groups), "done": 0, "failed": 0, "missing": 0, "unchanged": 0}
         resolved = self._resolution(state)
-        canary = self._canary(state, groups, resolved) if state.limit is not None else None
+        checked = state.limit is not None and state.cancelled_at is None
+        canary = self._canary(state, groups, resolved) if checked else None
         with StateStore(self.settings.state_file, self.client.endpoint.base_url) as shop_state:
             for group_id in sorted(groups):
                 group = groups[group_id]
