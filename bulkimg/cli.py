@@ -18,6 +18,7 @@ from bulkimg.config import Settings, load_settings
 from bulkimg.errors import BulkimgError, InputFileError, UserError
 from bulkimg.preview import render_preview
 from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter
+from bulkimg.runlock import writer_lock
 
 console = Console()
 err_console = Console(stderr=True)
@@ -68,6 +69,17 @@ def _reporter() -> Iterator[Reporter]:
         yield PlainReporter(sys.stderr)
 
 
+@contextmanager
+def _locked(settings: Settings, command: str) -> Iterator[None]:
+    """This output folder's and shop's lock for a command that writes (bulkimg/runlock.py)."""
+    with writer_lock(settings, command) as grant:
+        if grant.stale:
+            with _reporter() as reporter:
+                for holder in grant.stale:
+                    reporter.info(f"took over the lock left by {holder.describe()}: it is gone")
+        yield
+
+
 _AGAINST_SHOP = (
     "Export the shop (read-only) and show what a submit would change on each product;"
     " exit 1 if it would change anything bulkimg does not own."
@@ -107,7 +119,7 @@ def build(
     """Read the catalog, index S3 and write the productSet JSONL, plan and logs."""
     ids = _group_selection(group_ids, more_group_ids, all_groups)
     settings = obj.settings(**overrides)
-    with _reporter() as reporter:
+    with _locked(settings, "build"), _reporter() as reporter:
         result = run_build(settings, ids or None, reporter)
     print_build_summary(result.report, result.report_path)
     if result.report.groups_deferred:
@@ -163,7 +175,11 @@ def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
     from bulkimg.shopcheck import check_against_shop
     from bulkimg.shopify_client import client_from_settings
 
-    with client_from_settings(settings) as client, _reporter() as reporter:
+    with (
+        _locked(settings, "plan --against-shop"),
+        client_from_settings(settings) as client,
+        _reporter() as reporter,
+    ):
         check = check_against_shop(settings, client, reporter)
     table = Table(
         "group", "action", "found by", "product", "adopt", "upload", "replace", "remove",
@@ -198,13 +214,14 @@ def submit(obj: _Context, /, wait: bool, limit: int | None, **overrides: Any) ->
     settings = obj.settings(**overrides)
     if limit is not None and not wait:
         raise click.UsageError("--limit needs --wait (the canary is checked when it has run)")
-    with client_from_settings(settings) as client, _reporter() as reporter:
-        submission = Submission(settings, client, reporter, limit=limit)
-        state = submission.resume_or_start(productset_files_of_build(settings.output_dir))
-        outcome = submission.run(state, wait)
-    print_submit_summary(outcome)
-    _print_canary(outcome, "`bulkimg submit --wait` sends the rest")
-    _refresh_preview(settings, outcome)
+    with _locked(settings, "submit --wait" if wait else "submit"):
+        with client_from_settings(settings) as client, _reporter() as reporter:
+            submission = Submission(settings, client, reporter, limit=limit)
+            state = submission.resume_or_start(productset_files_of_build(settings.output_dir))
+            outcome = submission.run(state, wait)
+        print_submit_summary(outcome)
+        _print_canary(outcome, "`bulkimg submit --wait` sends the rest")
+        _refresh_preview(settings, outcome)
     sys.exit(outcome.exit_code)
 
 
@@ -214,13 +231,12 @@ def submit(obj: _Context, /, wait: bool, limit: int | None, **overrides: Any) ->
 def reconcile(obj: _Context, output_dir: Path | None) -> None:
     """Rebuild the state file from the shop (a bulk export of products, media and variants)."""
     from bulkimg.nightly import reconcile as reconcile_state
-    from bulkimg.nightly import run_lock
     from bulkimg.shopify_client import client_from_settings
 
     settings = obj.settings(output_dir=output_dir)
     with (
+        _locked(settings, "reconcile"),
         client_from_settings(settings) as client,
-        run_lock(settings.state_file),
         _reporter() as reporter,
     ):
         counts = reconcile_state(settings, client, reporter)
@@ -250,13 +266,14 @@ def run_command(
 
     ids = _group_selection(group_ids, more_group_ids, all_groups)
     settings = obj.settings(**overrides)
-    with client_from_settings(settings) as client, _reporter() as reporter:
-        result = run_nightly(settings, client, ids or None, reporter, canary)
-    if result.build is not None:
-        print_build_summary(result.build.report, result.build.report_path)
-    print_submit_summary(result.submit)
-    _print_canary(result.submit, "the rest is not sent")
-    _refresh_preview(settings, result.submit)
+    with _locked(settings, "run"):
+        with client_from_settings(settings) as client, _reporter() as reporter:
+            result = run_nightly(settings, client, ids or None, reporter, canary)
+        if result.build is not None:
+            print_build_summary(result.build.report, result.build.report_path)
+        print_submit_summary(result.submit)
+        _print_canary(result.submit, "the rest is not sent")
+        _refresh_preview(settings, result.submit)
     console.print(f"  wrote {settings.output_dir / 'report.json'}")
     sys.exit(result.exit_code)
 
@@ -275,15 +292,16 @@ def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
     read_failures(failures_file)  # a missing or malformed file is the first thing to report
     settings = obj.settings(**overrides)
     settings.require("aws_s3_bucket")
-    with client_from_settings(settings) as client, _reporter() as reporter:
-        inputs, outcome = run_retry(
-            settings, client, failures_file, make_s3_client(settings), reporter
-        )
-    if outcome is None:
-        console.print(f"nothing to retry in {failures_file}")
-        sys.exit(1 if inputs.carried_failures else 0)
-    print_submit_summary(outcome)
-    _refresh_preview(settings, outcome)
+    with _locked(settings, "retry"):
+        with client_from_settings(settings) as client, _reporter() as reporter:
+            inputs, outcome = run_retry(
+                settings, client, failures_file, make_s3_client(settings), reporter
+            )
+        if outcome is None:
+            console.print(f"nothing to retry in {failures_file}")
+            sys.exit(1 if inputs.carried_failures else 0)
+        print_submit_summary(outcome)
+        _refresh_preview(settings, outcome)
     sys.exit(outcome.exit_code)
 
 
@@ -349,12 +367,29 @@ def print_submit_summary(outcome: Any) -> None:
 @click.pass_obj
 def preview(obj: _Context, /, open_page: bool, **overrides: Any) -> None:
     """Re-render output/preview.html from the plan, manifest and failures (no Shopify call)."""
-    result = render_preview(obj.settings(**overrides))
+    settings = obj.settings(**overrides)
+    with _locked(settings, "preview"):
+        result = render_preview(settings)
     console.print(f"  wrote {result.path} ({result.groups} groups, {result.bytes:,} bytes)")
     if result.thumbnail_gets:
         console.print(f"  thumbnails: {result.thumbnail_gets} S3 GETs")
     if open_page:
         click.launch(str(result.path))
+
+
+@cli.command()
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.pass_obj
+def unlock(obj: _Context, output_dir: Path | None) -> None:
+    """Clear a lock its holder left behind (a crash on another host); never a live one."""
+    from bulkimg.runlock import unlock as clear_locks
+
+    settings = obj.settings(output_dir=output_dir)
+    cleared = clear_locks(settings)
+    for path, holder in cleared:
+        console.print(f"cleared {path}, left by {holder.describe()}", highlight=False)
+    if not cleared:
+        console.print("no lock to clear")
 
 
 @cli.command()

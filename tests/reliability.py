@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "reliability.md"
 MARKER = "fault_matrix"
 # The order of the page's sections; a marker naming another area is an error.
-AREAS = ("S3", "Shopify", "Crash", "Soak", "Input", "Images", "Secrets")
+AREAS = ("S3", "Shopify", "Crash", "Operator", "Soak", "Input", "Images", "Secrets")
 REGENERATE = "python -m tests.reliability --write"
 
 INTRO = f"""\

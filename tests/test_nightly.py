@@ -14,7 +14,8 @@ import pytest
 
 from bulkimg.config import Settings
 from bulkimg.demo import LocalS3
-from bulkimg.nightly import NightlyRun, RunLockedError, run_lock, run_nightly
+from bulkimg.nightly import NightlyRun, run_nightly
+from bulkimg.runlock import RunLockedError
 from bulkimg.samples import image_bytes
 from bulkimg.sandbox import SandboxShop
 from bulkimg.shopify_client import client_from_settings
@@ -217,8 +218,11 @@ def test_an_image_added_by_hand_survives_a_night_that_changes_the_product(
 
 
 def test_two_runs_never_overlap_on_one_shop(settings: Settings) -> None:
-    with run_lock(settings.state_file), pytest.raises(RunLockedError, match="another bulkimg run"):
+    from tests.test_runlock import lock_held
+
+    with lock_held(settings.output_dir, "run"), pytest.raises(RunLockedError, match="held by pid"):
         night(settings)
+    assert not settings.state_file.exists()  # refused before anything was done
 
 
 def test_state_file_records_each_image_and_variant(
