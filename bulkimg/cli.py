@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from rich.table import Table
 
 from bulkimg.build import BuildReport, run_build
 from bulkimg.config import Settings, load_settings
-from bulkimg.errors import BulkimgError, InputFileError, UserError
+from bulkimg.errors import BulkimgError, InputFileError, UserError, scrub
 from bulkimg.preview import render_preview
 from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter
 from bulkimg.runlock import writer_lock
@@ -538,10 +539,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except UserError as exc:
-        click.echo(f"bulkimg: error: {exc}", err=True)  # one line, never wrapped
+        click.echo(scrub(f"bulkimg: error: {exc}"), err=True)  # one line, never wrapped
         sys.exit(exc.exit_code)
     except BulkimgError as exc:
-        click.echo(f"bulkimg: failed: {exc}", err=True)
+        click.echo(scrub(f"bulkimg: failed: {exc}"), err=True)
         sys.exit(getattr(exc, "exit_code", 1))
+    except Exception:  # a bug: its traceback, every credential the settings hold masked
+        click.echo(scrub(traceback.format_exc()).rstrip(), err=True)
+        click.echo("bulkimg: internal error (a bug): please report the traceback above", err=True)
+        sys.exit(1)
     if isinstance(code, int) and code:
         sys.exit(code)
