@@ -72,8 +72,11 @@ def this_host() -> str:
 
 def lock_paths(settings: Settings) -> list[Path]:
     """The output folder's lock, then the shop's (next to its state file)."""
-    state = settings.state_file
-    return [settings.output_dir / LOCK_FILE, state.with_name(state.name + ".lock")]
+    return folder_lock_paths(settings.output_dir, settings.state_file)
+
+
+def folder_lock_paths(output_dir: Path, state_file: Path) -> list[Path]:
+    return [output_dir / LOCK_FILE, state_file.with_name(state_file.name + ".lock")]
 
 
 @dataclass(slots=True)
@@ -90,9 +93,16 @@ _guard = threading.Lock()
 def writer_lock(settings: Settings, command: str) -> Iterator[LockGrant]:
     """Hold this output folder's and this shop's locks for the block, or raise RunLockedError
     naming the holder. Re-entrant within a process."""
+    with hold_locks(lock_paths(settings), command) as grant:
+        yield grant
+
+
+@contextmanager
+def hold_locks(paths: list[Path], command: str) -> Iterator[LockGrant]:
+    """Hold the lock files `paths` (in order) for the block; writer_lock's locks are two."""
     grant = LockGrant()
     with ExitStack() as stack:
-        for path in dict.fromkeys(_key(p) for p in lock_paths(settings)):
+        for path in dict.fromkeys(_key(p) for p in paths):
             stale = stack.enter_context(_hold(path, command))
             if stale is not None:
                 grant.stale.append(stale)

@@ -52,26 +52,48 @@ def env_for(server: LocalS3, bucket: str, catalog: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
+@pytest.mark.fault_matrix(
+    area="Operator",
+    fault="`bulkimg demo` run twice in a row in one checkout (it used to land in the real"
+    " output/: the second refused the shop, the third was stuck on an unfinished run)",
+    outcome="both exit 0 with the same outcome; every file under output/demo/ (its own output"
+    " folder, state file and logs); nothing in output/ or logs/ a real run would find",
+)
 def test_demo_runs_build_submit_and_retry_with_no_credentials(tmp_path: Path) -> None:
-    result = bulkimg(tmp_path, "demo")
-    assert result.returncode == 0, result.stderr
-    assert "wrote output/productset.jsonl" in result.stdout
-    report = orjson.loads((tmp_path / "output" / "build-report.json").read_bytes())
-    assert report["groups_written"] == report["groups"] > 20
-    assert list((tmp_path / "logs").glob("missing_images_*.log"))
-    # The first submit fails one image on purpose; the retry fixes it.
-    assert len(list((tmp_path / "logs").glob("image_upload_failures_*.log"))) == 2
-    assert (tmp_path / "output" / "failures.jsonl").read_bytes() == b""
-    manifest = [orjson.loads(x) for x in (tmp_path / "output/manifest.jsonl").read_bytes().split()]
-    assert len(manifest) == report["groups"]
-    assert {e["status"] for e in manifest} == {"done", "missing"}
-    lines = result.stdout.strip().splitlines()
-    assert lines[-2].startswith("groups: done: ")
-    assert lines[-1] == "preview: output/preview.html"
+    demo = tmp_path / "output" / "demo"
+    for _ in range(2):  # repeatable: each run starts from an empty demo folder and a new shop
+        result = bulkimg(tmp_path, "demo")
+        assert result.returncode == 0, result.stderr
+        assert "wrote output/demo/productset.jsonl" in result.stdout
+        report = orjson.loads((demo / "build-report.json").read_bytes())
+        assert report["groups_written"] == report["groups"] > 20
+        assert list((demo / "logs").glob("missing_images_*.log"))
+        # The first submit fails one image on purpose; the retry fixes it.
+        assert len(list((demo / "logs").glob("image_upload_failures_*.log"))) == 2
+        assert (demo / "failures.jsonl").read_bytes() == b""
+        manifest = [orjson.loads(x) for x in (demo / "manifest.jsonl").read_bytes().split()]
+        assert len(manifest) == report["groups"]
+        assert {e["status"] for e in manifest} == {"done", "missing"}
+        lines = result.stdout.strip().splitlines()
+        assert lines[-2].startswith("groups: done: ")
+        assert lines[-1] == "preview: output/demo/preview.html"
+    # Nothing where a real run looks: no run, state, plan or log outside the demo's folder.
+    assert sorted(p.name for p in (tmp_path / "output").iterdir()) == ["demo"]
+    assert not (tmp_path / "logs").exists()
     # The page works offline: its thumbnails are embedded.
-    cards = page_cards((tmp_path / "output/preview.html").read_text())
+    cards = page_cards((demo / "preview.html").read_text())
     srcs = [i["src"] for c in cards for i in c["images"]]
     assert srcs and all(s.startswith("data:image/jpeg;base64,") for s in srcs)
+
+
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    result = bulkimg(tmp_path, "demo", "--workdir", "mine")
+    assert result.returncode == 2
+    assert "mine is not empty and not a demo folder" in result.stderr
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
 def test_build_from_environment_over_loopback_s3(
