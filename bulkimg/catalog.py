@@ -98,7 +98,7 @@ def open_catalog(
         return CSVSource(Path(url), columns)
     raise CatalogError(
         "catalog must be mysql://user@host:port/db, sqlite:///path.db or a .csv file"
-        f" (got {_redact_url(url)})"
+        f" (got {redact_catalog_url(url)})"
     )
 
 
@@ -198,7 +198,7 @@ def parse_mysql_url(url: str) -> MySQLTarget:
         port = after.removeprefix(":")
     elif ":" in hostport:
         host, _, port = hostport.rpartition(":")
-    shown = _redact_url(url)
+    shown = redact_catalog_url(url)
     if port and not port.isdigit():
         raise CatalogError(f"catalog URL {shown}: the port must be a number")
     return MySQLTarget(
@@ -211,7 +211,7 @@ def parse_mysql_url(url: str) -> MySQLTarget:
     )
 
 
-def _redact_url(url: str) -> str:
+def redact_catalog_url(url: str) -> str:
     """The URL with its password (all of the user part after the first `:`) as ***."""
     scheme, sep, rest = url.partition("://")
     userinfo, at, location = rest.rpartition("@")
@@ -219,6 +219,13 @@ def _redact_url(url: str) -> str:
         return url
     user, colon, _ = userinfo.partition(":")
     return f"{scheme}://{user}{':***' if colon else ''}@{location}"
+
+
+def _no_title(where: str, title: str) -> str:
+    return (
+        f"{where} has no column {title!r} (BULKIMG_COLUMN_TITLE): name the title column, or set"
+        " it empty to title new products by their group id"
+    )
 
 
 class _SQLSource:
@@ -239,7 +246,9 @@ class _SQLSource:
         if missing:
             raise CatalogError(f"catalog table {self.table!r} has no column {missing[0]!r}")
         cols = self.columns
-        title = self._q(cols.title) if cols.title and cols.title in present else "NULL"
+        if cols.title and cols.title not in present:
+            raise CatalogError(_no_title(f"catalog table {self.table!r}", cols.title))
+        title = self._q(cols.title) if cols.title else "NULL"
         sql = (
             f"SELECT {self._q(cols.sku)}, {self._q(cols.image_sku)}, {self._q(cols.group)},"
             f" {title} FROM {self._q(self.table)}"
@@ -346,7 +355,9 @@ class CSVSource:
             missing = [c for c in cols.required() if c not in present]
             if missing:
                 raise CatalogError(f"catalog file {self.path} has no column {missing[0]!r}")
-            has_title = bool(cols.title) and cols.title in present
+            if cols.title and cols.title not in present:
+                raise CatalogError(_no_title(f"catalog file {self.path}", cols.title))
+            has_title = bool(cols.title)
             rows = [
                 r
                 for r in _records(reader, bad)

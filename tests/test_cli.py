@@ -212,3 +212,60 @@ def test_access_token_is_refused_in_the_settings_file(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "may only come from the environment" in result.stderr
     assert "shpat_x" not in result.stderr
+
+
+HEADER = "No_,Image_SKU,Web_Product_Group_ID,Description\n"
+ROW = "1,1102192,LGD-101792,Ring\n"
+
+
+@pytest.mark.fault_matrix(
+    area="Input",
+    fault="a build that can do nothing useful: an empty catalog (header only), group ids given on"
+    " the command line that are not in the catalog, a title column (BULKIMG_COLUMN_TITLE) the"
+    " catalog does not have",
+    outcome="one line naming the catalog, the ids or the column, exit 2, no traceback, before any"
+    " S3 request; nothing written",
+)
+@pytest.mark.parametrize(
+    ("rows", "args", "env", "message"),
+    [
+        ("", ["--all"], {}, "the catalog nav_items.csv has no rows: nothing to build"),
+        (
+            ROW,
+            ["--group-ids", "LGD-101792", "NOPE-1", "NOPE-2"],
+            {},
+            "group id not in the catalog nav_items.csv: NOPE-1, NOPE-2; nothing was built",
+        ),
+        (
+            ROW,
+            ["--all"],
+            {"BULKIMG_COLUMN_TITLE": "Descr"},
+            "catalog file nav_items.csv has no column 'Descr' (BULKIMG_COLUMN_TITLE)",
+        ),
+    ],
+    ids=["empty", "unknown-group", "title-column"],
+)
+def test_a_build_that_can_do_nothing_useful_is_one_line_and_exit_2(
+    tmp_path: Path, rows: str, args: list[str], env: dict[str, str], message: str
+) -> None:
+    (tmp_path / "nav_items.csv").write_text(HEADER + rows)
+    # No S3 answers at this address: the refusal comes before any request.
+    env = {"BULKIMG_CATALOG": "nav_items.csv", "AWS_S3_BUCKET": "b",
+           "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9", **env}  # fmt: skip
+    result = bulkimg(tmp_path, "build", *args, env=env)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("bulkimg:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "output" / "plan.jsonl").exists()
+
+
+def test_an_empty_title_column_setting_titles_products_by_group_id(
+    tmp_path: Path, s3_server: LocalS3, server_bucket: str, sample: SampleData
+) -> None:
+    catalog = sample.write_csv(tmp_path / "nav_items.csv")
+    env = env_for(s3_server, server_bucket, catalog) | {"BULKIMG_COLUMN_TITLE": ""}
+    result = bulkimg(tmp_path, "build", "--group-ids", "LGD-101792", env=env)
+    assert result.returncode == 0, result.stderr
+    (line,) = (tmp_path / "output/productset.jsonl").read_bytes().splitlines()
+    assert orjson.loads(line)["input"]["title"] == "LGD-101792"
