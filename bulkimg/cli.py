@@ -5,24 +5,78 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 from rich.console import Console
+from rich.errors import MarkupError
 from rich.table import Table
+from rich.text import Text
 
 from bulkimg.build import BuildReport, run_build
 from bulkimg.config import Settings, load_settings
 from bulkimg.errors import BulkimgError, InputFileError, UserError, scrub
 from bulkimg.preview import render_preview
-from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter
+from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter, json_event
 from bulkimg.runlock import writer_lock
 
-console = Console()
-err_console = Console(stderr=True)
+
+class _Output(Console):
+    """A rich console that, under --log-json, prints nothing but JSON lines on stderr: a table
+    becomes one event per row (a two-column summary: one event), a line one event."""
+
+    log_json = False
+
+    def __init__(self, level: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.level = level
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if not _Output.log_json:
+            super().print(*objects, **kwargs)
+            return
+        for item in objects:
+            if isinstance(item, Table):
+                _table_events(item)
+            else:
+                json_event(sys.stderr, self.level, message=_plain(item, kwargs.get("markup", True)))
+
+    def print_json(self, json: str | None = None, **kwargs: Any) -> None:
+        if _Output.log_json:
+            json_event(sys.stderr, "record", record=orjson.loads(json or "null"))
+        else:
+            super().print_json(json, **kwargs)
+
+
+def _plain(item: object, markup: bool) -> str:
+    """The text of a printed line without rich's markup."""
+    text = str(item)
+    if markup:
+        with suppress(MarkupError):
+            text = Text.from_markup(text).plain
+    return text.strip()
+
+
+def _table_events(table: Table) -> None:
+    cells = [[str(c) for c in column._cells] for column in table.columns]
+    rows = list(zip(*cells, strict=True))
+    title = str(table.title or "")
+    if not table.show_header and len(table.columns) == 2:
+        json_event(sys.stderr, "summary", table=title, values=dict(rows))
+        return
+    headers = [str(column.header) for column in table.columns]
+    for row in rows:
+        json_event(sys.stderr, "row", table=title, **dict(zip(headers, row, strict=True)))
+
+
+console = _Output("info")
+err_console = _Output("warning", stderr=True)
+note_console = _Output("info", stderr=True)  # what a step is doing, on stderr
+# What the command did, for --log-json's final outcome event (filled by the summaries).
+_outcome: dict[str, Any] = {}
 
 
 class _Context:
@@ -41,12 +95,17 @@ class _Context:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Settings file (default: ./bulkimg.toml if present).",
 )
-@click.option("--log-json", is_flag=True, help="Progress as JSON lines on stderr (log shippers).")
+@click.option(
+    "--log-json",
+    is_flag=True,
+    help="Only JSON lines on stderr: progress, results, errors, a final outcome (log shippers).",
+)
 @click.version_option(package_name="bulkimg")
 @click.pass_context
 def cli(ctx: click.Context, config_file: Path | None, log_json: bool) -> None:
     """Put product images from S3 onto Shopify products with bulk operations."""
     ctx.obj = _Context(config_file, log_json)
+    _outcome["command"] = ctx.invoked_subcommand
 
 
 def _group_selection(group_ids: Sequence[str], more: Sequence[str], all_groups: bool) -> list[str]:
@@ -241,6 +300,7 @@ def reconcile(obj: _Context, output_dir: Path | None) -> None:
         _reporter() as reporter,
     ):
         counts = reconcile_state(settings, client, reporter)
+    _outcome["counts"] = counts
     console.print(f"state rebuilt in {settings.state_file}: {_counts(counts)}")
 
 
@@ -275,7 +335,8 @@ def run_command(
         print_submit_summary(result.submit)
         _print_canary(result.submit, "the rest is not sent")
         _refresh_preview(settings, result.submit)
-    console.print(f"  wrote {settings.output_dir / 'report.json'}")
+    _outcome["report"] = result.report
+    _wrote(settings.output_dir / "report.json")
     sys.exit(result.exit_code)
 
 
@@ -343,7 +404,7 @@ def _refresh_preview(settings: Settings, outcome: Any) -> None:
     from bulkimg.preview import render_preview
 
     if outcome.finished:
-        console.print(f"  wrote {render_preview(settings).path}")
+        _wrote(render_preview(settings).path)
 
 
 def print_submit_summary(outcome: Any) -> None:
@@ -356,9 +417,11 @@ def print_submit_summary(outcome: Any) -> None:
     console.print(table)
     if not outcome.finished:
         console.print("submitted; `bulkimg status` shows progress, `bulkimg submit --wait` resumes")
+    _outcome["counts"] = dict(outcome.counts)
+    _outcome["finished"] = outcome.finished
     for path in (outcome.manifest, outcome.failures, outcome.failure_log):
         if path is not None:
-            console.print(f"  wrote {path}")
+            _wrote(path)
 
 
 @cli.command()
@@ -371,7 +434,8 @@ def preview(obj: _Context, /, open_page: bool, **overrides: Any) -> None:
     settings = obj.settings(**overrides)
     with _locked(settings, "preview"):
         result = render_preview(settings)
-    console.print(f"  wrote {result.path} ({result.groups} groups, {result.bytes:,} bytes)")
+    _outcome["counts"] = {"groups": result.groups, "bytes": result.bytes}
+    _wrote(f"{result.path} ({result.groups} groups, {result.bytes:,} bytes)")
     if result.thumbnail_gets:
         console.print(f"  thumbnails: {result.thumbnail_gets} S3 GETs")
     if open_page:
@@ -411,7 +475,7 @@ def demo(obj: _Context, workdir: Path, existing_shop: bool) -> None:
             workdir,
             obj.config_file,
             reporter,
-            say=err_console.print,
+            say=note_console.print,
             show_build=lambda built: print_build_summary(built.report, built.report_path),
             show_submit=print_submit_summary,
             existing_shop=existing_shop,
@@ -419,7 +483,7 @@ def demo(obj: _Context, workdir: Path, existing_shop: bool) -> None:
     if result.changes is not None:
         console.print("What changed on the shop (products, field by field):")
         for line in summarize(result.changes):
-            click.echo(f"  {line}")
+            console.print(f"  {line}", soft_wrap=True, highlight=False, markup=False)
     final = result.retry or result.submit
     if final.manifest is not None:
         from bulkimg.submit import manifest_counts
@@ -516,11 +580,24 @@ def print_build_summary(report: BuildReport, report_path: Path) -> None:
     for label, value in rows:
         table.add_row(label, str(value))
     console.print(table)
+    _outcome["build"] = {
+        "groups_written": report.groups_written,
+        "groups_deferred": len(report.groups_deferred),
+        "variants": report.variants,
+        "image_skus": report.image_skus,
+        "images_accepted": report.images_accepted,
+        "row_problems": len(report.row_problems),
+    }
     written = (*report.productset_files, report.plan_file, report.missing_log, report.preview_file)
     for path in (*written, report_path):
-        console.print(f"  wrote {path}")
+        _wrote(path)
     for group_id, reason in report.groups_deferred.items():
         err_console.print(f"[yellow]deferred[/] {group_id}: {reason}")
+
+
+def _wrote(path: object) -> None:
+    console.print(f"  wrote {path}")
+    _outcome.setdefault("files", []).append(str(path))
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -528,25 +605,53 @@ def _counts(counts: dict[str, int]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point: user errors end as one line and exit code 2; remote failures exit 1."""
+    """Entry point: user errors end as one line and exit code 2; remote failures exit 1.
+
+    Under --log-json every line is a JSON object (errors too), and the last one is the outcome:
+    the command, its exit code and what it counted.
+    """
+    args = list(argv) if argv is not None else sys.argv[1:]
+    log_json = _Output.log_json = "--log-json" in args
+    _outcome.clear()
+    code = _run(args)
+    if log_json:
+        if "files" in _outcome:
+            _outcome["files"] = list(dict.fromkeys(_outcome["files"]))
+        json_event(sys.stderr, "outcome", exit_code=code, **_outcome)
+    if code:
+        sys.exit(code)
+
+
+def _run(args: list[str]) -> int:
+    """Run the command; its exit code (errors reported, as one line or one JSON event)."""
     run: Callable[..., Any] = cli.main
     try:
-        code = run(args=argv, prog_name="bulkimg", standalone_mode=False)
+        code = run(args=args, prog_name="bulkimg", standalone_mode=False)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except click.exceptions.Abort:
-        err_console.print("bulkimg: interrupted")
-        sys.exit(130)
+        return _error("bulkimg: interrupted", 130)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        if not _Output.log_json:
+            exc.show()
+            return exc.exit_code
+        return _error(f"bulkimg: error: {exc.format_message()}", exc.exit_code)
     except UserError as exc:
-        click.echo(scrub(f"bulkimg: error: {exc}"), err=True)  # one line, never wrapped
-        sys.exit(exc.exit_code)
+        return _error(f"bulkimg: error: {exc}", exc.exit_code)  # one line, never wrapped
     except BulkimgError as exc:
-        click.echo(scrub(f"bulkimg: failed: {exc}"), err=True)
-        sys.exit(getattr(exc, "exit_code", 1))
+        return _error(f"bulkimg: failed: {exc}", getattr(exc, "exit_code", 1))
     except Exception:  # a bug: its traceback, every credential the settings hold masked
-        click.echo(scrub(traceback.format_exc()).rstrip(), err=True)
-        click.echo("bulkimg: internal error (a bug): please report the traceback above", err=True)
-        sys.exit(1)
-    if isinstance(code, int) and code:
-        sys.exit(code)
+        trace = scrub(traceback.format_exc()).rstrip()
+        if _Output.log_json:
+            return _error("bulkimg: internal error (a bug)", 1, traceback=trace)
+        click.echo(trace, err=True)
+        return _error("bulkimg: internal error (a bug): please report the traceback above", 1)
+    return code if isinstance(code, int) else 0
+
+
+def _error(message: str, code: int, **fields: str) -> int:
+    if _Output.log_json:
+        json_event(sys.stderr, "error", message=scrub(message), exit_code=code, **fields)
+    else:
+        click.echo(scrub(message), err=True)
+    return code

@@ -269,3 +269,44 @@ def test_an_empty_title_column_setting_titles_products_by_group_id(
     assert result.returncode == 0, result.stderr
     (line,) = (tmp_path / "output/productset.jsonl").read_bytes().splitlines()
     assert orjson.loads(line)["input"]["title"] == "LGD-101792"
+
+
+@pytest.mark.fault_matrix(
+    area="Operator",
+    fault="`--log-json` (cron, log shippers): a build that works, then one that fails (a missing"
+    " setting), then a usage error",
+    outcome="stdout empty; every stderr line a JSON object (progress, the summary table, each"
+    " file written, the error); the last one the outcome: command, exit code and counts",
+)
+def test_log_json_emits_only_json_lines_ending_with_the_outcome(
+    tmp_path: Path, s3_server: LocalS3, server_bucket: str, sample: SampleData
+) -> None:
+    catalog = sample.write_csv(tmp_path / "nav_items.csv")
+    env = env_for(s3_server, server_bucket, catalog)
+
+    def events(*args: str, env: dict[str, str]) -> tuple[int, list[dict[str, object]]]:
+        result = bulkimg(tmp_path, "--log-json", *args, env=env)
+        assert result.stdout == ""
+        return result.returncode, [orjson.loads(line) for line in result.stderr.splitlines()]
+
+    code, built = events("build", "--group-ids", "LGD-101792", env=env)
+    assert code == 0
+    kinds = [e["event"] for e in built]
+    assert {"info", "summary", "outcome"} <= set(kinds) and kinds[-1] == "outcome"
+    outcome = built[-1]
+    assert (outcome["command"], outcome["exit_code"]) == ("build", 0)
+    assert outcome["build"] == {
+        "groups_written": 1, "groups_deferred": 0, "variants": 3, "image_skus": 1,
+        "images_accepted": 3, "row_problems": 0,
+    }  # fmt: skip
+    assert "output/productset.jsonl" in str(outcome["files"])
+
+    code, failed = events("build", "--all", env={})
+    assert code == 2
+    assert [e["event"] for e in failed] == ["error", "outcome"]
+    assert "missing setting BULKIMG_CATALOG" in str(failed[0]["message"])
+    assert failed[1]["exit_code"] == 2
+
+    code, usage = events("build", env={})
+    assert (code, [e["event"] for e in usage]) == (2, ["error", "outcome"])
+    assert "give either --all or --group-ids" in str(usage[0]["message"])

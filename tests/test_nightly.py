@@ -290,11 +290,15 @@ def test_run_command_twice_second_night_sends_nothing(
             cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
-        events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+        assert result.stdout == ""  # --log-json: only JSON lines, all on stderr
+        events = [json.loads(line) for line in result.stderr.splitlines()]
         assert events and all("event" in e for e in events)
         report = json.loads((cwd / "output" / "report.json").read_text())
         assert report["groups_sent"] == expected_sent
+        outcome = events[-1]
+        assert (outcome["event"], outcome["command"], outcome["exit_code"]) == ("outcome", "run", 0)
+        assert outcome["report"]["groups_sent"] == expected_sent
     assert report["bulk_operations"] == 0 and report["s3_requests"].get("GetObject") is None
-    assert "wrote output/report.json" in result.stdout
+    assert "output/report.json" in outcome["files"]
     in_cron = {"output_dir": cwd / "output", "logs_dir": cwd / "logs"}
     assert_no_secrets(settings.model_copy(update=in_cron), result.stdout + result.stderr)
