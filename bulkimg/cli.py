@@ -105,6 +105,7 @@ class _Context:
 def cli(ctx: click.Context, config_file: Path | None, log_json: bool) -> None:
     """Put product images from S3 onto Shopify products with bulk operations."""
     ctx.obj = _Context(config_file, log_json)
+    _Output.log_json = log_json
     _outcome["command"] = ctx.invoked_subcommand
 
 
