@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 import orjson
 from pydantic import BaseModel, Field
 
-from bulkimg.catalog import Catalog, open_settings_catalog, read_catalog
+from bulkimg.catalog import Catalog, open_settings_catalog, read_catalog, redact_catalog_url
 from bulkimg.config import Settings
-from bulkimg.errors import ConfigError
+from bulkimg.errors import CatalogError, ConfigError
 from bulkimg.incremental import Incremental
 from bulkimg.linkcheck import LinkCheck, check_link
-from bulkimg.models import GroupPlan, ImageSkuState, SkuImages
+from bulkimg.models import GroupPlan, ImageSkuState, RowProblemKind, SkuImages
 from bulkimg.outputs import OutputSet, PartedJsonl, output_set
 from bulkimg.plan import PlanRules, plan_group
 from bulkimg.planfile import (
@@ -122,6 +122,7 @@ def run_build(
     source = open_settings_catalog(settings)
     reporter.info("Reading catalog")
     catalog = read_catalog(source, group_ids)
+    _check_catalog(settings, catalog)
     image_skus = sorted(
         {v.image_sku for g in catalog.groups for v in g.variants}
         - {""}
@@ -204,6 +205,18 @@ class _Written:
     missing: Counter[str]
     incremental: Incremental
     first_key: str | None = None  # the S3 key of the first URL written (the link check's)
+
+
+def _check_catalog(settings: Settings, catalog: Catalog) -> None:
+    """Refuse a build that can do nothing useful: unknown group ids, an empty catalog."""
+    shown = redact_catalog_url(settings.catalog or "")
+    unknown = [p.group_id for p in catalog.problems if p.kind is RowProblemKind.UNKNOWN_GROUP]
+    if unknown:
+        ids = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise CatalogError(f"group id not in the catalog {shown}: {ids}; nothing was built")
+    if catalog.rows_read == 0:
+        where = shown if shown.lower().endswith(".csv") else f"{shown} (table {settings.table!r})"
+        raise CatalogError(f"the catalog {where} has no rows: nothing to build")
 
 
 def _write_outputs(

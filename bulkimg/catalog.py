@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from bulkimg.errors import CatalogError
 from bulkimg.models import (
@@ -89,7 +89,7 @@ def open_catalog(
     url: str, table: str, columns: ColumnMap, mysql_password: str | None = None
 ) -> CatalogSource:
     """Pick the source for `url`: mysql://…, sqlite:///path, or a path to a .csv file."""
-    scheme = urlsplit(url).scheme.lower()
+    scheme = url.partition("://")[0].lower() if "://" in url else ""  # urlsplit may raise
     if scheme in ("mysql", "mysql+pymysql", "mariadb"):
         return MySQLSource(url, table, columns, mysql_password)
     if scheme == "sqlite":
@@ -98,7 +98,7 @@ def open_catalog(
         return CSVSource(Path(url), columns)
     raise CatalogError(
         "catalog must be mysql://user@host:port/db, sqlite:///path.db or a .csv file"
-        f" (got {_redact_url(url)})"
+        f" (got {redact_catalog_url(url)})"
     )
 
 
@@ -166,11 +166,66 @@ def _to_variant(raw: RawRow, row: int, seen_skus: set[str]) -> Variant | RowProb
     return Variant(sku, group, image_sku, state, title or None)
 
 
-def _redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
+@dataclass(frozen=True, slots=True)
+class MySQLTarget:
+    """Where a mysql:// catalog URL points. `display` is the URL with its password as ***."""
+
+    host: str
+    port: int
+    user: str
+    password: str | None
+    database: str | None
+    display: str
+
+
+def parse_mysql_url(url: str) -> MySQLTarget:
+    """mysql://user:password@host:port/db, the password taken whole whatever it holds.
+
+    urlsplit stops the user part at the first `/`, `?` or `#`, so a password holding one became
+    the host and port (a ValueError quoting it). The user part here ends at the last `@`; user,
+    password and database are percent-decoded (a password may be given raw or encoded).
+    """
+    rest = url.partition("://")[2]
+    userinfo, at, location = rest.rpartition("@")
+    if not at:
+        userinfo, location = "", rest
+    user, colon, password = userinfo.partition(":")
+    location = location.split("?", 1)[0].split("#", 1)[0]
+    hostport, _, database = location.partition("/")
+    host, port = hostport, ""
+    if hostport.startswith("["):  # [IPv6]:port
+        host, _, after = hostport[1:].partition("]")
+        port = after.removeprefix(":")
+    elif ":" in hostport:
+        host, _, port = hostport.rpartition(":")
+    shown = redact_catalog_url(url)
+    if port and not port.isdigit():
+        raise CatalogError(f"catalog URL {shown}: the port must be a number")
+    return MySQLTarget(
+        host=host or "127.0.0.1",
+        port=int(port) if port else 3306,
+        user=unquote(user) or "root",
+        password=unquote(password) if colon else None,
+        database=unquote(database) or None,
+        display=shown,
+    )
+
+
+def redact_catalog_url(url: str) -> str:
+    """The URL with its password (all of the user part after the first `:`) as ***."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, location = rest.rpartition("@")
+    if not sep or not at:
         return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{location}"
+
+
+def _no_title(where: str, title: str) -> str:
+    return (
+        f"{where} has no column {title!r} (BULKIMG_COLUMN_TITLE): name the title column, or set"
+        " it empty to title new products by their group id"
+    )
 
 
 class _SQLSource:
@@ -191,7 +246,9 @@ class _SQLSource:
         if missing:
             raise CatalogError(f"catalog table {self.table!r} has no column {missing[0]!r}")
         cols = self.columns
-        title = self._q(cols.title) if cols.title and cols.title in present else "NULL"
+        if cols.title and cols.title not in present:
+            raise CatalogError(_no_title(f"catalog table {self.table!r}", cols.title))
+        title = self._q(cols.title) if cols.title else "NULL"
         sql = (
             f"SELECT {self._q(cols.sku)}, {self._q(cols.image_sku)}, {self._q(cols.group)},"
             f" {title} FROM {self._q(self.table)}"
@@ -210,13 +267,13 @@ class MySQLSource(_SQLSource):
         self, url: str, table: str, columns: ColumnMap, password: str | None = None
     ) -> None:
         super().__init__(table, columns)
-        parts = urlsplit(url)
-        self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or 3306
-        self._user = unquote(parts.username or "root")
-        self._password = unquote(parts.password) if parts.password else (password or "")
-        self._database = parts.path.lstrip("/") or None
-        self._display = _redact_url(url)
+        target = parse_mysql_url(url)
+        self._host = target.host
+        self._port = target.port
+        self._user = target.user
+        self._password = target.password if target.password else (password or "")
+        self._database = target.database
+        self._display = target.display
 
     def _connect(self) -> pymysql.connections.Connection[pymysql.cursors.SSCursor]:
         import pymysql  # only a MySQL catalog needs it
@@ -227,7 +284,7 @@ class MySQLSource(_SQLSource):
                 host=self._host,
                 port=self._port,
                 user=self._user,
-                password=self._password,
+                password=self._password.encode("utf-8"),  # pymysql would take latin-1 only
                 database=self._database,
                 charset="utf8mb4",
                 cursorclass=pymysql.cursors.SSCursor,
@@ -298,7 +355,9 @@ class CSVSource:
             missing = [c for c in cols.required() if c not in present]
             if missing:
                 raise CatalogError(f"catalog file {self.path} has no column {missing[0]!r}")
-            has_title = bool(cols.title) and cols.title in present
+            if cols.title and cols.title not in present:
+                raise CatalogError(_no_title(f"catalog file {self.path}", cols.title))
+            has_title = bool(cols.title)
             rows = [
                 r
                 for r in _records(reader, bad)

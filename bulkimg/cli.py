@@ -3,26 +3,82 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 from rich.console import Console
+from rich.errors import MarkupError
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bulkimg.build import BuildReport, run_build
 from bulkimg.config import Settings, load_settings
-from bulkimg.errors import BulkimgError, InputFileError, UserError
+from bulkimg.errors import BulkimgError, InputFileError, UserError, scrub
 from bulkimg.planfile import PLAN_FILE
 from bulkimg.preview import render_preview
-from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter
+from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter, json_event
+from bulkimg.runlock import writer_lock
 
-console = Console()
-err_console = Console(stderr=True)
+
+class _Output(Console):
+    """A rich console that, under --log-json, prints nothing but JSON lines on stderr: a table
+    becomes one event per row (a two-column summary: one event), a line one event."""
+
+    log_json = False
+
+    def __init__(self, level: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.level = level
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if not _Output.log_json:
+            super().print(*objects, **kwargs)
+            return
+        for item in objects:
+            if isinstance(item, Table):
+                _table_events(item)
+            else:
+                json_event(sys.stderr, self.level, message=_plain(item, kwargs.get("markup", True)))
+
+    def print_json(self, json: str | None = None, **kwargs: Any) -> None:
+        if _Output.log_json:
+            json_event(sys.stderr, "record", record=orjson.loads(json or "null"))
+        else:
+            super().print_json(json, **kwargs)
+
+
+def _plain(item: object, markup: bool) -> str:
+    """The text of a printed line without rich's markup."""
+    text = str(item)
+    if markup:
+        with suppress(MarkupError):
+            text = Text.from_markup(text).plain
+    return text.strip()
+
+
+def _table_events(table: Table) -> None:
+    cells = [[str(c) for c in column._cells] for column in table.columns]
+    rows = list(zip(*cells, strict=True))
+    title = str(table.title or "")
+    if not table.show_header and len(table.columns) == 2:
+        json_event(sys.stderr, "summary", table=title, values=dict(rows))
+        return
+    headers = [str(column.header) for column in table.columns]
+    for row in rows:
+        json_event(sys.stderr, "row", table=title, **dict(zip(headers, row, strict=True)))
+
+
+console = _Output("info")
+err_console = _Output("warning", stderr=True)
+note_console = _Output("info", stderr=True)  # what a step is doing, on stderr
+# What the command did, for --log-json's final outcome event (filled by the summaries).
+_outcome: dict[str, Any] = {}
 
 
 class _Context:
@@ -41,12 +97,18 @@ class _Context:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Settings file (default: ./bulkimg.toml if present).",
 )
-@click.option("--log-json", is_flag=True, help="Progress as JSON lines on stderr (log shippers).")
+@click.option(
+    "--log-json",
+    is_flag=True,
+    help="Only JSON lines on stderr: progress, results, errors, a final outcome (log shippers).",
+)
 @click.version_option(package_name="bulkimg")
 @click.pass_context
 def cli(ctx: click.Context, config_file: Path | None, log_json: bool) -> None:
     """Put product images from S3 onto Shopify products with bulk operations."""
     ctx.obj = _Context(config_file, log_json)
+    _Output.log_json = log_json
+    _outcome["command"] = ctx.invoked_subcommand
 
 
 def _group_selection(group_ids: Sequence[str], more: Sequence[str], all_groups: bool) -> list[str]:
@@ -68,6 +130,17 @@ def _reporter() -> Iterator[Reporter]:
             yield rich_reporter
     else:
         yield PlainReporter(sys.stderr)
+
+
+@contextmanager
+def _locked(settings: Settings, command: str) -> Iterator[None]:
+    """This output folder's and shop's lock for a command that writes (bulkimg/runlock.py)."""
+    with writer_lock(settings, command) as grant:
+        if grant.stale:
+            with _reporter() as reporter:
+                for holder in grant.stale:
+                    reporter.info(f"took over the lock left by {holder.describe()}: it is gone")
+        yield
 
 
 _AGAINST_SHOP = (
@@ -114,7 +187,7 @@ def build(
     """Read the catalog, index S3 and write the productSet JSONL, plan and logs."""
     ids = _group_selection(group_ids, more_group_ids, all_groups)
     settings = obj.settings(**overrides)
-    with _reporter() as reporter:
+    with _locked(settings, "build"), _reporter() as reporter:
         result = run_build(settings, ids or None, reporter)
     print_build_summary(result.report, result.report_path)
     if result.report.groups_deferred:
@@ -177,7 +250,11 @@ def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
     from bulkimg.shopcheck import check_against_shop
     from bulkimg.shopify_client import client_from_settings
 
-    with client_from_settings(settings) as client, _reporter() as reporter:
+    with (
+        _locked(settings, "plan --against-shop"),
+        client_from_settings(settings) as client,
+        _reporter() as reporter,
+    ):
         check = check_against_shop(settings, client, reporter)
     table = Table(
         "group", "action", "found by", "product", "adopt", "upload", "replace", "remove",
@@ -228,30 +305,31 @@ def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overr
     settings = obj.settings(**overrides)
     if limit is not None and not wait:
         raise click.UsageError("--limit needs --wait (the canary is checked when it has run)")
-    with client_from_settings(settings) as client, _reporter() as reporter:
-        files = productset_files_of_build(settings.output_dir)
-        submission = Submission(settings, client, reporter, limit=limit)
-        state = submission.unfinished()
-        if state is None:
-            earlier = None if again else submitted_by(settings.output_dir, files)
-            if earlier is not None:
-                console.print(
-                    f"this build was already submitted (run {earlier['run_id']}, started"
-                    f" {earlier['started_at']}): nothing sent. `bulkimg build` makes a new one;"
-                    " `bulkimg submit --wait --again` sends this one once more."
-                )
-                sys.exit(0)
-            state = submission.start(files)
-        else:
-            reporter.info(f"resuming run {state.run_id}")
-        outcome = submission.run(state, wait)
-    print_submit_summary(outcome)
-    sent_build = build_digest([Path(p) for p in state.source_files])
-    if not state.merge_manifest and state.source_files and sent_build != build_digest(files):
-        console.print("  the build changed since this run started: run `bulkimg submit --wait`"
-                      " again to send the new one")  # fmt: skip
-    _print_canary(outcome, "`bulkimg submit --wait` sends the rest")
-    _refresh_preview(settings, outcome)
+    with _locked(settings, "submit --wait" if wait else "submit"):
+        with client_from_settings(settings) as client, _reporter() as reporter:
+            files = productset_files_of_build(settings.output_dir)
+            submission = Submission(settings, client, reporter, limit=limit)
+            state = submission.unfinished()
+            if state is None:
+                earlier = None if again else submitted_by(settings.output_dir, files)
+                if earlier is not None:
+                    console.print(
+                        f"this build was already submitted (run {earlier['run_id']}, started"
+                        f" {earlier['started_at']}): nothing sent. `bulkimg build` makes a new one;"
+                        " `bulkimg submit --wait --again` sends this one once more."
+                    )
+                    sys.exit(0)
+                state = submission.start(files)
+            else:
+                reporter.info(f"resuming run {state.run_id}")
+            outcome = submission.run(state, wait)
+        print_submit_summary(outcome)
+        sent_build = build_digest([Path(p) for p in state.source_files])
+        if not state.merge_manifest and state.source_files and sent_build != build_digest(files):
+            console.print("  the build changed since this run started: run `bulkimg submit --wait`"
+                          " again to send the new one")  # fmt: skip
+        _print_canary(outcome, "`bulkimg submit --wait` sends the rest")
+        _refresh_preview(settings, outcome)
     sys.exit(outcome.exit_code)
 
 
@@ -261,16 +339,16 @@ def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overr
 def reconcile(obj: _Context, output_dir: Path | None) -> None:
     """Rebuild the state file from the shop (a bulk export of products, media and variants)."""
     from bulkimg.nightly import reconcile as reconcile_state
-    from bulkimg.nightly import run_lock
     from bulkimg.shopify_client import client_from_settings
 
     settings = obj.settings(output_dir=output_dir)
     with (
+        _locked(settings, "reconcile"),
         client_from_settings(settings) as client,
-        run_lock(settings.state_file),
         _reporter() as reporter,
     ):
         counts = reconcile_state(settings, client, reporter)
+    _outcome["counts"] = counts
     console.print(f"state rebuilt in {settings.state_file}: {_counts(counts)}")
 
 
@@ -304,14 +382,16 @@ def run_command(
 
     ids = _group_selection(group_ids, more_group_ids, all_groups)
     settings = obj.settings(**overrides)
-    with client_from_settings(settings) as client, _reporter() as reporter:
-        result = run_nightly(settings, client, ids or None, reporter, canary)
-    if result.build is not None:
-        print_build_summary(result.build.report, result.build.report_path)
-    print_submit_summary(result.submit)
-    _print_canary(result.submit, "the rest is not sent")
-    _refresh_preview(settings, result.submit)
-    console.print(f"  wrote {settings.output_dir / 'report.json'}")
+    with _locked(settings, "run"):
+        with client_from_settings(settings) as client, _reporter() as reporter:
+            result = run_nightly(settings, client, ids or None, reporter, canary)
+        if result.build is not None:
+            print_build_summary(result.build.report, result.build.report_path)
+        print_submit_summary(result.submit)
+        _print_canary(result.submit, "the rest is not sent")
+        _refresh_preview(settings, result.submit)
+    _outcome["report"] = result.report
+    _wrote(settings.output_dir / "report.json")
     sys.exit(result.exit_code)
 
 
@@ -336,15 +416,20 @@ def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
     read_failures(failures_file)  # a missing or malformed file is the first thing to report
     settings = obj.settings(**overrides)
     settings.require("aws_s3_bucket")
-    with client_from_settings(settings) as client, _reporter() as reporter:
-        inputs, outcome = run_retry(
-            settings, client, failures_file, make_s3_client(signing_settings(settings)), reporter
-        )
-    if outcome is None:
-        console.print(f"nothing to retry in {failures_file}")
-        sys.exit(1 if inputs.carried_failures else 0)
-    print_submit_summary(outcome)
-    _refresh_preview(settings, outcome)
+    with _locked(settings, "retry"):
+        with client_from_settings(settings) as client, _reporter() as reporter:
+            inputs, outcome = run_retry(
+                settings,
+                client,
+                failures_file,
+                make_s3_client(signing_settings(settings)),
+                reporter,
+            )
+        if outcome is None:
+            console.print(f"nothing to retry in {failures_file}")
+            sys.exit(1 if inputs.carried_failures else 0)
+        print_submit_summary(outcome)
+        _refresh_preview(settings, outcome)
     sys.exit(outcome.exit_code)
 
 
@@ -390,22 +475,23 @@ def cancel(obj: _Context, output_dir: Path | None) -> None:
     from bulkimg.submit import Submission
 
     settings = obj.settings(output_dir=output_dir)
-    with client_from_settings(settings) as client, _reporter() as reporter:
-        submission = Submission(settings, client, reporter)
-        state = submission.unfinished()
-        if state is None:
-            console.print("no unfinished run: nothing to cancel")
+    with _locked(settings, "cancel"):
+        with client_from_settings(settings) as client, _reporter() as reporter:
+            submission = Submission(settings, client, reporter)
+            state = submission.unfinished()
+            if state is None:
+                console.print("no unfinished run: nothing to cancel")
+                sys.exit(0)
+            stopping = submission.cancel(state)
+            reporter.info(f"run {state.run_id}: {len(stopping)} bulk operations asked to stop")
+            outcome = submission.run(state, wait=True)
+        if not state.resolved:
+            console.print(f"run {state.run_id} cancelled before any line was sent")
             sys.exit(0)
-        stopping = submission.cancel(state)
-        reporter.info(f"run {state.run_id}: {len(stopping)} bulk operations asked to stop")
-        outcome = submission.run(state, wait=True)
-    if not state.resolved:
-        console.print(f"run {state.run_id} cancelled before any line was sent")
-        sys.exit(0)
-    print_submit_summary(outcome)
-    _refresh_preview(settings, outcome)
-    console.print(f"  `bulkimg retry {settings.output_dir / 'failures.jsonl'}` sends the rest")
-    sys.exit(outcome.exit_code)
+        print_submit_summary(outcome)
+        _refresh_preview(settings, outcome)
+        console.print(f"  `bulkimg retry {settings.output_dir / 'failures.jsonl'}` sends the rest")
+        sys.exit(outcome.exit_code)
 
 
 def _refresh_preview(settings: Settings, outcome: Any) -> None:
@@ -413,7 +499,7 @@ def _refresh_preview(settings: Settings, outcome: Any) -> None:
     from bulkimg.preview import render_preview
 
     if outcome.finished:
-        console.print(f"  wrote {render_preview(settings).path}")
+        _wrote(render_preview(settings).path)
 
 
 def print_submit_summary(outcome: Any) -> None:
@@ -428,9 +514,11 @@ def print_submit_summary(outcome: Any) -> None:
         console.print(f"  image links signed now, valid until {outcome.links_expiry}")
     if not outcome.finished:
         console.print("submitted; `bulkimg status` shows progress, `bulkimg submit --wait` resumes")
+    _outcome["counts"] = dict(outcome.counts)
+    _outcome["finished"] = outcome.finished
     for path in (outcome.manifest, outcome.failures, outcome.failure_log):
         if path is not None:
-            console.print(f"  wrote {path}")
+            _wrote(path)
 
 
 @cli.command()
@@ -440,12 +528,30 @@ def print_submit_summary(outcome: Any) -> None:
 @click.pass_obj
 def preview(obj: _Context, /, open_page: bool, **overrides: Any) -> None:
     """Re-render output/preview.html from the plan, manifest and failures (no Shopify call)."""
-    result = render_preview(obj.settings(**overrides))
-    console.print(f"  wrote {result.path} ({result.groups} groups, {result.bytes:,} bytes)")
+    settings = obj.settings(**overrides)
+    with _locked(settings, "preview"):
+        result = render_preview(settings)
+    _outcome["counts"] = {"groups": result.groups, "bytes": result.bytes}
+    _wrote(f"{result.path} ({result.groups} groups, {result.bytes:,} bytes)")
     if result.thumbnail_gets:
         console.print(f"  thumbnails: {result.thumbnail_gets} S3 GETs")
     if open_page:
         click.launch(str(result.path))
+
+
+@cli.command()
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.pass_obj
+def unlock(obj: _Context, output_dir: Path | None) -> None:
+    """Clear a lock its holder left behind (a crash on another host); never a live one."""
+    from bulkimg.runlock import unlock as clear_locks
+
+    settings = obj.settings(output_dir=output_dir)
+    cleared = clear_locks(settings)
+    for path, holder in cleared:
+        console.print(f"cleared {path}, left by {holder.describe()}", highlight=False)
+    if not cleared:
+        console.print("no lock to clear")
 
 
 @cli.command()
@@ -466,7 +572,7 @@ def demo(obj: _Context, workdir: Path, existing_shop: bool) -> None:
             workdir,
             obj.config_file,
             reporter,
-            say=err_console.print,
+            say=note_console.print,
             show_build=lambda built: print_build_summary(built.report, built.report_path),
             show_submit=print_submit_summary,
             existing_shop=existing_shop,
@@ -474,7 +580,7 @@ def demo(obj: _Context, workdir: Path, existing_shop: bool) -> None:
     if result.changes is not None:
         console.print("What changed on the shop (products, field by field):")
         for line in summarize(result.changes):
-            click.echo(f"  {line}")
+            console.print(f"  {line}", soft_wrap=True, highlight=False, markup=False)
     final = result.retry or result.submit
     if final.manifest is not None:
         from bulkimg.submit import manifest_counts
@@ -575,9 +681,17 @@ def print_build_summary(report: BuildReport, report_path: Path) -> None:
     for label, value in rows:
         table.add_row(label, str(value))
     console.print(table)
+    _outcome["build"] = {
+        "groups_written": report.groups_written,
+        "groups_deferred": len(report.groups_deferred),
+        "variants": report.variants,
+        "image_skus": report.image_skus,
+        "images_accepted": report.images_accepted,
+        "row_problems": len(report.row_problems),
+    }
     written = (*report.productset_files, report.plan_file, report.missing_log, report.preview_file)
     for path in (*written, report_path):
-        console.print(f"  wrote {path}")
+        _wrote(path)
     for group_id, reason in report.groups_deferred.items():
         err_console.print(f"[yellow]deferred[/] {group_id}: {reason}")
     if report.fast_path_fallbacks:
@@ -608,26 +722,63 @@ def _link_check(report: BuildReport) -> str:
     return f"HTTP {check.status} for one presigned URL ({check.seconds:.2f} s)"
 
 
+def _wrote(path: object) -> None:
+    console.print(f"  wrote {path}")
+    _outcome.setdefault("files", []).append(str(path))
+
+
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point: user errors end as one line and exit code 2; remote failures exit 1."""
+    """Entry point: user errors end as one line and exit code 2; remote failures exit 1.
+
+    Under --log-json every line is a JSON object (errors too), and the last one is the outcome:
+    the command, its exit code and what it counted.
+    """
+    args = list(argv) if argv is not None else sys.argv[1:]
+    log_json = _Output.log_json = "--log-json" in args
+    _outcome.clear()
+    code = _run(args)
+    if log_json:
+        if "files" in _outcome:
+            _outcome["files"] = list(dict.fromkeys(_outcome["files"]))
+        json_event(sys.stderr, "outcome", exit_code=code, **_outcome)
+    if code:
+        sys.exit(code)
+
+
+def _run(args: list[str]) -> int:
+    """Run the command; its exit code (errors reported, as one line or one JSON event)."""
     run: Callable[..., Any] = cli.main
     try:
-        code = run(args=argv, prog_name="bulkimg", standalone_mode=False)
+        code = run(args=args, prog_name="bulkimg", standalone_mode=False)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except click.exceptions.Abort:
-        err_console.print("bulkimg: interrupted")
-        sys.exit(130)
+        return _error("bulkimg: interrupted", 130)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        if not _Output.log_json:
+            exc.show()
+            return exc.exit_code
+        return _error(f"bulkimg: error: {exc.format_message()}", exc.exit_code)
     except UserError as exc:
-        click.echo(f"bulkimg: error: {exc}", err=True)  # one line, never wrapped
-        sys.exit(exc.exit_code)
+        return _error(f"bulkimg: error: {exc}", exc.exit_code)  # one line, never wrapped
     except BulkimgError as exc:
-        click.echo(f"bulkimg: failed: {exc}", err=True)
-        sys.exit(getattr(exc, "exit_code", 1))
-    if isinstance(code, int) and code:
-        sys.exit(code)
+        return _error(f"bulkimg: failed: {exc}", getattr(exc, "exit_code", 1))
+    except Exception:  # a bug: its traceback, every credential the settings hold masked
+        trace = scrub(traceback.format_exc()).rstrip()
+        if _Output.log_json:
+            return _error("bulkimg: internal error (a bug)", 1, traceback=trace)
+        click.echo(trace, err=True)
+        return _error("bulkimg: internal error (a bug): please report the traceback above", 1)
+    return code if isinstance(code, int) else 0
+
+
+def _error(message: str, code: int, **fields: str) -> int:
+    if _Output.log_json:
+        json_event(sys.stderr, "error", message=scrub(message), exit_code=code, **fields)
+    else:
+        click.echo(scrub(message), err=True)
+    return code

@@ -14,7 +14,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bulkimg.errors import ConfigError
+from bulkimg.errors import ConfigError, register_secret
 
 # The Admin GraphQL API version the documents in graphql/ are written and validated against.
 ADMIN_API_VERSION: Final = "2026-10"
@@ -208,7 +208,26 @@ def load_settings(
         settings: Settings = settings_cls(_env_file=env_file, **given)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+    _register_secrets(settings)
     return settings
+
+
+def _register_secrets(settings: Settings) -> None:
+    """Every credential of the settings, for the CLI to mask (errors.scrub)."""
+    for field in SECRET_FIELDS:
+        value = getattr(settings, field)
+        register_secret(value.get_secret_value() if value is not None else None)
+    if settings.catalog and "://" in settings.catalog:
+        userinfo, at, _ = settings.catalog.partition("://")[2].rpartition("@")
+        register_secret(userinfo.partition(":")[2] if at else None)
+
+
+SECRET_FIELDS = (
+    "mysql_password",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "shopify_access_token",
+)
 
 
 def _check_toml_keys(path: Path) -> None:

@@ -6,6 +6,7 @@ Needs no credentials and no network. moto is an optional dependency (`pip instal
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from bulkimg.errors import ConfigError
 from bulkimg.preview import render_preview
 from bulkimg.progress import Reporter
 from bulkimg.retry import run_retry
+from bulkimg.runlock import LOCK_FILE, folder_lock_paths, hold_locks
 from bulkimg.sandbox.seed import SeedReport
 from bulkimg.sandbox.snapshot import Change
 from bulkimg.shopify_client import client_from_settings
@@ -88,9 +90,17 @@ def demo_settings(s3: LocalS3, catalog: Path, workdir: Path) -> dict[str, object
         "aws_session_token": "",
         "aws_region": s3.region,
         "cache_dir": workdir / "cache",
+        # Everything in the demo's folder: a real run finds none of it (run.json, state file).
+        "output_dir": workdir,
+        "logs_dir": workdir / "logs",
+        "state_file": workdir / DEMO_STATE_FILE,
     }
 
 
+DEMO_STATE_FILE = "state.sqlite"
+# Marks a folder the demo made: the next demo may empty it (any other non-empty folder is refused).
+DEMO_MARKER = ".bulkimg-demo"
+KEPT_ACROSS_DEMOS = frozenset({DEMO_MARKER, "cache", LOCK_FILE, DEMO_STATE_FILE + ".lock"})
 DEMO_SHOP_TOKEN = "shpat_demo_sandbox"  # noqa: S105 - the local sandbox's token, not a secret
 # The demo shows a failure and its retry: this image's download fails on the first submit.
 DEMO_FAILING_IMAGE = "1102192-10a-300.gif"
@@ -124,7 +134,44 @@ def run_demo(
 
     ``existing_shop``: the shop is first seeded as the catalog's existing workflow left it
     (bulkimg.sandbox.seed), and the run ends with what changed on its products.
+
+    Every file goes to `workdir` (its own output folder, state file and logs), emptied first:
+    the demo can run any number of times, and a real run never finds its state.
     """
+    locks = folder_lock_paths(workdir, workdir / DEMO_STATE_FILE)
+    with hold_locks(locks, "demo") as grant:
+        for holder in grant.stale:
+            say(f"took over the lock left by {holder.describe()}: it is gone")
+        fresh_workdir(workdir)
+        return _run_demo(workdir, config_file, reporter, say, show_build, show_submit,
+                         existing_shop)  # fmt: skip
+
+
+def fresh_workdir(workdir: Path) -> None:
+    """Empty the folder an earlier demo left (its shop is gone: its run and state mean nothing
+    now), keeping the header cache; a non-empty folder no demo made is refused."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    marker = workdir / DEMO_MARKER
+    left = [p for p in workdir.iterdir() if p.name not in KEPT_ACROSS_DEMOS]
+    if left and not marker.is_file():
+        raise ConfigError(f"{workdir} is not empty and not a demo folder: give --workdir a new one")
+    for path in left:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    marker.touch()
+
+
+def _run_demo(
+    workdir: Path,
+    config_file: Path | None,
+    reporter: Reporter,
+    say: Callable[[str], None],
+    show_build: Callable[[BuildResult], None],
+    show_submit: Callable[[SubmitOutcome], None],
+    existing_shop: bool,
+) -> DemoRun:
     from bulkimg.catalog import ColumnMap, CSVSource, read_catalog
     from bulkimg.samples import demo_data
     from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop, serve
@@ -134,7 +181,6 @@ def run_demo(
     data = demo_data()
     catalog = data.write_csv(workdir / "catalog.csv")
     shop_state = workdir / "shop.sqlite"
-    shop_state.unlink(missing_ok=True)
     shop_config = SandboxConfig(access_token=DEMO_SHOP_TOKEN, media_processing_delay=0.2)
     with (
         local_s3() as s3,
@@ -177,8 +223,8 @@ def run_demo(
             retried = None
             if submitted.exit_code == 1:
                 shop.faults.clear()
-                say("Retrying output/failures.jsonl")
                 failures = settings.output_dir / "failures.jsonl"
+                say(f"Retrying {failures}")
                 _, retried = run_retry(settings, shopify, failures, client, reporter)
                 if retried is not None:
                     show_submit(retried)

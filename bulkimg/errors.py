@@ -9,9 +9,32 @@
         └── S3Error               an S3 request failed (access denied, missing bucket, network)
 
 Messages never contain secrets: callers pass names and keys, never credentials or signed URLs.
+As a second guard, the CLI masks every secret the settings hold (`register_secret`) in whatever
+it prints, a traceback included (`scrub`).
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote, unquote
+
+# Shorter values would mask ordinary words; real credentials are longer.
+MIN_SECRET_LENGTH = 6
+_secrets: set[str] = set()
+
+
+def register_secret(*values: str | None) -> None:
+    """Remember credentials to mask in anything the CLI prints (as given, encoded and decoded)."""
+    for value in values:
+        if value:
+            forms = {value, unquote(value), quote(value, safe=""), quote(value)}
+            _secrets.update(v for v in forms if len(v) >= MIN_SECRET_LENGTH)
+
+
+def scrub(text: str) -> str:
+    """`text` with every registered secret replaced by ***."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 class BulkimgError(Exception):

@@ -7,10 +7,7 @@ night with no change sends nothing to Shopify and reads nothing from S3 but list
 
 from __future__ import annotations
 
-import fcntl
-import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +17,10 @@ import orjson
 from bulkimg.build import BuildResult, run_build
 from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record
 from bulkimg.config import Settings
-from bulkimg.errors import ConfigError
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.resolve import read_resolution
 from bulkimg.rotation import archive_run, prune_logs
+from bulkimg.runlock import writer_lock
 from bulkimg.runstate import Phase, RunState, RunStore, Step, now_iso
 from bulkimg.shopify_client import ShopifyClient, ShopifyError
 from bulkimg.statestore import StateStore
@@ -50,32 +47,6 @@ SHOP_COUNTS = (
     "variant_images_swapped",
     "variant_images_kept",
 )
-
-
-class RunLockedError(ConfigError):
-    """Another bulkimg run holds the lock of this shop's state."""
-
-
-@contextmanager
-def run_lock(state_file: Path) -> Iterator[None]:
-    """An exclusive lock next to the state file (one state file per shop), released on exit."""
-    lock_path = state_file.with_name(state_file.name + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunLockedError(
-                f"another bulkimg run holds {lock_path}; wait for it to finish"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()} {now_iso()}\n")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def export_shop(
@@ -143,7 +114,7 @@ def run_nightly(
     they changed in their images only (canary.py); otherwise it stops there.
     """
     reporter = reporter or NullReporter()
-    with run_lock(settings.state_file):
+    with writer_lock(settings, "run"):
         submission = Submission(settings, client, reporter)
         reconciled = None
         build = None

@@ -16,6 +16,13 @@ from bulkimg.errors import InputFileError
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+def create_private(path: Path) -> BinaryIO:
+    """A new file only its owner can read, 0600 from its creation (never chmod-ed after): its
+    lines may hold presigned URLs. A file of that name is replaced."""
+    path.unlink(missing_ok=True)
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+
 class OutputSet:
     """Files written under temporary names and renamed together by commit()."""
 
@@ -25,7 +32,7 @@ class OutputSet:
     def open(self, final: Path) -> BinaryIO:
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        handle = temp.open("wb")
+        handle = create_private(temp)
         self._pending.append((temp, final, handle))
         return handle
 

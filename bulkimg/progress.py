@@ -76,12 +76,17 @@ class PlainReporter:
         self._emit("info", message, message=message)
 
 
+def json_event(stream: TextIO, event: str, **fields: object) -> None:
+    """One JSON object on one line: the time, the event's name and its fields."""
+    record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": event, **fields}
+    print(json.dumps(record, ensure_ascii=False, default=str), file=stream, flush=True)
+
+
 class JsonReporter(PlainReporter):
     """The same events as JSON objects, one per line, for log shippers."""
 
     def _emit(self, event: str, text: str, **fields: object) -> None:
-        record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": event, **fields}
-        print(json.dumps(record, ensure_ascii=False), file=self.stream, flush=True)
+        json_event(self.stream, event, **fields)
 
 
 class RichReporter:

@@ -21,7 +21,6 @@ no deleted id that is not bulkimg's.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,7 +32,7 @@ from pydantic import BaseModel
 
 from bulkimg.adoption import Fate, ImageDecision, decide
 from bulkimg.errors import ConfigError
-from bulkimg.outputs import iter_models
+from bulkimg.outputs import create_private, iter_models
 from bulkimg.planfile import PlanRecord, read_plan
 from bulkimg.presign import url_expiry
 from bulkimg.results import ExportedProduct, read_export
@@ -133,10 +132,7 @@ def read_resolution(path: Path) -> Iterator[ResolvedGroup]:
     return iter_models(path, ResolvedGroup, "a resolved group")
 
 
-def _private(path: Path) -> BinaryIO:
-    """A new file only its owner can read: the lines hold presigned URLs."""
-    path.unlink(missing_ok=True)
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+_private = create_private  # the lines hold presigned URLs
 
 
 def resolve_run(
@@ -154,7 +150,7 @@ def resolve_run(
     plans = {(r.file, r.line): r for r in read_plan(plan_path) if r.file and r.line}
     resolution = out_dir / f"resolution-{run_id}.jsonl"
     written: list[tuple[Path, str]] = []
-    with resolution.open("wb") as record_out:
+    with _private(resolution) as record_out:
         for build_file in build_files:
             sinks = _Sinks(out_dir, f"productset-resolved-{run_id}", build_file.name)
             with build_file.open("rb") as source, sinks:

@@ -17,6 +17,7 @@ import orjson
 
 from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
+from bulkimg.outputs import create_private
 from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
 from bulkimg.presign import link_lifetime, presigner
 from bulkimg.productset import LineRules, productset_variables
@@ -82,7 +83,7 @@ def prepare_retry(settings: Settings, failures_path: Path, s3: S3Client) -> Retr
     line = 0
     # Lines in their create form: submit rewrites them against a fresh export of the shop, so
     # images an earlier line did put on the product (its result lost) are kept, not uploaded.
-    with productset.open("wb") as lines, plan_path.open("wb") as plan_out:
+    with create_private(productset) as lines, create_private(plan_path) as plan_out:
         for record in plans:
             retried = _retry_record(record, productset.name if record.group_id in product_groups
                                     else None, line + 1)  # fmt: skip

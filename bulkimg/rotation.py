@@ -10,6 +10,8 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+from bulkimg.outputs import create_private
+
 # Copied (the latest stay in output/ for `bulkimg preview`, `retry` and `status`).
 LATEST = ("plan.jsonl", "manifest.jsonl", "failures.jsonl", "build-report.json", "report.json",
           "report.md", "run.json", "preview.html")  # fmt: skip
@@ -34,7 +36,8 @@ def archive_run(output_dir: Path, run_id: str, keep: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name in LATEST:
         if (output_dir / name).is_file():
-            shutil.copy2(output_dir / name, folder / name)
+            with (output_dir / name).open("rb") as source, create_private(folder / name) as copy:
+                shutil.copyfileobj(source, copy)
     for pattern in RUN_ONLY:
         for path in output_dir.glob(pattern):
             target = folder / path.relative_to(output_dir)

@@ -17,11 +17,11 @@ import botocore.session
 import certifi
 import orjson
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, PartialCredentialsError
 from botocore.exceptions import SSLError as BotocoreSSLError
 from botocore.utils import parse_timestamp
 
-from bulkimg.config import Settings
+from bulkimg.config import Settings, env_name
 from bulkimg.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -195,17 +195,27 @@ def make_s3_client(
         }
     # botocore's session, not boto3's: the S3 client is the same (boto3 adds resources and
     # transfer helpers bulkimg does not use), without ~0.2 s of imports per run.
+    key_id, secret_key = secret(settings.aws_access_key_id), secret(settings.aws_secret_access_key)
+    if bool(key_id) != bool(secret_key):
+        given, empty = ("aws_access_key_id", "aws_secret_access_key")[:: 1 if key_id else -1]
+        raise ConfigError(
+            f"{env_name(given)} is set but {env_name(empty)} is empty (environment or .env):"
+            " set both, or neither to use the instance role or AWS profile"
+        )
     core = botocore.session.get_session()
     core.get_component("response_parser_factory").set_parser_defaults(
         timestamp_parser=fast_timestamp
     )
-    client = core.create_client(
-        "s3",
-        region_name=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url_s3 or None,
-        config=config,
-        **keys,  # type: ignore[arg-type]
-    )
+    try:
+        client = core.create_client(
+            "s3",
+            region_name=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url_s3 or None,
+            config=config,
+            **keys,  # type: ignore[arg-type]
+        )
+    except PartialCredentialsError as exc:  # from a profile or environment botocore read
+        raise ConfigError(f"incomplete AWS credentials: {exc}") from None
     return cast("S3Client", client)
 
 

@@ -31,6 +31,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, RemoteError
 from bulkimg.graphql_schema import ADMIN_API_VERSION, load_document, subset_schema
+from bulkimg.outputs import create_private
 
 _SIGNED_QUERY = re.compile(r"(?i)((?:x-amz-)?(?:signature|security-token|credential)=)[^&\s\"]+")
 
@@ -352,7 +353,7 @@ class ShopifyClient:
         try:
             with self.http.stream("GET", url) as response:
                 _raise_for_transfer(response, "download", expired=_EXPIRED_URL_STATUS)
-                with temp.open("wb") as out:
+                with create_private(temp) as out:
                     for chunk in response.iter_bytes():
                         out.write(chunk)
         except httpx.TransportError as exc:

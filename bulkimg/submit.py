@@ -26,7 +26,7 @@ from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record, sha256_of
 from bulkimg.canary import canary_problems
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, InputFileError
-from bulkimg.outputs import iter_jsonl
+from bulkimg.outputs import create_private, iter_jsonl
 from bulkimg.planfile import PlanRecord, PlanVariant, read_plan
 from bulkimg.presign import LinkLifetime, link_lifetime, presigner
 from bulkimg.progress import NullReporter, Reporter
@@ -1098,7 +1098,7 @@ def _input_line(op: OperationRecord, line: int) -> dict[str, Any] | None:
 def _write_jsonl(path: Path, records: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp")
-    with temp.open("wb") as handle:
+    with create_private(temp) as handle:
         for record in records:
             handle.write(orjson.dumps(record) + b"\n")
     temp.replace(path)

@@ -154,10 +154,13 @@ def test_missing_required_column_names_it(catalog_url: str) -> None:
         read_catalog(_open(catalog_url, columns))
 
 
-def test_missing_title_column_is_optional(tmp_path: Path) -> None:
+def test_the_title_column_is_optional_when_set_empty(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.csv", [("A1", "123", "G1")], COLUMNS[:3])
-    catalog = read_catalog(open_catalog(str(path), "nav_items", ColumnMap()))
+    catalog = read_catalog(open_catalog(str(path), "nav_items", ColumnMap(title="")))
     assert catalog.groups[0].title is None
+    # Left at its default (Description) it must exist: a typo no longer retitles products.
+    with pytest.raises(CatalogError, match="no column 'Description'"):
+        read_catalog(open_catalog(str(path), "nav_items", ColumnMap()))
 
 
 def test_unknown_catalog_url_is_a_clear_error() -> None:
@@ -215,3 +218,9 @@ def test_mysql_password_can_come_from_the_setting(mysql_url: str) -> None:
             with conn.cursor() as cur:
                 cur.execute(f"DROP USER '{user}'@'%'")
             conn.close()
+
+
+def test_a_title_column_the_catalog_does_not_have_is_an_error(catalog_url: str) -> None:
+    columns = ColumnMap(title="Descr")
+    with pytest.raises(CatalogError, match=r"has no column 'Descr' \(BULKIMG_COLUMN_TITLE\)"):
+        read_catalog(_open(catalog_url, columns))

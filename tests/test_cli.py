@@ -52,26 +52,48 @@ def env_for(server: LocalS3, bucket: str, catalog: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
+@pytest.mark.fault_matrix(
+    area="Operator",
+    fault="`bulkimg demo` run twice in a row in one checkout (it used to land in the real"
+    " output/: the second refused the shop, the third was stuck on an unfinished run)",
+    outcome="both exit 0 with the same outcome; every file under output/demo/ (its own output"
+    " folder, state file and logs); nothing in output/ or logs/ a real run would find",
+)
 def test_demo_runs_build_submit_and_retry_with_no_credentials(tmp_path: Path) -> None:
-    result = bulkimg(tmp_path, "demo")
-    assert result.returncode == 0, result.stderr
-    assert "wrote output/productset.jsonl" in result.stdout
-    report = orjson.loads((tmp_path / "output" / "build-report.json").read_bytes())
-    assert report["groups_written"] == report["groups"] > 20
-    assert list((tmp_path / "logs").glob("missing_images_*.log"))
-    # The first submit fails one image on purpose; the retry fixes it.
-    assert len(list((tmp_path / "logs").glob("image_upload_failures_*.log"))) == 2
-    assert (tmp_path / "output" / "failures.jsonl").read_bytes() == b""
-    manifest = [orjson.loads(x) for x in (tmp_path / "output/manifest.jsonl").read_bytes().split()]
-    assert len(manifest) == report["groups"]
-    assert {e["status"] for e in manifest} == {"done", "missing"}
-    lines = result.stdout.strip().splitlines()
-    assert lines[-2].startswith("groups: done: ")
-    assert lines[-1] == "preview: output/preview.html"
+    demo = tmp_path / "output" / "demo"
+    for _ in range(2):  # repeatable: each run starts from an empty demo folder and a new shop
+        result = bulkimg(tmp_path, "demo")
+        assert result.returncode == 0, result.stderr
+        assert "wrote output/demo/productset.jsonl" in result.stdout
+        report = orjson.loads((demo / "build-report.json").read_bytes())
+        assert report["groups_written"] == report["groups"] > 20
+        assert list((demo / "logs").glob("missing_images_*.log"))
+        # The first submit fails one image on purpose; the retry fixes it.
+        assert len(list((demo / "logs").glob("image_upload_failures_*.log"))) == 2
+        assert (demo / "failures.jsonl").read_bytes() == b""
+        manifest = [orjson.loads(x) for x in (demo / "manifest.jsonl").read_bytes().split()]
+        assert len(manifest) == report["groups"]
+        assert {e["status"] for e in manifest} == {"done", "missing"}
+        lines = result.stdout.strip().splitlines()
+        assert lines[-2].startswith("groups: done: ")
+        assert lines[-1] == "preview: output/demo/preview.html"
+    # Nothing where a real run looks: no run, state, plan or log outside the demo's folder.
+    assert sorted(p.name for p in (tmp_path / "output").iterdir()) == ["demo"]
+    assert not (tmp_path / "logs").exists()
     # The page works offline: its thumbnails are embedded.
-    cards = page_cards((tmp_path / "output/preview.html").read_text())
+    cards = page_cards((demo / "preview.html").read_text())
     srcs = [i["src"] for c in cards for i in c["images"]]
     assert srcs and all(s.startswith("data:image/jpeg;base64,") for s in srcs)
+
+
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    result = bulkimg(tmp_path, "demo", "--workdir", "mine")
+    assert result.returncode == 2
+    assert "mine is not empty and not a demo folder" in result.stderr
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
 def test_build_from_environment_over_loopback_s3(
@@ -190,3 +212,101 @@ def test_access_token_is_refused_in_the_settings_file(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "may only come from the environment" in result.stderr
     assert "shpat_x" not in result.stderr
+
+
+HEADER = "No_,Image_SKU,Web_Product_Group_ID,Description\n"
+ROW = "1,1102192,LGD-101792,Ring\n"
+
+
+@pytest.mark.fault_matrix(
+    area="Input",
+    fault="a build that can do nothing useful: an empty catalog (header only), group ids given on"
+    " the command line that are not in the catalog, a title column (BULKIMG_COLUMN_TITLE) the"
+    " catalog does not have",
+    outcome="one line naming the catalog, the ids or the column, exit 2, no traceback, before any"
+    " S3 request; nothing written",
+)
+@pytest.mark.parametrize(
+    ("rows", "args", "env", "message"),
+    [
+        ("", ["--all"], {}, "the catalog nav_items.csv has no rows: nothing to build"),
+        (
+            ROW,
+            ["--group-ids", "LGD-101792", "NOPE-1", "NOPE-2"],
+            {},
+            "group id not in the catalog nav_items.csv: NOPE-1, NOPE-2; nothing was built",
+        ),
+        (
+            ROW,
+            ["--all"],
+            {"BULKIMG_COLUMN_TITLE": "Descr"},
+            "catalog file nav_items.csv has no column 'Descr' (BULKIMG_COLUMN_TITLE)",
+        ),
+    ],
+    ids=["empty", "unknown-group", "title-column"],
+)
+def test_a_build_that_can_do_nothing_useful_is_one_line_and_exit_2(
+    tmp_path: Path, rows: str, args: list[str], env: dict[str, str], message: str
+) -> None:
+    (tmp_path / "nav_items.csv").write_text(HEADER + rows)
+    # No S3 answers at this address: the refusal comes before any request.
+    env = {"BULKIMG_CATALOG": "nav_items.csv", "AWS_S3_BUCKET": "b",
+           "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9", **env}  # fmt: skip
+    result = bulkimg(tmp_path, "build", *args, env=env)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("bulkimg:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "output" / "plan.jsonl").exists()
+
+
+def test_an_empty_title_column_setting_titles_products_by_group_id(
+    tmp_path: Path, s3_server: LocalS3, server_bucket: str, sample: SampleData
+) -> None:
+    catalog = sample.write_csv(tmp_path / "nav_items.csv")
+    env = env_for(s3_server, server_bucket, catalog) | {"BULKIMG_COLUMN_TITLE": ""}
+    result = bulkimg(tmp_path, "build", "--group-ids", "LGD-101792", env=env)
+    assert result.returncode == 0, result.stderr
+    (line,) = (tmp_path / "output/productset.jsonl").read_bytes().splitlines()
+    assert orjson.loads(line)["input"]["title"] == "LGD-101792"
+
+
+@pytest.mark.fault_matrix(
+    area="Operator",
+    fault="`--log-json` (cron, log shippers): a build that works, then one that fails (a missing"
+    " setting), then a usage error",
+    outcome="stdout empty; every stderr line a JSON object (progress, the summary table, each"
+    " file written, the error); the last one the outcome: command, exit code and counts",
+)
+def test_log_json_emits_only_json_lines_ending_with_the_outcome(
+    tmp_path: Path, s3_server: LocalS3, server_bucket: str, sample: SampleData
+) -> None:
+    catalog = sample.write_csv(tmp_path / "nav_items.csv")
+    env = env_for(s3_server, server_bucket, catalog)
+
+    def events(*args: str, env: dict[str, str]) -> tuple[int, list[dict[str, object]]]:
+        result = bulkimg(tmp_path, "--log-json", *args, env=env)
+        assert result.stdout == ""
+        return result.returncode, [orjson.loads(line) for line in result.stderr.splitlines()]
+
+    code, built = events("build", "--group-ids", "LGD-101792", env=env)
+    assert code == 0
+    kinds = [e["event"] for e in built]
+    assert {"info", "summary", "outcome"} <= set(kinds) and kinds[-1] == "outcome"
+    outcome = built[-1]
+    assert (outcome["command"], outcome["exit_code"]) == ("build", 0)
+    assert outcome["build"] == {
+        "groups_written": 1, "groups_deferred": 0, "variants": 3, "image_skus": 1,
+        "images_accepted": 3, "row_problems": 0,
+    }  # fmt: skip
+    assert "output/productset.jsonl" in str(outcome["files"])
+
+    code, failed = events("build", "--all", env={})
+    assert code == 2
+    assert [e["event"] for e in failed] == ["error", "outcome"]
+    assert "missing setting BULKIMG_CATALOG" in str(failed[0]["message"])
+    assert failed[1]["exit_code"] == 2
+
+    code, usage = events("build", env={})
+    assert (code, [e["event"] for e in usage]) == (2, ["error", "outcome"])
+    assert "give either --all or --group-ids" in str(usage[0]["message"])

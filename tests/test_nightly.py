@@ -14,7 +14,8 @@ import pytest
 
 from bulkimg.config import Settings
 from bulkimg.demo import LocalS3
-from bulkimg.nightly import NightlyRun, RunLockedError, run_lock, run_nightly
+from bulkimg.nightly import NightlyRun, run_nightly
+from bulkimg.runlock import RunLockedError
 from bulkimg.samples import image_bytes
 from bulkimg.sandbox import SandboxShop
 from bulkimg.shopify_client import client_from_settings
@@ -217,8 +218,11 @@ def test_an_image_added_by_hand_survives_a_night_that_changes_the_product(
 
 
 def test_two_runs_never_overlap_on_one_shop(settings: Settings) -> None:
-    with run_lock(settings.state_file), pytest.raises(RunLockedError, match="another bulkimg run"):
+    from tests.test_runlock import lock_held
+
+    with lock_held(settings.output_dir, "run"), pytest.raises(RunLockedError, match="held by pid"):
         night(settings)
+    assert not settings.state_file.exists()  # refused before anything was done
 
 
 def test_state_file_records_each_image_and_variant(
@@ -286,11 +290,15 @@ def test_run_command_twice_second_night_sends_nothing(
             cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
-        events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+        assert result.stdout == ""  # --log-json: only JSON lines, all on stderr
+        events = [json.loads(line) for line in result.stderr.splitlines()]
         assert events and all("event" in e for e in events)
         report = json.loads((cwd / "output" / "report.json").read_text())
         assert report["groups_sent"] == expected_sent
+        outcome = events[-1]
+        assert (outcome["event"], outcome["command"], outcome["exit_code"]) == ("outcome", "run", 0)
+        assert outcome["report"]["groups_sent"] == expected_sent
     assert report["bulk_operations"] == 0 and report["s3_requests"].get("GetObject") is None
-    assert "wrote output/report.json" in result.stdout
+    assert "output/report.json" in outcome["files"]
     in_cron = {"output_dir": cwd / "output", "logs_dir": cwd / "logs"}
     assert_no_secrets(settings.model_copy(update=in_cron), result.stdout + result.stderr)
