@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from bulkimg.config import Settings
 from bulkimg.demo import LocalS3
-from bulkimg.runstate import RunStore
+from bulkimg.runstate import Phase, RunStore, Step
 from bulkimg.samples import SampleData
 from bulkimg.sandbox import FaultRule, SandboxShop
 from bulkimg.sandbox.faults import Route
@@ -261,4 +262,54 @@ def test_a_build_after_a_killed_submit_that_sent_nothing_does_not_wedge_the_next
         output_dir=tmp_path / "output", logs_dir=tmp_path / "logs", shopify_shop=shop_url
     )
     assert all_done(assert_accounted(settings, shop, out + err))
+    assert shop.faults.seen("media_fetch") == planned_uploads(settings)
+
+
+@pytest.mark.fault_matrix(
+    area="Operator",
+    fault="`bulkimg cancel` of a run whose productSet operation is running (its submit killed)",
+    outcome="the operation is cancelled on the shop and polled to CANCELED; lines that ran are"
+    " done, the rest are retryable failures; exit 3; `retry` then finishes every group, each"
+    " image uploaded once",
+)
+@pytest.mark.parametrize("shop", [{"bulk_line_delay": 0.4}], indirect=True)
+def test_cancel_stops_the_live_operation_and_retry_finishes_the_rest(
+    built: Path,
+    tmp_path: Path,
+    s3_server: LocalS3,
+    shop: SandboxShop,
+    shop_url: str,
+    make_settings: Any,
+) -> None:
+    copy_build(built, tmp_path)
+    env = environment(built, s3_server, shop_url)
+    first = submit_wait(tmp_path, env)
+    store = RunStore(tmp_path / "output")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ops = store.load().ops(Phase.PRODUCT_SET) if store.exists() else []
+        if ops and ops[0].step is Step.SUBMITTED:
+            break
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=30)
+
+    cancelled = bulkimg_cli(tmp_path, env, "cancel")
+    assert cancelled.returncode == 3, cancelled.stderr[-2000:]
+    assert "bulkimg retry" in cancelled.stdout
+    state = store.load()
+    assert state.cancelled_at and state.completed_at
+    assert [op["status"] for op in mutation_operations(shop_url)] == ["CANCELED"]
+    failures = [orjson.loads(line) for line in
+                (tmp_path / "output" / "failures.jsonl").read_bytes().splitlines()]  # fmt: skip
+    assert failures and all(f["retryable"] for f in failures)
+    again = bulkimg_cli(tmp_path, env, "cancel")
+    assert (again.returncode, again.stdout.strip()) == (0, "no unfinished run: nothing to cancel")
+
+    retried = bulkimg_cli(tmp_path, env, "retry", "output/failures.jsonl")
+    assert retried.returncode == 0, retried.stderr[-3000:]
+    settings: Settings = make_settings(
+        output_dir=tmp_path / "output", logs_dir=tmp_path / "logs", shopify_shop=shop_url
+    )
+    assert all_done(assert_accounted(settings, shop, cancelled.stdout + retried.stdout))
     assert shop.faults.seen("media_fetch") == planned_uploads(settings)
