@@ -161,6 +161,17 @@ _AGAIN = "Submit a build that was already submitted once more (every line is res
 _THUMBNAILS = "Embed thumbnails in preview.html (one S3 GET per new image, cached)."
 
 
+def _shop_rules(command: Callable[..., None]) -> Callable[..., None]:
+    """--no-create and --replace-variant-images: what a submit may do on the shop."""
+    command = click.option(
+        "--replace-variant-images", "replace_variant_images", flag_value=True, default=None,
+        help=_REPLACE_VARIANT_IMAGES,
+    )(command)  # fmt: skip
+    return click.option(
+        "--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE
+    )(command)
+
+
 @cli.command()
 @click.option("--catalog", help="mysql://user@host:port/db, sqlite:///file.db or a .csv file.")
 @click.option("--table", help="Catalog table (default nav_items).")
@@ -198,14 +209,7 @@ def build(
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--group", "group_id", help="Show one group in detail.")
 @click.option("--against-shop", is_flag=True, help=_AGAINST_SHOP)
-@click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
-@click.option(
-    "--replace-variant-images",
-    "replace_variant_images",
-    flag_value=True,
-    default=None,
-    help=_REPLACE_VARIANT_IMAGES,
-)
+@_shop_rules
 @click.pass_obj
 def plan(obj: _Context, /, group_id: str | None, against_shop: bool, **overrides: Any) -> None:
     """Show output/plan.jsonl as a table (or one group in detail)."""
@@ -286,14 +290,7 @@ def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
 @click.option("--wait", is_flag=True, help="Poll until every operation ends, then attach images.")
 @click.option("--limit", type=click.IntRange(min=1), help=_LIMIT)
 @click.option("--again", is_flag=True, help=_AGAIN)
-@click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
-@click.option(
-    "--replace-variant-images",
-    "replace_variant_images",
-    flag_value=True,
-    default=None,
-    help=_REPLACE_VARIANT_IMAGES,
-)
+@_shop_rules
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.pass_obj
 def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overrides: Any) -> None:
@@ -355,14 +352,7 @@ def reconcile(obj: _Context, output_dir: Path | None) -> None:
 @cli.command("run")
 @click.option("--group-ids", "group_ids", multiple=True, help="Groups to run (space/comma).")
 @click.option("--all", "all_groups", is_flag=True, help="Run every group of the catalog.")
-@click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
-@click.option(
-    "--replace-variant-images",
-    "replace_variant_images",
-    flag_value=True,
-    default=None,
-    help=_REPLACE_VARIANT_IMAGES,
-)
+@_shop_rules
 @click.option("--canary", type=click.IntRange(min=1), help=_CANARY)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("more_group_ids", nargs=-1)
@@ -397,14 +387,7 @@ def run_command(
 
 @cli.command()
 @click.argument("failures_file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--no-create", "create_products", flag_value=False, default=None, help=_NO_CREATE)
-@click.option(
-    "--replace-variant-images",
-    "replace_variant_images",
-    flag_value=True,
-    default=None,
-    help=_REPLACE_VARIANT_IMAGES,
-)
+@_shop_rules
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.pass_obj
 def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:

@@ -234,7 +234,12 @@ class HttpxSender:
         deadline = time.monotonic() + GET_DEADLINE_SECONDS
         try:
             request = self._http.build_request("GET", url, headers=headers)
-            response = self._http.send(request, stream=True)
+            try:
+                response = self._http.send(request, stream=True)
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                # Closed or reset before any answer (a kept-alive connection the server dropped):
+                # once more at once; the pool has discarded that connection.
+                response = self._http.send(request, stream=True)
         except httpx.TransportError as exc:  # reset, refused, timed out: no answer
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # retrying cannot help
                 raise S3GetError(TLS_NOT_TRUSTED, url) from None

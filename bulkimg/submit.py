@@ -469,19 +469,22 @@ class Submission:
         """Phase 2's first lines: the images of variants that get another one, detached
         (variantimages.py says which)."""
         lines: list[dict[str, Any]] = []
+        for _, product, _, wanted in self._variant_images(state, done, products):
+            pairs = [(p.variant_id, p.detach) for p in wanted if p.detach]
+            lines.extend(_variant_media_lines(product.id, pairs))
+        return lines
+
+    def _variant_images(
+        self, state: RunState, done: list[PlanRecord], products: dict[str, ExportedProduct]
+    ) -> Iterator[tuple[PlanRecord, ExportedProduct, ResolvedGroup | None, list[VariantImage]]]:
+        """Each group done in phase 1 whose product was exported, with its variant images."""
         resolved = self._resolution(state)
         for group in sorted(done, key=lambda g: g.group_id):
             product = products.get(group.handle)
-            if product is None:
-                continue
-            known = resolved.get(group.group_id)
-            pairs = [
-                (p.variant_id, p.detach)
-                for p in _wanted_pairs(group, product, known, state.replace_variant_images)
-                if p.detach
-            ]
-            lines.extend(_variant_media_lines(product.id, pairs))
-        return lines
+            if product is not None:
+                known = resolved.get(group.group_id)
+                wanted = _wanted_pairs(group, product, known, state.replace_variant_images)
+                yield group, product, known, wanted
 
     def _write_lines(
         self, state: RunState, name: str, document: str, lines: list[dict[str, Any]]
@@ -505,16 +508,11 @@ class Submission:
         the featured one) on products it appended images to."""
         attach: list[dict[str, Any]] = []
         reorder: list[dict[str, Any]] = []
-        resolved = self._resolution(state)
         detached = _detached(state)
-        for group in sorted(done, key=lambda g: g.group_id):
-            product = products.get(group.handle)
-            if product is None:
-                continue
-            known = resolved.get(group.group_id)
+        for group, product, known, wanted in self._variant_images(state, done, products):
             pairs = [
                 (p.variant_id, p.media_id)
-                for p in _wanted_pairs(group, product, known, state.replace_variant_images)
+                for p in wanted
                 if p.detach is None or (p.variant_id, p.detach) in detached
             ]
             attach.extend(_variant_media_lines(product.id, pairs))

@@ -424,3 +424,37 @@ def test_a_reset_kept_alive_connection_is_sent_again_at_once(
     assert sleeps == []
     sender.close()
     server.close()
+
+
+@pytest.mark.parametrize("when", ["idle", "on-request"])
+def test_the_httpx_sender_sends_again_at_once_on_a_reset_kept_alive_connection(
+    when: str, make_settings: Any
+) -> None:
+    # The sender used behind proxies: the same promise as the direct one.
+    from bulkimg.s3get import HttpxSender, Reply
+
+    answered = threading.Event()
+
+    def script(conn: socket.socket, n: int) -> None:
+        read_request(conn)
+        conn.sendall(LENGTH)
+        answered.set()
+        if n == 0:
+            if when == "on-request":
+                read_request(conn)
+            reset(conn)
+            return
+        threading.Event().wait(1)
+
+    server = ScriptedServer(script)
+    sender = HttpxSender(make_settings())
+    url = f"http://127.0.0.1:{server.port}/b/k?X-Amz-Signature=1"
+    try:
+        assert sender.get(url, {}, limit=5) == Reply(206, b"hello", etag='"e"')
+        assert answered.wait(5)
+        threading.Event().wait(0.2)  # the reset reaches the client
+        assert sender.get(url, {}, limit=5) == Reply(206, b"hello", etag='"e"')
+        assert server.connections == 2
+    finally:
+        sender.close()
+        server.close()
