@@ -451,6 +451,22 @@ def status(obj: _Context, output_dir: Path | None) -> None:
 @cli.command()
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.pass_obj
+def check(obj: _Context, output_dir: Path | None) -> None:
+    """Check the shop, the state file, the bucket, its region, the credentials and one
+    presigned URL, writing nothing; exit 2 if any check fails."""
+    from bulkimg.preflight import run_checks
+
+    settings = obj.settings(output_dir=output_dir)
+    checks = run_checks(settings)
+    for found in checks:
+        mark = "[green]ok[/]  " if found.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {found.name}: {escape(found.detail)}", highlight=False)
+    sys.exit(0 if all(c.ok for c in checks) else 2)
+
+
+@cli.command()
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.pass_obj
 def cancel(obj: _Context, output_dir: Path | None) -> None:
     """Stop the unfinished run: its live bulk operations are cancelled on the shop, what ran is
     recorded, the rest goes to failures.jsonl (retryable)."""
