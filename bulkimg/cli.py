@@ -423,7 +423,7 @@ def status(obj: _Context, output_dir: Path | None) -> None:
     """Show the run in output/run.json and the live state of its operations."""
     from bulkimg.runstate import RunStore
     from bulkimg.shopify_client import client_from_settings
-    from bulkimg.submit import live_status
+    from bulkimg.submit import live_status, next_step
 
     settings = obj.settings(output_dir=output_dir)
     state = RunStore(settings.output_dir).load()
@@ -446,6 +446,7 @@ def status(obj: _Context, output_dir: Path | None) -> None:
             str(now.get("objectCount") or op.object_count),
         )
     console.print(table)
+    console.print(f"  next: {next_step(state, settings.output_dir)}", highlight=False)
 
 
 @cli.command()
@@ -471,13 +472,24 @@ def cancel(obj: _Context, output_dir: Path | None) -> None:
     """Stop the unfinished run: its live bulk operations are cancelled on the shop, what ran is
     recorded, the rest goes to failures.jsonl (retryable)."""
     from bulkimg.shopify_client import client_from_settings
-    from bulkimg.submit import Submission
+    from bulkimg.submit import Submission, set_aside_damaged
 
     settings = obj.settings(output_dir=output_dir)
     with _locked(settings, "cancel"):
         with client_from_settings(settings) as client, _reporter() as reporter:
             submission = Submission(settings, client, reporter)
-            state = submission.unfinished()
+            try:
+                state = submission.unfinished()
+            except InputFileError:  # run.json cannot be read
+                if not submission.store.exists():
+                    raise
+                aside = set_aside_damaged(submission.store, client)
+                console.print(
+                    f"{submission.store.path} could not be read: set aside as {aside}; no bulk"
+                    " operation runs on the shop. `bulkimg submit --wait --again` sends the"
+                    " build again (what is there is kept)"
+                )
+                sys.exit(0)
             if state is None:
                 console.print("no unfinished run: nothing to cancel")
                 sys.exit(0)

@@ -125,7 +125,10 @@ class RunStore:
         except FileNotFoundError:
             raise InputFileError(f"{self.path} not found: nothing has been submitted") from None
         except ValueError as exc:
-            raise InputFileError(f"{self.path} is not a valid run file: {exc}") from None
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputFileError(
+                f"{self.path} is not a valid run file ({first}): `bulkimg cancel` sets it aside"
+            ) from None
 
     def save(self, state: RunState) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

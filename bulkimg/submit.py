@@ -25,7 +25,7 @@ from bulkimg.adoption import base_name, s3_filename
 from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record, sha256_of
 from bulkimg.canary import canary_problems
 from bulkimg.config import Settings
-from bulkimg.errors import ConfigError, InputFileError
+from bulkimg.errors import BulkimgError, ConfigError, InputFileError
 from bulkimg.outputs import create_private, iter_jsonl
 from bulkimg.planfile import PlanRecord, PlanVariant, read_plan
 from bulkimg.presign import LinkLifetime, link_lifetime, presigner
@@ -1150,3 +1150,46 @@ def manifest_counts(path: Path) -> dict[str, int]:
     for entry in iter_jsonl(path):
         counts[str(entry["status"])] = counts.get(str(entry["status"]), 0) + 1
     return counts
+
+
+def next_step(state: RunState, output_dir: Path) -> str:
+    """What to run next, in one line, for the run in run.json (`bulkimg status`)."""
+    if state.completed_at is None:
+        if state.cancelled_at is not None:
+            return "being cancelled: `bulkimg cancel` finishes stopping it"
+        return "unfinished: `bulkimg submit --wait` resumes it; `bulkimg cancel` stops it"
+    failures = output_dir / "failures.jsonl"
+    if failures.is_file() and any(f.get("retryable") for f in iter_jsonl(failures)):
+        return f"done with retryable failures: `bulkimg retry {failures}`"
+    try:
+        files = productset_files_of_build(output_dir)
+    except BulkimgError:
+        files = []
+    if build_digest(files) is not None and submitted_by(output_dir, files) is None:
+        return "the current build is not submitted yet: `bulkimg submit --wait` sends it"
+    return "nothing to do: `bulkimg build` (or the nightly `bulkimg run`) makes a new build"
+
+
+def running_operations(client: ShopifyClient) -> list[dict[str, Any]]:
+    """The shop's bulk operations that have not ended (any app's)."""
+    found: list[dict[str, Any]] = []
+    for status in ("created", "running", "canceling"):
+        data = client.execute("bulk_operations", {"query": f"status:{status}"})
+        found.extend(data["bulkOperations"]["nodes"])
+    return found
+
+
+def set_aside_damaged(store: RunStore, client: ShopifyClient) -> Path:
+    """A run.json that cannot be read, set aside once the shop runs no bulk operation (one of
+    bulkimg's might still be changing products: a new run must not overlap it). ConfigError,
+    naming the operations, while some run."""
+    running = running_operations(client)
+    if running:
+        ids = ", ".join(str(o["id"]) for o in running)
+        raise ConfigError(
+            f"{store.path} cannot be read and the shop still runs bulk operations ({ids}):"
+            " wait until they end (`bulkimg status`), then run `bulkimg cancel` again"
+        )
+    aside = store.path.with_name(f"{store.path.name}.damaged-{now_iso().replace(':', '')}")
+    store.path.replace(aside)
+    return aside

@@ -313,3 +313,39 @@ def test_cancel_stops_the_live_operation_and_retry_finishes_the_rest(
     )
     assert all_done(assert_accounted(settings, shop, cancelled.stdout + retried.stdout))
     assert shop.faults.seen("media_fetch") == planned_uploads(settings)
+
+
+@pytest.mark.fault_matrix(
+    area="Operator",
+    fault="output/run.json damaged (truncated by a full disk, edited by hand)",
+    outcome="every command says in one line (exit 2) that `bulkimg cancel` sets it aside; cancel"
+    " does once the shop runs no bulk operation; then `submit --wait --again` uploads nothing"
+    " already there; `bulkimg status` names the next command at every step",
+)
+def test_a_damaged_run_file_has_a_way_forward(
+    built: Path, tmp_path: Path, s3_server: LocalS3, shop: SandboxShop, shop_url: str
+) -> None:
+    copy_build(built, tmp_path)
+    env = environment(built, s3_server, shop_url)
+    assert bulkimg_cli(tmp_path, env, "submit", "--wait").returncode == 0
+    status = bulkimg_cli(tmp_path, env, "status")
+    assert "next: nothing to do" in " ".join(status.stdout.split())
+    fetched = shop.faults.seen("media_fetch")
+    run_file = tmp_path / "output" / "run.json"
+    run_file.write_bytes(run_file.read_bytes()[:100])  # cut short
+
+    for command in (["submit", "--wait"], ["status"], ["run", "--group-ids", *GROUPS]):
+        refused = bulkimg_cli(tmp_path, env, *command)
+        assert refused.returncode == 2, (command, refused.stderr[-2000:])
+        (line,) = refused.stderr.strip().splitlines()
+        assert "not a valid run file" in line and "`bulkimg cancel` sets it aside" in line
+    cancelled = bulkimg_cli(tmp_path, env, "cancel")
+    assert cancelled.returncode == 0, cancelled.stderr[-2000:]
+    assert "set aside" in cancelled.stdout and not run_file.exists()
+    assert list((tmp_path / "output").glob("run.json.damaged-*"))
+
+    again = bulkimg_cli(tmp_path, env, "submit", "--wait", "--again")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert shop.faults.seen("media_fetch") == fetched
+    status = bulkimg_cli(tmp_path, env, "status")
+    assert "next: nothing to do" in " ".join(status.stdout.split())
