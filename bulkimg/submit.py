@@ -452,10 +452,15 @@ class Submission:
                 return {}
             else:
                 products = _pick(read_export(Path(last.result_file)), targets)
-                if state.phase2_done or state.detach_written or not _pending_media(products):
+                images, waiting = _pending_media(products)
+                if state.phase2_done or state.detach_written or not images:
                     return products
                 if _past(state.media_wait_until):
                     return products
+                self.reporter.info(
+                    f"waiting for {images} images still processing on {waiting} products"
+                    f" (until {state.media_wait_until}); then export #{len(exports) + 1}"
+                )
             self.sleep(interval)
             interval = min(self.policy.max_interval, interval * self.policy.growth)
             state.operations.append(new_record(Phase.EXPORT, Path(), EXPORT_DOCUMENT))
@@ -709,8 +714,12 @@ def _past(iso: str | None) -> bool:
     return iso is not None and datetime.now(UTC) >= datetime.fromisoformat(iso)
 
 
-def _pending_media(products: dict[str, ExportedProduct]) -> bool:
-    return any(m.status in ("UPLOADED", "PROCESSING") for p in products.values() for m in p.media)
+def _pending_media(products: dict[str, ExportedProduct]) -> tuple[int, int]:
+    """(images still processing, products they are on)."""
+    pending = [
+        sum(1 for m in p.media if m.status in ("UPLOADED", "PROCESSING")) for p in products.values()
+    ]
+    return sum(pending), sum(1 for n in pending if n)
 
 
 # The payload field of each document phase 1 may run.

@@ -10,6 +10,7 @@ The sample catalog is built once per module (moto's S3 server) and copied by eac
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from collections import Counter
@@ -429,3 +430,31 @@ def test_presigned_urls_quoted_in_errors_are_redacted(make_settings: Any) -> Non
     assert CANARY_KEY_ID not in written and CANARY_TOKEN not in written
     assert written.count("X-Amz-Signature=REDACTED") == 2
     assert "Image could not be downloaded from" in written
+
+
+def test_waiting_for_media_says_how_many_images_it_waits_for(
+    settings: Settings, shop: SandboxShop
+) -> None:
+    from bulkimg.progress import NullReporter
+    from bulkimg.shopify_client import client_from_settings
+    from bulkimg.submit import Submission, productset_files_of_build
+
+    class Said(NullReporter):
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def info(self, message: str) -> None:
+            self.lines.append(message)
+
+    shop.faults.add(FaultRule("media_fetch", delay=2.0, url_contains="1102192-1a", count=1))
+    said = Said()
+    with client_from_settings(settings) as client:
+        submission = Submission(settings, client, said)
+        state = submission.start(productset_files_of_build(settings.output_dir))
+        assert submission.run(state, wait=True).exit_code == 0
+    waits = [line for line in said.lines if line.startswith("waiting for ")]
+    assert waits and re.fullmatch(
+        r"waiting for [1-9]\d* images still processing on [1-9]\d* products \(until .+\);"
+        r" then export #\d+",
+        waits[0],
+    )
