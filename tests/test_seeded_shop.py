@@ -597,3 +597,29 @@ def test_a_variant_showing_bulkimgs_image_of_another_set_gets_its_own_and_others
     assert replaced.exit_code == 0
     assert (shows[a_second], shows[b_first]) == (found["sets"][a][0], found["sets"][b][0])
     assert photo in snapshot(seeded_shop.shop).products[product.id].media_by_id()
+
+
+@fast_shop
+def test_a_shop_where_the_old_workflow_uploaded_everything_gets_no_upload_and_keeps_every_image(
+    shop: SandboxShop, shop_url: str, sample: Any, settings: Settings
+) -> None:
+    from bulkimg.sandbox.seed import SeedOptions
+
+    complete = SeedOptions(with_images=1.0, partial_images=0.0, stale_images=0.0, lifestyle=0.4)
+    report = seed_existing_catalog(
+        shop, sample_groups(sample), images_from_objects(sample.objects), seed=SEED_NUMBER,
+        options=complete,
+    )  # fmt: skip
+    before = snapshot(shop)
+    outcome = submit(settings)
+    after = snapshot(shop)
+    assert outcome.exit_code == 0
+    counts = outcome.counts
+    assert (counts["images_uploaded"], counts["images_replaced"], counts["images_removed"]) == (
+        0, 0, 0,
+    )  # fmt: skip
+    assert counts["images_adopted"] == report.catalog_images
+    assert sent_lines(settings.output_dir) == []  # no productUpdate, no fileDelete
+    for product in before.products.values():  # every image still there, none added
+        assert set(after.products[product.id].media_by_id()) == set(product.media_by_id())
+    assert shop.faults.seen("media_fetch") == 0
