@@ -349,3 +349,60 @@ def test_a_damaged_run_file_has_a_way_forward(
     assert shop.faults.seen("media_fetch") == fetched
     status = bulkimg_cli(tmp_path, env, "status")
     assert "next: nothing to do" in " ".join(status.stdout.split())
+
+
+RANDOM_KILLS = [
+    pytest.param(["submit", "--wait"], 11, id="submit-seed11"),
+    pytest.param(["submit", "--wait"], 23, id="submit-seed23"),
+    pytest.param(["run", "--group-ids", *GROUPS], 11, id="run-seed11"),
+    pytest.param(["run", "--group-ids", *GROUPS], 23, id="run-seed23"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.fault_matrix(
+    area="Operator",
+    fault="random-kill trial: SIGKILL of `submit --wait` or `run` at a random moment (seeded),"
+    " then the same command repeated until it exits 0, killed again at random while it runs",
+    outcome="in every trial each image is uploaded exactly once (the shop's downloads equal the"
+    " plan's uploads), every group done, the repeats after the end send nothing",
+)
+@pytest.mark.parametrize(("command", "seed"), RANDOM_KILLS)
+@pytest.mark.parametrize("shop", [{"bulk_line_delay": 0.05}], indirect=True)
+def test_random_kills_then_repeating_the_command_upload_each_image_once(
+    built: Path,
+    tmp_path: Path,
+    s3_server: LocalS3,
+    shop: SandboxShop,
+    shop_url: str,
+    make_settings: Any,
+    command: list[str],
+    seed: int,
+) -> None:
+    import random
+
+    rng = random.Random(seed)
+    copy_build(built, tmp_path)
+    env = environment(built, s3_server, shop_url)
+    settings: Settings = make_settings(
+        output_dir=tmp_path / "output", logs_dir=tmp_path / "logs", shopify_shop=shop_url
+    )
+    uploads = planned_uploads(settings)  # the build's: what the shop must download, once each
+    said = ""
+    for kill in (True, True, False):  # two kills at random moments, then one run to its end
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bulkimg", "--log-json", *command], cwd=tmp_path, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        if kill:
+            time.sleep(rng.uniform(0.3, 4.0))
+            process.send_signal(signal.SIGKILL)
+        out, err = process.communicate(timeout=180)
+        said += out + err
+        if not kill:
+            assert process.returncode == 0, err[-3000:]
+    assert all_done(assert_accounted(settings, shop, said))
+    assert shop.faults.seen("media_fetch") == uploads
+    again = bulkimg_cli(tmp_path, env, *command)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert shop.faults.seen("media_fetch") == uploads
