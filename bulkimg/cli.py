@@ -90,7 +90,18 @@ class _Context:
         return load_settings(overrides, self.config_file)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# `bulkimg --help` lists the commands in the order a user runs them, not alphabetically.
+WORKFLOW = ("check", "build", "plan", "submit", "status", "cancel", "retry", "run", "reconcile",
+            "preview", "unlock", "demo", "sandbox")  # fmt: skip
+
+
+class _WorkflowGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return [n for n in WORKFLOW if n in names] + [n for n in names if n not in WORKFLOW]
+
+
+@click.group(cls=_WorkflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_file",
