@@ -172,6 +172,13 @@ _AGAIN = "Submit a build that was already submitted once more (every line is res
 _THUMBNAILS = "Embed thumbnails in preview.html (one S3 GET per new image, cached)."
 
 
+_output_dir = click.option(
+    "--output-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder (default: BULKIMG_OUTPUT_DIR, else output/).",
+)
+
+
 def _shop_rules(command: Callable[..., None]) -> Callable[..., None]:
     """--no-create and --replace-variant-images: what a submit may do on the shop."""
     command = click.option(
@@ -193,7 +200,7 @@ def _shop_rules(command: Callable[..., None]) -> Callable[..., None]:
     "--list-strategy", "s3_list_strategy", type=click.Choice(["auto", "folders", "sweep"])
 )
 @click.option("--workers", "s3_workers", type=int, help="Parallel S3 requests (default 16).")
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@_output_dir
 @click.option("--logs-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--thumbnails", "preview_thumbnails", is_flag=True, default=None, help=_THUMBNAILS)
 @click.argument("more_group_ids", nargs=-1)
@@ -217,7 +224,7 @@ def build(
 
 
 @cli.command()
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@_output_dir
 @click.option("--group", "group_id", help="Show one group in detail.")
 @click.option("--against-shop", is_flag=True, help=_AGAINST_SHOP)
 @_shop_rules
@@ -302,7 +309,7 @@ def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
 @click.option("--limit", type=click.IntRange(min=1), help=_LIMIT)
 @click.option("--again", is_flag=True, help=_AGAIN)
 @_shop_rules
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@_output_dir
 @click.pass_obj
 def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overrides: Any) -> None:
     """Run the build's lines against the shop as it is now (resumes an unfinished run; a build
@@ -342,7 +349,7 @@ def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overr
 
 
 @cli.command()
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@_output_dir
 @click.pass_obj
 def reconcile(obj: _Context, output_dir: Path | None) -> None:
     """Rebuild the state file from the shop (a bulk export of products, media and variants)."""
@@ -365,7 +372,7 @@ def reconcile(obj: _Context, output_dir: Path | None) -> None:
 @click.option("--all", "all_groups", is_flag=True, help="Run every group of the catalog.")
 @_shop_rules
 @click.option("--canary", type=click.IntRange(min=1), help=_CANARY)
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@_output_dir
 @click.argument("more_group_ids", nargs=-1)
 @click.pass_obj
 def run_command(
@@ -399,7 +406,7 @@ def run_command(
 @cli.command()
 @click.argument("failures_file", type=click.Path(path_type=Path, dir_okay=False))
 @_shop_rules
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@_output_dir
 @click.pass_obj
 def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
     """Submit again only the retryable lines of FAILURES_FILE, and merge the outcome."""
@@ -428,7 +435,7 @@ def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
 
 
 @cli.command()
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@_output_dir
 @click.pass_obj
 def status(obj: _Context, output_dir: Path | None) -> None:
     """Show the run in output/run.json and the live state of its operations."""
@@ -461,7 +468,7 @@ def status(obj: _Context, output_dir: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@_output_dir
 @click.pass_obj
 def check(obj: _Context, output_dir: Path | None) -> None:
     """Check the shop, the state file, the bucket, its region, the credentials and one
@@ -477,7 +484,7 @@ def check(obj: _Context, output_dir: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@_output_dir
 @click.pass_obj
 def cancel(obj: _Context, output_dir: Path | None) -> None:
     """Stop the unfinished run: its live bulk operations are cancelled on the shop, what ran is
@@ -544,7 +551,7 @@ def print_submit_summary(outcome: Any) -> None:
 
 
 @cli.command()
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@_output_dir
 @click.option("--thumbnails", "preview_thumbnails", is_flag=True, default=None, help=_THUMBNAILS)
 @click.option("--open", "open_page", is_flag=True, help="Open the page in the default browser.")
 @click.pass_obj
@@ -562,7 +569,7 @@ def preview(obj: _Context, /, open_page: bool, **overrides: Any) -> None:
 
 
 @cli.command()
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
+@_output_dir
 @click.pass_obj
 def unlock(obj: _Context, output_dir: Path | None) -> None:
     """Clear a lock its holder left behind (a crash on another host); never a live one."""
