@@ -563,8 +563,14 @@ def two_image_sets(seeded_shop: SeededShop, sample: Any) -> tuple[ProductSnap, d
 
 @fast_shop
 def test_a_variant_showing_bulkimgs_image_of_another_set_gets_its_own_and_others_keep_theirs(
-    seeded_shop: SeededShop, settings: Settings, sample: Any, image_url: Any
+    seeded_shop: SeededShop,
+    settings: Settings,
+    sample: Any,
+    image_url: Any,
+    admin_schemas: list[Any],
 ) -> None:
+    from bulkimg.graphql_schema import load_document, validate_operation
+
     product, found = two_image_sets(seeded_shop, sample)
     (a, b), store = list(found["sets"]), seeded_shop.shop.services.store
     a_first, a_second = found["variants"][a][:2]
@@ -586,6 +592,9 @@ def test_a_variant_showing_bulkimgs_image_of_another_set_gets_its_own_and_others
     assert {"variantId": f"gid://shopify/ProductVariant/{a_first}",
             "mediaIds": [f"gid://shopify/MediaImage/{found['sets'][b][0]}"]} in [
         pair for line in detach_lines for pair in line["variantMedia"]]  # fmt: skip
+    for schema in admin_schemas:  # the detach lines are valid for Shopify's own schema
+        for line in detach_lines:
+            assert validate_operation(schema, load_document("variant_detach_media"), line) == []
 
     again = submit(settings)  # the same build once more: nothing is detached again
     assert again.exit_code == 0 and again.counts["variant_images_swapped"] == 0
