@@ -17,12 +17,18 @@ import botocore.session
 import certifi
 import orjson
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, PartialCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    PartialCredentialsError,
+)
 from botocore.exceptions import SSLError as BotocoreSSLError
 from botocore.utils import parse_timestamp
 
 from bulkimg.config import Settings, env_name
-from bulkimg.errors import ConfigError
+from bulkimg.errors import ConfigError, S3Error
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -259,7 +265,12 @@ def bucket_region(client: S3Client, bucket: str) -> str | None:
             ) from None
     except BotocoreSSLError:
         raise tls_failure(client.meta.endpoint_url) from None
-    except BotoCoreError:  # the network: the listing retries and reports it
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:  # nothing answers there
+        raise S3Error(
+            f"cannot reach S3 at {client.meta.endpoint_url} (AWS_ENDPOINT_URL_S3, AWS_REGION):"
+            f" {type(exc).__name__}"
+        ) from None
+    except BotoCoreError:  # another network failure: the listing retries and reports it
         return None
     finally:
         events.unregister("before-call.s3.HeadBucket", _no_redirect)

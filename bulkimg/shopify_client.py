@@ -151,9 +151,15 @@ class ShopifyTransport(Transport):
                 headers=self._headers,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ShopifyNetworkError(f"cannot reach Shopify: {exc}", sent=False) from None
+            where = self.endpoint.base_url
+            raise ShopifyNetworkError(
+                f"cannot reach Shopify at {where} (SHOPIFY_SHOP): {exc}", sent=False
+            ) from None
         except httpx.TransportError as exc:
-            raise ShopifyNetworkError(f"Shopify request failed: {exc!r}", sent=True) from None
+            where = self.endpoint.base_url
+            raise ShopifyNetworkError(
+                f"Shopify request to {where} failed: {exc!r}", sent=True
+            ) from None
         body = _check_response(response)
         errors = body.get("errors")
         if "THROTTLED" in _error_codes(errors):

@@ -196,3 +196,29 @@ def test_a_refused_link_fails_the_build_before_it_reports_success(
     assert proxy.refused["GET"] == 1
     assert not (settings.output_dir / "plan.jsonl").exists()
     assert not (settings.output_dir / "build-report.json").exists()
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="nothing answers at the S3 address (AWS_ENDPOINT_URL_S3 wrong, or S3 down)",
+    outcome="build stops at the region check with one line naming the address, before any"
+    " listing retries; nothing written",
+)
+def test_an_unreachable_s3_address_is_named_at_once(make_settings: Any, tmp_path: Path) -> None:
+    import socket
+
+    from bulkimg.build import run_build
+    from bulkimg.errors import S3Error
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    catalog = tmp_path / "cat.csv"
+    catalog.write_text("No_,Image_SKU,Web_Product_Group_ID,Description\n1,820020,G-1,Ring\n")
+    settings = make_settings(
+        catalog=str(catalog), aws_s3_bucket="bk", aws_endpoint_url_s3=f"http://127.0.0.1:{port}"
+    )
+    with pytest.raises(S3Error) as caught:
+        run_build(settings)
+    assert f"http://127.0.0.1:{port}" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (settings.output_dir / "plan.jsonl").exists()

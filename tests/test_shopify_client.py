@@ -235,3 +235,24 @@ def test_redact_url_hides_signatures_and_tokens() -> None:
     for secret in ("abcdef", "tok123", "AKIA", "zzz"):
         assert secret not in redacted
     assert redacted.startswith("https://b.s3.amazonaws.com/k.jpg?X-Amz-Algorithm=AWS4")
+
+
+def test_an_unreachable_shop_is_named_in_the_error() -> None:
+    import socket
+
+    from bulkimg.config import load_settings
+    from bulkimg.shopify_client import ShopifyNetworkError, client_from_settings
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings = load_settings(
+        {"shopify_shop": f"http://127.0.0.1:{port}", "shopify_access_token": "t0ken",
+         "shopify_max_attempts": 1},
+        env_file=None,
+    )  # fmt: skip
+    with client_from_settings(settings) as client, pytest.raises(ShopifyNetworkError) as caught:
+        client.execute("shop")
+    message = str(caught.value)
+    assert f"127.0.0.1:{port}" in message and "SHOPIFY_SHOP" in message and "\n" not in message
+    assert "t0ken" not in message
