@@ -315,7 +315,13 @@ def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overr
     """Run the build's lines against the shop as it is now (resumes an unfinished run; a build
     already submitted is not sent again without --again)."""
     from bulkimg.shopify_client import client_from_settings
-    from bulkimg.submit import Submission, build_digest, productset_files_of_build, submitted_by
+    from bulkimg.submit import (
+        Submission,
+        digest_of_build,
+        digest_of_run,
+        productset_files_of_build,
+        submitted_by,
+    )
 
     settings = obj.settings(**overrides)
     if limit is not None and not wait:
@@ -323,10 +329,11 @@ def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overr
     with _locked(settings, "submit --wait" if wait else "submit"):
         with client_from_settings(settings) as client, _reporter() as reporter:
             files = productset_files_of_build(settings.output_dir)
+            current = digest_of_build(files)
             submission = Submission(settings, client, reporter, limit=limit)
             state = submission.unfinished()
             if state is None:
-                earlier = None if again else submitted_by(settings.output_dir, files)
+                earlier = None if again else submitted_by(settings.output_dir, current)
                 if earlier is not None:
                     console.print(
                         f"this build was already submitted (run {earlier['run_id']}, started"
@@ -339,8 +346,7 @@ def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overr
                 reporter.info(f"resuming run {state.run_id}")
             outcome = submission.run(state, wait)
         print_submit_summary(outcome)
-        sent_build = build_digest([Path(p) for p in state.source_files])
-        if not state.merge_manifest and state.source_files and sent_build != build_digest(files):
+        if not state.merge_manifest and state.source_files and digest_of_run(state) != current:
             console.print("  the build changed since this run started: run `bulkimg submit --wait`"
                           " again to send the new one")  # fmt: skip
         _print_canary(outcome, "`bulkimg submit --wait` sends the rest")

@@ -161,7 +161,7 @@ class Submission:
         Nothing remote happens before the shop is checked against the state file's. The run
         keeps its own copy of the plan, so a build made while it is unfinished cannot change
         what it reports."""
-        StateStore(self.settings.state_file, self.client.endpoint.base_url).close()
+        self._check_state_shop()
         if self.store.exists():
             previous = self.store.load()
             if previous.completed_at is None:
@@ -187,7 +187,7 @@ class Submission:
         if productset_files:  # the lines are resolved against the shop as it is now
             state.operations = [new_record(Phase.RESOLVE, Path(), EXPORT_DOCUMENT)]
         self.store.save(state)
-        record_submission(self.out, productset_files, state)
+        record_submission(self.out, state)
         return state
 
     def unfinished(self) -> RunState | None:
@@ -207,7 +207,7 @@ class Submission:
                 f" {self.client.endpoint.base_url}: set SHOPIFY_SHOP to that shop to finish it,"
                 " or use another --output-dir"
             )
-        StateStore(self.settings.state_file, self.client.endpoint.base_url).close()
+        self._check_state_shop()
         if not state.resolved and _sources_changed(state):
             state.abandoned = "the build changed before any line was sent"
             state.completed_at = now_iso()
@@ -215,6 +215,10 @@ class Submission:
             self.reporter.info(f"run {state.run_id} sent nothing and its build changed: closed")
             return None
         return state
+
+    def _check_state_shop(self) -> None:
+        """ConfigError, before anything remote, when the state file belongs to another shop."""
+        StateStore(self.settings.state_file, self.client.endpoint.base_url).close()
 
     def resume_or_start(self, productset_files: list[Path]) -> RunState:
         """The unfinished run in run.json, or a new run over `productset_files`."""
@@ -258,11 +262,7 @@ class Submission:
                 False, 0, operations=state.operations, links_expiry=self._links_note()
             )
         resolved = self._resolution(state)
-        groups = {
-            group_id: group
-            for group_id, group in self._groups(state).items()
-            if group_id not in resolved or resolved[group_id].action != "held"
-        }
+        groups = self._run_groups(state)
         phase1_results = self._phase1_results(state, groups)
         done = [g for g in groups.values() if _ok(phase1_results.get(g.group_id))]
         done_ids = {g.group_id for g in done}
@@ -300,12 +300,7 @@ class Submission:
             state.abandoned, state.completed_at = "cancelled before any line was sent", now_iso()
             self.store.save(state)
             return SubmitOutcome(True, 0, {"groups": 0}, state.operations)
-        resolved = self._resolution(state)
-        groups = {
-            group_id: group
-            for group_id, group in self._groups(state).items()
-            if group_id not in resolved or resolved[group_id].action != "held"
-        }
+        groups = self._run_groups(state)
         return self._finish(state, groups, self._phase1_results(state, groups), {})
 
     # -- resolve against the shop ------------------------------------------------------------
@@ -394,6 +389,15 @@ class Submission:
 
     def _groups(self, state: RunState) -> dict[str, PlanRecord]:
         return {r.group_id: r for r in read_plan(Path(state.plan_file or self.plan_path))}
+
+    def _run_groups(self, state: RunState) -> dict[str, PlanRecord]:
+        """The plan's groups this run answers for: all but those a canary held back."""
+        resolved = self._resolution(state)
+        return {
+            group_id: group
+            for group_id, group in self._groups(state).items()
+            if group_id not in resolved or resolved[group_id].action != "held"
+        }
 
     def _phase1_results(
         self, state: RunState, groups: dict[str, PlanRecord]
@@ -497,9 +501,7 @@ class Submission:
         if not lines:
             return []
         path = self.out / f"{name}-{state.run_id}.jsonl"
-        with path.open("wb") as handle:
-            for line in lines:
-                handle.write(orjson.dumps(line) + b"\n")
+        _write_jsonl(path, lines)
         return [(path, document)]
 
     def _write_phase2(
@@ -623,14 +625,9 @@ class Submission:
     ) -> dict[str, list[Phase2Line]]:
         """Phase 2 results by product id: (input variables, result, file, 1-based line)."""
         out: dict[str, list[Phase2Line]] = {}
-        for op in state.ops(Phase.VARIANT_DETACH) + state.ops(Phase.VARIANT_MEDIA):
-            results = read_line_results(op, PHASE2_PAYLOAD_FIELDS[op.document])
-            for number, variables in enumerate(iter_jsonl(Path(op.input_file))):
-                entry = Phase2Line(
-                    op.document, variables, results[number], Path(op.input_file).name, number + 1
-                )
-                product_id = variables.get("productId") or variables.get("id")
-                out.setdefault(str(product_id), []).append(entry)
+        for entry in _phase2_lines(state, Phase.VARIANT_DETACH, Phase.VARIANT_MEDIA):
+            product_id = entry.variables.get("productId") or entry.variables.get("id")
+            out.setdefault(str(product_id), []).append(entry)
         return out
 
     def _write_outcome(
@@ -656,21 +653,34 @@ class Submission:
 SUBMITTED_FILE = "submitted.jsonl"
 
 
-def build_digest(productset_files: list[Path]) -> str | None:
-    """One digest of a build's lines (None: a build with nothing to send). Each build signs its
-    URLs afresh, so two builds never share one."""
-    files = [p for p in productset_files if p.is_file() and p.stat().st_size]
-    if not files:
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def build_digest(files: Iterable[tuple[str, str]]) -> str | None:
+    """One digest of a build's lines from its (file, sha256) pairs; None for a build with nothing
+    to send. Each build signs its URLs afresh, so two builds never share one."""
+    named = sorted((Path(f).name, sha) for f, sha in files if sha != EMPTY_SHA256)
+    if not named:
         return None
     digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(f"{path.name}\0{sha256_of(path)}\n".encode())
+    for name, sha in named:
+        digest.update(f"{name}\0{sha}\n".encode())
     return digest.hexdigest()
 
 
-def record_submission(output_dir: Path, productset_files: list[Path], state: RunState) -> None:
+def digest_of_build(productset_files: list[Path]) -> str | None:
+    """build_digest of the build's files as they are now (one read of each)."""
+    return build_digest((str(p), sha256_of(p)) for p in productset_files if p.is_file())
+
+
+def digest_of_run(state: RunState) -> str | None:
+    """build_digest of the files a run started on, from the checksums it recorded."""
+    return build_digest(zip(state.source_files, state.source_sha256, strict=True))
+
+
+def record_submission(output_dir: Path, state: RunState) -> None:
     """Remember that a run started on this build (output/submitted.jsonl), after run.json."""
-    digest = build_digest(productset_files)
+    digest = digest_of_run(state)
     if digest is None:
         return
     line = {"build": digest, "run_id": state.run_id, "started_at": state.created_at}
@@ -678,9 +688,8 @@ def record_submission(output_dir: Path, productset_files: list[Path], state: Run
         ledger.write(orjson.dumps(line) + b"\n")
 
 
-def submitted_by(output_dir: Path, productset_files: list[Path]) -> dict[str, Any] | None:
-    """The earlier run that was started on this very build, if any."""
-    digest = build_digest(productset_files)
+def submitted_by(output_dir: Path, digest: str | None) -> dict[str, Any] | None:
+    """The earlier run that was started on the build of this digest, if any."""
     ledger = output_dir / SUBMITTED_FILE
     if digest is None or not ledger.is_file():
         return None
@@ -881,15 +890,24 @@ def _variant_media_lines(product_id: str, pairs: list[tuple[str, str]]) -> list[
     ]
 
 
+def _phase2_lines(state: RunState, *phases: Phase) -> Iterator[Phase2Line]:
+    """Every input line of the operations of `phases`, with its result."""
+    for phase in phases:
+        for op in state.ops(phase):
+            results = read_line_results(op, PHASE2_PAYLOAD_FIELDS[op.document])
+            name = Path(op.input_file).name
+            for number, variables in enumerate(iter_jsonl(Path(op.input_file))):
+                yield Phase2Line(op.document, variables, results[number], name, number + 1)
+
+
 def _detached(state: RunState) -> set[tuple[str, str]]:
     """(variant id, media id) pairs the run's detach lines detached."""
-    done: set[tuple[str, str]] = set()
-    for op in state.ops(Phase.VARIANT_DETACH):
-        results = read_line_results(op, PHASE2_PAYLOAD_FIELDS[op.document])
-        for number, variables in enumerate(iter_jsonl(Path(op.input_file))):
-            if results[number].ok:
-                done.update((p["variantId"], p["mediaIds"][0]) for p in variables["variantMedia"])
-    return done
+    return {
+        (pair["variantId"], pair["mediaIds"][0])
+        for entry in _phase2_lines(state, Phase.VARIANT_DETACH)
+        if entry.result.ok
+        for pair in entry.variables["variantMedia"]
+    }
 
 
 def _unchanged_outcome(group: PlanRecord, shop_state: StateStore) -> dict[str, Any]:
@@ -1174,7 +1192,8 @@ def next_step(state: RunState, output_dir: Path) -> str:
         files = productset_files_of_build(output_dir)
     except BulkimgError:
         files = []
-    if build_digest(files) is not None and submitted_by(output_dir, files) is None:
+    current = digest_of_build(files)
+    if current is not None and submitted_by(output_dir, current) is None:
         return "the current build is not submitted yet: `bulkimg submit --wait` sends it"
     return "nothing to do: `bulkimg build` (or the nightly `bulkimg run`) makes a new build"
 
