@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bulkimg.graphql_schema import load_document
+from bulkimg.graphql_schema import load_document, search_in_bulk_query
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.results import STAGED_UPLOAD_REFUSED
 from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
@@ -65,11 +65,19 @@ def count_lines(path: Path) -> int:
         return sum(1 for raw in handle if raw.strip())
 
 
-def new_record(phase: Phase, path: Path, document: str) -> OperationRecord:
-    """A record for an input file (or, with an empty path, for a bulk query)."""
+def new_record(
+    phase: Phase, path: Path, document: str, search: str | None = None
+) -> OperationRecord:
+    """A record for an input file (or, with an empty path, for a bulk query, of the products
+    `search` finds: every product when None)."""
     if not str(path) or phase in (Phase.EXPORT, Phase.RESOLVE):
         return OperationRecord(
-            phase=phase, input_file="", input_sha256="", input_lines=0, document=document
+            phase=phase,
+            input_file="",
+            input_sha256="",
+            input_lines=0,
+            document=document,
+            search=search,
         )
     return OperationRecord(
         phase=phase,
@@ -156,6 +164,9 @@ class BulkRunner:
         number = self.state.ops(op.phase).index(op) + 1
         if op.phase is Phase.RESOLVE:
             return f"Bulk export of the shop's products #{number}"
+        if op.search:
+            waiting = op.search.count(" OR ") + 1
+            return f"Bulk export of the {waiting} products still processing images #{number}"
         return f"Bulk export of products #{number}"
 
     # -- steps -------------------------------------------------------------------------------
@@ -202,7 +213,8 @@ class BulkRunner:
         self.save()  # before the call: a crash from here on is resolved by _recover
         try:
             if op.is_query:
-                variables: dict[str, Any] = {"query": load_document(op.document)}
+                text = search_in_bulk_query(op.document, op.search)
+                variables: dict[str, Any] = {"query": text}
                 data = self.client.execute("bulk_operation_run_query", variables, idempotent=False)
                 payload = data["bulkOperationRunQuery"]
             else:

@@ -20,12 +20,13 @@ from bulkimg.results import ExportedProduct, read_export
 
 
 def canary_problems(
-    before: Path, after: Path, products: Iterable[tuple[PlanRecord, str]]
+    before: Path, after: Iterable[Path], products: Iterable[tuple[PlanRecord, str]]
 ) -> dict[str, list[str]]:
     """What changed beyond images, by group id, for each (plan, product id); {} when nothing.
-    Each export is read once."""
+    `after` are the exports that followed, in order (a later one holds the newer view of the
+    products it holds). Each export is read once."""
     was = {p.id: p for p in read_export(before).values()}
-    now = {p.id: p for p in read_export(after).values()}
+    now = {p.id: p for path in after for p in read_export(path).values()}
     problems: dict[str, list[str]] = {}
     for plan, product_id in products:
         old = was.get(product_id)

@@ -13,11 +13,13 @@ import gzip
 import importlib.resources
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Final, cast
 
 from graphql import (
+    ArgumentNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -31,9 +33,11 @@ from graphql import (
     GraphQLUnionType,
     InlineFragmentNode,
     IntrospectionQuery,
+    NameNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    StringValueNode,
     build_client_schema,
     build_schema,
     get_named_type,
@@ -41,6 +45,7 @@ from graphql import (
     get_variable_values,
     is_list_type,
     parse,
+    print_ast,
     validate,
 )
 
@@ -53,6 +58,7 @@ __all__ = [
     "document_names",
     "full_schema",
     "load_document",
+    "search_in_bulk_query",
     "selected_fields",
     "subset_schema",
     "validate_bulk_query",
@@ -98,6 +104,30 @@ def load_document(name: str) -> str:
         known = ", ".join(document_names()) or "none"
         raise LookupError(f"unknown GraphQL document {name!r} (known documents: {known})")
     return (_documents_dir() / f"{stem}{_SUFFIX}").read_text(encoding="utf-8")
+
+
+def search_in_bulk_query(name: str, search: str | None) -> str:
+    """The text of the bulk query ``name`` with ``search`` as its top-level connection's
+    ``query:`` argument (Shopify's search syntax), or the document as shipped when None.
+
+    A bulk query takes no variables, so the search is written into the text; it goes in through
+    the document's syntax tree, so no quote in it can change the query's shape."""
+    text = load_document(name)
+    if search is None:
+        return text
+    document = parse(text)
+    original = operation = _operations(document)[0]
+    top = operation.selection_set.selections[0]
+    if not isinstance(top, FieldNode):
+        raise ValueError(f"{name}: the first selection is not a field")
+    argument = ArgumentNode(name=NameNode(value="query"), value=StringValueNode(value=search))
+    top = replace(top, arguments=(*(top.arguments or ()), argument))
+    selections = (top, *operation.selection_set.selections[1:])
+    operation = replace(
+        operation, selection_set=replace(operation.selection_set, selections=selections)
+    )
+    definitions = tuple(operation if d is original else d for d in document.definitions)
+    return print_ast(replace(document, definitions=definitions))
 
 
 @functools.cache

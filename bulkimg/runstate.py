@@ -51,6 +51,9 @@ class OperationRecord(BaseModel):
     input_sha256: str
     input_lines: int
     document: str
+    # A bulk query's `products(query:)` search (Shopify's search syntax): only the products
+    # still processing images are exported again while a run waits for them. None: every product.
+    search: str | None = None
     step: Step = Step.NEW
     staged_upload_path: str | None = None
     submitting_since: str | None = None

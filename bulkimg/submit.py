@@ -72,6 +72,9 @@ NOT_STARTED: dict[str, object] = {
     "message": "not started: the run was cancelled",
 }
 MAX_FAILED_EXPORTS = 3  # product exports that may fail before the run goes on without one
+# While images process, the products still waiting are exported again by id (`id:1 OR id:2 …`);
+# past this many, one export of every product is the smaller query.
+MAX_SEARCHED_PRODUCTS = 250
 
 
 @dataclass(slots=True)
@@ -445,29 +448,37 @@ class Submission:
         if not state.ops(Phase.EXPORT):
             state.operations.append(new_record(Phase.EXPORT, Path(), EXPORT_DOCUMENT))
             self.store.save(state)
+        products: dict[str, ExportedProduct] = {}
+        merged = 0  # exports merged into `products`: a later one replaces what it holds
         while True:
             runner.run(Phase.EXPORT, True)
             exports = state.ops(Phase.EXPORT)
+            for op in exports[merged:]:
+                if op.status == "COMPLETED" and op.result_file:
+                    products.update(_pick(read_export(Path(op.result_file)), targets))
+            merged = len(exports)
             last = exports[-1]
             failed = sum(1 for op in exports if op.status in FAILED_OPERATION)
+            search = last.search
             if last.status in FAILED_OPERATION and failed < MAX_FAILED_EXPORTS:
                 pass  # a query changes nothing: run it again rather than lose the products
-            elif last.step is Step.REJECTED or not last.result_file:
-                return {}
+            elif last.step is Step.REJECTED or last.status in FAILED_OPERATION:
+                return products
             else:
-                products = _pick(read_export(Path(last.result_file)), targets)
                 images, waiting = _pending_media(products)
                 if state.phase2_done or state.detach_written or not images:
                     return products
                 if _past(state.media_wait_until):
                     return products
+                search = _search_of(products)
                 self.reporter.info(
                     f"waiting for {images} images still processing on {waiting} products"
                     f" (until {state.media_wait_until}); then export #{len(exports) + 1}"
+                    + (" of those products" if search else " of every product")
                 )
             self.sleep(interval)
             interval = min(self.policy.max_interval, interval * self.policy.growth)
-            state.operations.append(new_record(Phase.EXPORT, Path(), EXPORT_DOCUMENT))
+            state.operations.append(new_record(Phase.EXPORT, Path(), EXPORT_DOCUMENT, search))
             self.store.save(state)
 
     # -- phase 2 -----------------------------------------------------------------------------
@@ -606,8 +617,11 @@ class Submission:
     ) -> dict[str, list[str]]:
         """What each canary product changed beyond its images (see canary.py)."""
         before = state.ops(Phase.RESOLVE)[-1].result_file
-        exports = state.ops(Phase.EXPORT)
-        after = exports[-1].result_file if exports else None
+        after = [
+            Path(op.result_file)
+            for op in state.ops(Phase.EXPORT)
+            if op.status == "COMPLETED" and op.result_file
+        ]
         checked = [
             (groups[g], str(resolved[g].product_id))
             for g in state.canary
@@ -618,7 +632,7 @@ class Submission:
         if not before or not after:
             unproven = ["no export before and after the canary: nothing is proven"]
             return {plan.group_id: unproven for plan, _ in checked}
-        return canary_problems(Path(before), Path(after), checked)
+        return canary_problems(Path(before), after, checked)
 
     def _phase2_results(
         self, state: RunState, products: dict[str, ExportedProduct]
@@ -723,12 +737,24 @@ def _past(iso: str | None) -> bool:
     return iso is not None and datetime.now(UTC) >= datetime.fromisoformat(iso)
 
 
+def _pending(product: ExportedProduct) -> int:
+    """Its images Shopify is still processing."""
+    return sum(1 for m in product.media if m.status in ("UPLOADED", "PROCESSING"))
+
+
 def _pending_media(products: dict[str, ExportedProduct]) -> tuple[int, int]:
     """(images still processing, products they are on)."""
-    pending = [
-        sum(1 for m in p.media if m.status in ("UPLOADED", "PROCESSING")) for p in products.values()
-    ]
+    pending = [_pending(p) for p in products.values()]
     return sum(pending), sum(1 for n in pending if n)
+
+
+def _search_of(products: dict[str, ExportedProduct]) -> str | None:
+    """The search that exports only the products still processing images (`id:1 OR id:2`), or
+    None (every product) when there are more than MAX_SEARCHED_PRODUCTS of them."""
+    waiting = sorted(p.id.rsplit("/", 1)[-1] for p in products.values() if _pending(p))
+    if not waiting or len(waiting) > MAX_SEARCHED_PRODUCTS:
+        return None
+    return " OR ".join(f"id:{number}" for number in waiting)
 
 
 # The payload field of each document phase 1 may run.

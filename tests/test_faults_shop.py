@@ -23,6 +23,7 @@ from bulkimg.build import run_build
 from bulkimg.config import Settings, load_settings
 from bulkimg.demo import LocalS3
 from bulkimg.preview import render_preview
+from bulkimg.results import read_export
 from bulkimg.runstate import Phase, RunStore
 from bulkimg.samples import SampleData
 from bulkimg.sandbox import FaultRule, SandboxShop
@@ -432,7 +433,13 @@ def test_presigned_urls_quoted_in_errors_are_redacted(make_settings: Any) -> Non
     assert "Image could not be downloaded from" in written
 
 
-def test_waiting_for_media_says_how_many_images_it_waits_for(
+@pytest.mark.fault_matrix(
+    area=SHOPIFY,
+    fault="one image is slow to process while the run waits for its media",
+    outcome="says how many images on how many products it waits for; each further export holds"
+    " only those products (`id:… OR id:…`), not the whole shop",
+)
+def test_waiting_for_media_says_how_many_images_it_waits_for_and_exports_only_those_products(
     settings: Settings, shop: SandboxShop
 ) -> None:
     from bulkimg.progress import NullReporter
@@ -455,6 +462,17 @@ def test_waiting_for_media_says_how_many_images_it_waits_for(
     waits = [line for line in said.lines if line.startswith("waiting for ")]
     assert waits and re.fullmatch(
         r"waiting for [1-9]\d* images still processing on [1-9]\d* products \(until .+\);"
-        r" then export #\d+",
+        r" then export #\d+ of those products",
         waits[0],
+    )
+    # Only the products still processing are exported again, by id: not the whole shop.
+    first, *again = state.ops(Phase.EXPORT)
+    assert first.search is None and again
+    waiting = int(re.search(r" on (\d+) products", waits[0])[1])  # type: ignore[index]
+    searched = again[0].search or ""
+    assert re.fullmatch(r"id:\d+( OR id:\d+)*", searched)
+    assert searched.count("id:") == waiting < len(read_export(Path(first.result_file or "")))
+    exported = read_export(Path(again[0].result_file or ""))
+    assert sorted(p.id.rsplit("/", 1)[1] for p in exported.values()) == sorted(
+        searched.replace("id:", "").split(" OR ")
     )

@@ -42,6 +42,7 @@ from bulkimg.graphql_schema import (
     document_names,
     full_schema,
     load_document,
+    search_in_bulk_query,
     subset_schema,
     validate_bulk_query,
     validate_operation,
@@ -224,6 +225,17 @@ def test_every_document_validates(schema: GraphQLSchema, name: str) -> None:
 @pytest.mark.parametrize("name", BULK_QUERIES)
 def test_bulk_query_documents_respect_bulk_query_limits(schema: GraphQLSchema, name: str) -> None:
     assert validate_bulk_query(schema, load_document(name)) == []
+
+
+def test_a_searched_export_validates_and_cannot_be_reshaped_by_its_search(
+    schema: GraphQLSchema,
+) -> None:
+    search = 'id:1 OR id:2") { edges { node { id } } } #'
+    text = search_in_bulk_query("export_products", search)
+    assert validate_bulk_query(schema, text) == []
+    top = parse(text).definitions[0].selection_set.selections[0]  # type: ignore[attr-defined]
+    assert [(a.name.value, a.value.value) for a in top.arguments] == [("query", search)]
+    assert search_in_bulk_query("export_products", None) == load_document("export_products")
 
 
 def test_export_query_exports_product_media_and_variant_media() -> None:

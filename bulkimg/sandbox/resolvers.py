@@ -7,6 +7,7 @@ a "not emulated" error.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -109,8 +110,12 @@ def products(ctx: Context, args: Args, info: Info) -> object:
     sort_key = cast(str, args.get("sortKey") or "ID")
     if sort_key not in _PRODUCT_SORT:
         raise bad_request(f"products(sortKey: {sort_key}) is not emulated")
-    terms = parse_query(cast(str | None, args.get("query")), _PRODUCT_SEARCH_KEYS)
-    found = [p for p in ctx.store.products() if all(_product_matches(ctx, p, t) for t in terms)]
+    query = parse_query(cast(str | None, args.get("query")), _PRODUCT_SEARCH_KEYS)
+    found = [
+        p
+        for p in ctx.store.products()
+        if query.matches(functools.partial(_product_matches, ctx, p))
+    ]
     found.sort(key=_PRODUCT_SORT[sort_key])
     return connection(ctx, found, product_view, lambda p: p.id, args)
 
@@ -177,8 +182,12 @@ def bulk_operation(ctx: Context, args: Args, info: Info) -> object:
 
 
 def bulk_operations(ctx: Context, args: Args, info: Info) -> object:
-    terms = parse_query(cast(str | None, args.get("query")), _BULK_SEARCH_KEYS)
-    found = [op for op in ctx.store.bulk_operations() if all(_bulk_matches(op, t) for t in terms)]
+    query = parse_query(cast(str | None, args.get("query")), _BULK_SEARCH_KEYS)
+    found = [
+        op
+        for op in ctx.store.bulk_operations()
+        if query.matches(functools.partial(_bulk_matches, op))
+    ]
     if args.get("sortKey") == "COMPLETED_AT":
         found.sort(key=lambda op: (op.completed_at or 0.0, op.id))
     found.reverse()  # newest first unless reverse: true
