@@ -35,6 +35,20 @@ CANARY_TOKEN = "canary-session-token-DO-NOT-LEAK"
 SHOP_TOKEN = "shpat_canary_shop_token_DO_NOT_LEAK"
 
 
+# Fixtures that bring up real parts (S3 servers, the sandbox shop, MariaDB, a build): a test using
+# one is end to end and `slow`, so `pytest -m "not slow"` is the fast lane of unit tests.
+END_TO_END_FIXTURES = frozenset(
+    {"s3_server", "seaweedfs", "mysql_url", "shop", "sandbox", "make_sandbox", "settings",
+     "seeded_shop", "bucket", "image_url", "built"}
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if END_TO_END_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def skip_or_fail(reason: str) -> None:
     """Skip with a reason; under CI=true a missing prerequisite is a failure."""
     if IN_CI:
