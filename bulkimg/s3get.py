@@ -18,8 +18,9 @@ exponential backoff on 5xx, throttling, connection resets and timeouts (up to
 `AccessDenied`, ...), a body cut short raised apart (the index reads it again), and every
 request counted in the run's `RequestCounter` as `GetObject`.
 
-Every attempt has an overall deadline (`GET_DEADLINE_SECONDS`: a body trickling in, each byte
-within the read timeout, is cut there) and a cap on the bytes it reads: a ranged GET reads no
+Every attempt has an overall deadline (`GET_DEADLINE_SECONDS`: an answer trickling in, each byte
+within the read timeout, is cut there; the httpx sender's sockets check it on every read, head
+included, through `DeadlineBackend`) and a cap on the bytes it reads: a ranged GET reads no
 further than the end of its range, so a server that ignores `Range` and answers 200 with the
 whole object is read only that far (and its bytes used); a listing page reads at most
 `LIST_PAGE_MAX_BYTES`.
@@ -37,12 +38,15 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_plus, urlsplit
 from xml.etree import ElementTree
 
+import httpcore
 import httpx
 from botocore.exceptions import BotoCoreError
 
@@ -180,17 +184,136 @@ if not any(isinstance(f, _RedactUrls) for f in _HTTPX_LOGGER.filters):
 
 
 def make_http_client(
-    settings: Settings, transport: httpx.BaseTransport | None = None
+    settings: Settings,
+    transport: httpx.BaseTransport | None = None,
+    deadlines: DeadlineBackend | None = None,
 ) -> httpx.Client:
-    """One keep-alive pool for a run's GETs, sized to the S3 workers; boto3's timeouts."""
+    """One keep-alive pool for a run's GETs, sized to the S3 workers; boto3's timeouts.
+
+    With `deadlines`, every socket of the client (direct or through a proxy from the
+    environment) reads and writes under that backend's deadline for the calling thread."""
     workers = settings.s3_workers
-    return httpx.Client(
+    client = httpx.Client(
         limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers),
         timeout=httpx.Timeout(S3_READ_TIMEOUT, connect=S3_CONNECT_TIMEOUT),
         headers={"Accept-Encoding": "identity", "User-Agent": "bulkimg"},
         transport=transport,
         verify=ssl_context(),  # AWS_CA_BUNDLE / the config file's ca_bundle, as botocore
     )
+    if deadlines is not None:
+        deadlines.install(client)
+    return client
+
+
+class _Deadline(threading.local):
+    at: float | None = None  # time.monotonic() of the calling thread's GET
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sync network backend whose sockets never wait past the calling thread's
+    deadline (`until`): each connect, read and write waits min(its timeout, the time left),
+    and none starts once the deadline has passed (httpcore.ReadTimeout/WriteTimeout/
+    ConnectTimeout, which httpx maps to its own). httpx has per-read timeouts only: a status
+    line and headers trickling in a byte at a time, each within the read timeout, would
+    otherwise hold the GET for ever.
+
+    httpx takes no network backend: `install` puts this one into the connection pools of a
+    client's transports (its own and each proxy's, from HTTP(S)_PROXY/ALL_PROXY) before any
+    connection is made. Sync httpx does all its I/O in the calling thread, so a thread-local
+    deadline is that GET's, on whichever pooled connection it runs."""
+
+    def __init__(
+        self, inner: httpcore.NetworkBackend | None = None, deadline: _Deadline | None = None
+    ) -> None:
+        self._inner = inner or httpcore.SyncBackend()
+        self._deadline = deadline or _Deadline()
+
+    def install(self, client: httpx.Client) -> None:
+        """Wrap the sockets of `client`'s httpx transports (a transport that is no
+        `httpx.HTTPTransport`, e.g. a test's WSGI app, has none).
+
+        This reaches into httpx's and httpcore's private attributes (the client's transports,
+        a transport's pool, the pool's backend; checked on httpx 0.29, httpcore 1.0.9): a
+        rename fails here (AttributeError) or in tests/test_s3get.py's trickling-head test,
+        never silently."""
+        for transport in [client._transport, *client._mounts.values()]:
+            if isinstance(transport, httpx.HTTPTransport):
+                pool = transport._pool
+                pool._network_backend = DeadlineBackend(pool._network_backend, self._deadline)
+
+    @contextmanager
+    def until(self, deadline: float) -> Iterator[None]:
+        """The calling thread's sockets wait no later than `deadline` (a time.monotonic())."""
+        self._deadline.at = deadline
+        try:
+            yield
+        finally:
+            self._deadline.at = None
+
+    def left(self, timeout: float | None, error: type[Exception]) -> float | None:
+        """`timeout` cut to the time left before the deadline; `error` when none is left."""
+        deadline = self._deadline.at
+        if deadline is None:
+            return timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise error("the GET's deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = self.left(timeout, httpcore.ConnectTimeout)
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream, self)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = self.left(timeout, httpcore.ConnectTimeout)
+        stream = self._inner.connect_unix_socket(path, timeout, socket_options)
+        return _DeadlineStream(stream, self)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket of `DeadlineBackend`: every wait cut at the calling thread's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, backend: DeadlineBackend) -> None:
+        self._inner = inner
+        self._backend = backend
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._backend.left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._backend.left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = self._backend.left(timeout, httpcore.ConnectTimeout)
+        tls = self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return _DeadlineStream(tls, self._backend)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
 
 
 def _transport() -> httpx.BaseTransport | None:
@@ -225,13 +348,18 @@ class HttpxSender:
     """GETs over one pooled httpx client (proxies from the environment; tests' transports)."""
 
     def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
-        self._http = make_http_client(settings, transport)
+        self._deadlines = DeadlineBackend()
+        self._http = make_http_client(settings, transport, self._deadlines)
 
     def close(self) -> None:
         self._http.close()
 
     def get(self, url: str, headers: dict[str, str], *, limit: int) -> Reply:
         deadline = time.monotonic() + GET_DEADLINE_SECONDS
+        with self._deadlines.until(deadline):
+            return self._get(url, headers, limit, deadline)
+
+    def _get(self, url: str, headers: dict[str, str], limit: int, deadline: float) -> Reply:
         try:
             request = self._http.build_request("GET", url, headers=headers)
             try:
@@ -243,7 +371,7 @@ class HttpxSender:
         except httpx.TransportError as exc:  # reset, refused, timed out: no answer
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # retrying cannot help
                 raise S3GetError(TLS_NOT_TRUSTED, url) from None
-            raise S3GetError(type(exc).__name__, url, transient=True) from None
+            raise S3GetError(_failure(exc, deadline), url, transient=True) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:  # anything else: not worth retrying
             raise S3GetError(type(exc).__name__, url) from None
         try:
@@ -253,11 +381,19 @@ class HttpxSender:
                 body, complete = _read_capped(response, cap, deadline)
             except (httpx.TransportError, http1.DeadlineExceededError) as exc:
                 if ok:
-                    raise BodyCutShortError(type(exc).__name__) from None
-                raise S3GetError(type(exc).__name__, url, transient=True) from None
+                    raise BodyCutShortError(_failure(exc, deadline)) from None
+                raise S3GetError(_failure(exc, deadline), url, transient=True) from None
             return Reply(response.status_code, body, complete, response.headers.get("etag"))
         finally:
             response.close()  # a body not read to its end closes the connection
+
+
+def _failure(exc: Exception, deadline: float) -> str:
+    """The name of what ended an attempt: DeadlineExceededError, as the direct sender names it,
+    when the deadline had passed (a socket of `DeadlineBackend` times out then)."""
+    if time.monotonic() >= deadline:
+        return http1.DeadlineExceededError.__name__
+    return type(exc).__name__
 
 
 def _read_capped(response: httpx.Response, limit: int, deadline: float) -> tuple[bytes, bool]:

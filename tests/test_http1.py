@@ -306,9 +306,18 @@ def reset(conn: socket.socket) -> None:
     conn.close()
 
 
-def trickle(conn: socket.socket, data: bytes, stop: threading.Event) -> None:
+def trickle(
+    conn: socket.socket,
+    data: bytes,
+    stop: threading.Event,
+    *,
+    every: float = 0.05,
+    stop_after: float | None = None,
+) -> None:
+    """Send `data` a byte `every` seconds, until `stop` is set or `stop_after` seconds passed."""
+    end = None if stop_after is None else time.monotonic() + stop_after
     for i in range(len(data)):
-        if stop.wait(0.05):
+        if stop.wait(every) or (end is not None and time.monotonic() > end):
             return
         conn.sendall(data[i : i + 1])
 

@@ -7,14 +7,18 @@ answers as S3 does to a request signed for the wrong region — 400 with the buc
 
 from __future__ import annotations
 
+import re
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+import boto3
 import orjson
 import pytest
+from botocore.config import Config
 
 from bulkimg.build import run_build
 from bulkimg.cli import print_build_summary
@@ -222,3 +226,118 @@ def test_an_unreachable_s3_address_is_named_at_once(make_settings: Any, tmp_path
         run_build(settings)
     assert f"http://127.0.0.1:{port}" in str(caught.value) and "\n" not in str(caught.value)
     assert not (settings.output_dir / "plan.jsonl").exists()
+
+
+@pytest.fixture(scope="module")
+def us_bucket(s3_server: LocalS3, sample: SampleData) -> str:
+    """The sample in a bucket of us-east-1 (no LocationConstraint, as S3 makes it)."""
+    name = f"us-{uuid.uuid4().hex[:8]}"
+    client = s3_server.client()
+    client.create_bucket(Bucket=name)
+    sample.upload(client, name)
+    return name
+
+
+def credential_regions(text: str) -> list[str]:
+    """The region of every X-Amz-Credential in `text` (URLs raw, percent- or HTML-encoded)."""
+    found = re.findall(r"X-Amz-Credential=([^&\"'\s<>]+)", text)
+    return [unquote(credential).split("/")[2] for credential in found]
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="AWS_REGION is not the bucket's region, against moto's server as it answers (no proxy):"
+    " a bucket of eu-west-1 with AWS_REGION=us-east-1, and one of us-east-1 with"
+    " AWS_REGION=eu-west-1 (moto names the region, 200 x-amz-bucket-region, and accepts a URL"
+    " signed for any region)",
+    outcome="`bulkimg build` exits 0 and names the bucket's region; every presigned URL it wrote"
+    " (productSet lines, preview) and its link check are signed for that region; `check` and the"
+    " commands after the build sign for it too",
+)
+@pytest.mark.parametrize(
+    ("bucket_region", "aws_region"),
+    [("eu-west-1", "us-east-1"), ("us-east-1", "eu-west-1")],
+    ids=["eu-bucket", "us-bucket"],
+)
+def test_the_cli_build_follows_the_bucket_region_moto_s_server_names(
+    s3_server: LocalS3,
+    eu_bucket: str,
+    us_bucket: str,
+    sample: SampleData,
+    make_settings: Any,
+    tmp_path: Path,
+    bucket_region: str,
+    aws_region: str,
+) -> None:
+    from click.testing import CliRunner
+
+    from bulkimg.cli import cli
+    from bulkimg.preflight import run_checks
+    from bulkimg.s3client import signing_settings
+    from tests.conftest import CANARY_KEY_ID, CANARY_SECRET
+    from tests.test_preview import page_cards
+
+    bucket = eu_bucket if bucket_region == BUCKET_REGION else us_bucket
+    # What moto's server answers: the bucket's region to a HeadBucket signed for another one,
+    # and 200 to a presigned GET signed for the wrong region (it checks none: only the URLs
+    # written can show which region bulkimg signed for).
+    wrong = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint_url,
+        region_name=aws_region,
+        aws_access_key_id=CANARY_KEY_ID,
+        aws_secret_access_key=CANARY_SECRET,
+        config=Config(signature_version="s3v4"),  # presigned as bulkimg signs (SigV4)
+    )
+    head = wrong.head_bucket(Bucket=bucket)["ResponseMetadata"]
+    assert (head["HTTPStatusCode"], head["HTTPHeaders"]["x-amz-bucket-region"]) == (
+        200,
+        bucket_region,
+    )
+    key = wrong.list_objects_v2(Bucket=bucket, MaxKeys=1)["Contents"][0]["Key"]
+    url = wrong.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
+    assert credential_regions(url) == [aws_region]
+    with urllib.request.urlopen(url, timeout=10) as answer:  # loopback
+        assert answer.status == 200
+
+    out = tmp_path / "output"
+    env = {
+        "BULKIMG_CATALOG": str(sample.write_csv(tmp_path / "nav_items.csv")),
+        "AWS_S3_BUCKET": bucket,
+        "AWS_ENDPOINT_URL_S3": s3_server.endpoint_url,
+        "AWS_REGION": aws_region,
+        "AWS_ACCESS_KEY_ID": CANARY_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": CANARY_SECRET,
+        "BULKIMG_OUTPUT_DIR": str(out),
+        "BULKIMG_LOGS_DIR": str(tmp_path / "logs"),
+        "BULKIMG_CACHE_DIR": str(tmp_path / "cache"),
+        "BULKIMG_STATE_FILE": str(tmp_path / "state.sqlite"),
+    }
+    result = CliRunner().invoke(cli, ["build", "--all"], env=env)
+    assert result.exit_code == 0, result.output
+    row = re.search(r"S3 bucket region\W+(.*?)\s*│", result.output)  # the summary's row
+    assert row is not None and row[1] == bucket_region, result.output  # not "(signed for ...)"
+    assert "fell back" not in result.output
+
+    report = orjson.loads((out / "build-report.json").read_bytes())
+    assert (report["bucket_region"], report["signing_region"]) == (bucket_region, bucket_region)
+    assert report["link_check"]["status"] == 206
+    lines = [Path(f).read_text() for f in report["productset_files"]]
+    in_lines = [r for text in lines for r in credential_regions(text)]
+    assert len(in_lines) == report["images_accepted"] > 0
+    cards = page_cards((out / "preview.html").read_text())
+    in_preview = credential_regions(orjson.dumps(cards).decode())
+    assert in_preview
+    assert set(in_lines) == set(in_preview) == {bucket_region}
+
+    settings: Settings = make_settings(
+        aws_s3_bucket=bucket,
+        aws_endpoint_url_s3=s3_server.endpoint_url,
+        aws_region=aws_region,
+        aws_session_token=None,
+        output_dir=out,
+    )
+    assert signing_settings(settings).aws_region == bucket_region  # submit, retry, preview
+    checked = {c.name: c for c in run_checks(settings)}["S3 bucket"]
+    assert checked.ok
+    assert f"region {bucket_region}, signed for {bucket_region}" in checked.detail

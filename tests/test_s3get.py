@@ -438,3 +438,56 @@ def test_a_trickling_body_is_cut_at_the_deadline_by_either_sender(
         getter.close()
         stop.set()
         server.close()
+
+
+@pytest.mark.fault_matrix(
+    area="S3",
+    fault="a GET whose status line and headers trickle in, a byte every 0.2 s (each within the"
+    " read timeout), through the getter: direct, httpx, and httpx through an HTTP_PROXY",
+    outcome="cut at the attempt's deadline (DeadlineExceededError, retried): the httpx sender's"
+    " sockets check the deadline on every read (httpx alone has per-read timeouts only)",
+)
+@pytest.mark.parametrize("route", ["direct", "httpx", "httpx-proxy"])
+def test_a_trickling_head_is_cut_at_the_deadline_by_every_sender(
+    make_settings: Any, route: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_http1 import ScriptedServer, read_request, trickle
+
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
+                 "all_proxy", "NO_PROXY", "no_proxy"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("bulkimg.s3get.S3_READ_TIMEOUT", 3.0)  # each byte well within it
+    monkeypatch.setattr("bulkimg.s3get.GET_DEADLINE_SECONDS", 1.0)
+    stop = threading.Event()
+    request_lines: list[bytes] = []
+    head = b'HTTP/1.1 206 Partial Content\r\nContent-Length: 5\r\nETag: "e"\r\n\r\nhello'
+
+    def script(conn: socket.socket, _: int) -> None:
+        request_lines.append(read_request(conn).partition(b"\r\n")[0])
+        trickle(conn, head, stop, every=0.2, stop_after=3.0)  # then close: 3 s, not forever
+
+    server = ScriptedServer(script)
+    port = server.port
+    if route == "httpx-proxy":  # the server is the proxy; nothing listens at the endpoint
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            port = unused.getsockname()[1]
+    # Through the proxy the setting says `direct`: a proxy applies, so the httpx sender is used.
+    getter = loopback_getter(make_settings, port, "httpx" if route == "httpx" else "direct")
+    try:
+        started = time.monotonic()
+        with pytest.raises(S3GetError, match="DeadlineExceededError"):
+            getter.get_range("k.jpg", "e", 0, 5)
+        elapsed = time.monotonic() - started
+        assert elapsed < 3.0  # 3x the deadline; unchecked, the head alone would take 14 s
+    finally:
+        getter.close()
+        stop.set()
+        server.close()
+    sent = [line for line in request_lines if line]  # close() wakes accept() with no request
+    assert len(sent) == 1  # one attempt (s3_max_attempts=1), answered by the trickle
+    if route == "httpx-proxy":  # absolute-form: the request went through the proxy
+        assert sent[0].startswith(f"GET http://127.0.0.1:{port}/".encode())
+    else:
+        assert sent[0].startswith(b"GET /")
