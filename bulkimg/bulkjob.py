@@ -30,6 +30,7 @@ from bulkimg.shopify_client import (
     ShopifyError,
     ShopifyNetworkError,
     ShopifyServerError,
+    ShopifyUnreachableError,
 )
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "EXPIRED"})
@@ -227,6 +228,10 @@ class BulkRunner:
                     "bulk_operation_run_mutation", variables, idempotent=False
                 )
                 payload = data["bulkOperationRunMutation"]
+        except ShopifyUnreachableError:
+            op.step, op.submitting_since = Step.UPLOADED, None  # it surely never started
+            self.save()
+            raise
         except (ShopifyNetworkError, ShopifyServerError):
             self._recover(op)  # it may have started: look for it before anything else
             return

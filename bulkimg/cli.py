@@ -485,7 +485,9 @@ def check(obj: _Context, output_dir: Path | None) -> None:
     checks = run_checks(settings)
     for found in checks:
         mark = "[green]ok[/]  " if found.ok else "[red]FAIL[/]"
-        console.print(f"{mark} {found.name}: {escape(found.detail)}", highlight=False)
+        # One line per check, however narrow the terminal (or a log file) is.
+        line = f"{mark} {found.name}: {escape(found.detail)}"
+        console.print(line, highlight=False, soft_wrap=True)
     sys.exit(0 if all(c.ok for c in checks) else 2)
 
 

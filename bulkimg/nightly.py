@@ -22,7 +22,7 @@ from bulkimg.resolve import read_resolution
 from bulkimg.rotation import archive_run, prune_logs
 from bulkimg.runlock import writer_lock
 from bulkimg.runstate import Phase, RunState, RunStore, Step, now_iso
-from bulkimg.shopify_client import ShopifyClient, ShopifyError
+from bulkimg.shopify_client import BulkOperationFailedError, ShopifyClient
 from bulkimg.statestore import StateStore
 from bulkimg.submit import (
     EXPORT_DOCUMENT,
@@ -54,6 +54,7 @@ def export_shop(
 ) -> Path | None:
     """A bulk export of the shop's products, media and variants (resumed from `run_file` in the
     output folder when a killed one is there); its result file, None for an empty shop."""
+    client.reach()  # a wrong SHOPIFY_SHOP stops here, before anything is written
     store = RunStore(settings.output_dir, run_file)
     state = store.load() if store.exists() else None
     if state is None or state.completed_at is not None:
@@ -70,7 +71,9 @@ def export_shop(
     runner.run(Phase.EXPORT, True)
     export = state.ops(Phase.EXPORT)[-1]
     if export.step is Step.REJECTED or export.status != "COMPLETED":
-        raise ShopifyError(f"the product export ended {export.status or export.step.value}")
+        raise BulkOperationFailedError(
+            f"the product export ended {export.status or export.step.value}"
+        )
     state.completed_at = now_iso()
     store.save(state)
     return Path(export.result_file) if export.result_file else None
@@ -115,6 +118,7 @@ def run_nightly(
     """
     reporter = reporter or NullReporter()
     with writer_lock(settings, "run"):
+        client.reach()  # a wrong SHOPIFY_SHOP stops here, not after the build
         submission = Submission(settings, client, reporter)
         reconciled = None
         build = None

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -74,22 +75,24 @@ def credentials_expiry(client: S3Client, at_least: int = 0) -> datetime | None:
 
     Refreshable credentials (assumed roles, SSO, container and instance roles, the environment
     with AWS_CREDENTIAL_EXPIRATION) are refreshed first when botocore would refresh them now, or
-    when they expire within `at_least` seconds.
+    when they expire within `at_least` seconds. When the refresh fails (a source that gives the
+    same expired session again), the expiry of the credentials held is returned: a time already
+    past says they have expired.
     """
     signer: Any = getattr(client, "_request_signer", None)
     credentials: Any = getattr(signer, "_credentials", None)
     if credentials is None or not hasattr(credentials, "refresh_needed"):
         return None
     advisory = getattr(credentials, "_advisory_refresh_timeout", None)
-    try:
-        if isinstance(advisory, int) and at_least > advisory:
-            credentials._advisory_refresh_timeout = at_least  # refresh sooner, this once
-        credentials.get_frozen_credentials()  # refreshes credentials about to expire
-    except Exception:  # a refresh that fails: signing raises it, as before
-        return None
-    finally:
-        if isinstance(advisory, int):
-            credentials._advisory_refresh_timeout = advisory
+    # A refresh that fails leaves the expiry of what is held (maybe past).
+    with suppress(Exception):
+        try:
+            if isinstance(advisory, int) and at_least > advisory:
+                credentials._advisory_refresh_timeout = at_least  # refresh sooner, this once
+            credentials.get_frozen_credentials()  # refreshes credentials about to expire
+        finally:
+            if isinstance(advisory, int):
+                credentials._advisory_refresh_timeout = advisory
     expiry = getattr(credentials, "_expiry_time", None)  # botocore's RefreshableCredentials
     if not isinstance(expiry, datetime):
         return None

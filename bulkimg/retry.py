@@ -117,6 +117,7 @@ def run_retry(
     reporter: Reporter | None = None,
 ) -> tuple[RetryInputs, SubmitOutcome | None]:
     """Prepare and run a retry; no run (None) when nothing in the file is retryable."""
+    client.reach()  # a wrong SHOPIFY_SHOP stops here, before anything is written
     inputs = prepare_retry(settings, failures_path, s3)
     if inputs.empty:
         return inputs, None

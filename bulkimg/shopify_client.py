@@ -6,7 +6,9 @@ against the Admin schema subset before they are sent.
 
 Retries (tenacity) cover network errors, HTTP 5xx and 429 and GraphQL `THROTTLED` — the last
 waits just long enough for the leaky bucket to refill, from `extensions.cost`. A request that
-is not safe to repeat (`idempotent=False`) is retried only when it surely did not run.
+is not safe to repeat (`idempotent=False`) is retried only when it surely did not run. A
+connection refused before the shop ever answered this client is not retried: the address is
+wrong (ShopifyUnreachableError, one line naming it, exit 2).
 """
 
 from __future__ import annotations
@@ -64,6 +66,18 @@ class ShopifyNetworkError(ShopifyError):
         self.sent = sent
 
 
+class ShopifyUnreachableError(ShopifyNetworkError, ConfigError):
+    """The shop's address refused the very first connection of a client: nothing listens there,
+    so SHOPIFY_SHOP is wrong (a configuration problem, exit 2), not a passing outage. Not
+    retried; a refusal after the shop has once answered is a ShopifyNetworkError (retried)."""
+
+    retryable = False
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, sent=False)
+
+
 class ShopifyServerError(ShopifyError):
     """HTTP 5xx or an INTERNAL_SERVER_ERROR: transient on Shopify's side."""
 
@@ -86,6 +100,12 @@ class ShopifyGraphQLError(ShopifyError):
     def __init__(self, message: str, errors: list[Any]) -> None:
         super().__init__(message)
         self.errors = errors
+
+
+class BulkOperationFailedError(ShopifyError):
+    """A bulk operation itself failed, was cancelled or refused (exit code 3, as documented)."""
+
+    exit_code = 3
 
 
 class ResultUrlExpiredError(ShopifyError):
@@ -142,6 +162,7 @@ class ShopifyTransport(Transport):
         self.http = http
         self.endpoint = endpoint
         self._headers = {"X-Shopify-Access-Token": token, "Content-Type": "application/json"}
+        self.answered = False  # the shop has answered a request of this client once
 
     def execute(self, request: GraphQLRequest, *args: Any, **kwargs: Any) -> ExecutionResult:
         try:
@@ -152,6 +173,11 @@ class ShopifyTransport(Transport):
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             where = self.endpoint.base_url
+            if not self.answered and _refused(exc):
+                raise ShopifyUnreachableError(
+                    f"cannot reach Shopify at {where} (SHOPIFY_SHOP): connection refused, nothing"
+                    " listens there: check the address"
+                ) from None
             raise ShopifyNetworkError(
                 f"cannot reach Shopify at {where} (SHOPIFY_SHOP): {exc}", sent=False
             ) from None
@@ -160,6 +186,7 @@ class ShopifyTransport(Transport):
             raise ShopifyNetworkError(
                 f"Shopify request to {where} failed: {exc!r}", sent=True
             ) from None
+        self.answered = True
         body = _check_response(response)
         errors = body.get("errors")
         if "THROTTLED" in _error_codes(errors):
@@ -172,6 +199,16 @@ class ShopifyTransport(Transport):
         return ExecutionResult(
             data=body.get("data"), errors=errors, extensions=body.get("extensions")
         )
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection error was the peer refusing the connection (nothing listens)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _check_response(response: httpx.Response) -> dict[str, Any]:
@@ -279,8 +316,8 @@ class ShopifyClient:
         self.sleep = sleep
         self.calls = 0
         self.retries: Counter[str] = Counter()  # retried failures by kind, for reports
-        transport = ShopifyTransport(self.http, endpoint, token)
-        self._gql = Client(transport=transport, schema=subset_schema())
+        self._transport = ShopifyTransport(self.http, endpoint, token)
+        self._gql = Client(transport=self._transport, schema=subset_schema())
         self._session = self._gql.connect_sync()  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
@@ -292,6 +329,13 @@ class ShopifyClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def reach(self) -> None:
+        """Make sure the shop answers before a command writes anything: unless it already has,
+        one `shop` query, which fails at once (ShopifyUnreachableError, exit 2) when nothing
+        listens at the address, and on a refused token (ShopifyAuthError)."""
+        if not self._transport.answered:
+            self.execute("shop")
 
     def _retrying(self, idempotent: bool = True) -> Retrying:
         return Retrying(

@@ -161,9 +161,11 @@ class Submission:
     def start(self, productset_files: list[Path], **fields: Any) -> RunState:
         """A new run over `productset_files` (refused while another run is unfinished).
 
-        Nothing remote happens before the shop is checked against the state file's. The run
+        Nothing but one `shop` query (the address answers) happens before the shop is checked
+        against the state file's. The run
         keeps its own copy of the plan, so a build made while it is unfinished cannot change
         what it reports."""
+        self.client.reach()  # a wrong SHOPIFY_SHOP stops here, before anything is written
         self._check_state_shop()
         if self.store.exists():
             previous = self.store.load()

@@ -237,22 +237,56 @@ def test_redact_url_hides_signatures_and_tokens() -> None:
     assert redacted.startswith("https://b.s3.amazonaws.com/k.jpg?X-Amz-Algorithm=AWS4")
 
 
-def test_an_unreachable_shop_is_named_in_the_error() -> None:
+def test_an_unreachable_shop_is_named_in_the_error_at_once() -> None:
     import socket
 
     from bulkimg.config import load_settings
-    from bulkimg.shopify_client import ShopifyNetworkError, client_from_settings
+    from bulkimg.shopify_client import ShopifyUnreachableError, client_from_settings
 
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     settings = load_settings(
-        {"shopify_shop": f"http://127.0.0.1:{port}", "shopify_access_token": "t0ken",
-         "shopify_max_attempts": 1},
+        {"shopify_shop": f"http://127.0.0.1:{port}", "shopify_access_token": "t0ken"},
         env_file=None,
-    )  # fmt: skip
-    with client_from_settings(settings) as client, pytest.raises(ShopifyNetworkError) as caught:
+    )  # the default 8 attempts: the first refusal is final all the same
+    with client_from_settings(settings) as client, pytest.raises(ShopifyUnreachableError) as caught:
         client.execute("shop")
     message = str(caught.value)
     assert f"127.0.0.1:{port}" in message and "SHOPIFY_SHOP" in message and "\n" not in message
     assert "t0ken" not in message
+    assert caught.value.exit_code == 2 and (client.calls, sum(client.retries.values())) == (1, 0)
+
+
+@pytest.mark.fault_matrix(
+    area="Shopify",
+    fault="the shop's address refuses connections after it has answered the client once"
+    " (restarted, a passing outage)",
+    outcome="retried until the shop is back (not taken for a wrong address, which a refused"
+    " first connection is: exit 2 at once); the request succeeds",
+)
+def test_a_refusal_after_the_shop_answered_once_is_retried(tmp_path: Path) -> None:
+    from contextlib import ExitStack
+
+    from bulkimg.demo import free_port
+    from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
+
+    port = free_port()
+    endpoint = ShopifyEndpoint.from_shop(f"http://127.0.0.1:{port}")
+    naps: list[float] = []
+    with (
+        SandboxShop(tmp_path / "shop.sqlite", SandboxConfig(access_token=TOKEN)) as shop,
+        ExitStack() as restarted,
+    ):
+
+        def back_after_a_nap(seconds: float) -> None:  # the shop is back while we wait
+            naps.append(seconds)
+            restarted.enter_context(serve(shop, port=port))
+
+        retry = RetryPolicy(attempts=4, max_backoff=0.1)
+        with ShopifyClient(endpoint, TOKEN, retry=retry, sleep=back_after_a_nap) as client:
+            with serve(shop, port=port):
+                assert client.execute("shop")["shop"]["name"]
+            # nothing listens on the port now: the next request is refused, once
+            assert client.execute("shop")["shop"]["name"]
+        assert len(naps) == 1 and client.retries == {"ShopifyNetworkError": 1}
