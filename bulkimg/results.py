@@ -1,7 +1,8 @@
 """Read a bulk operation's result JSONL back onto its input lines, and the product export.
 
 Shopify runs lines in any order: a result is matched to its input by `__lineNumber` (0-based)
-only. An input line with no result line did not run: it counts as failed and retryable.
+only. An input line with no result line did not run: it counts as failed and retryable; so does
+one whose result line was cut short (the partial data of an operation that failed mid-line).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def read_line_results(op: OperationRecord, payload_field: str) -> dict[int, Line
     results: dict[int, LineResult] = {}
     for name in (op.partial_file, op.result_file):
         if name and Path(name).is_file():
-            for record in iter_jsonl(Path(name)):
+            for record in _result_records(Path(name)):
                 result = _line_result(record, payload_field)
                 if result is not None:
                     results[result.line] = result
@@ -73,6 +74,27 @@ def read_line_results(op: OperationRecord, payload_field: str) -> dict[int, Line
         for line in range(op.input_lines):
             results[line] = LineResult(line, None, [dict(e) for e in op.rejected_errors])
     return results
+
+
+def _result_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a result file. A last line cut short (no newline, not whole JSON) is left
+    out, so its input line counts as not run; a damaged line before it is still an error."""
+    with path.open("rb") as handle:
+        held: bytes | None = None
+        for raw in handle:
+            if not raw.strip():
+                continue
+            if held is not None:
+                yield orjson.loads(held)
+            held = raw
+    if held is not None:
+        try:
+            record = orjson.loads(held)
+        except orjson.JSONDecodeError:
+            if held.endswith(b"\n"):
+                raise
+            return
+        yield record
 
 
 def _line_result(record: dict[str, Any], payload_field: str) -> LineResult | None:
