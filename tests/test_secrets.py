@@ -6,6 +6,7 @@ import io
 import os
 import stat
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
@@ -208,7 +209,12 @@ def test_an_unexpected_error_prints_its_traceback_with_every_credential_masked(
     )
     env = {**os.environ, "AWS_SECRET_ACCESS_KEY": secret, "AWS_ACCESS_KEY_ID": "AKIAX"}
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "RuntimeError: oops ***" in result.stderr
