@@ -314,13 +314,13 @@ def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
 def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overrides: Any) -> None:
     """Run the build's lines against the shop as it is now (resumes an unfinished run; a build
     already submitted is not sent again without --again)."""
+    from bulkimg.formats.submitted import submitted_by
     from bulkimg.shopify_client import client_from_settings
     from bulkimg.submit import (
         Submission,
         digest_of_build,
         digest_of_run,
         productset_files_of_build,
-        submitted_by,
     )
 
     settings = obj.settings(**overrides)
@@ -336,8 +336,8 @@ def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overr
                 earlier = None if again else submitted_by(settings.output_dir, current)
                 if earlier is not None:
                     console.print(
-                        f"this build was already submitted (run {earlier['run_id']}, started"
-                        f" {earlier['started_at']}): nothing sent. `bulkimg build` makes a new one;"
+                        f"this build was already submitted (run {earlier.run_id}, started"
+                        f" {earlier.started_at}): nothing sent. `bulkimg build` makes a new one;"
                         " `bulkimg submit --wait --again` sends this one once more."
                     )
                     sys.exit(0)
@@ -416,11 +416,11 @@ def run_command(
 @click.pass_obj
 def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
     """Submit again only the retryable lines of FAILURES_FILE, and merge the outcome."""
-    from bulkimg.retry import read_failures, run_retry
+    from bulkimg.retry import failures_to_retry, run_retry
     from bulkimg.s3client import make_s3_client, signing_settings
     from bulkimg.shopify_client import client_from_settings
 
-    read_failures(failures_file)  # a missing or malformed file is the first thing to report
+    failures_to_retry(failures_file)  # a missing or malformed file is the first thing to report
     settings = obj.settings(**overrides)
     settings.require("aws_s3_bucket")
     with _locked(settings, "retry"):
@@ -620,7 +620,7 @@ def demo(obj: _Context, workdir: Path, existing_shop: bool) -> None:
             console.print(f"  {line}", soft_wrap=True, highlight=False, markup=False)
     final = result.retry or result.submit
     if final.manifest is not None:
-        from bulkimg.submit import manifest_counts
+        from bulkimg.formats.manifest import manifest_counts
 
         console.print(f"groups: {_counts(manifest_counts(final.manifest))}")
     console.print(f"preview: {result.preview}")

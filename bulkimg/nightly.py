@@ -17,6 +17,7 @@ import orjson
 from bulkimg.build import BuildResult, run_build
 from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record
 from bulkimg.config import Settings
+from bulkimg.formats.manifest import MANIFEST_FILE, manifest_counts, read_manifest
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.resolve import read_resolution
 from bulkimg.rotation import archive_run, prune_logs
@@ -28,7 +29,6 @@ from bulkimg.submit import (
     EXPORT_DOCUMENT,
     Submission,
     SubmitOutcome,
-    manifest_counts,
     productset_files_of_build,
 )
 
@@ -156,8 +156,9 @@ def write_report(
     b = build.report if build else None
     groups = b.groups if b else 0
     uploaded = _uploaded(settings.output_dir)
-    ready = sum(1 for entry in _manifest(settings.output_dir) for m in entry["media"]
-                if m["status"] == "READY" and m["s3_key"] in uploaded)  # fmt: skip
+    manifest = read_manifest(settings.output_dir / MANIFEST_FILE)
+    ready = sum(1 for entry in manifest for m in entry.media
+                if m.status == "READY" and m.s3_key in uploaded)  # fmt: skip
     candidates = (b.cache_hits + b.images_probed) if b else 0
     report: dict[str, Any] = {
         "completed_at": now_iso(),
@@ -188,13 +189,6 @@ def write_report(
 
 def client_calls(outcome: SubmitOutcome) -> int:
     return int(outcome.counts.get("shopify_calls", 0))
-
-
-def _manifest(out: Path) -> list[dict[str, Any]]:
-    path = out / "manifest.jsonl"
-    if not path.is_file():
-        return []
-    return [orjson.loads(raw) for raw in path.read_bytes().splitlines() if raw.strip()]
 
 
 def _uploaded(out: Path) -> set[str]:

@@ -6,12 +6,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar
 
 import orjson
 from pydantic import BaseModel
-
-from bulkimg.errors import InputFileError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -131,23 +129,3 @@ class PartedJsonl:
         single = self.directory / f"{self.stem}.jsonl"
         self.outputs.retarget(numbered, single)
         self.parts[0] = (single, lines, size)
-
-
-def iter_models(path: Path, model: type[ModelT], what: str) -> Iterator[ModelT]:
-    """The records of a JSONL file as `model`, one at a time; a line that is not one is an
-    InputFileError naming the file, the line and `what` it should be."""
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if raw.strip():
-                try:
-                    yield model.model_validate_json(raw)
-                except ValueError as exc:
-                    raise InputFileError(f"{path}:{number}: not {what} ({exc})") from None
-
-
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """The JSON objects of a JSONL file, one at a time (blank lines skipped)."""
-    with path.open("rb") as handle:
-        for raw in handle:
-            if raw.strip():
-                yield orjson.loads(raw)

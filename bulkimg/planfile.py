@@ -10,8 +10,8 @@ import orjson
 from pydantic import BaseModel
 
 from bulkimg.errors import InputFileError
+from bulkimg.formats.jsonl import read_models
 from bulkimg.models import GroupPlan, PlannedImage, PlannedVariant
-from bulkimg.outputs import iter_models
 
 PLAN_FILE = "plan.jsonl"
 
@@ -90,4 +90,4 @@ def read_plan(path: Path) -> Iterator[PlanRecord]:
     """The records of a plan file, one at a time."""
     if not path.is_file():
         raise InputFileError(f"{path} not found: run `bulkimg build` first")
-    yield from iter_models(path, PlanRecord, "a plan record")
+    yield from read_models(path, PlanRecord, "a plan record")

@@ -23,16 +23,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING
 
 import orjson
 from botocore.exceptions import NoCredentialsError
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bulkimg.config import Settings
-from bulkimg.errors import InputFileError
+from bulkimg.formats.failures import FailureRecord, read_failures
+from bulkimg.formats.manifest import ManifestRecord, read_manifest
 from bulkimg.outputs import OutputSet, output_set
 from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
 from bulkimg.presign import LinkLifetime, link_lifetime, presigner
@@ -61,90 +61,18 @@ SHOP_COUNTS = ("adopted", "uploaded", "replaced", "removed", "kept_foreign",
                "variant_images_set", "variant_images_swapped", "variant_images_kept")  # fmt: skip
 
 
-# --- Input records: the lines of manifest.jsonl and failures.jsonl (plan.jsonl: planfile.py) ----
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class ManifestMedia(_Record):
-    id: str | None = None
-    s3_key: str
-    etag: str | None = None
-    # None: not on the shop (its line failed or never ran).
-    status: Literal["UPLOADED", "PROCESSING", "READY", "FAILED"] | None = None
-
-
-class ManifestVariant(_Record):
-    sku: str
-    id: str | None = None
-    media_id: str | None = None
-    s3_key: str | None = None
-
-
-class ManifestRecord(_Record):
-    """One line of output/manifest.jsonl: what a submit did to one group."""
-
-    group_id: str
-    product_id: str | None = None
-    handle: str
-    status: Literal["done", "failed", "missing"]
-    # What submit did to the product: created it, changed its images, found it right, or left
-    # it alone (conflict, --no-create); absent for groups no line was resolved for.
-    action: Literal["create", "update", "unchanged", "conflict", "not_created"] | None = None
-    media: list[ManifestMedia] = []
-    variants: list[ManifestVariant] = []
-
-
-class FailureError(_Record):
-    code: str | None = None
-    field: list[str] | str | None = None
-    message: str
-
-
-class FailureRecord(_Record):
-    """One line of output/failures.jsonl: one failed input line of a bulk operation.
-
-    Its `variables` (they hold presigned URLs) are deliberately not read: never on the page.
-    """
-
-    phase: str  # build, product_set, variant_media
-    group_id: str
-    handle: str = ""
-    errors: list[FailureError] = []
-    retryable: bool
-
-
-R = TypeVar("R", bound=_Record)
-
-
-def read_records(path: Path, model: type[R]) -> Iterator[R]:
-    """Stream a JSONL file as validated records; a bad line is an InputFileError naming it."""
-    with path.open("rb") as lines:
-        for number, raw in enumerate(lines, 1):
-            if not raw.strip():
-                continue
-            try:
-                yield model.model_validate(orjson.loads(raw))
-            except (orjson.JSONDecodeError, ValidationError) as exc:
-                first = str(exc).splitlines()[0]
-                raise InputFileError(f"{path}:{number}: not a {model.__name__}: {first}") from None
-
-
 def load_manifest(path: Path | None) -> dict[str, ManifestRecord]:
     """Manifest lines by group id; none when the file does not exist (no submit yet)."""
     if path is None or not path.is_file():
         return {}
-    return {r.group_id: r for r in read_records(path, ManifestRecord)}
+    return {r.group_id: r for r in read_manifest(path)}
 
 
 def load_failures(path: Path | None) -> dict[str, list[FailureRecord]]:
     """Failure lines by group id; none when the file does not exist."""
     failures: dict[str, list[FailureRecord]] = defaultdict(list)
-    if path is not None and path.is_file():
-        for record in read_records(path, FailureRecord):
-            failures[record.group_id].append(record)
+    for record in read_failures(path) if path is not None else []:
+        failures[record.group_id].append(record)
     return dict(failures)
 
 

@@ -32,7 +32,8 @@ from pydantic import BaseModel
 
 from bulkimg.adoption import Fate, ImageDecision, decide
 from bulkimg.errors import ConfigError
-from bulkimg.outputs import create_private, iter_models
+from bulkimg.formats.jsonl import read_models
+from bulkimg.outputs import create_private
 from bulkimg.planfile import PlanRecord, read_plan
 from bulkimg.presign import url_expiry
 from bulkimg.results import ExportedProduct, read_export
@@ -129,7 +130,7 @@ class Relinker:
 
 
 def read_resolution(path: Path) -> Iterator[ResolvedGroup]:
-    return iter_models(path, ResolvedGroup, "a resolved group")
+    return read_models(path, ResolvedGroup, "a resolved group")
 
 
 _private = create_private  # the lines hold presigned URLs

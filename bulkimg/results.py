@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from bulkimg.outputs import iter_jsonl
+from bulkimg.formats.jsonl import iter_jsonl
 from bulkimg.runstate import OperationRecord
 
 # Our code for the lines of a file that stagedUploadsCreate refused (they were never sent).

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
 from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
+from bulkimg.formats.failures import FailureRecord, read_failures
 from bulkimg.outputs import create_private
 from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
 from bulkimg.presign import link_lifetime, presigner
@@ -40,7 +41,7 @@ class RetryInputs:
     plan_path: Path
     productset_files: list[Path]
     phase1_skipped: list[str]
-    carried_failures: list[dict[str, Any]]
+    carried_failures: list[FailureRecord]
     groups: int
 
     @property
@@ -48,26 +49,25 @@ class RetryInputs:
         return self.groups == 0
 
 
-def read_failures(path: Path) -> list[dict[str, Any]]:
+def failures_to_retry(path: Path) -> list[FailureRecord]:
+    """The failures of the file `bulkimg retry` was given; InputFileError when it is missing or
+    a line is not a failure record."""
     if not path.is_file():
         raise InputFileError(f"{path} not found")
-    try:
-        return [orjson.loads(raw) for raw in path.read_bytes().splitlines() if raw.strip()]
-    except orjson.JSONDecodeError as exc:
-        raise InputFileError(f"{path} is not a failures file: {exc}") from None
+    return read_failures(path)
 
 
 def prepare_retry(settings: Settings, failures_path: Path, s3: S3Client) -> RetryInputs:
     """Write the retry's plan and productSet lines under output/retry/."""
-    failures = read_failures(failures_path)
-    retryable = [f for f in failures if f.get("retryable") and f.get("phase") != "build"]
+    failures = failures_to_retry(failures_path)
+    retryable = [f for f in failures if f.retryable and f.phase != "build"]
     carried = [f for f in failures if f not in retryable]
-    product_groups = {str(f["group_id"]) for f in retryable if _needs_product_set(f)}
-    media_groups = {str(f["group_id"]) for f in retryable} - product_groups
+    product_groups = {f.group_id for f in retryable if _needs_product_set(f)}
+    media_groups = {f.group_id for f in retryable} - product_groups
     wanted = product_groups | media_groups
     plans = [r for r in read_plan(settings.output_dir / PLAN_FILE) if r.group_id in wanted]
     found = {r.group_id for r in plans}
-    carried += [f for f in retryable if str(f["group_id"]) not in found]  # plan rebuilt since
+    carried += [f for f in retryable if f.group_id not in found]  # plan rebuilt since
     stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
     directory = settings.output_dir / "retry"
     directory.mkdir(parents=True, exist_ok=True)
@@ -98,9 +98,9 @@ def prepare_retry(settings: Settings, failures_path: Path, s3: S3Client) -> Retr
     return RetryInputs(plan_path, files, sorted(media_groups), carried, len(plans))
 
 
-def _needs_product_set(failure: dict[str, Any]) -> bool:
-    codes = {str(e.get("code")) for e in failure.get("errors") or []}
-    return failure.get("phase") in PRODUCT_PHASES or bool(codes & REUPLOAD_CODES)
+def _needs_product_set(failure: FailureRecord) -> bool:
+    codes = {str(e.code) for e in failure.errors}
+    return failure.phase in PRODUCT_PHASES or bool(codes & REUPLOAD_CODES)
 
 
 def _retry_record(record: PlanRecord, file: str | None, line: int) -> PlanRecord:

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from bulkimg.errors import InputFileError
+from bulkimg.formats.failures import FailureRecord
 
 RUN_FILE = "run.json"
 
@@ -100,7 +101,7 @@ class RunState(BaseModel):
     phase1_skipped: list[str] = Field(default_factory=list)
     # A retry merges its outcome into the earlier manifest and keeps these failures.
     merge_manifest: bool = False
-    carried_failures: list[dict[str, object]] = Field(default_factory=list)
+    carried_failures: list[FailureRecord] = Field(default_factory=list)
     detach_written: bool = False  # phase 2's detach lines are written (they run first)
     phase2_done: bool = False
     completed_at: str | None = None

@@ -34,13 +34,7 @@ from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, RemoteError
 from bulkimg.graphql_schema import ADMIN_API_VERSION, load_document, subset_schema
 from bulkimg.outputs import create_private
-
-_SIGNED_QUERY = re.compile(r"(?i)((?:x-amz-)?(?:signature|security-token|credential)=)[^&\s\"]+")
-
-
-def redact_url(text: str) -> str:
-    """Hide signatures, tokens and credentials in presigned URLs (for logs and messages)."""
-    return _SIGNED_QUERY.sub(r"\1REDACTED", text)
+from bulkimg.redact import redact_url
 
 
 class ShopifyError(RemoteError):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkimg.errors import ConfigError
-from bulkimg.outputs import iter_jsonl
+from bulkimg.formats.jsonl import iter_jsonl
 from bulkimg.planfile import PlanRecord
 from bulkimg.results import ExportedProduct
 from bulkimg.runstate import now_iso

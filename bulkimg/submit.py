@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast, get_args
 
 import orjson
 
@@ -26,10 +26,29 @@ from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record, sha256_of
 from bulkimg.canary import canary_problems
 from bulkimg.config import Settings
 from bulkimg.errors import BulkimgError, ConfigError, InputFileError
-from bulkimg.outputs import create_private, iter_jsonl
+from bulkimg.formats.failures import (
+    FAILURES_FILE,
+    FailureRecord,
+    failure_of,
+    read_failures,
+    write_failures,
+)
+from bulkimg.formats.jsonl import iter_jsonl, write_lines
+from bulkimg.formats.manifest import (
+    MANIFEST_FILE,
+    GroupStatus,
+    ManifestMedia,
+    ManifestRecord,
+    ManifestVariant,
+    MediaStatus,
+    merged_manifest,
+    write_manifest,
+)
+from bulkimg.formats.submitted import SubmittedRecord, append_submitted, submitted_by
 from bulkimg.planfile import PlanRecord, PlanVariant, read_plan
 from bulkimg.presign import LinkLifetime, link_lifetime, presigner
 from bulkimg.progress import NullReporter, Reporter
+from bulkimg.redact import redact_url
 from bulkimg.resolve import (
     APPEND,
     CREATE,
@@ -52,7 +71,7 @@ from bulkimg.results import (
 from bulkimg.runlogs import log_file_name, log_safe
 from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
 from bulkimg.s3client import make_s3_client, signing_settings
-from bulkimg.shopify_client import ShopifyClient, ShopifyError, redact_url
+from bulkimg.shopify_client import ShopifyClient, ShopifyError
 from bulkimg.shopname import filename_of_url, shopify_filename
 from bulkimg.statestore import ProductState, StateStore, product_state
 from bulkimg.variantimages import Choice, choose
@@ -75,38 +94,6 @@ MAX_FAILED_EXPORTS = 3  # product exports that may fail before the run goes on w
 # While images process, the products still waiting are exported again by id (`id:1 OR id:2 …`);
 # past this many, one export of every product is the smaller query.
 MAX_SEARCHED_PRODUCTS = 250
-
-
-@dataclass(slots=True)
-class Failure:
-    """One failed input line (or planned line that could not be sent), for failures.jsonl."""
-
-    phase: str
-    group_id: str
-    handle: str
-    file: str | None
-    line: int | None
-    variables: dict[str, Any] | None
-    errors: list[dict[str, Any]]
-    retryable: bool
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "phase": self.phase,
-            "group_id": self.group_id,
-            "handle": self.handle,
-            "file": self.file,
-            "line": self.line,
-            "variables": self.variables,
-            "errors": [_redacted(error) for error in self.errors],
-            "retryable": self.retryable,
-        }
-
-
-def _redacted(error: dict[str, Any]) -> dict[str, Any]:
-    """An error whose message may quote a presigned URL (an image Shopify could not fetch)."""
-    message = error.get("message")
-    return {**error, "message": redact_url(message)} if isinstance(message, str) else error
 
 
 @dataclass(slots=True)
@@ -514,7 +501,7 @@ class Submission:
         if not lines:
             return []
         path = self.out / f"{name}-{state.run_id}.jsonl"
-        _write_jsonl(path, lines)
+        write_lines(path, lines)
         return [(path, document)]
 
     def _write_phase2(
@@ -559,8 +546,8 @@ class Submission:
         products: dict[str, ExportedProduct],
     ) -> SubmitOutcome:
         phase2 = self._phase2_results(state, products)
-        failures: list[Failure] = []
-        manifest: list[dict[str, Any]] = []
+        failures: list[FailureRecord] = []
+        manifest: list[ManifestRecord] = []
         counts = {"groups": len(groups), "done": 0, "failed": 0, "missing": 0, "unchanged": 0}
         resolved = self._resolution(state)
         checked = state.limit is not None and state.cancelled_at is None
@@ -568,7 +555,7 @@ class Submission:
         with StateStore(self.settings.state_file, self.client.endpoint.base_url) as shop_state:
             for group_id in sorted(groups):
                 group = groups[group_id]
-                group_failures: list[Failure] = []
+                group_failures: list[FailureRecord] = []
                 if group.status == "unchanged":
                     entry = _unchanged_outcome(group, shop_state)
                     counts["unchanged"] += 1
@@ -577,13 +564,13 @@ class Submission:
                         group, phase1.get(group_id), products, phase2, resolved.get(group_id)
                     )
                 if group_id in resolved:
-                    entry["action"] = resolved[group_id].action
+                    entry = entry.model_copy(update={"action": resolved[group_id].action})
                 for problem in (canary or {}).get(group_id, []):
                     group_failures.append(_canary_failure(group, problem))
-                    entry["status"] = "failed"
+                    entry = entry.model_copy(update={"status": "failed"})
                 manifest.append(entry)
                 failures.extend(group_failures)
-                counts[entry["status"]] += 1
+                counts[entry.status] += 1
             _record_state(shop_state, groups, products, manifest)
         submitted = sum(op.input_lines for op in state.ops(Phase.PRODUCT_SET))
         sent = [r for _, r in phase1_line_results(state)]
@@ -647,26 +634,23 @@ class Submission:
         return out
 
     def _write_outcome(
-        self, state: RunState, manifest: list[dict[str, Any]], failures: list[Failure]
+        self, state: RunState, manifest: list[ManifestRecord], failures: list[FailureRecord]
     ) -> tuple[Path, Path, Path]:
         started = datetime.fromisoformat(state.created_at).astimezone()
-        manifest_path = self.out / "manifest.jsonl"
-        failures_path = self.out / "failures.jsonl"
+        manifest_path = self.out / MANIFEST_FILE
+        failures_path = self.out / FAILURES_FILE
         log_path = self.settings.logs_dir / log_file_name("image_upload_failures", started)
-        records = [f.record() for f in failures]
+        records = failures
         if state.merge_manifest:
-            manifest = _merged(manifest_path, manifest)
-            records = [dict(f) for f in state.carried_failures] + records
-        _write_jsonl(manifest_path, manifest)
-        _write_jsonl(failures_path, records)
+            manifest = merged_manifest(manifest_path, manifest)
+            records = state.carried_failures + records
+        write_manifest(manifest_path, manifest)
+        write_failures(failures_path, records)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("w", encoding="utf-8") as log:
             for line in _failure_log_lines(manifest, failures):
                 log.write(line)
         return manifest_path, failures_path, log_path
-
-
-SUBMITTED_FILE = "submitted.jsonl"
 
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -699,17 +683,8 @@ def record_submission(output_dir: Path, state: RunState) -> None:
     digest = digest_of_run(state)
     if digest is None:
         return
-    line = {"build": digest, "run_id": state.run_id, "started_at": state.created_at}
-    with (output_dir / SUBMITTED_FILE).open("ab") as ledger:
-        ledger.write(orjson.dumps(line) + b"\n")
-
-
-def submitted_by(output_dir: Path, digest: str | None) -> dict[str, Any] | None:
-    """The earlier run that was started on the build of this digest, if any."""
-    ledger = output_dir / SUBMITTED_FILE
-    if digest is None or not ledger.is_file():
-        return None
-    return next((r for r in iter_jsonl(ledger) if r.get("build") == digest), None)
+    record = SubmittedRecord(build=digest, run_id=state.run_id, started_at=state.created_at)
+    append_submitted(output_dir, record)
 
 
 def _sources_changed(state: RunState) -> bool:
@@ -717,13 +692,6 @@ def _sources_changed(state: RunState) -> bool:
         not Path(source).is_file() or sha256_of(Path(source)) != digest
         for source, digest in zip(state.source_files, state.source_sha256, strict=True)
     )
-
-
-def _merged(path: Path, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The earlier manifest with the entries of `entries`' groups replaced."""
-    fresh = {e["group_id"]: e for e in entries}
-    merged = [fresh.pop(e["group_id"], e) for e in iter_jsonl(path)] if path.is_file() else []
-    return merged + list(fresh.values())
 
 
 def _ok(entry: tuple[OperationRecord | None, LineResult] | None) -> bool:
@@ -775,9 +743,9 @@ def phase1_line_results(state: RunState) -> Iterator[tuple[OperationRecord, Line
             yield op, result
 
 
-def _canary_failure(group: PlanRecord, problem: str) -> Failure:
+def _canary_failure(group: PlanRecord, problem: str) -> FailureRecord:
     error = {"code": "CANARY_NOT_ONLY_IMAGES", "field": None, "message": problem}
-    return Failure("canary", group.group_id, group.handle, None, None, None, [error], False)
+    return failure_of("canary", group.group_id, group.handle, None, None, None, [error], False)
 
 
 def _shop_counts(resolved: Iterable[ResolvedGroup]) -> dict[str, int]:
@@ -938,7 +906,7 @@ def _detached(state: RunState) -> set[tuple[str, str]]:
     }
 
 
-def _unchanged_outcome(group: PlanRecord, shop_state: StateStore) -> dict[str, Any]:
+def _unchanged_outcome(group: PlanRecord, shop_state: StateStore) -> ManifestRecord:
     """A group the build found already right on the shop: its entry, from the state file."""
     known = shop_state.product(group.handle)
     if known is None:  # the state changed since the build: report what the plan says
@@ -954,7 +922,7 @@ def _unchanged_outcome(group: PlanRecord, shop_state: StateStore) -> dict[str, A
     variants = [ExportedVariant(vid, sku) for sku, (vid, _) in known.variants.items()]
     attached = {vid: mid for vid, mid in known.variants.values() if mid}
     product = ExportedProduct(known.product_id, known.handle, [], variants)
-    status = "missing" if group.missing else "done"
+    status: GroupStatus = "missing" if group.missing else "done"
     return _manifest_entry(group, product, status, media, attached)
 
 
@@ -962,17 +930,18 @@ def _record_state(
     shop_state: StateStore,
     groups: dict[str, PlanRecord],
     products: dict[str, ExportedProduct],
-    manifest: list[dict[str, Any]],
+    manifest: list[ManifestRecord],
 ) -> None:
     """Remember what the run's products hold now, variant images included."""
     plans = {g.handle: g for g in groups.values()}
-    entries = {e["handle"]: e for e in manifest}
+    entries = {e.handle: e for e in manifest}
 
     def known(handle: str, product: ExportedProduct) -> ProductState:
         state = product_state(product, plans.get(handle))
-        for variant in entries.get(handle, {}).get("variants", []):
-            if variant["id"]:
-                state.variants[variant["sku"]] = (variant["id"], variant["media_id"])
+        entry = entries.get(handle)
+        for variant in entry.variants if entry else []:
+            if variant.id:
+                state.variants[variant.sku] = (variant.id, variant.media_id)
         return state
 
     shop_state.replace_products(known(h, p) for h, p in products.items())
@@ -984,13 +953,13 @@ def _group_outcome(
     products: dict[str, ExportedProduct],
     phase2: dict[str, list[Phase2Line]],
     resolved: ResolvedGroup | None = None,
-) -> tuple[dict[str, Any], list[Failure]]:
-    failures: list[Failure] = []
+) -> tuple[ManifestRecord, list[FailureRecord]]:
+    failures: list[FailureRecord] = []
     product = products.get(group.handle)
     if group.status == "deferred" or phase1 is None:
         reason = group.deferred_reason or "no productSet line for this group"
         failures.append(
-            Failure("build", group.group_id, group.handle, None, None, None,
+            failure_of("build", group.group_id, group.handle, None, None, None,
                     [{"code": "DEFERRED", "field": None, "message": reason}], True)
         )  # fmt: skip
         return _manifest_entry(group, None, "failed", {}, {}), failures
@@ -999,7 +968,7 @@ def _group_outcome(
         file = Path(op.input_file).name if op else None
         variables = _input_line(op, result.line) if op else None
         failures.append(
-            Failure("product_set", group.group_id, group.handle, file,
+            failure_of("product_set", group.group_id, group.handle, file,
                     result.line + 1 if op else None, variables, result.errors, result.retryable)
         )  # fmt: skip
         return _manifest_entry(group, None, "failed", {}, {}), failures
@@ -1009,7 +978,7 @@ def _group_outcome(
     attached = _attached(group, product, phase2.get(product_id, []), failures)
     failures.extend(_media_failures(group, product, media, attached))
     missing = bool(group.missing)
-    status = "failed" if failures else ("missing" if missing else "done")
+    status: GroupStatus = "failed" if failures else ("missing" if missing else "done")
     return _manifest_entry(group, product, status, media, attached), failures
 
 
@@ -1017,7 +986,7 @@ def _attached(
     group: PlanRecord,
     product: ExportedProduct | None,
     lines: list[Phase2Line],
-    failures: list[Failure],
+    failures: list[FailureRecord],
 ) -> dict[str, str]:
     """variant id -> media id attached (already, or by a successful phase 2 line)."""
     attached = {v.id: v.media_ids[0] for v in (product.variants if product else []) if v.media_ids}
@@ -1025,7 +994,7 @@ def _attached(
         if document == REORDER_DOCUMENT:  # putting bulkimg's images first again
             if not result.ok:
                 failures.append(
-                    Failure("reorder", group.group_id, group.handle, file, line, variables,
+                    failure_of("reorder", group.group_id, group.handle, file, line, variables,
                             result.errors, False)
                 )  # fmt: skip
             continue
@@ -1036,7 +1005,7 @@ def _attached(
                     attached.pop(variant_id, None)
             else:  # the variant keeps the image it shows: nothing is attached to it
                 failures.append(
-                    Failure("variant_detach", group.group_id, group.handle, file, line,
+                    failure_of("variant_detach", group.group_id, group.handle, file, line,
                             variables, result.errors, result.retryable)
                 )  # fmt: skip
             continue
@@ -1046,7 +1015,7 @@ def _attached(
             for variant_id in pairs:
                 attached.pop(variant_id, None)
             failures.append(
-                Failure("variant_media", group.group_id, group.handle, file, line, variables,
+                failure_of("variant_media", group.group_id, group.handle, file, line, variables,
                         result.errors, result.retryable)
             )  # fmt: skip
     return attached
@@ -1057,14 +1026,14 @@ def _media_failures(
     product: ExportedProduct | None,
     media: dict[str, ExportedMedia],
     attached: dict[str, str],
-) -> list[Failure]:
+) -> list[FailureRecord]:
     """Images that failed on Shopify, and variants whose primary image could not be attached."""
-    failures: list[Failure] = []
+    failures: list[FailureRecord] = []
     product_id = product.id if product else None
 
     def fail(code: str, message: str, variables: dict[str, Any], retryable: bool = True) -> None:
         failures.append(
-            Failure("variant_media", group.group_id, group.handle, None, None,
+            failure_of("variant_media", group.group_id, group.handle, None, None,
                     {"productId": product_id, **variables},
                     [{"code": code, "field": None, "message": message}], retryable)
         )  # fmt: skip
@@ -1099,41 +1068,46 @@ def _media_error(image: ExportedMedia) -> str:
 def _manifest_entry(
     group: PlanRecord,
     product: ExportedProduct | None,
-    status: str,
+    status: GroupStatus,
     media: dict[str, ExportedMedia],
     attached: dict[str, str],
-) -> dict[str, Any]:
+) -> ManifestRecord:
     keys = {m.id: key for key, m in media.items()}
     variant_ids = {v.sku: v.id for v in (product.variants if product else [])}
-    return {
-        "group_id": group.group_id,
-        "product_id": product.id if product else None,
-        "handle": group.handle,
-        "status": status,
-        "media": [
-            {
-                "id": media[m.s3_key].id if m.s3_key in media else None,
-                "s3_key": m.s3_key,
-                "etag": m.etag,
-                "status": media[m.s3_key].status if m.s3_key in media else None,
-            }
+    return ManifestRecord(
+        group_id=group.group_id,
+        product_id=product.id if product else None,
+        handle=group.handle,
+        status=status,
+        media=[
+            ManifestMedia(
+                id=media[m.s3_key].id if m.s3_key in media else None,
+                s3_key=m.s3_key,
+                etag=m.etag,
+                status=_media_status(media[m.s3_key].status) if m.s3_key in media else None,
+            )
             for m in group.media
         ],
-        "variants": [_manifest_variant(v, variant_ids, attached, keys) for v in group.variants],
-    }
+        variants=[_manifest_variant(v, variant_ids, attached, keys) for v in group.variants],
+    )
+
+
+def _media_status(status: str) -> MediaStatus | None:
+    """A media status the manifest knows (Shopify's MediaStatus), else None."""
+    return cast(MediaStatus, status) if status in get_args(MediaStatus) else None
 
 
 def _manifest_variant(
     v: PlanVariant, variant_ids: dict[str, str], attached: dict[str, str], keys: dict[str, str]
-) -> dict[str, Any]:
+) -> ManifestVariant:
     variant_id = variant_ids.get(v.sku)
     media_id = attached.get(variant_id) if variant_id else None
-    return {
-        "sku": v.sku,
-        "id": variant_id,
-        "media_id": media_id,
-        "s3_key": keys.get(media_id) if media_id else None,
-    }
+    return ManifestVariant(
+        sku=v.sku,
+        id=variant_id,
+        media_id=media_id,
+        s3_key=keys.get(media_id) if media_id else None,
+    )
 
 
 def _input_line(op: OperationRecord, line: int) -> dict[str, Any] | None:
@@ -1148,24 +1122,17 @@ def _input_line(op: OperationRecord, line: int) -> dict[str, Any] | None:
     return None
 
 
-def _write_jsonl(path: Path, records: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    with create_private(temp) as handle:
-        for record in records:
-            handle.write(orjson.dumps(record) + b"\n")
-    temp.replace(path)
-
-
-def _failure_log_lines(manifest: list[dict[str, Any]], failures: list[Failure]) -> Iterator[str]:
+def _failure_log_lines(
+    manifest: list[ManifestRecord], failures: list[FailureRecord]
+) -> Iterator[str]:
     """The spec's upload-failure log: one line per image a failure kept off its product."""
-    products = {e["group_id"]: e for e in manifest}
+    products = {e.group_id: e for e in manifest}
     now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
     for failure in failures:
-        entry = products.get(failure.group_id, {})
-        product = entry.get("product_id") or f"(handle {failure.handle})"
-        error = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in failure.errors)
-        media_keys = [str(m["s3_key"]) for m in entry.get("media", [])]
+        entry = products.get(failure.group_id)
+        product = (entry.product_id if entry else None) or f"(handle {failure.handle})"
+        error = "; ".join(f"{e.code}: {e.message}" for e in failure.errors)
+        media_keys = [m.s3_key for m in entry.media] if entry else []
         keys = media_keys if failure.phase != "variant_media" else []
         keys = keys or [str((failure.variables or {}).get("s3_key") or "-")]
         for key in keys:
@@ -1199,14 +1166,6 @@ def live_status(client: ShopifyClient, state: RunState) -> dict[str, dict[str, A
     return live
 
 
-def manifest_counts(path: Path) -> dict[str, int]:
-    """Groups by status in a manifest (after a retry: the merged one)."""
-    counts = {"done": 0, "missing": 0, "failed": 0}
-    for entry in iter_jsonl(path):
-        counts[str(entry["status"])] = counts.get(str(entry["status"]), 0) + 1
-    return counts
-
-
 def next_step(state: RunState, output_dir: Path) -> str:
     """What to run next, in one line, for the run in run.json (`bulkimg status`)."""
     if state.completed_at is None:
@@ -1214,7 +1173,7 @@ def next_step(state: RunState, output_dir: Path) -> str:
             return "being cancelled: `bulkimg cancel` finishes stopping it"
         return "unfinished: `bulkimg submit --wait` resumes it; `bulkimg cancel` stops it"
     failures = output_dir / "failures.jsonl"
-    if failures.is_file() and any(f.get("retryable") for f in iter_jsonl(failures)):
+    if any(f.retryable for f in read_failures(failures)):
         return f"done with retryable failures: `bulkimg retry {failures}`"
     try:
         files = productset_files_of_build(output_dir)

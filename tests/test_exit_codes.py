@@ -24,16 +24,16 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import orjson
 import pytest
 
 from bulkimg.cli import main
 from bulkimg.config import Settings, env_name
 from bulkimg.demo import LocalS3
-from bulkimg.preview import FailureRecord, ManifestRecord, read_records
+from bulkimg.formats.failures import FailureRecord, failure_of, read_failures
+from bulkimg.formats.jsonl import dump_model
+from bulkimg.formats.manifest import ManifestRecord, read_manifest
 from bulkimg.samples import SampleData
 from bulkimg.sandbox import FaultRule, SandboxShop
-from bulkimg.submit import Failure
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN
 from tests.test_faults_shop import GROUPS, build_sample, copy_build
 
@@ -183,10 +183,7 @@ def dead_address() -> str:
 def read_outputs(output_dir: Path) -> tuple[list[ManifestRecord], list[FailureRecord]]:
     """The manifest and failures a command left, read with bulkimg's own models."""
     manifest, failures = output_dir / "manifest.jsonl", output_dir / "failures.jsonl"
-    return (
-        list(read_records(manifest, ManifestRecord)) if manifest.is_file() else [],
-        list(read_records(failures, FailureRecord)) if failures.is_file() else [],
-    )
+    return read_manifest(manifest), read_failures(failures)
 
 
 @pytest.mark.fault_matrix(
@@ -230,10 +227,10 @@ def test_each_command_exits_with_the_documented_code(
 
 def test_retry_of_only_non_retryable_failures_exits_1(settings: Settings) -> None:
     """Nothing retryable in the file: nothing sent, exit 1 (the failures stay)."""
-    failure = Failure("product_set", ONE_GROUP, ONE_GROUP.lower(), None, None, None,
+    failure = failure_of("product_set", ONE_GROUP, ONE_GROUP.lower(), None, None, None,
                       [{"code": "INVALID", "field": None, "message": "bad"}], False)  # fmt: skip
     path = settings.output_dir / "failures.jsonl"
-    path.write_bytes(orjson.dumps(failure.record()) + b"\n")
+    path.write_bytes(dump_model(failure))
     ran = bulkimg(("retry", str(path)), environment(settings))
     assert ran.code == 1 and "nothing to retry" in ran.out, ran.out + ran.err
     assert [f.retryable for f in read_outputs(settings.output_dir)[1]] == [False]

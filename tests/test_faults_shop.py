@@ -412,21 +412,22 @@ def test_failed_export_is_run_again(settings: Settings, shop: SandboxShop) -> No
     " X-Amz-Credential and X-Amz-Security-Token redacted",
 )
 def test_presigned_urls_quoted_in_errors_are_redacted(make_settings: Any) -> None:
-    import orjson
 
+    from bulkimg.formats.failures import failure_of
+    from bulkimg.formats.jsonl import dump_model
     from bulkimg.s3client import make_s3_client
-    from bulkimg.submit import Failure, _failure_log_lines
+    from bulkimg.submit import _failure_log_lines
 
     s3 = make_s3_client(make_settings())
     params = {"Bucket": BUCKET, "Key": "sorted-media/11/02/19/1102192-1a-100.jpg"}
     url = s3.generate_presigned_url("get_object", Params=params, ExpiresIn=600)
     assert "X-Amz-Signature=" in url and CANARY_TOKEN in url and CANARY_KEY_ID in url
     message = f"Image could not be downloaded from {url}"
-    failure = Failure(
+    failure = failure_of(
         "variant_media", "LGD-101792", "lgd-101792", None, None, {"s3_key": params["Key"]},
         [{"code": "MEDIA_FAILED", "field": None, "message": message}], True,
     )  # fmt: skip
-    written = orjson.dumps(failure.record()).decode() + "".join(_failure_log_lines([], [failure]))
+    written = dump_model(failure).decode() + "".join(_failure_log_lines([], [failure]))
     assert secrets_in([], written) == []
     assert CANARY_KEY_ID not in written and CANARY_TOKEN not in written
     assert written.count("X-Amz-Signature=REDACTED") == 2

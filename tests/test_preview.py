@@ -24,11 +24,11 @@ from PIL import Image
 from bulkimg.build import run_build
 from bulkimg.cli import cli
 from bulkimg.errors import InputFileError
+from bulkimg.formats.manifest import ManifestRecord
 from bulkimg.outputs import output_set
 from bulkimg.preview import (
     Card,
     CardSet,
-    ManifestRecord,
     PageInfo,
     PlanRecord,
     build_card,

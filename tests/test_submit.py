@@ -19,7 +19,7 @@ import pytest
 from bulkimg.build import run_build
 from bulkimg.config import Settings
 from bulkimg.demo import LocalS3
-from bulkimg.outputs import iter_jsonl
+from bulkimg.formats.jsonl import iter_jsonl
 from bulkimg.retry import run_retry
 from bulkimg.runstate import Phase, RunStore, Step
 from bulkimg.s3client import make_s3_client

@@ -26,8 +26,9 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from bulkimg.graphql_schema import ADMIN_API_VERSION
+from bulkimg.redact import redact_url
 from bulkimg.sandbox.faults import FaultRule, FaultRuleError, Route
-from bulkimg.sandbox.signing import Verdict, redact_url
+from bulkimg.sandbox.signing import Verdict
 from bulkimg.sandbox.staging import UPLOAD_PATH, receive_upload
 from bulkimg.sandbox.store import BulkStatus
 from bulkimg.sandbox.views import RESULTS_PATH, Context

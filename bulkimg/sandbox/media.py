@@ -20,9 +20,9 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from bulkimg.imageheader import InvalidImage, NeedBytes, read_image_header_from_bytes, sniff_format
+from bulkimg.redact import redact_url
 from bulkimg.sandbox.config import SandboxConfig
 from bulkimg.sandbox.faults import FaultInjector
-from bulkimg.sandbox.signing import redact_url
 from bulkimg.sandbox.store import Store
 
 log = logging.getLogger(__name__)

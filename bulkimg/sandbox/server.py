@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from bulkimg.sandbox.signing import redact_url
+from bulkimg.redact import redact_url
 
 if TYPE_CHECKING:
     from bulkimg.sandbox.shop import SandboxShop

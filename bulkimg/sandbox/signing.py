@@ -6,18 +6,8 @@ import enum
 import hashlib
 import hmac
 import math
-import re
 import time
 from urllib.parse import urlencode
-
-_SIGNED_QUERY = re.compile(
-    r"(?i)((?:x-amz-|x-goog-)?(?:signature|security-token|credential)=)[^&\s\"']+"
-)
-
-
-def redact_url(text: str) -> str:
-    """``text`` with the values of signature, token and credential query parameters hidden."""
-    return _SIGNED_QUERY.sub(r"\1REDACTED", text)
 
 
 class Verdict(enum.Enum):

@@ -1,0 +1,79 @@
+"""`output/failures.jsonl`: one record per input line that failed (or planned line that could not
+be sent), the exact variables of the line (signed URLs redacted) and whether a retry can fix it.
+`bulkimg retry` reads it; the preview shows it (never its variables)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from bulkimg.formats.jsonl import read_models, write_models
+from bulkimg.redact import redact_url
+
+FAILURES_FILE = "failures.jsonl"
+
+
+class LineError(BaseModel):
+    """An error of a line: Shopify's userError (code, field, message) or bulkimg's own."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    code: str | None = None
+    field: list[str] | str | None = None
+    message: str
+
+
+class FailureRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    phase: str  # build, product_set, variant_detach, variant_media, reorder, canary
+    group_id: str
+    handle: str = ""
+    file: str | None = None
+    line: int | None = None  # 1-based line of `file`
+    variables: dict[str, Any] | None = None
+    errors: list[LineError] = []
+    retryable: bool
+
+
+def failure_of(
+    phase: str,
+    group_id: str,
+    handle: str,
+    file: str | None,
+    line: int | None,
+    variables: dict[str, Any] | None,
+    errors: Iterable[Mapping[str, Any]],
+    retryable: bool,
+) -> FailureRecord:
+    """A failure record; error messages that quote a presigned URL (an image Shopify could not
+    fetch) have the signature redacted."""
+    return FailureRecord(
+        phase=phase,
+        group_id=group_id,
+        handle=handle,
+        file=file,
+        line=line,
+        variables=variables,
+        errors=[
+            LineError(
+                code=None if e.get("code") is None else str(e.get("code")),
+                field=e.get("field"),
+                message=redact_url(str(e.get("message") or "")),
+            )
+            for e in errors
+        ],
+        retryable=retryable,
+    )
+
+
+def read_failures(path: Path) -> list[FailureRecord]:
+    """The failures at `path` ([] when there is none)."""
+    return list(read_models(path, FailureRecord, "a failure record")) if path.is_file() else []
+
+
+def write_failures(path: Path, records: Iterable[FailureRecord]) -> None:
+    write_models(path, records)
