@@ -36,7 +36,7 @@ import orjson
 from PIL import Image
 
 from bench.s3server import ACCESS_KEY, BUCKET, REGION, SECRET_KEY
-from bulkimg.s3client import RequestCounter
+from bulkimg.s3.client import RequestCounter
 
 BASE_DIRECTORY = "sorted-media/"
 MIN_SIZE = 200

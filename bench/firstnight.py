@@ -28,7 +28,7 @@ def measure_first_night(
     """Seed a shop from `catalog` and the world's objects, then two nights of `bulkimg run`."""
     from bulkimg.catalog import ColumnMap, open_catalog, read_catalog
     from bulkimg.config import load_settings
-    from bulkimg.nightly import run_nightly
+    from bulkimg.run.nightly import run_nightly
     from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
     from bulkimg.sandbox.seed import S3Image, seed_existing_catalog
     from bulkimg.sandbox.snapshot import MEDIA_FIELDS, diff, snapshot

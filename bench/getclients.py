@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.s3server import ACCESS_KEY, BUCKET, REGION, SECRET_KEY, running_server
 from bench.world import ensure_world
-from bulkimg.s3get import PresignedGetter
+from bulkimg.s3.get import PresignedGetter
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
         AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION=REGION
     )
     from bulkimg.config import load_settings
-    from bulkimg.s3client import make_s3_client
+    from bulkimg.s3.client import make_s3_client
 
     world = ensure_world(args.cache_dir.resolve(), args.scale, 2026, say=lambda _: None)
     log = args.cache_dir.resolve() / "getclients-s3server.log"

@@ -416,7 +416,7 @@ def running_server(
     """The server in a child process for the block; yields its endpoint URL."""
     import subprocess
 
-    from bulkimg.demo import free_port
+    from bulkimg.demo.run import free_port
 
     port = free_port()
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ from bench.s3server import ACCESS_KEY, BUCKET, REGION, SECRET_KEY
 if TYPE_CHECKING:
     from bulkimg.config import Settings
     from bulkimg.sandbox import SandboxShop
-    from bulkimg.shopify_client import ShopifyClient
+    from bulkimg.shopify.client import ShopifyClient
 
 SANDBOX_TOKEN = "shpat_bench_sandbox"  # noqa: S105 - the local sandbox's token, not a secret
 _OPERATION = re.compile(r"\b(?:query|mutation)\s+(\w+)")
@@ -104,9 +104,9 @@ def measure_submit(
     with `--wait` to a fresh sandbox shop, then run a night with no change; every request to the
     shop counted."""
     from bulkimg.config import Settings, load_settings
-    from bulkimg.nightly import run_nightly
+    from bulkimg.run.nightly import run_nightly
+    from bulkimg.run.submit import Submission, productset_files_of_build
     from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
-    from bulkimg.submit import Submission, productset_files_of_build
 
     cache = workdir / "cache"
     if warm_cache is not None and not cache.exists():
@@ -167,7 +167,7 @@ def counted_client(
     settings: Settings, shop: SandboxShop
 ) -> Iterator[tuple[ShopifyClient, CallCounter]]:
     """A Shopify client for the sandbox whose every HTTP request is counted."""
-    from bulkimg.shopify_client import client_from_settings
+    from bulkimg.shopify.client import client_from_settings
 
     counter = CallCounter(shop.graphql_path)
     http = httpx.Client(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bulkimg.s3keys import folder_for
+from bulkimg.s3.keys import folder_for
 
 PREFIX = "sorted-media/"
 WORLD_VERSION = 1

@@ -19,7 +19,7 @@ from bulkimg.models import (
     RowProblemKind,
     Variant,
 )
-from bulkimg.s3keys import is_valid_image_sku
+from bulkimg.s3.keys import is_valid_image_sku
 
 if TYPE_CHECKING:
     import pymysql

@@ -17,13 +17,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from bulkimg.build import BuildReport, run_build
 from bulkimg.config import Settings, load_settings
 from bulkimg.errors import BulkimgError, InputFileError, UserError, scrub
-from bulkimg.planfile import PLAN_FILE
-from bulkimg.preview import render_preview
+from bulkimg.formats.plan import PLAN_FILE
 from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter, json_event
-from bulkimg.runlock import writer_lock
+from bulkimg.report.preview import render_preview
+from bulkimg.run.build import BuildReport, run_build
+from bulkimg.run.lock import writer_lock
 
 
 class _Output(Console):
@@ -145,7 +145,7 @@ def _reporter() -> Iterator[Reporter]:
 
 @contextmanager
 def _locked(settings: Settings, command: str) -> Iterator[None]:
-    """This output folder's and shop's lock for a command that writes (bulkimg/runlock.py)."""
+    """This output folder's and shop's lock for a command that writes (bulkimg/run/lock.py)."""
     with writer_lock(settings, command) as grant:
         if grant.stale:
             with _reporter() as reporter:
@@ -269,8 +269,8 @@ def _print_canary(outcome: Any, next_step: str) -> None:
 
 
 def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
-    from bulkimg.shopcheck import check_against_shop
-    from bulkimg.shopify_client import client_from_settings
+    from bulkimg.shop.check import check_against_shop
+    from bulkimg.shopify.client import client_from_settings
 
     with (
         _locked(settings, "plan --against-shop"),
@@ -315,13 +315,13 @@ def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overr
     """Run the build's lines against the shop as it is now (resumes an unfinished run; a build
     already submitted is not sent again without --again)."""
     from bulkimg.formats.submitted import submitted_by
-    from bulkimg.shopify_client import client_from_settings
-    from bulkimg.submit import (
+    from bulkimg.run.submit import (
         Submission,
         digest_of_build,
         digest_of_run,
         productset_files_of_build,
     )
+    from bulkimg.shopify.client import client_from_settings
 
     settings = obj.settings(**overrides)
     if limit is not None and not wait:
@@ -359,8 +359,8 @@ def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overr
 @click.pass_obj
 def reconcile(obj: _Context, output_dir: Path | None) -> None:
     """Rebuild the state file from the shop (a bulk export of products, media and variants)."""
-    from bulkimg.nightly import reconcile as reconcile_state
-    from bulkimg.shopify_client import client_from_settings
+    from bulkimg.run.nightly import reconcile as reconcile_state
+    from bulkimg.shopify.client import client_from_settings
 
     settings = obj.settings(output_dir=output_dir)
     with (
@@ -391,8 +391,8 @@ def run_command(
     **overrides: Any,
 ) -> None:
     """The nightly run: reconcile if needed, build, submit --wait, report (under a lock)."""
-    from bulkimg.nightly import run_nightly
-    from bulkimg.shopify_client import client_from_settings
+    from bulkimg.run.nightly import run_nightly
+    from bulkimg.shopify.client import client_from_settings
 
     ids = _group_selection(group_ids, more_group_ids, all_groups)
     settings = obj.settings(**overrides)
@@ -416,9 +416,9 @@ def run_command(
 @click.pass_obj
 def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
     """Submit again only the retryable lines of FAILURES_FILE, and merge the outcome."""
-    from bulkimg.retry import failures_to_retry, run_retry
-    from bulkimg.s3client import make_s3_client, signing_settings
-    from bulkimg.shopify_client import client_from_settings
+    from bulkimg.run.retry import failures_to_retry, run_retry
+    from bulkimg.s3.client import make_s3_client, signing_settings
+    from bulkimg.shopify.client import client_from_settings
 
     failures_to_retry(failures_file)  # a missing or malformed file is the first thing to report
     settings = obj.settings(**overrides)
@@ -445,9 +445,9 @@ def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
 @click.pass_obj
 def status(obj: _Context, output_dir: Path | None) -> None:
     """Show the run in output/run.json and the live state of its operations."""
-    from bulkimg.runstate import RunStore
-    from bulkimg.shopify_client import client_from_settings
-    from bulkimg.submit import live_status, next_step
+    from bulkimg.formats.run import RunStore
+    from bulkimg.run.submit import live_status, next_step
+    from bulkimg.shopify.client import client_from_settings
 
     settings = obj.settings(output_dir=output_dir)
     state = RunStore(settings.output_dir).load()
@@ -479,7 +479,7 @@ def status(obj: _Context, output_dir: Path | None) -> None:
 def check(obj: _Context, output_dir: Path | None) -> None:
     """Check the shop, the state file, the bucket, its region, the credentials and one
     presigned URL, writing nothing; exit 2 if any check fails."""
-    from bulkimg.preflight import run_checks
+    from bulkimg.run.preflight import run_checks
 
     settings = obj.settings(output_dir=output_dir)
     checks = run_checks(settings)
@@ -497,8 +497,8 @@ def check(obj: _Context, output_dir: Path | None) -> None:
 def cancel(obj: _Context, output_dir: Path | None) -> None:
     """Stop the unfinished run: its live bulk operations are cancelled on the shop, what ran is
     recorded, the rest goes to failures.jsonl (retryable)."""
-    from bulkimg.shopify_client import client_from_settings
-    from bulkimg.submit import Submission, set_aside_damaged
+    from bulkimg.run.submit import Submission, set_aside_damaged
+    from bulkimg.shopify.client import client_from_settings
 
     settings = obj.settings(output_dir=output_dir)
     with _locked(settings, "cancel"):
@@ -533,7 +533,7 @@ def cancel(obj: _Context, output_dir: Path | None) -> None:
 
 def _refresh_preview(settings: Settings, outcome: Any) -> None:
     """Show the outcome on the preview page (no S3 request: URLs are signed locally)."""
-    from bulkimg.preview import render_preview
+    from bulkimg.report.preview import render_preview
 
     if outcome.finished:
         _wrote(render_preview(settings).path)
@@ -581,7 +581,7 @@ def preview(obj: _Context, /, open_page: bool, **overrides: Any) -> None:
 @click.pass_obj
 def unlock(obj: _Context, output_dir: Path | None) -> None:
     """Clear a lock its holder left behind (a crash on another host); never a live one."""
-    from bulkimg.runlock import unlock as clear_locks
+    from bulkimg.run.lock import unlock as clear_locks
 
     settings = obj.settings(output_dir=output_dir)
     cleared = clear_locks(settings)
@@ -601,7 +601,7 @@ def unlock(obj: _Context, output_dir: Path | None) -> None:
 @click.pass_obj
 def demo(obj: _Context, workdir: Path, existing_shop: bool) -> None:
     """build → submit --wait → retry on a sample catalog, a local S3 and the sandbox shop."""
-    from bulkimg.demo import run_demo
+    from bulkimg.demo.run import run_demo
     from bulkimg.sandbox.snapshot import summarize
 
     with _reporter() as reporter:
@@ -642,9 +642,9 @@ _ACCESS = "Access token the shop accepts (default: shpat_sandbox)."
 @click.option("--token", envvar="SHOPIFY_ACCESS_TOKEN", show_envvar=True, help=_ACCESS)
 def sandbox_serve(port: int, state_path: Path | None, token: str | None) -> None:
     """Serve the sandbox shop until SIGTERM or Ctrl-C; point SHOPIFY_SHOP at the URL it prints."""
-    from bulkimg.graphql_schema import ADMIN_API_VERSION
     from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
     from bulkimg.sandbox.server import wait_for_shutdown_signal
+    from bulkimg.shopify.documents import ADMIN_API_VERSION
 
     config = SandboxConfig(access_token=token) if token else SandboxConfig()
     with SandboxShop(state_path, config) as shop, serve(shop, port=port) as url:

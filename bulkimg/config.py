@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     # Header reads in flight: each waits a round trip (~20 ms in-region) for ~0.5 ms of CPU.
     s3_workers: int = Field(64, ge=1, le=256)
     s3_max_attempts: int = Field(8, ge=1, le=50)
-    # The header reads' ranged GETs and the listing's pages (s3get.py): a presigned URL over
+    # The header reads' ranged GETs and the listing's pages (s3/get.py): a presigned URL over
     # kept-alive connections (direct, ~0.15 ms of client CPU per GET), over httpx (~1.2 ms;
     # also used when a proxy applies), or boto3 (get_object and list_objects_v2, ~4 ms).
     s3_get_client: Literal["direct", "httpx", "boto3"] = "direct"
@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     # false, `--no-create`). Products that exist only ever get their images changed.
     create_products: bool = True
     create_status: Literal["DRAFT", "ACTIVE", "ARCHIVED", "UNLISTED"] = "DRAFT"
-    # Variant images (variantimages.py): a variant showing an image bulkimg does not own, or
+    # Variant images (shop/variantimages.py): a variant showing an image bulkimg does not own, or
     # another image of its own Image_SKU, keeps it unless this is true (`--replace-variant-images`).
     replace_variant_images: bool = False
     option_name: str = "SKU"

@@ -17,11 +17,11 @@ import orjson
 import pytest
 from moto import mock_aws
 
-from bulkimg.build import run_build
 from bulkimg.config import Settings, load_settings
-from bulkimg.demo import LocalS3, free_port
+from bulkimg.demo.run import LocalS3, free_port
+from bulkimg.demo.samples import SampleData, demo_data
 from bulkimg.models import CatalogGroup
-from bulkimg.samples import SampleData, demo_data
+from bulkimg.run.build import run_build
 from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
 from bulkimg.sandbox.seed import SeedOptions, SeedReport, seed_existing_catalog
 from bulkimg.sandbox.snapshot import ShopSnapshot, snapshot
@@ -95,12 +95,12 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """moto's in-process S3 with an empty bucket.
 
     moto intercepts boto3's requests only; the header reads' presigned GETs (httpx, see
-    `bulkimg/s3get.py`) are served by moto's S3 app in-process (same buckets) instead.
+    `bulkimg/s3/get.py`) are served by moto's S3 app in-process (same buckets) instead.
     """
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
-        monkeypatch.setattr("bulkimg.s3get._transport", moto_s3_transport)
+        monkeypatch.setattr("bulkimg.s3.get._transport", moto_s3_transport)
         yield client
 
 
@@ -299,7 +299,7 @@ class SandboxSession:
 
     def stage(self, content: bytes, filename: str = "lines.jsonl") -> str:
         """Upload `content` as bulk mutation variables; its stagedUploadPath."""
-        from bulkimg.graphql_schema import load_document
+        from bulkimg.shopify.documents import load_document
 
         item = {"resource": "BULK_MUTATION_VARIABLES", "filename": filename}
         item |= {"mimeType": "text/jsonl", "httpMethod": "POST"}
@@ -313,7 +313,7 @@ class SandboxSession:
 
     def run_bulk_mutation(self, mutation: str, lines: list[Any] | bytes) -> Any:
         """Stage `lines` (dicts become JSON lines) and start a bulk mutation; its payload."""
-        from bulkimg.graphql_schema import load_document
+        from bulkimg.shopify.documents import load_document
 
         content = lines if isinstance(lines, bytes) else jsonl(lines)
         variables = {"mutation": mutation, "stagedUploadPath": self.stage(content)}
@@ -321,7 +321,7 @@ class SandboxSession:
         return data["bulkOperationRunMutation"]
 
     def operation(self, operation_id: str) -> Any:
-        from bulkimg.graphql_schema import load_document
+        from bulkimg.shopify.documents import load_document
 
         return self.data(load_document("bulk_operation"), {"id": operation_id})["bulkOperation"]
 
@@ -421,7 +421,7 @@ def image_url(s3_server: LocalS3) -> Any:
     """Put bytes in moto's S3 (a real image by default); a presigned GET URL for them."""
     import uuid
 
-    from bulkimg.samples import image_bytes
+    from bulkimg.demo.samples import image_bytes
 
     client = s3_server.client()
     bucket = f"sandbox-{uuid.uuid4().hex[:12]}"
@@ -446,7 +446,7 @@ def image_url(s3_server: LocalS3) -> Any:
 @pytest.fixture(scope="session")
 def admin_schemas() -> list[Any]:
     """Our subset SDL and, when ../shared holds it, Shopify's full Admin schema."""
-    from bulkimg.graphql_schema import full_schema, subset_schema
+    from bulkimg.shopify.documents import full_schema, subset_schema
 
     full = shared_dir() / "shopify" / "admin-2026-10.introspection.json.gz"
     if not full.is_file():
@@ -558,7 +558,7 @@ def sample_groups(sample: SampleData) -> list[CatalogGroup]:
 def sent_lines(output_dir: Path) -> list[dict[str, Any]]:
     """The productSet lines the last submit sent (resolved against the shop), wherever the run's
     files are: in `output_dir`, or archived under runs/ by a nightly run."""
-    from bulkimg.runstate import RunStore
+    from bulkimg.formats.run import RunStore
 
     store = RunStore(output_dir)
     run_id = store.load().run_id if store.exists() else ""
@@ -579,8 +579,8 @@ def reorders_done(shop: SandboxShop) -> None:
 
 def sent_groups(output_dir: Path) -> list[str]:
     """The groups the last submit sent lines for (from its resolution)."""
-    from bulkimg.resolve import read_resolution
-    from bulkimg.runstate import RunStore
+    from bulkimg.formats.run import RunStore
+    from bulkimg.shop.resolve import read_resolution
 
     state = RunStore(output_dir).load()
     path = Path(state.resolution_file or "")

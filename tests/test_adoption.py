@@ -3,9 +3,9 @@ and never drops one it does not own."""
 
 from __future__ import annotations
 
-from bulkimg.adoption import Fate, FileSlot, decide
-from bulkimg.planfile import PlanMedia
-from bulkimg.results import ExportedMedia
+from bulkimg.formats.plan import PlanMedia
+from bulkimg.shop.adoption import Fate, FileSlot, decide
+from bulkimg.shopify.results import ExportedMedia
 
 ETAG = "b006dc28aa11"
 CDN = "https://cdn.shopify.com/s/files/1/0001/files"

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from botocore.utils import parse_timestamp
 
-from bulkimg.s3client import fast_timestamp
+from bulkimg.s3.client import fast_timestamp
 
 REPO = Path(__file__).resolve().parents[1]
 REQUIRED_KEYS = {

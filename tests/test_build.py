@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from bulkimg.build import run_build
+from bulkimg.demo.samples import SampleData
 from bulkimg.errors import ConfigError
-from bulkimg.graphql_schema import load_document, validate_operation
-from bulkimg.samples import SampleData
-from bulkimg.shopname import shopify_filename
+from bulkimg.plan.names import shopify_filename
+from bulkimg.run.build import run_build
+from bulkimg.shopify.documents import load_document, validate_operation
 from tests.conftest import BUCKET, secrets_in
 
 LOG_LINE = re.compile(

@@ -1,4 +1,5 @@
-"""Unit tests of bulkjob.py: the BulkRunner state machine (stage, upload, run, poll, collect).
+"""Unit tests of shopify/bulkjob.py: the BulkRunner state machine (stage, upload, run, poll,
+collect).
 
 The shop is a fake client implementing only `execute(name, variables, idempotent=...)` and
 `upload_staged(url, parameters, path)`, answering from a script; waits are recorded, not slept.
@@ -14,16 +15,16 @@ from typing import Any, cast
 
 import pytest
 
-from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record
-from bulkimg.graphql_schema import load_document
-from bulkimg.results import STAGED_UPLOAD_REFUSED
-from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
-from bulkimg.shopify_client import (
+from bulkimg.formats.run import OperationRecord, Phase, RunState, RunStore, Step, now_iso
+from bulkimg.shopify.bulkjob import BulkRunner, PollPolicy, new_record
+from bulkimg.shopify.client import (
     ShopifyClient,
     ShopifyError,
     ShopifyNetworkError,
     ShopifyServerError,
 )
+from bulkimg.shopify.documents import load_document
+from bulkimg.shopify.results import STAGED_UPLOAD_REFUSED
 
 RUN_ID = "run0123"
 UPLOAD_URL = "https://shopify-staged-uploads.storage.googleapis.com/"

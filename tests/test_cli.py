@@ -10,8 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bulkimg.demo import LocalS3
-from bulkimg.samples import SampleData
+from bulkimg.demo.run import LocalS3
+from bulkimg.demo.samples import SampleData
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, secrets_in
 from tests.test_preview import page_cards
 

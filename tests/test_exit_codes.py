@@ -28,11 +28,11 @@ import pytest
 
 from bulkimg.cli import main
 from bulkimg.config import Settings, env_name
-from bulkimg.demo import LocalS3
+from bulkimg.demo.run import LocalS3
+from bulkimg.demo.samples import SampleData
 from bulkimg.formats.failures import FailureRecord, failure_of, read_failures
 from bulkimg.formats.jsonl import dump_model
 from bulkimg.formats.manifest import ManifestRecord, read_manifest
-from bulkimg.samples import SampleData
 from bulkimg.sandbox import FaultRule, SandboxShop
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN
 from tests.test_faults_shop import GROUPS, build_sample, copy_build
@@ -244,7 +244,7 @@ def test_plan_against_shop_exits_1_when_a_line_would_change_what_bulkimg_does_no
     def guard(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"{ONE_GROUP}: the line would change the product's title")
 
-    monkeypatch.setattr("bulkimg.shopcheck.resolve_run", guard)
+    monkeypatch.setattr("bulkimg.shop.check.resolve_run", guard)
     ran = bulkimg(("plan", "--against-shop"), environment(settings))
     assert ran.code == 1, ran.out + ran.err
     assert "would change what bulkimg does not own" in ran.out and "title" in ran.out

@@ -22,9 +22,9 @@ import orjson
 import pytest
 
 from bulkimg.config import Settings
-from bulkimg.demo import LocalS3
-from bulkimg.runstate import Phase, RunStore, Step
-from bulkimg.samples import SampleData
+from bulkimg.demo.run import LocalS3
+from bulkimg.demo.samples import SampleData
+from bulkimg.formats.run import Phase, RunStore, Step
 from bulkimg.sandbox import FaultRule, SandboxShop
 from bulkimg.sandbox.faults import Route
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN

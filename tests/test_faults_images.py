@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
 from bulkimg.config import Settings
-from bulkimg.imageheader import (
+from bulkimg.images.cache import ProbeCache
+from bulkimg.images.header import (
     ByteWindows,
     ImageFormat,
     ImageHeader,
@@ -30,9 +31,8 @@ from bulkimg.imageheader import (
     read_image_header_from_bytes,
 )
 from bulkimg.models import ImageProbe, Rejection, SkuImages
-from bulkimg.probecache import ProbeCache
-from bulkimg.s3index import S3ImageIndex
-from bulkimg.s3keys import folder_for
+from bulkimg.s3.index import S3ImageIndex
+from bulkimg.s3.keys import folder_for
 
 SKU = "827749"
 FOLDER = folder_for(SKU)

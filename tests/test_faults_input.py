@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bulkimg.build import run_build
 from bulkimg.catalog import Catalog, ColumnMap, open_catalog, read_catalog
+from bulkimg.demo.samples import image_bytes
+from bulkimg.formats.logs import log_safe
 from bulkimg.models import ImageSkuState, Rejection, RowProblemKind
-from bulkimg.presign import PROBE_KEYS
-from bulkimg.runlogs import log_safe
-from bulkimg.s3keys import (
+from bulkimg.run.build import run_build
+from bulkimg.s3.keys import (
     ACCEPTED_EXTENSIONS,
     MAX_VARIATION_DIGITS,
     ParsedName,
@@ -29,7 +29,7 @@ from bulkimg.s3keys import (
     is_valid_image_sku,
     parse_image_name,
 )
-from bulkimg.samples import image_bytes
+from bulkimg.s3.presign import PROBE_KEYS
 from tests.conftest import BUCKET
 from tests.test_catalog import mysql_table
 

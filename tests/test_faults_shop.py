@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from bulkimg.build import run_build
 from bulkimg.config import Settings, load_settings
-from bulkimg.demo import LocalS3
-from bulkimg.preview import render_preview
-from bulkimg.results import read_export
-from bulkimg.runstate import Phase, RunStore
-from bulkimg.samples import SampleData
+from bulkimg.demo.run import LocalS3
+from bulkimg.demo.samples import SampleData
+from bulkimg.formats.run import Phase, RunStore
+from bulkimg.report.preview import render_preview
+from bulkimg.run.build import run_build
 from bulkimg.sandbox import FaultRule, SandboxShop
+from bulkimg.shopify.results import read_export
 from tests.conftest import (
     BUCKET,
     CANARY_KEY_ID,
@@ -415,8 +415,8 @@ def test_presigned_urls_quoted_in_errors_are_redacted(make_settings: Any) -> Non
 
     from bulkimg.formats.failures import failure_of
     from bulkimg.formats.jsonl import dump_model
-    from bulkimg.s3client import make_s3_client
-    from bulkimg.submit import _failure_log_lines
+    from bulkimg.run.submit import _failure_log_lines
+    from bulkimg.s3.client import make_s3_client
 
     s3 = make_s3_client(make_settings())
     params = {"Bucket": BUCKET, "Key": "sorted-media/11/02/19/1102192-1a-100.jpg"}
@@ -444,8 +444,8 @@ def test_waiting_for_media_says_how_many_images_it_waits_for_and_exports_only_th
     settings: Settings, shop: SandboxShop
 ) -> None:
     from bulkimg.progress import NullReporter
-    from bulkimg.shopify_client import client_from_settings
-    from bulkimg.submit import Submission, productset_files_of_build
+    from bulkimg.run.submit import Submission, productset_files_of_build
+    from bulkimg.shopify.client import client_from_settings
 
     class Said(NullReporter):
         def __init__(self) -> None:

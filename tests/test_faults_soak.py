@@ -18,15 +18,15 @@ import orjson
 import pytest
 
 from bulkimg.config import Settings
-from bulkimg.demo import LocalS3
-from bulkimg.planfile import PlanMedia, PlanRecord, PlanVariant
-from bulkimg.productset import LineRules, productset_variables
-from bulkimg.retry import run_retry
-from bulkimg.s3client import make_s3_client
-from bulkimg.samples import image_bytes
+from bulkimg.demo.run import LocalS3
+from bulkimg.demo.samples import image_bytes
+from bulkimg.formats.plan import PlanMedia, PlanRecord, PlanVariant
+from bulkimg.plan.productset import LineRules, productset_variables
+from bulkimg.run.retry import run_retry
+from bulkimg.run.submit import Submission, SubmitOutcome
+from bulkimg.s3.client import make_s3_client
 from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop
-from bulkimg.shopify_client import client_from_settings
-from bulkimg.submit import Submission, SubmitOutcome
+from bulkimg.shopify.client import client_from_settings
 from tests.conftest import SHOP_TOKEN
 from tests.test_faults_shop import assert_no_secrets
 from tests.test_submit import jsonl

@@ -37,7 +37,7 @@ from graphql import (
 )
 from graphql.utilities import get_default_value_ast
 
-from bulkimg.graphql_schema import (
+from bulkimg.shopify.documents import (
     ADMIN_API_VERSION,
     document_names,
     full_schema,

@@ -1,4 +1,4 @@
-"""The header reads' HTTP/1.1 client (`bulkimg/http1.py`) against canned answers over loopback.
+"""The header reads' HTTP/1.1 client (`bulkimg/s3/http1.py`) against canned answers over loopback.
 
 A one-connection server thread reads each request and writes the next canned answer, in pieces
 of any size (hypothesis), so each way an answer can be delimited, kept alive or cut is met on a
@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulkimg import http1
-from bulkimg.http1 import BodyCutShortError, ClosedBeforeAnswerError, ProtocolError
+from bulkimg.s3 import http1
+from bulkimg.s3.http1 import BodyCutShortError, ClosedBeforeAnswerError, ProtocolError
 
 
 class CannedServer:
@@ -232,7 +232,7 @@ def test_host_header_leaves_out_the_default_port_and_brackets_ipv6() -> None:
 
 
 def test_the_direct_sender_sends_again_once_when_a_kept_alive_connection_was_closed() -> None:
-    from bulkimg.s3get import DirectSender, Reply, S3GetError
+    from bulkimg.s3.get import DirectSender, Reply, S3GetError
 
     with serving([LENGTH, b"<close>", LENGTH, b"<close>", b"<close>"]) as server:
         sender = DirectSender()
@@ -405,7 +405,7 @@ def test_an_error_answer_is_read_up_to_its_own_limit_whatever_the_gets() -> None
 def test_a_reset_kept_alive_connection_is_sent_again_at_once(
     when: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bulkimg.s3get import DirectSender, Reply
+    from bulkimg.s3.get import DirectSender, Reply
 
     answered = threading.Event()
 
@@ -421,7 +421,7 @@ def test_a_reset_kept_alive_connection_is_sent_again_at_once(
         threading.Event().wait(1)
 
     sleeps: list[float] = []
-    monkeypatch.setattr("bulkimg.s3get.time.sleep", sleeps.append)
+    monkeypatch.setattr("bulkimg.s3.get.time.sleep", sleeps.append)
     server = ScriptedServer(script)
     sender = DirectSender()
     url = f"http://127.0.0.1:{server.port}/b/k?X-Amz-Signature=1"
@@ -440,7 +440,7 @@ def test_the_httpx_sender_sends_again_at_once_on_a_reset_kept_alive_connection(
     when: str, make_settings: Any
 ) -> None:
     # The sender used behind proxies: the same promise as the direct one.
-    from bulkimg.s3get import HttpxSender, Reply
+    from bulkimg.s3.get import HttpxSender, Reply
 
     answered = threading.Event()
 

@@ -1,4 +1,4 @@
-"""Tests for bulkimg.imageheader: image size and format from a few byte ranges."""
+"""Tests for bulkimg.images.header: image size and format from a few byte ranges."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
-from bulkimg.imageheader import (
+from bulkimg.images.header import (
     ByteWindows,
     ImageFormat,
     ImageHeader,

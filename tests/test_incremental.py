@@ -1,4 +1,4 @@
-"""Unit tests of incremental.py: which groups the state file says already match the shop.
+"""Unit tests of plan/incremental.py: which groups the state file says already match the shop.
 
 A group is unchanged (no line) only when the product holds exactly the wanted images of
 bulkimg (same Image_SKU, variation and ETag, in order, all READY) and every variant shows its
@@ -11,9 +11,9 @@ from typing import Any, cast
 
 import pytest
 
-from bulkimg.incremental import Incremental, classify
 from bulkimg.models import GroupPlan, PlannedImage, PlannedVariant
-from bulkimg.statestore import KnownMedia, ProductState, StateStore
+from bulkimg.plan.incremental import Incremental, classify
+from bulkimg.run.statestore import KnownMedia, ProductState, StateStore
 
 FOLDER = "sorted-media/11/02/19/"
 ETAG_1 = "b006dc28aa11bb22cc33dd44ee55ff66"

@@ -13,13 +13,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from bulkimg.config import Settings
-from bulkimg.demo import LocalS3
-from bulkimg.nightly import NightlyRun, run_nightly
-from bulkimg.runlock import RunLockedError
-from bulkimg.samples import image_bytes
+from bulkimg.demo.run import LocalS3
+from bulkimg.demo.samples import image_bytes
+from bulkimg.run.lock import RunLockedError
+from bulkimg.run.nightly import NightlyRun, run_nightly
+from bulkimg.run.statestore import StateStore
 from bulkimg.sandbox import SandboxShop
-from bulkimg.shopify_client import client_from_settings
-from bulkimg.statestore import StateStore
+from bulkimg.shopify.client import client_from_settings
 from tests.conftest import reorders_done, sent_lines
 from tests.test_faults_shop import assert_no_secrets
 from tests.test_submit import PRODUCT, graphql, jsonl, mutation_operations

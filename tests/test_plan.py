@@ -1,4 +1,4 @@
-"""Unit tests of plan.py: one catalog group and the S3 index -> the plan of its product.
+"""Unit tests of plan/groups.py: one catalog group and the S3 index -> the plan of its product.
 
 Pure functions on hand-made records: no S3, no catalog, no shop.
 """
@@ -18,7 +18,7 @@ from bulkimg.models import (
     SkuImages,
     Variant,
 )
-from bulkimg.plan import PlanRules, plan_group
+from bulkimg.plan.groups import PlanRules, plan_group
 
 GROUP = "LGD-101792"
 

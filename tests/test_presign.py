@@ -1,4 +1,4 @@
-"""bulkimg.presign: our presigned GET URLs are botocore's, byte for byte, and they fetch."""
+"""bulkimg.s3.presign: our presigned GET URLs are botocore's, byte for byte, and they fetch."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulkimg.config import load_settings
-from bulkimg.demo import LocalS3
-from bulkimg.presign import FastPresigner, botocore_presigner, presigner
-from bulkimg.s3client import make_s3_client
+from bulkimg.demo.run import LocalS3
+from bulkimg.s3.client import make_s3_client
+from bulkimg.s3.presign import FastPresigner, botocore_presigner, presigner
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN
 
 ENDPOINTS = (None, "http://127.0.0.1:9000", "https://minio.example.com:9443", "http://[::1]:9000")

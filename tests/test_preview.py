@@ -21,12 +21,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bulkimg.build import run_build
 from bulkimg.cli import cli
+from bulkimg.demo.samples import SampleData, image_bytes
 from bulkimg.errors import InputFileError
 from bulkimg.formats.manifest import ManifestRecord
 from bulkimg.outputs import output_set
-from bulkimg.preview import (
+from bulkimg.report.preview import (
     Card,
     CardSet,
     PageInfo,
@@ -39,9 +39,9 @@ from bulkimg.preview import (
     render_preview,
     write_preview,
 )
-from bulkimg.s3client import RequestCounter, make_s3_client
-from bulkimg.samples import SampleData, image_bytes
-from bulkimg.thumbnails import ThumbnailCache, Thumbnailer, make_thumbnail
+from bulkimg.report.thumbnails import ThumbnailCache, Thumbnailer, make_thumbnail
+from bulkimg.run.build import run_build
+from bulkimg.s3.client import RequestCounter, make_s3_client
 from tests.conftest import BUCKET, CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN
 
 REPO = Path(__file__).resolve().parents[1]
@@ -569,7 +569,7 @@ def test_preview_is_all_or_nothing_with_the_build(
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("template broke")
 
-    monkeypatch.setattr("bulkimg.build.write_preview", broken)
+    monkeypatch.setattr("bulkimg.run.build.write_preview", broken)
     with pytest.raises(RuntimeError):
         built()
     assert not list((Path.cwd() / "output").glob("*"))

@@ -16,10 +16,10 @@ from typing import Any
 import orjson
 import pytest
 
-from bulkimg.build import run_build
-from bulkimg.demo import LocalS3
-from bulkimg.preview import render_preview
-from bulkimg.samples import SampleData
+from bulkimg.demo.run import LocalS3
+from bulkimg.demo.samples import SampleData
+from bulkimg.report.preview import render_preview
+from bulkimg.run.build import run_build
 from tests.conftest import skip_or_fail
 from tests.test_preview import hostile_page, page_cards, render_synthetic, write_jsonl
 
@@ -280,7 +280,7 @@ def test_twenty_thousand_groups_open_page_through_and_filter(
 def test_cards_say_what_the_next_submit_would_do_after_plan_against_shop(
     browser: Any, make_settings: Any
 ) -> None:
-    from bulkimg.resolve import CHECK_RESOLUTION, ResolvedGroup
+    from bulkimg.shop.resolve import CHECK_RESOLUTION, ResolvedGroup
     from tests.test_preview import plan_line
 
     settings = make_settings(aws_s3_bucket="")

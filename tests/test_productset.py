@@ -1,4 +1,4 @@
-"""Unit tests of productset.py: a plan -> the productSet variables of one JSONL line.
+"""Unit tests of plan/productset.py: a plan -> the productSet variables of one JSONL line.
 
 Pure: plans are built by hand, URLs come from a stand-in for the presigner, and lines are
 validated against the shipped subset of the Admin schema (no shop, no S3).
@@ -9,9 +9,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from bulkimg.graphql_schema import load_document, subset_schema, validate_operation
 from bulkimg.models import GroupPlan, PlannedImage, PlannedVariant
-from bulkimg.productset import PRODUCT_SET_DOCUMENT, LineRules, productset_variables
+from bulkimg.plan.productset import PRODUCT_SET_DOCUMENT, LineRules, productset_variables
+from bulkimg.shopify.documents import load_document, subset_schema, validate_operation
 
 FOLDER = "sorted-media/82/77/49/"
 

@@ -9,9 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
-from bulkimg.graphql_schema import load_document, validate_operation
-from bulkimg.planfile import PlanMedia, PlanRecord, PlanVariant
-from bulkimg.resolve import (
+from bulkimg.formats.plan import PlanMedia, PlanRecord, PlanVariant
+from bulkimg.plan.names import shopify_filename
+from bulkimg.shop.index import ShopIndex
+from bulkimg.shop.resolve import (
     APPEND,
     CREATE,
     DELETE,
@@ -21,9 +22,8 @@ from bulkimg.resolve import (
     resolve_line,
     resolve_run,
 )
-from bulkimg.results import ExportedMedia, ExportedProduct, ExportedVariant
-from bulkimg.shopindex import ShopIndex
-from bulkimg.shopname import shopify_filename
+from bulkimg.shopify.documents import load_document, validate_operation
+from bulkimg.shopify.results import ExportedMedia, ExportedProduct, ExportedVariant
 
 KEY1 = "sorted-media/82/77/49/827749-1a-111.jpg"
 KEY2 = "sorted-media/82/77/49/827749-2a-222.jpg"
@@ -156,8 +156,8 @@ def test_resolve_run_writes_private_line_files_and_one_record_per_group(tmp_path
 
 
 def test_the_images_only_check_refuses_a_line_that_would_touch_more() -> None:
-    from bulkimg.adoption import decide
-    from bulkimg.resolve import check_images_only
+    from bulkimg.shop.adoption import decide
+    from bulkimg.shop.resolve import check_images_only
 
     product = shop_product("lgd-1", image(5, "on-model.jpg"))
     decision = decide(plan_record().media, product.media)

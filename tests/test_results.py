@@ -1,4 +1,5 @@
-"""Unit tests of results.py: a bulk operation's result JSONL read back onto its input lines, and
+"""Unit tests of shopify/results.py: a bulk operation's result JSONL read back onto its input
+lines, and
 the product export (a bulk query's flat, ungrouped rows) re-assembled by `__parentId`.
 
 Result files are written by hand in tmp_path; no shop, no download.
@@ -12,14 +13,14 @@ from typing import Any
 import orjson
 import pytest
 
-from bulkimg.results import (
+from bulkimg.formats.run import OperationRecord, Phase
+from bulkimg.shopify.results import (
     RETRYABLE_CODES,
     STAGED_UPLOAD_REFUSED,
     LineResult,
     read_export,
     read_line_results,
 )
-from bulkimg.runstate import OperationRecord, Phase
 
 PRODUCT = "gid://shopify/Product/{}"
 VARIANT = "gid://shopify/ProductVariant/{}"

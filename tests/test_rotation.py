@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def test_old_runs_and_logs_are_rotated(tmp_path: Path) -> None:
-    from bulkimg.rotation import archive_run, prune_logs
+    from bulkimg.run.rotation import archive_run, prune_logs
 
     out, logs = tmp_path / "output", tmp_path / "logs"
     (out / "results").mkdir(parents=True)

@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from bulkimg.config import load_settings
-from bulkimg.demo import LocalS3
-from bulkimg.runlock import RunLockedError, lock_paths, writer_lock
-from bulkimg.samples import SampleData
+from bulkimg.demo.run import LocalS3
+from bulkimg.demo.samples import SampleData
+from bulkimg.run.lock import RunLockedError, lock_paths, writer_lock
 from tests.test_cli import bulkimg, env_for
 
 HOLDER = textwrap.dedent(
@@ -26,7 +26,7 @@ HOLDER = textwrap.dedent(
     import sys
     from pathlib import Path
     from bulkimg.config import load_settings
-    from bulkimg.runlock import writer_lock
+    from bulkimg.run.lock import writer_lock
 
     out = Path(sys.argv[1])
     settings = load_settings({"output_dir": out, "state_file": out / "state.sqlite"}, env_file=None)

@@ -20,12 +20,12 @@ import orjson
 import pytest
 from botocore.config import Config
 
-from bulkimg.build import run_build
 from bulkimg.cli import print_build_summary
 from bulkimg.config import Settings
-from bulkimg.demo import LocalS3
+from bulkimg.demo.run import LocalS3
+from bulkimg.demo.samples import SampleData
 from bulkimg.errors import ConfigError
-from bulkimg.samples import SampleData
+from bulkimg.run.build import run_build
 from tests.conftest import secrets_in
 from tests.s3faults import FaultProxy, Refusal, Request, fault_proxy
 from tests.test_s3_faults import account
@@ -211,8 +211,8 @@ def test_a_refused_link_fails_the_build_before_it_reports_success(
 def test_an_unreachable_s3_address_is_named_at_once(make_settings: Any, tmp_path: Path) -> None:
     import socket
 
-    from bulkimg.build import run_build
     from bulkimg.errors import S3Error
+    from bulkimg.run.build import run_build
 
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
@@ -272,8 +272,8 @@ def test_the_cli_build_follows_the_bucket_region_moto_s_server_names(
     from click.testing import CliRunner
 
     from bulkimg.cli import cli
-    from bulkimg.preflight import run_checks
-    from bulkimg.s3client import signing_settings
+    from bulkimg.run.preflight import run_checks
+    from bulkimg.s3.client import signing_settings
     from tests.conftest import CANARY_KEY_ID, CANARY_SECRET
     from tests.test_preview import page_cards
 

@@ -17,14 +17,14 @@ import orjson
 import pytest
 from botocore.credentials import RefreshableCredentials
 
-from bulkimg.build import run_build
 from bulkimg.config import Settings, load_settings
+from bulkimg.demo.samples import SampleData
 from bulkimg.errors import ConfigError
-from bulkimg.presign import SIGV4_MAX_SECONDS, link_lifetime, presigner
-from bulkimg.s3client import make_s3_client
-from bulkimg.samples import SampleData
-from bulkimg.shopify_client import client_from_settings
-from bulkimg.submit import Submission, productset_files_of_build
+from bulkimg.run.build import run_build
+from bulkimg.run.submit import Submission, productset_files_of_build
+from bulkimg.s3.client import make_s3_client
+from bulkimg.s3.presign import SIGV4_MAX_SECONDS, link_lifetime, presigner
+from bulkimg.shopify.client import client_from_settings
 from tests.conftest import BUCKET, CANARY_SECRET, CANARY_TOKEN
 
 FIRST_KEY = "ASIAFIRSTSESSION0001"
@@ -259,7 +259,7 @@ def _fail_one_image(settings: Settings, shop: Any) -> None:
 
 
 def _retry(settings: Settings, s3: Any) -> Any:
-    from bulkimg.retry import run_retry
+    from bulkimg.run.retry import run_retry
 
     with client_from_settings(settings) as client:
         _, outcome = run_retry(settings, client, settings.output_dir / "failures.jsonl", s3)

@@ -18,14 +18,14 @@ from typing import Any
 import orjson
 import pytest
 
-from bulkimg.build import BuildReport, run_build
 from bulkimg.config import Settings, load_settings
-from bulkimg.demo import LocalS3
+from bulkimg.demo.run import LocalS3
+from bulkimg.demo.samples import SampleData, image_bytes
 from bulkimg.errors import S3Error
-from bulkimg.s3index import BODY_READ_ATTEMPTS
-from bulkimg.s3keys import folder_for
-from bulkimg.samples import SampleData, image_bytes
-from bulkimg.shopname import shopify_filename
+from bulkimg.plan.names import shopify_filename
+from bulkimg.run.build import BuildReport, run_build
+from bulkimg.s3.index import BODY_READ_ATTEMPTS
+from bulkimg.s3.keys import folder_for
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, secrets_in
 from tests.s3faults import Fault, FaultProxy, fault_proxy
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from bulkimg.build import run_build
 from bulkimg.config import Settings
-from bulkimg.demo import LocalS3
+from bulkimg.demo.run import LocalS3
+from bulkimg.demo.samples import SampleData
 from bulkimg.errors import ConfigError
-from bulkimg.s3client import _ssl_context
-from bulkimg.samples import SampleData
+from bulkimg.run.build import run_build
+from bulkimg.s3.client import _ssl_context
 from tests.conftest import secrets_in
 from tests.s3faults import FaultProxy, fault_proxy
 from tests.test_s3_faults import account

@@ -1,4 +1,4 @@
-"""The header reads' presigned GETs over httpx (`bulkimg/s3get.py`), against moto in-process.
+"""The header reads' presigned GETs over httpx (`bulkimg/s3/get.py`), against moto in-process.
 
 What the fault proxy (tests/test_s3_faults.py) proves end to end is checked here at the
 request level: every GET counted once, S3's answers mapped as boto3's were, no secret in a
@@ -18,14 +18,14 @@ import httpx
 import pytest
 from PIL import Image
 
-from bulkimg.http1 import BodyCutShortError
+from bulkimg.demo.samples import image_bytes
+from bulkimg.images.cache import ProbeCache
 from bulkimg.models import Rejection
-from bulkimg.probecache import ProbeCache
-from bulkimg.s3client import RequestCounter, make_s3_client
-from bulkimg.s3get import PresignedGetter, S3GetError, redact
-from bulkimg.s3index import S3ImageIndex
-from bulkimg.s3keys import folder_for
-from bulkimg.samples import image_bytes
+from bulkimg.s3.client import RequestCounter, make_s3_client
+from bulkimg.s3.get import PresignedGetter, S3GetError, redact
+from bulkimg.s3.http1 import BodyCutShortError
+from bulkimg.s3.index import S3ImageIndex
+from bulkimg.s3.keys import folder_for
 from tests.conftest import (
     BUCKET,
     CANARY_KEY_ID,
@@ -82,7 +82,7 @@ def recorder(s3: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     def install(answer: Any = None, list_answer: Any = None) -> Recorder:
         transport = Recorder(answer, list_answer)
-        monkeypatch.setattr("bulkimg.s3get._transport", lambda: transport)
+        monkeypatch.setattr("bulkimg.s3.get._transport", lambda: transport)
         return transport
 
     return install
@@ -123,7 +123,7 @@ def test_every_get_is_counted_once_as_getobject_with_its_attempts(
     assert extensions >= 1  # the ICC JPEG needed more than its first 64 KiB
     assert counter.calls["GetObject"] == gets == stats.probed + extensions == 4 + extensions
     assert counter.attempts == counter.calls["GetObject"] + counter.calls["ListObjectsV2"]
-    # (moto's default client presigns with SigV2: presign.py's fallback, botocore's URL)
+    # (moto's default client presigns with SigV2: s3/presign.py's fallback, botocore's URL)
     assert all(r.method == "GET" and "Signature=" in str(r.url) for r in transport.requests)
     assert {r.headers["If-Match"][:1] for r in transport.requests} == {'"'}
     # boto3's path reads the same ranges: the same count.
@@ -357,7 +357,7 @@ def test_a_listing_answer_boto3_would_get_past_is_listed_with_boto3(
 @pytest.fixture(params=["direct", "httpx"])
 def sender_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     kind: str = request.param
-    monkeypatch.setattr("bulkimg.s3get.S3_READ_TIMEOUT", 3.0)  # a wrong wait fails fast
+    monkeypatch.setattr("bulkimg.s3.get.S3_READ_TIMEOUT", 3.0)  # a wrong wait fails fast
     return kind
 
 
@@ -419,7 +419,7 @@ def test_a_trickling_body_is_cut_at_the_deadline_by_either_sender(
 ) -> None:
     from tests.test_http1 import ScriptedServer, read_request, trickle
 
-    monkeypatch.setattr("bulkimg.s3get.GET_DEADLINE_SECONDS", 0.6)
+    monkeypatch.setattr("bulkimg.s3.get.GET_DEADLINE_SECONDS", 0.6)
     stop = threading.Event()
 
     def script(conn: socket.socket, _: int) -> None:
@@ -456,8 +456,8 @@ def test_a_trickling_head_is_cut_at_the_deadline_by_every_sender(
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
                  "all_proxy", "NO_PROXY", "no_proxy"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("bulkimg.s3get.S3_READ_TIMEOUT", 3.0)  # each byte well within it
-    monkeypatch.setattr("bulkimg.s3get.GET_DEADLINE_SECONDS", 1.0)
+    monkeypatch.setattr("bulkimg.s3.get.S3_READ_TIMEOUT", 3.0)  # each byte well within it
+    monkeypatch.setattr("bulkimg.s3.get.GET_DEADLINE_SECONDS", 1.0)
     stop = threading.Event()
     request_lines: list[bytes] = []
     head = b'HTTP/1.1 206 Partial Content\r\nContent-Length: 5\r\nETag: "e"\r\n\r\nhello'

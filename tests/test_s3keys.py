@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bulkimg.models import Rejection
-from bulkimg.s3keys import (
+from bulkimg.s3.keys import (
     ParsedName,
     extract_variation_number,
     folder_for,

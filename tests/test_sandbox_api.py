@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bulkimg.graphql_schema import ADMIN_API_VERSION, document_names, load_document
 from bulkimg.sandbox import SandboxConfig, SandboxShop
+from bulkimg.shopify.documents import ADMIN_API_VERSION, document_names, load_document
 from tests.conftest import SANDBOX_TOKEN, SandboxSession
 from tests.test_graphql_schema import SAMPLE_PRODUCT_SET_VARIABLES
 

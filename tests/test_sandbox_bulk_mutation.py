@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bulkimg.graphql_schema import load_document
 from bulkimg.sandbox import FaultRule
+from bulkimg.shopify.documents import load_document
 from tests.conftest import SandboxSession, jsonl, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")

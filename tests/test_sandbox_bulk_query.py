@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulkimg.graphql_schema import load_document
+from bulkimg.shopify.documents import load_document
 from tests.conftest import SandboxSession, product_line
 
 RUN_QUERY = load_document("bulk_operation_run_query")

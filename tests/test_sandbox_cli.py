@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from bulkimg.graphql_schema import ADMIN_API_VERSION, load_document
+from bulkimg.shopify.documents import ADMIN_API_VERSION, load_document
 
 
 def test_serve_prints_its_url_answers_and_exits_0_on_sigterm(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bulkimg.graphql_schema import load_document
 from bulkimg.sandbox import FaultRule
 from bulkimg.sandbox.faults import FaultRuleError
+from bulkimg.shopify.documents import load_document
 from tests.conftest import SANDBOX_TOKEN, SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")

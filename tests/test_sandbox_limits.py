@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bulkimg.graphql_schema import load_document
+from bulkimg.shopify.documents import load_document
 from tests.conftest import SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")

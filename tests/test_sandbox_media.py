@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bulkimg.graphql_schema import load_document
-from bulkimg.samples import image_bytes
+from bulkimg.demo.samples import image_bytes
+from bulkimg.shopify.documents import load_document
 from tests.conftest import SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulkimg.graphql_schema import load_document
-from bulkimg.samples import image_bytes
+from bulkimg.demo.samples import image_bytes
+from bulkimg.shopify.documents import load_document
 from tests.conftest import SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from bulkimg.graphql_schema import load_document
+from bulkimg.shopify.documents import load_document
 from tests.conftest import SandboxSession
 
 STAGED = {

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bulkimg.graphql_schema import load_document
 from bulkimg.sandbox.throttle import LeakyBucket
+from bulkimg.shopify.documents import load_document
 from tests.conftest import SandboxSession, product_line
 
 TWELVE_POINTS = "{ products(first: 10) { nodes { id } } }"  # 2 + 10 x 1

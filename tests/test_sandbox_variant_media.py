@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulkimg.graphql_schema import load_document
+from bulkimg.shopify.documents import load_document
 from tests.conftest import SandboxSession, product_line, wait_for
 
 APPEND = load_document("variant_append_media")

@@ -16,12 +16,12 @@ import httpx
 import orjson
 import pytest
 
-from bulkimg.build import run_build
 from bulkimg.config import Settings
+from bulkimg.demo.samples import SampleData
 from bulkimg.errors import ConfigError
-from bulkimg.samples import SampleData
-from bulkimg.shopify_client import client_from_settings
-from bulkimg.submit import Submission, productset_files_of_build
+from bulkimg.run.build import run_build
+from bulkimg.run.submit import Submission, productset_files_of_build
+from bulkimg.shopify.client import client_from_settings
 from tests.conftest import SHOP_TOKEN, SeaweedS3
 from tests.test_s3_faults import account
 

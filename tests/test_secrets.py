@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from bulkimg.catalog import ColumnMap, open_catalog, parse_mysql_url, read_catalog
 from bulkimg.cli import main
 from bulkimg.config import Settings
-from bulkimg.demo import LocalS3
-from bulkimg.samples import SampleData
+from bulkimg.demo.run import LocalS3
+from bulkimg.demo.samples import SampleData
 from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop, serve
 from tests.test_catalog import ROWS, mysql_table
 from tests.test_cli import bulkimg
@@ -239,8 +239,8 @@ SIGNED = (b"X-Amz-Signature", b"X-Amz-Credential")
 def test_files_holding_presigned_urls_are_created_0600(
     settings: Settings, shop: SandboxShop
 ) -> None:
-    from bulkimg.preview import render_preview
-    from bulkimg.rotation import archive_run
+    from bulkimg.report.preview import render_preview
+    from bulkimg.run.rotation import archive_run
     from tests.test_submit import retry, submit
 
     old = os.umask(0o022)

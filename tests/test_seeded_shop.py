@@ -22,10 +22,10 @@ import pytest
 
 from bulkimg.cli import main
 from bulkimg.config import Settings
-from bulkimg.demo import LocalS3
-from bulkimg.nightly import NightlyRun, reconcile, run_nightly
-from bulkimg.preview import render_preview
-from bulkimg.runstate import Phase, RunStore
+from bulkimg.demo.run import LocalS3
+from bulkimg.formats.run import Phase, RunStore
+from bulkimg.report.preview import render_preview
+from bulkimg.run.nightly import NightlyRun, reconcile, run_nightly
 from bulkimg.sandbox import FaultRule, SandboxShop
 from bulkimg.sandbox.seed import LIFESTYLE_ALT, images_from_objects, seed_existing_catalog
 from bulkimg.sandbox.snapshot import (
@@ -36,7 +36,7 @@ from bulkimg.sandbox.snapshot import (
     s3_file_of,
     snapshot,
 )
-from bulkimg.shopify_client import client_from_settings
+from bulkimg.shopify.client import client_from_settings
 from tests.conftest import (
     CANARY_KEY_ID,
     CANARY_SECRET,
@@ -90,7 +90,8 @@ def harm(seeded: SeededShop, after: ShopSnapshot) -> list[str]:
             # bulkimg's (or the old workflow's) out-of-date copy, replaced by the new version
             # of the same S3 file: the variant shows that image again. One of bulkimg's images
             # of another Image_SKU: the variant shows an image of its own set now
-            # (variantimages.py). A pick within its own image set, or a merchant's photo, stays.
+            # (shop/variantimages.py). A pick within its own image set, or a merchant's photo,
+            # stays.
             was, now_shows = old_file.get(variant.media_id), new_file.get(shown)
             if (
                 was
@@ -358,7 +359,7 @@ def test_demo_on_an_existing_shop_ends_with_what_changed(tmp_path: Path) -> None
 def test_plan_against_the_shop_shows_each_change_and_changes_nothing(
     seeded_shop: SeededShop, settings: Settings
 ) -> None:
-    from bulkimg.shopcheck import check_against_shop
+    from bulkimg.shop.check import check_against_shop
 
     with client_from_settings(settings) as client:
         check = check_against_shop(settings, client)
@@ -485,7 +486,7 @@ def test_a_photo_added_after_the_export_while_the_lines_wait_to_run_survives(
 def test_a_canary_sends_n_products_proves_only_images_changed_and_the_rest_follows(
     seeded_shop: SeededShop, settings: Settings
 ) -> None:
-    from bulkimg.submit import Submission, productset_files_of_build
+    from bulkimg.run.submit import Submission, productset_files_of_build
 
     with client_from_settings(settings) as client:
         submission = Submission(settings, client, limit=2)
@@ -503,7 +504,7 @@ def test_a_canary_sends_n_products_proves_only_images_changed_and_the_rest_follo
 def test_a_canary_that_finds_a_change_beyond_images_stops_the_night(
     seeded_shop: SeededShop, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bulkimg.resolve as resolve
+    import bulkimg.shop.resolve as resolve
 
     update = resolve._update
 
@@ -569,7 +570,7 @@ def test_a_variant_showing_bulkimgs_image_of_another_set_gets_its_own_and_others
     image_url: Any,
     admin_schemas: list[Any],
 ) -> None:
-    from bulkimg.graphql_schema import load_document, validate_operation
+    from bulkimg.shopify.documents import load_document, validate_operation
 
     product, found = two_image_sets(seeded_shop, sample)
     (a, b), store = list(found["sets"]), seeded_shop.shop.services.store

@@ -10,7 +10,7 @@ import orjson
 import pytest
 import respx
 
-from bulkimg.shopify_client import (
+from bulkimg.shopify.client import (
     ResultUrlExpiredError,
     RetryPolicy,
     ShopifyAuthError,
@@ -241,7 +241,7 @@ def test_an_unreachable_shop_is_named_in_the_error_at_once() -> None:
     import socket
 
     from bulkimg.config import load_settings
-    from bulkimg.shopify_client import ShopifyUnreachableError, client_from_settings
+    from bulkimg.shopify.client import ShopifyUnreachableError, client_from_settings
 
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
@@ -268,7 +268,7 @@ def test_an_unreachable_shop_is_named_in_the_error_at_once() -> None:
 def test_a_refusal_after_the_shop_answered_once_is_retried(tmp_path: Path) -> None:
     from contextlib import ExitStack
 
-    from bulkimg.demo import free_port
+    from bulkimg.demo.run import free_port
     from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
 
     port = free_port()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bulkimg.results import ExportedProduct, ExportedVariant
-from bulkimg.shopindex import Match, ShopIndex
+from bulkimg.shop.index import Match, ShopIndex
+from bulkimg.shopify.results import ExportedProduct, ExportedVariant
 
 
 def product(pid: int, handle: str, *skus: str) -> ExportedProduct:

@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkimg.shopname import parse_shopify_filename, shopify_filename
+from bulkimg.plan.names import parse_shopify_filename, shopify_filename
 
 SEGMENT = st.text(alphabet="ab.-_1a é/", max_size=12)
 

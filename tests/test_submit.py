@@ -16,17 +16,17 @@ import httpx
 import orjson
 import pytest
 
-from bulkimg.build import run_build
 from bulkimg.config import Settings
-from bulkimg.demo import LocalS3
+from bulkimg.demo.run import LocalS3
+from bulkimg.demo.samples import SampleData
 from bulkimg.formats.jsonl import iter_jsonl
-from bulkimg.retry import run_retry
-from bulkimg.runstate import Phase, RunStore, Step
-from bulkimg.s3client import make_s3_client
-from bulkimg.samples import SampleData
+from bulkimg.formats.run import Phase, RunStore, Step
+from bulkimg.run.build import run_build
+from bulkimg.run.retry import run_retry
+from bulkimg.run.submit import Submission, SubmitOutcome, productset_files_of_build
+from bulkimg.s3.client import make_s3_client
 from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop, serve
-from bulkimg.shopify_client import client_from_settings
-from bulkimg.submit import Submission, SubmitOutcome, productset_files_of_build
+from bulkimg.shopify.client import client_from_settings
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN, secrets_in
 
 
@@ -322,7 +322,7 @@ def test_killed_while_polling_resumes_without_a_second_submission(
 def test_every_line_sent_validates_against_the_admin_schema(
     settings: Settings, admin_schemas: list[Any]
 ) -> None:
-    from bulkimg.graphql_schema import load_document, validate_bulk_query, validate_operation
+    from bulkimg.shopify.documents import load_document, validate_bulk_query, validate_operation
 
     submit(settings)
     state = RunStore(settings.output_dir).load()

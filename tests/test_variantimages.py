@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bulkimg.variantimages import Choice, choose
+from bulkimg.shop.variantimages import Choice, choose
 
 OWN = {"m-a1": "A", "m-a2": "A", "m-b1": "B"}  # bulkimg's images: media id -> Image_SKU
 

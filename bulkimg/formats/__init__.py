@@ -3,10 +3,10 @@
 
 | file | module |
 | --- | --- |
-| `output/plan.jsonl`, `run-plan-<run>.jsonl`, `retry/plan-retry-*.jsonl` | `bulkimg.planfile` |
+| `output/plan.jsonl`, `run-plan-<run>.jsonl`, `retry/plan-retry-*.jsonl` | `bulkimg.formats.plan` |
 | `output/manifest.jsonl` | `bulkimg.formats.manifest` |
 | `output/failures.jsonl` (and a run's carried failures) | `bulkimg.formats.failures` |
-| `output/run.json` | `bulkimg.runstate` |
+| `output/run.json` | `bulkimg.formats.run` |
 | `output/submitted.jsonl` | `bulkimg.formats.submitted` |
 
 Every JSONL file goes through `bulkimg.formats.jsonl`: records are read one at a time as their

@@ -15,7 +15,7 @@ SUBMITTED_FILE = "submitted.jsonl"
 class SubmittedRecord(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    build: str  # the digest of the build's productSet files (submit.py: build_digest)
+    build: str  # the digest of the build's productSet files (run/submit.py: build_digest)
     run_id: str
     started_at: str
 

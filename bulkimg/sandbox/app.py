@@ -25,13 +25,13 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from bulkimg.graphql_schema import ADMIN_API_VERSION
 from bulkimg.redact import redact_url
 from bulkimg.sandbox.faults import FaultRule, FaultRuleError, Route
 from bulkimg.sandbox.signing import Verdict
 from bulkimg.sandbox.staging import UPLOAD_PATH, receive_upload
 from bulkimg.sandbox.store import BulkStatus
 from bulkimg.sandbox.views import RESULTS_PATH, Context
+from bulkimg.shopify.documents import ADMIN_API_VERSION
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

@@ -19,7 +19,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from bulkimg.imageheader import InvalidImage, NeedBytes, read_image_header_from_bytes, sniff_format
+from bulkimg.images.header import (
+    InvalidImage,
+    NeedBytes,
+    read_image_header_from_bytes,
+    sniff_format,
+)
 from bulkimg.redact import redact_url
 from bulkimg.sandbox.config import SandboxConfig
 from bulkimg.sandbox.faults import FaultInjector

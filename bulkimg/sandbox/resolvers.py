@@ -15,7 +15,6 @@ from typing import Final, cast
 
 from graphql import GraphQLError
 
-from bulkimg.graphql_schema import validate_bulk_query
 from bulkimg.sandbox.bulk import mutation_problems
 from bulkimg.sandbox.gids import SHOP_NUMBER, parse_gid, split_gid
 from bulkimg.sandbox.media_mutations import (
@@ -45,6 +44,7 @@ from bulkimg.sandbox.views import (
     shop_view,
     variant_view,
 )
+from bulkimg.shopify.documents import validate_bulk_query
 
 BULK_UPLOAD_RESOURCE: Final = "BULK_MUTATION_VARIABLES"
 MAX_INPUT_ARRAY: Final = 250

@@ -44,15 +44,15 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from bulkimg.imageheader import (
+from bulkimg.images.header import (
     InvalidImage,
     NeedBytes,
     format_for_extension,
     read_image_header_from_bytes,
 )
 from bulkimg.models import CatalogGroup, ImageSkuState
-from bulkimg.plan import PlanRules
-from bulkimg.s3keys import ParsedName, parse_image_name
+from bulkimg.plan.groups import PlanRules
+from bulkimg.s3.keys import ParsedName, parse_image_name
 from bulkimg.sandbox.store import (
     Media,
     MediaStatus,
@@ -130,7 +130,7 @@ def image_from_bytes(key: str, body: bytes, last_modified: float = 0.0) -> S3Ima
 
 
 def images_from_objects(objects: Mapping[str, bytes]) -> list[S3Image]:
-    """S3 objects held in memory (e.g. :class:`bulkimg.samples.SampleData`), newest last."""
+    """S3 objects held in memory (e.g. :class:`bulkimg.demo.samples.SampleData`), newest last."""
     return [image_from_bytes(key, body, float(i)) for i, (key, body) in enumerate(objects.items())]
 
 
@@ -187,7 +187,7 @@ def seed_from_settings(
 ) -> SeedReport:
     """Seed from the catalog and bucket of ``settings`` (what `bulkimg build` would read)."""
     from bulkimg.catalog import open_settings_catalog, read_catalog
-    from bulkimg.s3client import make_s3_client
+    from bulkimg.s3.client import make_s3_client
 
     settings.require("catalog", "aws_s3_bucket")
     source = open_settings_catalog(settings)

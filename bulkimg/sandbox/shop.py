@@ -9,7 +9,6 @@ from types import TracebackType
 
 from graphql import GraphQLSchema
 
-from bulkimg.graphql_schema import ADMIN_API_VERSION, full_schema, subset_schema
 from bulkimg.sandbox.app import SandboxApp
 from bulkimg.sandbox.bulk import BulkRunner, Response
 from bulkimg.sandbox.config import SandboxConfig
@@ -20,6 +19,7 @@ from bulkimg.sandbox.signing import UrlSigner
 from bulkimg.sandbox.store import Store
 from bulkimg.sandbox.throttle import Throttle
 from bulkimg.sandbox.views import Context, Services
+from bulkimg.shopify.documents import ADMIN_API_VERSION, full_schema, subset_schema
 
 GRAPHQL_PATH = f"/admin/api/{ADMIN_API_VERSION}/graphql.json"
 _BULK_BASE_URL = "http://sandbox.invalid"  # bulk lines build no URL; nothing links here

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Final
 
-from bulkimg.shopname import parse_shopify_filename
+from bulkimg.plan.names import parse_shopify_filename
 
 if TYPE_CHECKING:
     from bulkimg.sandbox.shop import SandboxShop

@@ -31,7 +31,7 @@ from graphql import (
     get_named_type,
 )
 
-from bulkimg.graphql_schema import selected_fields
+from bulkimg.shopify.documents import selected_fields
 
 MUTATION_COST = 10
 _Composite = GraphQLObjectType | GraphQLInterfaceType

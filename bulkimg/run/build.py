@@ -17,12 +17,8 @@ from pydantic import BaseModel, Field
 from bulkimg.catalog import Catalog, open_settings_catalog, read_catalog, redact_catalog_url
 from bulkimg.config import Settings
 from bulkimg.errors import CatalogError, ConfigError
-from bulkimg.incremental import Incremental
-from bulkimg.linkcheck import LinkCheck, check_link
-from bulkimg.models import GroupPlan, ImageSkuState, RowProblemKind, SkuImages
-from bulkimg.outputs import OutputSet, PartedJsonl, output_set
-from bulkimg.plan import PlanRules, plan_group
-from bulkimg.planfile import (
+from bulkimg.formats.logs import MissingImagesLog, log_file_name, log_safe
+from bulkimg.formats.plan import (
     PLAN_FILE,
     PlanMedia,
     PlanMissing,
@@ -30,15 +26,19 @@ from bulkimg.planfile import (
     PlanRejected,
     PlanVariant,
 )
-from bulkimg.presign import FastPresigner, LinkLifetime, link_lifetime, presigner
-from bulkimg.preview import PreviewResult, write_preview
-from bulkimg.probecache import ProbeCache
-from bulkimg.productset import LineRules, productset_variables
+from bulkimg.images.cache import ProbeCache
+from bulkimg.models import GroupPlan, ImageSkuState, RowProblemKind, SkuImages
+from bulkimg.outputs import OutputSet, PartedJsonl, output_set
+from bulkimg.plan.groups import PlanRules, plan_group
+from bulkimg.plan.incremental import Incremental
+from bulkimg.plan.productset import LineRules, productset_variables
 from bulkimg.progress import NullReporter, Reporter
-from bulkimg.runlogs import MissingImagesLog, log_file_name, log_safe
-from bulkimg.s3client import BucketRegion, RequestCounter, client_for_bucket
-from bulkimg.s3index import IndexStats, S3ImageIndex
-from bulkimg.statestore import StateStore
+from bulkimg.report.preview import PreviewResult, write_preview
+from bulkimg.run.statestore import StateStore
+from bulkimg.s3.client import BucketRegion, RequestCounter, client_for_bucket
+from bulkimg.s3.index import IndexStats, S3ImageIndex
+from bulkimg.s3.linkcheck import LinkCheck, check_link
+from bulkimg.s3.presign import FastPresigner, LinkLifetime, link_lifetime, presigner
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -3,7 +3,7 @@
 A group is *unchanged* when the state file says its product holds exactly the wanted images
 (same Image_SKU, variation and S3 ETag, in order, all READY) and every variant shows its
 primary image: it gets no productSet line at all. Every other group gets a line in its create
-form, which submit rewrites against a fresh export of the shop (resolve.py).
+form, which submit rewrites against a fresh export of the shop (shop/resolve.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from bulkimg.models import GroupPlan
-from bulkimg.statestore import ProductState, StateStore
+from bulkimg.run.statestore import ProductState, StateStore
 
 Change = Literal["new", "unchanged", "changed"]
 

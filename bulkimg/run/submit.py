@@ -21,9 +21,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast, get_args
 
 import orjson
 
-from bulkimg.adoption import base_name, s3_filename
-from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record, sha256_of
-from bulkimg.canary import canary_problems
 from bulkimg.config import Settings
 from bulkimg.errors import BulkimgError, ConfigError, InputFileError
 from bulkimg.formats.failures import (
@@ -34,6 +31,7 @@ from bulkimg.formats.failures import (
     write_failures,
 )
 from bulkimg.formats.jsonl import iter_jsonl, write_lines
+from bulkimg.formats.logs import log_file_name, log_safe
 from bulkimg.formats.manifest import (
     MANIFEST_FILE,
     GroupStatus,
@@ -44,12 +42,18 @@ from bulkimg.formats.manifest import (
     merged_manifest,
     write_manifest,
 )
+from bulkimg.formats.plan import PlanRecord, PlanVariant, read_plan
+from bulkimg.formats.run import OperationRecord, Phase, RunState, RunStore, Step, now_iso
 from bulkimg.formats.submitted import SubmittedRecord, append_submitted, submitted_by
-from bulkimg.planfile import PlanRecord, PlanVariant, read_plan
-from bulkimg.presign import LinkLifetime, link_lifetime, presigner
+from bulkimg.plan.names import filename_of_url, shopify_filename
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.redact import redact_url
-from bulkimg.resolve import (
+from bulkimg.run.statestore import ProductState, StateStore, product_state
+from bulkimg.s3.client import make_s3_client, signing_settings
+from bulkimg.s3.presign import LinkLifetime, link_lifetime, presigner
+from bulkimg.shop.adoption import base_name, s3_filename
+from bulkimg.shop.canary import canary_problems
+from bulkimg.shop.resolve import (
     APPEND,
     CREATE,
     DELETE,
@@ -60,7 +64,10 @@ from bulkimg.resolve import (
     read_resolution,
     resolve_run,
 )
-from bulkimg.results import (
+from bulkimg.shop.variantimages import Choice, choose
+from bulkimg.shopify.bulkjob import BulkRunner, PollPolicy, new_record, sha256_of
+from bulkimg.shopify.client import ShopifyClient, ShopifyError
+from bulkimg.shopify.results import (
     ExportedMedia,
     ExportedProduct,
     ExportedVariant,
@@ -68,13 +75,6 @@ from bulkimg.results import (
     read_export,
     read_line_results,
 )
-from bulkimg.runlogs import log_file_name, log_safe
-from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
-from bulkimg.s3client import make_s3_client, signing_settings
-from bulkimg.shopify_client import ShopifyClient, ShopifyError
-from bulkimg.shopname import filename_of_url, shopify_filename
-from bulkimg.statestore import ProductState, StateStore, product_state
-from bulkimg.variantimages import Choice, choose
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -328,7 +328,8 @@ class Submission:
         return Relinker(presign, now + timedelta(seconds=need))
 
     def _resolve(self, runner: BulkRunner, state: RunState, relinker: Relinker) -> None:
-        """Export the shop's products, then write phase 1's lines from the build's (resolve.py)."""
+        """Export the shop's products, then write phase 1's lines from the build's
+        (shop/resolve.py)."""
         if _sources_changed(state):  # closed by unfinished() before it gets here
             raise InputFileError(
                 "the build changed since this run started: run `bulkimg submit --wait` again"
@@ -476,7 +477,7 @@ class Submission:
         self, state: RunState, done: list[PlanRecord], products: dict[str, ExportedProduct]
     ) -> list[dict[str, Any]]:
         """Phase 2's first lines: the images of variants that get another one, detached
-        (variantimages.py says which)."""
+        (shop/variantimages.py says which)."""
         lines: list[dict[str, Any]] = []
         for _, product, _, wanted in self._variant_images(state, done, products):
             pairs = [(p.variant_id, p.detach) for p in wanted if p.detach]
@@ -604,7 +605,7 @@ class Submission:
     def _canary(
         self, state: RunState, groups: dict[str, PlanRecord], resolved: dict[str, ResolvedGroup]
     ) -> dict[str, list[str]]:
-        """What each canary product changed beyond its images (see canary.py)."""
+        """What each canary product changed beyond its images (see shop/canary.py)."""
         before = state.ops(Phase.RESOLVE)[-1].result_file
         after = [
             Path(op.result_file)
@@ -846,7 +847,7 @@ class VariantImage(NamedTuple):
 def _wanted_pairs(
     group: PlanRecord, product: ExportedProduct, resolved: ResolvedGroup | None, replace_all: bool
 ) -> list[VariantImage]:
-    """The variant images to attach (variantimages.py says which variants get one): each
+    """The variant images to attach (shop/variantimages.py says which variants get one): each
     variant's primary image, or the new copy of the image of its own Image_SKU it showed
     before this run replaced it. Only READY images: Shopify refuses the others."""
     media = _media_by_key(group, product, resolved)

@@ -43,8 +43,8 @@ from botocore.exceptions import (
 
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, S3Error
-from bulkimg.http1 import BodyCutShortError
-from bulkimg.imageheader import (
+from bulkimg.images.cache import ProbeCache
+from bulkimg.images.header import (
     ByteWindows,
     InvalidImage,
     NeedBytes,
@@ -60,10 +60,10 @@ from bulkimg.models import (
     SkuImages,
 )
 from bulkimg.parallel import as_done
-from bulkimg.probecache import ProbeCache
 from bulkimg.progress import NullReporter, Reporter
-from bulkimg.s3get import PresignedGetter, S3GetError
-from bulkimg.s3keys import ParsedName, folder_for, parse_image_name
+from bulkimg.s3.get import PresignedGetter, S3GetError
+from bulkimg.s3.http1 import BodyCutShortError
+from bulkimg.s3.keys import ParsedName, folder_for, parse_image_name
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

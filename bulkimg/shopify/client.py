@@ -32,9 +32,9 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, RemoteError
-from bulkimg.graphql_schema import ADMIN_API_VERSION, load_document, subset_schema
 from bulkimg.outputs import create_private
 from bulkimg.redact import redact_url
+from bulkimg.shopify.documents import ADMIN_API_VERSION, load_document, subset_schema
 
 
 class ShopifyError(RemoteError):

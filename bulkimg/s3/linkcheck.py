@@ -16,9 +16,9 @@ from pydantic import BaseModel
 
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, S3Error
-from bulkimg.http1 import BodyCutShortError
-from bulkimg.s3client import emit_light_call, emit_light_send, tls_failure
-from bulkimg.s3get import TLS_NOT_TRUSTED, S3GetError, make_sender, redact
+from bulkimg.s3.client import emit_light_call, emit_light_send, tls_failure
+from bulkimg.s3.get import TLS_NOT_TRUSTED, S3GetError, make_sender, redact
+from bulkimg.s3.http1 import BodyCutShortError
 
 ATTEMPTS = 3  # transient failures (5xx, resets) of the one GET
 # Answers that are not the links' fault: the object changed since it was listed.

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bulkimg.config import Settings
-from bulkimg.nightly import export_shop
 from bulkimg.progress import Reporter
-from bulkimg.resolve import (
+from bulkimg.run.nightly import export_shop
+from bulkimg.run.submit import productset_files_of_build
+from bulkimg.shop.resolve import (
     CHECK_DIR,
     CHECK_RUN_ID,
     ResolvedGroup,
@@ -17,8 +18,7 @@ from bulkimg.resolve import (
     read_resolution,
     resolve_run,
 )
-from bulkimg.shopify_client import ShopifyClient
-from bulkimg.submit import productset_files_of_build
+from bulkimg.shopify.client import ShopifyClient
 
 CHECK_RUN_FILE = "check.json"
 

@@ -33,12 +33,12 @@ from markupsafe import Markup
 from bulkimg.config import Settings
 from bulkimg.formats.failures import FailureRecord, read_failures
 from bulkimg.formats.manifest import ManifestRecord, read_manifest
+from bulkimg.formats.plan import PLAN_FILE, PlanRecord, read_plan
 from bulkimg.outputs import OutputSet, output_set
-from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
-from bulkimg.presign import LinkLifetime, link_lifetime, presigner
-from bulkimg.resolve import CHECK_RESOLUTION, ResolvedGroup, read_resolution
-from bulkimg.s3client import make_s3_client, signing_settings
-from bulkimg.thumbnails import CACHE_FILE, DATA_URI_PREFIX, ThumbnailCache, Thumbnailer
+from bulkimg.report.thumbnails import CACHE_FILE, DATA_URI_PREFIX, ThumbnailCache, Thumbnailer
+from bulkimg.s3.client import make_s3_client, signing_settings
+from bulkimg.s3.presign import LinkLifetime, link_lifetime, presigner
+from bulkimg.shop.resolve import CHECK_RESOLUTION, ResolvedGroup, read_resolution
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -18,13 +18,13 @@ import orjson
 from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
 from bulkimg.formats.failures import FailureRecord, read_failures
+from bulkimg.formats.plan import PLAN_FILE, PlanRecord, read_plan
 from bulkimg.outputs import create_private
-from bulkimg.planfile import PLAN_FILE, PlanRecord, read_plan
-from bulkimg.presign import link_lifetime, presigner
-from bulkimg.productset import LineRules, productset_variables
+from bulkimg.plan.productset import LineRules, productset_variables
 from bulkimg.progress import Reporter
-from bulkimg.shopify_client import ShopifyClient
-from bulkimg.submit import Submission, SubmitOutcome
+from bulkimg.run.submit import Submission, SubmitOutcome
+from bulkimg.s3.presign import link_lifetime, presigner
+from bulkimg.shopify.client import ShopifyClient
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bulkimg.results import ExportedProduct
+from bulkimg.shopify.results import ExportedProduct
 
 
 class Match(StrEnum):

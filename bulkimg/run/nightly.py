@@ -14,23 +14,23 @@ from typing import Any
 
 import orjson
 
-from bulkimg.build import BuildResult, run_build
-from bulkimg.bulkjob import BulkRunner, PollPolicy, new_record
 from bulkimg.config import Settings
 from bulkimg.formats.manifest import MANIFEST_FILE, manifest_counts, read_manifest
+from bulkimg.formats.run import Phase, RunState, RunStore, Step, now_iso
 from bulkimg.progress import NullReporter, Reporter
-from bulkimg.resolve import read_resolution
-from bulkimg.rotation import archive_run, prune_logs
-from bulkimg.runlock import writer_lock
-from bulkimg.runstate import Phase, RunState, RunStore, Step, now_iso
-from bulkimg.shopify_client import BulkOperationFailedError, ShopifyClient
-from bulkimg.statestore import StateStore
-from bulkimg.submit import (
+from bulkimg.run.build import BuildResult, run_build
+from bulkimg.run.lock import writer_lock
+from bulkimg.run.rotation import archive_run, prune_logs
+from bulkimg.run.statestore import StateStore
+from bulkimg.run.submit import (
     EXPORT_DOCUMENT,
     Submission,
     SubmitOutcome,
     productset_files_of_build,
 )
+from bulkimg.shop.resolve import read_resolution
+from bulkimg.shopify.bulkjob import BulkRunner, PollPolicy, new_record
+from bulkimg.shopify.client import BulkOperationFailedError, ShopifyClient
 
 RECONCILE_RUN_FILE = "reconcile.json"
 REPORT_FILE = "report.json"
@@ -114,7 +114,7 @@ def run_nightly(
     """reconcile (if the state file is missing) → build → submit --wait → report.
 
     With `canary`, the submit sends that many products first and goes on with the rest only when
-    they changed in their images only (canary.py); otherwise it stops there.
+    they changed in their images only (shop/canary.py); otherwise it stops there.
     """
     reporter = reporter or NullReporter()
     with writer_lock(settings, "run"):

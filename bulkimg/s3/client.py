@@ -37,11 +37,11 @@ CHECK_ATTEMPTS = 2  # the region check's HeadBucket: a TLS or network failure to
 BUILD_REPORT_FILE = "build-report.json"  # build.REPORT_FILE: where the build's region is kept
 S3_CONNECT_TIMEOUT = 10.0
 S3_READ_TIMEOUT = 60.0
-# Requests sent outside botocore (s3get.py's presigned GETs) are announced on the client's event
+# Requests sent outside botocore (s3/get.py's presigned GETs) are announced on the client's event
 # system under these names, so the counter attached to the client counts them like its own.
 LIGHT_CALL_EVENT = "bulkimg-call.s3"
 LIGHT_SEND_EVENT = "bulkimg-send.s3"
-# A request of the fast path (s3get.py) that S3 refused in a way only boto3 gets past (a region
+# A request of the fast path (s3/get.py) that S3 refused in a way only boto3 gets past (a region
 # redirect, expired credentials, a skewed clock): boto3 makes it again. Counted apart.
 FALLBACK_EVENT = "bulkimg-fallback.s3"
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw
 
-from bulkimg.s3keys import folder_for
+from bulkimg.s3.keys import folder_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -2,7 +2,7 @@
 removed, or left alone because it is not bulkimg's.
 
 An image on the product is **bulkimg's** when its file name says which S3 object it is: either
-the name bulkimg gives (`<stem>--<etag8>.<ext>`, shopname.py) or the S3 file name itself
+the name bulkimg gives (`<stem>--<etag8>.<ext>`, plan/names.py) or the S3 file name itself
 (`<Image_SKU>-<N>a-<digits>.<ext>`, what the old workflow's `originalSource` uploads were named
 by), either with Shopify's `_<uuid>` suffix. Such an image is *kept* when it is the current
 version of a wanted S3 object (bulkimg's own name: same ETag; the old workflow's name: READY with
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import PurePosixPath
 
-from bulkimg.planfile import PlanMedia
-from bulkimg.results import ExportedMedia
-from bulkimg.shopname import filename_of_url, parse_shopify_filename
+from bulkimg.formats.plan import PlanMedia
+from bulkimg.plan.names import filename_of_url, parse_shopify_filename
+from bulkimg.shopify.results import ExportedMedia
 
 _UUID_SUFFIX = re.compile(
     r"_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"

@@ -50,12 +50,10 @@ import httpcore
 import httpx
 from botocore.exceptions import BotoCoreError
 
-from bulkimg import http1
 from bulkimg.config import Settings
-from bulkimg.http1 import BodyCutShortError
 from bulkimg.models import S3Object
-from bulkimg.presign import presigner
-from bulkimg.s3client import (
+from bulkimg.s3 import http1
+from bulkimg.s3.client import (
     S3_CONNECT_TIMEOUT,
     S3_READ_TIMEOUT,
     emit_fallback,
@@ -63,6 +61,8 @@ from bulkimg.s3client import (
     emit_light_send,
     ssl_context,
 )
+from bulkimg.s3.http1 import BodyCutShortError
+from bulkimg.s3.presign import presigner
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

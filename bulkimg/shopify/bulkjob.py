@@ -20,11 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bulkimg.graphql_schema import load_document, search_in_bulk_query
+from bulkimg.formats.run import OperationRecord, Phase, RunState, RunStore, Step, now_iso
 from bulkimg.progress import NullReporter, Reporter
-from bulkimg.results import STAGED_UPLOAD_REFUSED
-from bulkimg.runstate import OperationRecord, Phase, RunState, RunStore, Step, now_iso
-from bulkimg.shopify_client import (
+from bulkimg.shopify.client import (
     ResultUrlExpiredError,
     ShopifyClient,
     ShopifyError,
@@ -32,6 +30,8 @@ from bulkimg.shopify_client import (
     ShopifyServerError,
     ShopifyUnreachableError,
 )
+from bulkimg.shopify.documents import load_document, search_in_bulk_query
+from bulkimg.shopify.results import STAGED_UPLOAD_REFUSED
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "EXPIRED"})
 BUSY_CODES = frozenset({"LIMIT_REACHED", "OPERATION_IN_PROGRESS", "INTERNAL_FILE_SERVER_ERROR"})

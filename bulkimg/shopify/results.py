@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from bulkimg.formats.jsonl import iter_jsonl
-from bulkimg.runstate import OperationRecord
+from bulkimg.formats.run import OperationRecord
 
 # Our code for the lines of a file that stagedUploadsCreate refused (they were never sent).
 STAGED_UPLOAD_REFUSED = "STAGED_UPLOAD_REFUSED"

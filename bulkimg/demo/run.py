@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from bulkimg.build import BuildResult, run_build
 from bulkimg.config import load_settings
 from bulkimg.errors import ConfigError
-from bulkimg.preview import render_preview
 from bulkimg.progress import Reporter
-from bulkimg.retry import run_retry
-from bulkimg.runlock import LOCK_FILE, folder_lock_paths, hold_locks
+from bulkimg.report.preview import render_preview
+from bulkimg.run.build import BuildResult, run_build
+from bulkimg.run.lock import LOCK_FILE, folder_lock_paths, hold_locks
+from bulkimg.run.retry import run_retry
+from bulkimg.run.submit import Submission, SubmitOutcome, productset_files_of_build
 from bulkimg.sandbox.seed import SeedReport
 from bulkimg.sandbox.snapshot import Change
-from bulkimg.shopify_client import client_from_settings
-from bulkimg.submit import Submission, SubmitOutcome, productset_files_of_build
+from bulkimg.shopify.client import client_from_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -173,7 +173,7 @@ def _run_demo(
     existing_shop: bool,
 ) -> DemoRun:
     from bulkimg.catalog import ColumnMap, CSVSource, read_catalog
-    from bulkimg.samples import demo_data
+    from bulkimg.demo.samples import demo_data
     from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop, serve
     from bulkimg.sandbox.seed import images_from_objects, seed_existing_catalog
     from bulkimg.sandbox.snapshot import diff, snapshot

@@ -10,7 +10,7 @@ Schema (version 1; `PRAGMA user_version`; MIGRATIONS upgrades older files):
     variants(sku PRIMARY KEY, handle, variant_id, media_id, updated_at)
 
 An image is identified by (Image_SKU, variation) and its S3 ETag. Updated from every manifest a
-submit writes, and rebuilt from the shop by `bulkimg reconcile` (see shopname.py for how a file
+submit writes, and rebuilt from the shop by `bulkimg reconcile` (see plan/names.py for how a file
 on Shopify is matched back to its S3 object).
 """
 
@@ -25,10 +25,10 @@ from typing import Any
 
 from bulkimg.errors import ConfigError
 from bulkimg.formats.jsonl import iter_jsonl
-from bulkimg.planfile import PlanRecord
-from bulkimg.results import ExportedProduct
-from bulkimg.runstate import now_iso
-from bulkimg.shopname import filename_of_url, parse_shopify_filename
+from bulkimg.formats.plan import PlanRecord
+from bulkimg.formats.run import now_iso
+from bulkimg.plan.names import filename_of_url, parse_shopify_filename
+from bulkimg.shopify.results import ExportedProduct
 
 SCHEMA_VERSION = 1
 
@@ -273,7 +273,7 @@ def product_state(product: ExportedProduct, plan: PlanRecord | None = None) -> P
     """What a product on the shop holds, each image identified as bulkimg's or not.
 
     An image is bulkimg's when the plan lists its alt text (then its S3 key and full ETag are
-    known) or when its file name parses as one bulkimg gave (see shopname.py).
+    known) or when its file name parses as one bulkimg gave (see plan/names.py).
     """
     by_alt = {m.alt: m for m in plan.media} if plan else {}
     position = {m.alt: m.position for m in plan.media} if plan else {}

@@ -1,7 +1,7 @@
 """productSet variables for one product (one JSONL line of the bulk mutation).
 
 The build does not know the shop: it writes each group's line as the productSet that would
-create it. Submit rewrites it against the shop (resolve.py). `files` is left out entirely when
+create it. Submit rewrites it against the shop (shop/resolve.py). `files` is left out entirely when
 the group has no usable image (an image that is missing today must not wipe the product's
 media). See docs/formats.md.
 """
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bulkimg.models import GroupPlan
-from bulkimg.shopname import shopify_filename
+from bulkimg.plan.names import shopify_filename
 
 PRODUCT_SET_DOCUMENT = "product_set"
 
@@ -29,7 +29,7 @@ def productset_variables(
 ) -> dict[str, object]:
     """The variables of graphql/product_set.graphql for `plan` in its *create* form (title,
     option, variants, every image by URL); `source_url` maps an S3 key to a URL Shopify can
-    fetch (a presigned GET). Submit rewrites the line against the shop (resolve.py): a product
+    fetch (a presigned GET). Submit rewrites the line against the shop (shop/resolve.py): a product
     that exists gets its images only."""
     product: dict[str, object] = {"handle": plan.handle, "title": plan.title}
     product["productOptions"] = [

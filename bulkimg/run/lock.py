@@ -31,7 +31,7 @@ import orjson
 
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError
-from bulkimg.runstate import now_iso
+from bulkimg.formats.run import now_iso
 
 LOCK_FILE = "bulkimg.lock"
 

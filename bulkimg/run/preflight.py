@@ -18,12 +18,12 @@ from typing import Any
 
 from bulkimg.config import Settings
 from bulkimg.errors import BulkimgError
-from bulkimg.linkcheck import check_link
-from bulkimg.presign import credentials_expiry, presigner
-from bulkimg.runstate import RunStore
-from bulkimg.s3client import client_for_bucket, make_s3_client
-from bulkimg.shopify_client import client_from_settings
-from bulkimg.statestore import StateStore
+from bulkimg.formats.run import RunStore
+from bulkimg.run.statestore import StateStore
+from bulkimg.s3.client import client_for_bucket, make_s3_client
+from bulkimg.s3.linkcheck import check_link
+from bulkimg.s3.presign import credentials_expiry, presigner
+from bulkimg.shopify.client import client_from_settings
 
 IMAGES_PREFIX = "sorted-media/"
 QUICK_ATTEMPTS = 2  # a dead address is reported in seconds

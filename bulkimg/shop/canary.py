@@ -14,9 +14,9 @@ from pathlib import Path
 
 import orjson
 
-from bulkimg.adoption import Fate, decide
-from bulkimg.planfile import PlanRecord
-from bulkimg.results import ExportedProduct, read_export
+from bulkimg.formats.plan import PlanRecord
+from bulkimg.shop.adoption import Fate, decide
+from bulkimg.shopify.results import ExportedProduct, read_export
 
 
 def canary_problems(

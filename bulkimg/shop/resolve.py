@@ -4,10 +4,10 @@ The build writes each group's line in its *create* form (handle, title, options,
 image by URL): it does not know the shop. Right before phase 1, submit exports the shop's
 products once (a read-only bulk query) and rewrites every line from it:
 
-- a group whose product exists (shopindex.py: by handle, else by SKU) gets append-only lines
+- a group whose product exists (shop/index.py: by handle, else by SKU) gets append-only lines
   that name the product **by id**: the images that are missing, out of date or failed are
   appended (productUpdate with `media`, the product input holding only its id) and bulkimg's
-  own copies that go are deleted (fileDelete; adoption.py says which are bulkimg's). No line
+  own copies that go are deleted (fileDelete; shop/adoption.py says which are bulkimg's). No line
   lists the images a product keeps, so one a merchant adds meanwhile cannot be lost; title,
   options, variants and every other product field are never sent. A product whose images
   already match gets no line.
@@ -30,16 +30,16 @@ from typing import BinaryIO, Literal
 import orjson
 from pydantic import BaseModel
 
-from bulkimg.adoption import Fate, ImageDecision, decide
 from bulkimg.errors import ConfigError
 from bulkimg.formats.jsonl import read_models
+from bulkimg.formats.plan import PlanRecord, read_plan
 from bulkimg.outputs import create_private
-from bulkimg.planfile import PlanRecord, read_plan
-from bulkimg.presign import url_expiry
-from bulkimg.results import ExportedProduct, read_export
-from bulkimg.shopindex import Identity, Match, ShopIndex
-from bulkimg.shopname import shopify_filename
-from bulkimg.variantimages import Choice, choose
+from bulkimg.plan.names import shopify_filename
+from bulkimg.s3.presign import url_expiry
+from bulkimg.shop.adoption import Fate, ImageDecision, decide
+from bulkimg.shop.index import Identity, Match, ShopIndex
+from bulkimg.shop.variantimages import Choice, choose
+from bulkimg.shopify.results import ExportedProduct, read_export
 
 Action = Literal["create", "update", "unchanged", "conflict", "not_created", "held"]
 # The documents (graphql/*.graphql) of phase 1's lines.
@@ -73,7 +73,7 @@ class ResolvedGroup(BaseModel):
     media_of: dict[str, str] = {}  # S3 key -> media id already on the product (kept/adopted)
     # Variant id -> S3 key: a variant showing a copy this line replaces or removes, of an image
     # of its own Image_SKU, shows that image's new (or kept) copy again after phase 2, not its
-    # primary image (variantimages.py).
+    # primary image (shop/variantimages.py).
     relink: dict[str, str] = {}
     uploads: list[str] = []  # S3 keys the line uploads (new, or replacing a copy)
     dropped: list[str] = []  # media ids of bulkimg's copies the run deletes

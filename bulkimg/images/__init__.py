@@ -1,0 +1,1 @@
+"""Image files: the header parser (format, size, sanity) and the cache of measured sizes."""

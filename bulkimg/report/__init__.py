@@ -1,0 +1,1 @@
+"""The preview page (output/preview.html) and its thumbnails."""
