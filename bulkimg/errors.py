@@ -1,12 +1,31 @@
 """The exceptions bulkimg raises, so a caller can catch exactly the family it cares about.
+Every class bulkimg defines is drawn here, with the module that defines it:
 
     BulkimgError
     ├── UserError                 the user can fix it; the CLI prints one line and exits 2
     │   ├── ConfigError           a missing or invalid setting
+    │   │   ├── RunLockedError            another writer holds the lock (run/lock.py)
+    │   │   ├── ShopifyAuthError          401/403: token or scope (shopify/client.py; a
+    │   │   │                             ShopifyError too)
+    │   │   └── ShopifyUnreachableError   nothing listens at SHOPIFY_SHOP (shopify/client.py; a
+    │   │                                 ShopifyNetworkError too)
     │   ├── CatalogError          the catalog cannot be read (bad URL, missing table or column)
     │   └── InputFileError        a file given on the command line is missing or malformed
-    └── RemoteError               S3 or Shopify failed in a way retrying did not fix
-        └── S3Error               an S3 request failed (access denied, missing bucket, network)
+    └── RemoteError               S3 or Shopify failed in a way retrying did not fix; exit 1
+        ├── S3Error               an S3 request failed (access denied, missing bucket, network)
+        │   └── S3GetError        one GET by presigned URL: S3's error code (s3/get.py)
+        └── ShopifyError          a Shopify request failed (shopify/client.py)
+            ├── ShopifyNetworkError       the request did not complete (retried)
+            ├── ShopifyServerError        5xx, INTERNAL_SERVER_ERROR (retried)
+            ├── ShopifyThrottledError     429 or THROTTLED (retried after the wait it names)
+            ├── ShopifyGraphQLError       top-level GraphQL errors
+            ├── BulkOperationFailedError  a bulk operation failed, was cancelled or refused; exit 3
+            └── ResultUrlExpiredError     a result URL expired (queried again)
+
+Signals that never leave their module (caught where they are raised, so not BulkimgErrors):
+`s3/http1.py`'s ProtocolError, ClosedBeforeAnswerError, DeadlineExceededError and
+BodyCutShortError (one connection's GET; `s3/get.py` turns them into S3GetError or a retry),
+and `images/header.py`'s NeedBytes (read further) and InvalidImage (the file is rejected).
 
 Messages never contain secrets: callers pass names and keys, never credentials or signed URLs.
 As a second guard, the CLI masks every secret the settings hold (`register_secret`) in whatever

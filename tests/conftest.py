@@ -25,6 +25,7 @@ from bulkimg.run.build import run_build
 from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
 from bulkimg.sandbox.seed import SeedOptions, SeedReport, seed_existing_catalog
 from bulkimg.sandbox.snapshot import ShopSnapshot, snapshot
+from tests.helpers.files import jsonl_bytes
 
 BUCKET = "test-media"
 IN_CI = os.environ.get("CI") == "true"
@@ -315,7 +316,7 @@ class SandboxSession:
         """Stage `lines` (dicts become JSON lines) and start a bulk mutation; its payload."""
         from bulkimg.shopify.documents import load_document
 
-        content = lines if isinstance(lines, bytes) else jsonl(lines)
+        content = lines if isinstance(lines, bytes) else jsonl_bytes(lines)
         variables = {"mutation": mutation, "stagedUploadPath": self.stage(content)}
         data = self.data(load_document("bulk_operation_run_mutation"), variables)
         return data["bulkOperationRunMutation"]
@@ -358,14 +359,6 @@ def product_line(
     if files is not None:
         product["files"] = files
     return {"identifier": {"handle": handle}, "input": product}
-
-
-def jsonl(lines: list[Any]) -> bytes:
-    import orjson
-
-    return b"".join(
-        line if isinstance(line, bytes) else orjson.dumps(line) + b"\n" for line in lines
-    )
 
 
 def wait_for(get: Any, done: Any, timeout: float = 20, interval: float = 0.05) -> Any:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -12,24 +9,9 @@ import pytest
 
 from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import SampleData
-from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, secrets_in
-from tests.test_preview import page_cards
-
-
-def bulkimg(
-    cwd: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BULKIMG_"))}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "bulkimg", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.conftest import CANARY_SECRET, secrets_in
+from tests.helpers.cli import bulkimg, env_for
+from tests.helpers.preview import page_cards
 
 
 @pytest.fixture
@@ -39,17 +21,6 @@ def server_bucket(s3_server: LocalS3, sample: SampleData, request: pytest.Fixtur
     client.create_bucket(Bucket=bucket)
     sample.upload(client, bucket)
     return bucket
-
-
-def env_for(server: LocalS3, bucket: str, catalog: Path) -> dict[str, str]:
-    return {
-        "AWS_ENDPOINT_URL_S3": server.endpoint_url,
-        "AWS_S3_BUCKET": bucket,
-        "AWS_ACCESS_KEY_ID": CANARY_KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": CANARY_SECRET,
-        "AWS_SESSION_TOKEN": CANARY_TOKEN,
-        "BULKIMG_CATALOG": str(catalog),
-    }
 
 
 @pytest.mark.slow
@@ -310,3 +281,13 @@ def test_log_json_emits_only_json_lines_ending_with_the_outcome(
     code, usage = events("build", env={})
     assert (code, [e["event"] for e in usage]) == (2, ["error", "outcome"])
     assert "give either --all or --group-ids" in str(usage[0]["message"])
+
+
+def test_the_library_surface_names_every_stage_and_each_name_resolves() -> None:
+    import bulkimg
+
+    assert sorted(bulkimg.__all__) == sorted(bulkimg._WHERE)
+    for name in bulkimg.__all__:
+        assert getattr(bulkimg, name).__name__ == name
+    with pytest.raises(AttributeError):
+        _ = bulkimg.not_a_name  # type: ignore[attr-defined]

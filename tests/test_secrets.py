@@ -24,8 +24,8 @@ from bulkimg.config import Settings
 from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import SampleData
 from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop, serve
-from tests.test_catalog import ROWS, mysql_table
-from tests.test_cli import bulkimg
+from tests.helpers.catalog import ROWS, mysql_table
+from tests.helpers.cli import bulkimg
 
 SPECIAL = "/#?@%"
 PRINTABLE = "abcdefghijkLMNOPQRSTuvwxyz0123456789" + SPECIAL + ":+=&;!$*~-_.[]"
@@ -241,7 +241,7 @@ def test_files_holding_presigned_urls_are_created_0600(
 ) -> None:
     from bulkimg.report.preview import render_preview
     from bulkimg.run.rotation import archive_run
-    from tests.test_submit import retry, submit
+    from tests.run.test_submit import retry, submit
 
     old = os.umask(0o022)
     try:

@@ -9,10 +9,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from bulkimg.formats.jsonl import read_models, write_models
+from bulkimg.shopify.statuses import MediaStatus
 
 MANIFEST_FILE = "manifest.jsonl"
 
-MediaStatus = Literal["UPLOADED", "PROCESSING", "READY", "FAILED"]
 GroupStatus = Literal["done", "failed", "missing"]
 # What submit did to the product: created it, changed its images, found it right, or left it
 # alone (conflict, --no-create).

@@ -31,6 +31,7 @@ from bulkimg.run.submit import (
 from bulkimg.shop.resolve import read_resolution
 from bulkimg.shopify.bulkjob import BulkRunner, PollPolicy, new_record
 from bulkimg.shopify.client import BulkOperationFailedError, ShopifyClient
+from bulkimg.shopify.statuses import BulkOperationStatus
 
 RECONCILE_RUN_FILE = "reconcile.json"
 REPORT_FILE = "report.json"
@@ -70,7 +71,7 @@ def export_shop(
     runner = BulkRunner(client, store, state, settings.output_dir / "results", policy, reporter)
     runner.run(Phase.EXPORT, True)
     export = state.ops(Phase.EXPORT)[-1]
-    if export.step is Step.REJECTED or export.status != "COMPLETED":
+    if export.step is Step.REJECTED or export.status != BulkOperationStatus.COMPLETED:
         raise BulkOperationFailedError(
             f"the product export ended {export.status or export.step.value}"
         )

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, cast, get_args
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -38,7 +38,6 @@ from bulkimg.formats.manifest import (
     ManifestMedia,
     ManifestRecord,
     ManifestVariant,
-    MediaStatus,
     merged_manifest,
     write_manifest,
 )
@@ -75,6 +74,7 @@ from bulkimg.shopify.results import (
     read_export,
     read_line_results,
 )
+from bulkimg.shopify.statuses import FAILED_STATUSES, BulkOperationStatus, MediaStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -84,7 +84,6 @@ VARIANT_DETACH_DOCUMENT = "variant_detach_media"
 REORDER_DOCUMENT = "product_reorder_media"
 EXPORT_DOCUMENT = "export_products"
 MAX_PAIRS_PER_LINE = 100  # productVariantAppendMedia: at most 100 variant-media pairs per call
-FAILED_OPERATION = frozenset({"FAILED", "CANCELED", "EXPIRED"})
 NOT_STARTED: dict[str, object] = {
     "code": "NOT_RUN",
     "field": None,
@@ -338,7 +337,7 @@ class Submission:
             runner.run(Phase.RESOLVE, True)
             exports = state.ops(Phase.RESOLVE)
             last = exports[-1]
-            if last.status == "COMPLETED" and last.step is Step.COLLECTED:
+            if last.status == BulkOperationStatus.COMPLETED and last.step is Step.COLLECTED:
                 break
             if len(exports) >= MAX_FAILED_EXPORTS:
                 raise ShopifyError(
@@ -444,15 +443,15 @@ class Submission:
             runner.run(Phase.EXPORT, True)
             exports = state.ops(Phase.EXPORT)
             for op in exports[merged:]:
-                if op.status == "COMPLETED" and op.result_file:
+                if op.status == BulkOperationStatus.COMPLETED and op.result_file:
                     products.update(_pick(read_export(Path(op.result_file)), targets))
             merged = len(exports)
             last = exports[-1]
-            failed = sum(1 for op in exports if op.status in FAILED_OPERATION)
+            failed = sum(1 for op in exports if op.status in FAILED_STATUSES)
             search = last.search
-            if last.status in FAILED_OPERATION and failed < MAX_FAILED_EXPORTS:
+            if last.status in FAILED_STATUSES and failed < MAX_FAILED_EXPORTS:
                 pass  # a query changes nothing: run it again rather than lose the products
-            elif last.step is Step.REJECTED or last.status in FAILED_OPERATION:
+            elif last.step is Step.REJECTED or last.status in FAILED_STATUSES:
                 return products
             else:
                 images, waiting = _pending_media(products)
@@ -592,7 +591,7 @@ class Submission:
             id(op) for phase in (Phase.RESOLVE, Phase.EXPORT) for op in state.ops(phase)[:-1]
         }
         broken = any(
-            (op.status in FAILED_OPERATION or op.step is Step.REJECTED) and id(op) not in superseded
+            (op.status in FAILED_STATUSES or op.step is Step.REJECTED) and id(op) not in superseded
             for op in state.operations
         )
         exit_code = 3 if broken else (1 if failures else 0)
@@ -610,7 +609,7 @@ class Submission:
         after = [
             Path(op.result_file)
             for op in state.ops(Phase.EXPORT)
-            if op.status == "COMPLETED" and op.result_file
+            if op.status == BulkOperationStatus.COMPLETED and op.result_file
         ]
         checked = [
             (groups[g], str(resolved[g].product_id))
@@ -710,7 +709,9 @@ def _past(iso: str | None) -> bool:
 
 def _pending(product: ExportedProduct) -> int:
     """Its images Shopify is still processing."""
-    return sum(1 for m in product.media if m.status in ("UPLOADED", "PROCESSING"))
+    return sum(
+        1 for m in product.media if m.status in (MediaStatus.UPLOADED, MediaStatus.PROCESSING)
+    )
 
 
 def _pending_media(products: dict[str, ExportedProduct]) -> tuple[int, int]:
@@ -1095,7 +1096,7 @@ def _manifest_entry(
 
 def _media_status(status: str) -> MediaStatus | None:
     """A media status the manifest knows (Shopify's MediaStatus), else None."""
-    return cast(MediaStatus, status) if status in get_args(MediaStatus) else None
+    return MediaStatus(status) if status in MediaStatus.__members__ else None
 
 
 def _manifest_variant(

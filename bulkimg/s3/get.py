@@ -31,7 +31,6 @@ No message of this module holds a URL's query string (signature, credential, tok
 from __future__ import annotations
 
 import logging
-import random
 import re
 import ssl
 import threading
@@ -49,8 +48,10 @@ from xml.etree import ElementTree
 import httpcore
 import httpx
 from botocore.exceptions import BotoCoreError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from bulkimg.config import Settings
+from bulkimg.errors import S3Error
 from bulkimg.models import S3Object
 from bulkimg.s3 import http1
 from bulkimg.s3.client import (
@@ -147,7 +148,7 @@ def _timestamp(text: str) -> datetime:
     return parsed
 
 
-class S3GetError(Exception):
+class S3GetError(S3Error):
     """A GET S3 did not answer with the bytes: its error code (or the network error's name)."""
 
     def __init__(
@@ -234,7 +235,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
         This reaches into httpx's and httpcore's private attributes (the client's transports,
         a transport's pool, the pool's backend; checked on httpx 0.29, httpcore 1.0.9): a
-        rename fails here (AttributeError) or in tests/test_s3get.py's trickling-head test,
+        rename fails here (AttributeError) or in tests/s3/test_s3get.py's trickling-head test,
         never silently."""
         for transport in [client._transport, *client._mounts.values()]:
             if isinstance(transport, httpx.HTTPTransport):
@@ -621,23 +622,33 @@ class PresignedGetter:
         they need), or with `whole` retried like any transient failure (a listing page).
         """
         self._count_call(operation)
-        attempt = 1
-        while True:
+        retrying = Retrying(
+            retry=retry_if_exception(lambda exc: isinstance(exc, S3GetError) and exc.transient),
+            stop=stop_after_attempt(self._max_attempts),
+            wait=wait_random_exponential(multiplier=1, max=MAX_BACKOFF_SECONDS),
+            sleep=lambda seconds: time.sleep(seconds),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._attempt_once(operation, url, headers, limit, whole)
+        raise AssertionError("unreachable: tenacity returns or raises")
+
+    def _attempt_once(
+        self, operation: str, url: str, headers: dict[str, str], limit: int, whole: bool
+    ) -> Reply:
+        try:
             try:
-                try:
-                    return self._attempt(operation, url, headers, limit)
-                except BodyCutShortError as cut:
-                    if not whole:
-                        raise
-                    raise S3GetError(str(cut), url, transient=True) from None
-            except S3GetError as exc:
-                if exc.boto3_would_pass:  # the caller makes it with boto3: counted as such
-                    with self._lock:
-                        self._fallbacks[exc.code] += 1
-                if not exc.transient or attempt >= self._max_attempts:
+                return self._attempt(operation, url, headers, limit)
+            except BodyCutShortError as cut:
+                if not whole:
                     raise
-            time.sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, 2 ** (attempt - 1))))
-            attempt += 1
+                raise S3GetError(str(cut), url, transient=True) from None
+        except S3GetError as exc:
+            if exc.boto3_would_pass:  # the caller makes it with boto3: counted as such
+                with self._lock:
+                    self._fallbacks[exc.code] += 1
+            raise
 
     def _attempt(self, operation: str, url: str, headers: dict[str, str], limit: int) -> Reply:
         with self._lock:

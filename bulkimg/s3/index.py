@@ -40,6 +40,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
     ResponseStreamingError,
 )
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, S3Error
@@ -525,14 +526,17 @@ class S3ImageIndex:
 
     def _read_range_again_if_cut(self, obj: S3Object, offset: int, length: int) -> bytes:
         """`_read_range`, again (0.1 s, 0.2 s, ... later) while the body comes cut short."""
-        for attempt in range(1, BODY_READ_ATTEMPTS + 1):
-            try:
+        retrying = Retrying(
+            retry=retry_if_exception_type(BodyCutShortError),
+            stop=stop_after_attempt(BODY_READ_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.1, max=1.0),
+            sleep=lambda seconds: time.sleep(seconds),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
                 return self._read_range(obj, offset, length)
-            except BodyCutShortError:
-                if attempt == BODY_READ_ATTEMPTS:
-                    raise
-            time.sleep(min(1.0, 0.1 * 2 ** (attempt - 1)))
-        raise AssertionError("unreachable")
+        raise AssertionError("unreachable: tenacity returns or raises")
 
     def _read_range(self, obj: S3Object, offset: int, length: int) -> bytes:
         """The bytes of one ranged GET (If-Match: the listed ETag)."""

@@ -29,9 +29,9 @@ from bulkimg.redact import redact_url
 from bulkimg.sandbox.faults import FaultRule, FaultRuleError, Route
 from bulkimg.sandbox.signing import Verdict
 from bulkimg.sandbox.staging import UPLOAD_PATH, receive_upload
-from bulkimg.sandbox.store import BulkStatus
 from bulkimg.sandbox.views import RESULTS_PATH, Context
 from bulkimg.shopify.documents import ADMIN_API_VERSION
+from bulkimg.shopify.statuses import BulkOperationStatus
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -188,7 +188,11 @@ class SandboxApp:
         store = self._shop.services.store
         operation = store.bulk_operation(operation_id)
         path = store.result_path(operation_id)
-        if operation is None or operation.status is BulkStatus.RUNNING or not path.is_file():
+        if (
+            operation is None
+            or operation.status is BulkOperationStatus.RUNNING
+            or not path.is_file()
+        ):
             return _xml_error(404, "NoSuchKey", "The specified key does not exist.")
         file = path.open("rb")
         return Response(

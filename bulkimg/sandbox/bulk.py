@@ -41,7 +41,8 @@ from graphql import (
 
 from bulkimg.sandbox.config import SandboxConfig
 from bulkimg.sandbox.faults import FaultInjector, FaultRule, Route
-from bulkimg.sandbox.store import BulkOperation, BulkStatus, BulkType, Store
+from bulkimg.sandbox.store import BulkOperation, Store
+from bulkimg.shopify.statuses import BulkOperationStatus, BulkOperationType
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ NOT_IN_BULK: Final = frozenset(
 
 
 class _Stop(Exception):  # noqa: N818 - control flow inside a job
-    def __init__(self, status: BulkStatus, error_code: str | None = None) -> None:
+    def __init__(self, status: BulkOperationStatus, error_code: str | None = None) -> None:
         super().__init__(status)
         self.status = status
         self.error_code = error_code
@@ -201,14 +202,14 @@ class BulkRunner:
     def start(self) -> None:
         """Operations left unfinished by an earlier process end now: stricter than resuming."""
         for operation in self._store.bulk_operations():
-            if operation.status is BulkStatus.CANCELING:
+            if operation.status is BulkOperationStatus.CANCELING:
                 self._store.update_bulk_operation(
-                    operation.id, status=BulkStatus.CANCELED, ended_at=time.time()
+                    operation.id, status=BulkOperationStatus.CANCELED, ended_at=time.time()
                 )
             elif operation.status.active:
                 self._store.update_bulk_operation(
                     operation.id,
-                    status=BulkStatus.FAILED,
+                    status=BulkOperationStatus.FAILED,
                     error_code="INTERNAL_SERVER_ERROR",
                     ended_at=time.time(),
                 )
@@ -223,7 +224,7 @@ class BulkRunner:
 
     def submit(
         self,
-        type_: BulkType,
+        type_: BulkOperationType,
         query: str,
         *,
         staged_key: str | None = None,
@@ -243,7 +244,7 @@ class BulkRunner:
         )
         if operation is None:
             return None
-        route: Route = "bulk_mutation" if type_ is BulkType.MUTATION else "bulk_query"
+        route: Route = "bulk_mutation" if type_ is BulkOperationType.MUTATION else "bulk_query"
         fault = self._faults.match(route)
         thread = threading.Thread(
             target=self._job,
@@ -264,10 +265,10 @@ class BulkRunner:
     def _job(self, operation: BulkOperation, fault: FaultRule | None) -> None:
         self._store.mark_running(operation.id)
         writer = _ResultWriter(self._store.result_path(operation.id))
-        status, error_code = BulkStatus.COMPLETED, None
+        status, error_code = BulkOperationStatus.COMPLETED, None
         try:
             self._checkpoint(operation, 0, fault)
-            if operation.type is BulkType.MUTATION:
+            if operation.type is BulkOperationType.MUTATION:
                 self._mutation(operation, fault, writer)
             else:
                 self._query(operation, fault, writer)
@@ -275,7 +276,7 @@ class BulkRunner:
             status, error_code = stop.status, stop.error_code
         except Exception:
             log.exception("sandbox: bulk operation %s crashed", operation.id)
-            status, error_code = BulkStatus.FAILED, "INTERNAL_SERVER_ERROR"
+            status, error_code = BulkOperationStatus.FAILED, "INTERNAL_SERVER_ERROR"
         finally:
             writer.close()
             self._finish(operation.id, status, error_code, writer)
@@ -283,9 +284,13 @@ class BulkRunner:
                 self._threads.pop(operation.id, None)
 
     def _finish(
-        self, operation_id: int, status: BulkStatus, error_code: str | None, writer: _ResultWriter
+        self,
+        operation_id: int,
+        status: BulkOperationStatus,
+        error_code: str | None,
+        writer: _ResultWriter,
     ) -> None:
-        completed = status is BulkStatus.COMPLETED
+        completed = status is BulkOperationStatus.COMPLETED
         now = time.time()
         self._store.update_bulk_operation(
             operation_id,
@@ -300,26 +305,26 @@ class BulkRunner:
     def _checkpoint(self, operation: BulkOperation, written: int, fault: FaultRule | None) -> None:
         """Raise _Stop when the operation must end before its next line."""
         if self._stop.is_set():
-            raise _Stop(BulkStatus.FAILED, "INTERNAL_SERVER_ERROR")
+            raise _Stop(BulkOperationStatus.FAILED, "INTERNAL_SERVER_ERROR")
         current = self._store.bulk_operation(operation.id)
-        if current is not None and current.status is BulkStatus.CANCELING:
-            raise _Stop(BulkStatus.CANCELED)
+        if current is not None and current.status is BulkOperationStatus.CANCELING:
+            raise _Stop(BulkOperationStatus.CANCELED)
         if fault and fault.fail_after_lines is not None and written >= fault.fail_after_lines:
-            raise _Stop(BulkStatus.FAILED, "INTERNAL_SERVER_ERROR")
+            raise _Stop(BulkOperationStatus.FAILED, "INTERNAL_SERVER_ERROR")
         limit = (
             self._config.bulk_mutation_time_limit
-            if operation.type is BulkType.MUTATION
+            if operation.type is BulkOperationType.MUTATION
             else self._config.bulk_query_time_limit
         )
         if time.time() - operation.created_at > limit:
-            raise _Stop(BulkStatus.FAILED, "TIMEOUT")
+            raise _Stop(BulkOperationStatus.FAILED, "TIMEOUT")
 
     def _mutation(
         self, operation: BulkOperation, fault: FaultRule | None, writer: _ResultWriter
     ) -> None:
         staged = self._store.staged(operation.staged_key or "")
         if staged is None:
-            raise _Stop(BulkStatus.FAILED, "INTERNAL_SERVER_ERROR")
+            raise _Stop(BulkOperationStatus.FAILED, "INTERNAL_SERVER_ERROR")
         path = self._store.staged_path(staged.stored_as)
         fingerprint = _Fingerprint.of(path)
         spans = _line_offsets(path)
@@ -330,11 +335,11 @@ class BulkRunner:
             for number in order:
                 self._checkpoint(operation, writer.lines, fault)
                 if fingerprint.changed():
-                    raise _Stop(BulkStatus.FAILED, "INTERNAL_SERVER_ERROR")
+                    raise _Stop(BulkOperationStatus.FAILED, "INTERNAL_SERVER_ERROR")
                 if number in skip:
                     continue
                 if self._stop.wait(self._config.bulk_line_delay):
-                    raise _Stop(BulkStatus.FAILED, "INTERNAL_SERVER_ERROR")
+                    raise _Stop(BulkOperationStatus.FAILED, "INTERNAL_SERVER_ERROR")
                 response = self._line(operation.query, _read(file, spans[number]))
                 writer.write({**response, "__lineNumber": number})
                 self._store.update_bulk_operation(
@@ -360,12 +365,12 @@ class BulkRunner:
         data = response.get("data")
         if response.get("errors") or not isinstance(data, dict):
             log.info("sandbox: bulk query %s failed: %s", operation.id, response.get("errors"))
-            raise _Stop(BulkStatus.FAILED, "INTERNAL_SERVER_ERROR")
+            raise _Stop(BulkOperationStatus.FAILED, "INTERNAL_SERVER_ERROR")
         try:
             rows = list(flatten(data))
         except ValueError as exc:
             log.info("sandbox: bulk query %s failed: %s", operation.id, exc)
-            raise _Stop(BulkStatus.FAILED, "INTERNAL_SERVER_ERROR") from None
+            raise _Stop(BulkOperationStatus.FAILED, "INTERNAL_SERVER_ERROR") from None
         if not operation.group_objects:
             random.Random(operation.seed).shuffle(rows)
         roots = 0

@@ -37,7 +37,7 @@ from bulkimg.sandbox.products import (
     pairs_product,
     with_uuid,
 )
-from bulkimg.sandbox.store import Job, Media, MediaStatus, Product, Store
+from bulkimg.sandbox.store import Job, Media, Product, Store
 from bulkimg.sandbox.views import (
     Args,
     Context,
@@ -47,6 +47,7 @@ from bulkimg.sandbox.views import (
     product_view,
     variant_view,
 )
+from bulkimg.shopify.statuses import MediaStatus
 
 log = logging.getLogger(__name__)
 

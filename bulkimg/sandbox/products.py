@@ -21,13 +21,13 @@ from bulkimg.sandbox.config import SandboxConfig
 from bulkimg.sandbox.gids import parse_gid
 from bulkimg.sandbox.store import (
     Media,
-    MediaStatus,
     NewVariant,
     Product,
     ProductOption,
     Store,
     Variant,
 )
+from bulkimg.shopify.statuses import MediaStatus
 
 Input = Mapping[str, object]
 

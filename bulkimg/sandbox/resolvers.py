@@ -28,7 +28,7 @@ from bulkimg.sandbox.media_mutations import (
 from bulkimg.sandbox.products import UserError, product_set, variant_append_media
 from bulkimg.sandbox.search import Term, compare, parse_query
 from bulkimg.sandbox.staging import create_target
-from bulkimg.sandbox.store import BulkOperation, BulkStatus, BulkType, Product
+from bulkimg.sandbox.store import BulkOperation, Product
 from bulkimg.sandbox.views import (
     Args,
     Context,
@@ -45,6 +45,7 @@ from bulkimg.sandbox.views import (
     variant_view,
 )
 from bulkimg.shopify.documents import validate_bulk_query
+from bulkimg.shopify.statuses import BulkOperationStatus, BulkOperationType
 
 BULK_UPLOAD_RESOURCE: Final = "BULK_MUTATION_VARIABLES"
 MAX_INPUT_ARRAY: Final = 250
@@ -209,7 +210,7 @@ def _bulk_matches(operation: BulkOperation, term: Term) -> bool:
 
 
 def current_bulk_operation(ctx: Context, args: Args, info: Info) -> object:
-    wanted = BulkType(cast(str, args.get("type") or "QUERY"))
+    wanted = BulkOperationType(cast(str, args.get("type") or "QUERY"))
     mine = [op for op in ctx.store.bulk_operations() if op.type is wanted]
     return bulk_view(mine[-1]) if mine else None
 
@@ -276,7 +277,7 @@ def bulk_operation_run_mutation(ctx: Context, args: Args, info: Info) -> object:
             ["stagedUploadPath"], "The JSONL file could not be found.", "NO_SUCH_FILE"
         )
     operation = ctx.services.bulk.submit(
-        BulkType.MUTATION, mutation, staged_key=path, client_identifier=client_identifier
+        BulkOperationType.MUTATION, mutation, staged_key=path, client_identifier=client_identifier
     )
     if operation is None:
         return _limit_reached()
@@ -289,7 +290,7 @@ def bulk_operation_run_query(ctx: Context, args: Args, info: Info) -> object:
     if problems:
         return _bulk_refused(["query"], "; ".join(problems), "INVALID")
     operation = ctx.services.bulk.submit(
-        BulkType.QUERY, query, group_objects=bool(args.get("groupObjects"))
+        BulkOperationType.QUERY, query, group_objects=bool(args.get("groupObjects"))
     )
     if operation is None:
         return _limit_reached()
@@ -316,7 +317,7 @@ def bulk_operation_cancel(ctx: Context, args: Args, info: Info) -> object:
             "bulkOperation": None,
             "userErrors": [{"field": ["id"], "message": "Bulk operation does not exist"}],
         }
-    if operation.status not in (BulkStatus.CREATED, BulkStatus.RUNNING):
+    if operation.status not in (BulkOperationStatus.CREATED, BulkOperationStatus.RUNNING):
         message = f"A bulk operation cannot be canceled when it is {operation.status.lower()}"
         return {
             "bulkOperation": bulk_view(operation),

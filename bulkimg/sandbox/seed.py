@@ -55,13 +55,13 @@ from bulkimg.plan.groups import PlanRules
 from bulkimg.s3.keys import ParsedName, parse_image_name
 from bulkimg.sandbox.store import (
     Media,
-    MediaStatus,
     Metafield,
     Product,
     ProductOption,
     SeedRows,
     Variant,
 )
+from bulkimg.shopify.statuses import MediaStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

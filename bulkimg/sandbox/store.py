@@ -8,7 +8,6 @@ with userErrors rolls back and changes nothing).
 
 from __future__ import annotations
 
-import enum
 import json
 import secrets
 import sqlite3
@@ -19,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
+
+from bulkimg.shopify.statuses import BulkOperationStatus, BulkOperationType, MediaStatus
 
 _TABLES: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -94,34 +95,6 @@ _ID_BASES: Final = {
 }
 
 
-class MediaStatus(enum.StrEnum):
-    UPLOADED = "UPLOADED"
-    PROCESSING = "PROCESSING"
-    READY = "READY"
-    FAILED = "FAILED"
-
-
-class BulkStatus(enum.StrEnum):
-    CREATED = "CREATED"
-    RUNNING = "RUNNING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELING = "CANCELING"
-    CANCELED = "CANCELED"
-    EXPIRED = "EXPIRED"
-    """A COMPLETED operation whose result URL has expired."""
-
-    @property
-    def active(self) -> bool:
-        """Still counts against the concurrency limit."""
-        return self in (BulkStatus.CREATED, BulkStatus.RUNNING, BulkStatus.CANCELING)
-
-
-class BulkType(enum.StrEnum):
-    MUTATION = "MUTATION"
-    QUERY = "QUERY"
-
-
 @dataclass(frozen=True, slots=True)
 class Product:
     id: int
@@ -192,8 +165,8 @@ class StagedFile:
 @dataclass(frozen=True, slots=True)
 class BulkOperation:
     id: int
-    type: BulkType
-    status: BulkStatus
+    type: BulkOperationType
+    status: BulkOperationStatus
     error_code: str | None
     query: str
     staged_key: str | None
@@ -638,7 +611,7 @@ class Store:
 
     def create_bulk_operation(
         self,
-        type_: BulkType,
+        type_: BulkOperationType,
         query: str,
         *,
         staged_key: str | None,
@@ -651,7 +624,11 @@ class Store:
         with self.transaction():
             row = self._one(
                 "SELECT COUNT(*) AS n FROM bulk_operations WHERE status IN (?, ?, ?)",
-                (BulkStatus.CREATED, BulkStatus.RUNNING, BulkStatus.CANCELING),
+                (
+                    BulkOperationStatus.CREATED,
+                    BulkOperationStatus.RUNNING,
+                    BulkOperationStatus.CANCELING,
+                ),
             )
             if row is not None and int(row["n"]) >= limit:
                 return None
@@ -660,7 +637,7 @@ class Store:
                 " group_objects, seed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     type_,
-                    BulkStatus.CREATED,
+                    BulkOperationStatus.CREATED,
                     query,
                     staged_key,
                     client_identifier,
@@ -679,7 +656,11 @@ class Store:
             return
         self._run(
             "UPDATE bulk_operations SET status = ? WHERE status = ? AND ended_at < ?",
-            (BulkStatus.EXPIRED, BulkStatus.COMPLETED, time.time() - self._result_url_lifetime),
+            (
+                BulkOperationStatus.EXPIRED,
+                BulkOperationStatus.COMPLETED,
+                time.time() - self._result_url_lifetime,
+            ),
         )
 
     def bulk_operation(self, operation_id: int) -> BulkOperation | None:
@@ -715,7 +696,7 @@ class Store:
         """CREATED → RUNNING (a cancel requested meanwhile is kept)."""
         self._run(
             "UPDATE bulk_operations SET status = ? WHERE id = ? AND status = ?",
-            (BulkStatus.RUNNING, operation_id, BulkStatus.CREATED),
+            (BulkOperationStatus.RUNNING, operation_id, BulkOperationStatus.CREATED),
         )
 
     def request_cancel(self, operation_id: int) -> BulkOperation | None:
@@ -723,7 +704,12 @@ class Store:
         with self.transaction():
             self._run(
                 "UPDATE bulk_operations SET status = ? WHERE id = ? AND status IN (?, ?)",
-                (BulkStatus.CANCELING, operation_id, BulkStatus.CREATED, BulkStatus.RUNNING),
+                (
+                    BulkOperationStatus.CANCELING,
+                    operation_id,
+                    BulkOperationStatus.CREATED,
+                    BulkOperationStatus.RUNNING,
+                ),
             )
             return self.bulk_operation(operation_id)
 
@@ -1038,8 +1024,8 @@ def _media(row: sqlite3.Row) -> Media:
 def _bulk_operation(row: sqlite3.Row) -> BulkOperation:
     return BulkOperation(
         int(row["id"]),
-        BulkType(row["type"]),
-        BulkStatus(row["status"]),
+        BulkOperationType(row["type"]),
+        BulkOperationStatus(row["status"]),
         row["error_code"],
         row["query"],
         row["staged_key"],

@@ -24,15 +24,14 @@ from bulkimg.sandbox.gids import SHOP_NUMBER, format_gid
 from bulkimg.sandbox.signing import UrlSigner
 from bulkimg.sandbox.store import (
     BulkOperation,
-    BulkStatus,
     Media,
-    MediaStatus,
     Metafield,
     Product,
     ProductOption,
     Store,
     Variant,
 )
+from bulkimg.shopify.statuses import BulkOperationStatus, MediaStatus
 
 if TYPE_CHECKING:
     from bulkimg.sandbox.bulk import BulkRunner
@@ -241,7 +240,7 @@ def media_view(media: Media) -> View:
 
 
 def bulk_view(operation: BulkOperation) -> View:
-    completed = operation.status in (BulkStatus.COMPLETED, BulkStatus.EXPIRED)
+    completed = operation.status in (BulkOperationStatus.COMPLETED, BulkOperationStatus.EXPIRED)
     return {
         "__type": "BulkOperation",
         "__ref": operation,
@@ -329,7 +328,7 @@ def _image_url(ref: object, ctx: Context, args: Args, info: Info) -> object:
 
 def _bulk_url(ref: object, ctx: Context, args: Args, info: Info) -> object:
     operation = cast(BulkOperation, ref)
-    if operation.status is not BulkStatus.COMPLETED or not operation.result_lines:
+    if operation.status is not BulkOperationStatus.COMPLETED or not operation.result_lines:
         return None  # EXPIRED included
     path = f"{RESULTS_PATH}/{operation.id}/bulk-{operation.id}.jsonl"
     return ctx.signed_result(path, operation.ended_at)
@@ -337,7 +336,7 @@ def _bulk_url(ref: object, ctx: Context, args: Args, info: Info) -> object:
 
 def _bulk_partial_url(ref: object, ctx: Context, args: Args, info: Info) -> object:
     operation = cast(BulkOperation, ref)
-    if operation.status is not BulkStatus.FAILED or not operation.result_lines:
+    if operation.status is not BulkOperationStatus.FAILED or not operation.result_lines:
         return None
     path = f"{RESULTS_PATH}/{operation.id}/bulk-{operation.id}-partial.jsonl"
     return ctx.signed_result(path, operation.ended_at)

@@ -32,8 +32,8 @@ from bulkimg.shopify.client import (
 )
 from bulkimg.shopify.documents import load_document, search_in_bulk_query
 from bulkimg.shopify.results import STAGED_UPLOAD_REFUSED
+from bulkimg.shopify.statuses import TERMINAL_STATUSES
 
-TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "EXPIRED"})
 BUSY_CODES = frozenset({"LIMIT_REACHED", "OPERATION_IN_PROGRESS", "INTERNAL_FILE_SERVER_ERROR"})
 RESTAGE_CODES = frozenset({"NO_SUCH_FILE", "INVALID_STAGED_UPLOAD_FILE"})
 # Clock skew allowed between us and Shopify when finding an operation whose answer was lost.
@@ -283,7 +283,7 @@ class BulkRunner:
         count = int(operation.get("objectCount") or 0)
         self.reporter.advance(self._stage_name(op), max(0, count - op.object_count))
         op.object_count = count
-        if op.status in TERMINAL:
+        if op.status in TERMINAL_STATUSES:
             op.step, op.finished_at = Step.FINISHED, now_iso()
             self.save()
             self._collect(op, operation)

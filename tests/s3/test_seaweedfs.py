@@ -23,7 +23,7 @@ from bulkimg.run.build import run_build
 from bulkimg.run.submit import Submission, productset_files_of_build
 from bulkimg.shopify.client import client_from_settings
 from tests.conftest import SHOP_TOKEN, SeaweedS3
-from tests.test_s3_faults import account
+from tests.helpers.s3 import account
 
 pytestmark = pytest.mark.slow
 

@@ -21,9 +21,9 @@ from bulkimg.demo.samples import SampleData
 from bulkimg.report.preview import render_preview
 from bulkimg.run.build import run_build
 from tests.conftest import skip_or_fail
-from tests.test_preview import hostile_page, page_cards, render_synthetic, write_jsonl
+from tests.helpers.preview import hostile_page, page_cards, render_synthetic, write_jsonl
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("BULKIMG_TEST_CHROMIUM", "/usr/bin/chromium"))
 # Read at import: the autouse fixture clears BULKIMG_* variables before each test.
 UPDATE_SCREENSHOT = os.environ.get("BULKIMG_UPDATE_SCREENSHOT") == "1"
@@ -281,7 +281,7 @@ def test_cards_say_what_the_next_submit_would_do_after_plan_against_shop(
     browser: Any, make_settings: Any
 ) -> None:
     from bulkimg.shop.resolve import CHECK_RESOLUTION, ResolvedGroup
-    from tests.test_preview import plan_line
+    from tests.report.test_preview import plan_line
 
     settings = make_settings(aws_s3_bucket="")
     out = settings.output_dir

@@ -47,8 +47,9 @@ from bulkimg.shopify.documents import (
     validate_bulk_query,
     validate_operation,
 )
+from tests.helpers.graphql import SAMPLE_PRODUCT_SET_VARIABLES
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SHOPIFY_DIR = Path(os.environ.get("BULKIMG_SHARED_DIR", REPO_ROOT.parent / "shared")) / "shopify"
 FULL_SCHEMA_FILES = (
     SHOPIFY_DIR / f"admin-{ADMIN_API_VERSION}.introspection.json.gz",
@@ -94,24 +95,6 @@ SENT_INPUT_TYPES = [
     "ProductVariantDetachMediaInput",
     "MoveInput",
 ]
-
-SAMPLE_PRODUCT_SET_VARIABLES: dict[str, Any] = {
-    "identifier": {"handle": "lgd-101792"},
-    "input": {
-        "handle": "lgd-101792",
-        "title": "Ring",
-        "productOptions": [{"name": "SKU", "values": [{"name": "827748"}]}],
-        "variants": [{"sku": "827748", "optionValues": [{"optionName": "SKU", "name": "827748"}]}],
-        "files": [
-            {
-                "originalSource": "https://example.test/a.jpg",
-                "alt": "827749 - Image 1",
-                "contentType": "IMAGE",
-                "filename": "827749-1a-1.jpg",
-            }
-        ],
-    },
-}
 
 
 # --- fixtures -------------------------------------------------------------------------------
@@ -460,7 +443,7 @@ def test_subset_schema_is_a_valid_schema_named_for_the_pinned_version() -> None:
     assert validate_schema(schema) == []
     assert schema.query_type is not None and schema.query_type.name == "QueryRoot"
     assert schema.mutation_type is not None and schema.mutation_type.name == "Mutation"
-    shipped = Path(__file__).resolve().parents[1] / "bulkimg" / "documents"
+    shipped = Path(__file__).resolve().parents[2] / "bulkimg" / "documents"
     assert (shipped / f"schema.admin-{ADMIN_API_VERSION}.graphql").is_file()
 
 

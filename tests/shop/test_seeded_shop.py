@@ -50,8 +50,9 @@ from tests.conftest import (
     sent_lines,
     wait_for,
 )
-from tests.test_preview import page_cards
-from tests.test_submit import graphql, jsonl, mutation_operations, retry, submit
+from tests.helpers.files import read_jsonl
+from tests.helpers.preview import page_cards
+from tests.helpers.shop import graphql, mutation_operations, retry, submit
 
 pytestmark = pytest.mark.slow
 # The tests read products back often; cost-based throttling is tested in test_submit.py.
@@ -263,7 +264,7 @@ def test_retry_changes_only_images(seeded_shop: SeededShop, settings: Settings) 
     stale = seeded_shop.report.stale[0].rsplit("/", 1)[-1]
     seeded_shop.shop.faults.add(FaultRule("media_fetch", status=404, url_contains=stale))
     first = submit(settings)
-    assert first.exit_code == 1 and jsonl(settings.output_dir / "failures.jsonl")
+    assert first.exit_code == 1 and read_jsonl(settings.output_dir / "failures.jsonl")
     seeded_shop.shop.faults.clear()
     retried = retry(settings)
     assert retried.exit_code == 0
@@ -331,7 +332,7 @@ def test_on_an_empty_shop_no_image_is_sent_twice_and_the_next_night_changes_noth
     assert submit(settings).exit_code == 0
     first = snapshot(shop)
     assert twice(first) == []
-    assert len(first.products) == len(jsonl(settings.output_dir / "plan.jsonl"))
+    assert len(first.products) == len(read_jsonl(settings.output_dir / "plan.jsonl"))
     settings.state_file.unlink(missing_ok=True)  # the night rebuilds it from the shop
     assert night(settings).exit_code == 0
     assert diff(first, snapshot(shop)) == []
@@ -413,7 +414,7 @@ def test_plan_against_shop_command_prints_the_changes_and_exits_0(
 def product_with_a_stale_copy(seeded_shop: SeededShop, settings: Settings) -> tuple[str, str]:
     """(group id, product id) of a product the submit changes: it holds an out-of-date copy."""
     stale = seeded_shop.report.stale[0]
-    plans = jsonl(settings.output_dir / "plan.jsonl")
+    plans = read_jsonl(settings.output_dir / "plan.jsonl")
     group = next(p for p in plans if any(m["s3_key"] == stale for m in p["media"]))
     handle = seeded_shop.report.handles[group["group_id"]]
     found = graphql(seeded_shop.url, PRODUCT_ID, {"handle": handle})["productByIdentifier"]
@@ -524,7 +525,7 @@ def test_a_canary_that_finds_a_change_beyond_images_stops_the_night(
     assert len(sent_groups(settings.output_dir)) == 2  # the rest was not sent
     # phase 1 (images appended, copies deleted) and phase 2 (variant images, order), once
     assert len(mutation_operations(seeded_shop.url)) - operations <= 4
-    failures = jsonl(settings.output_dir / "failures.jsonl")
+    failures = read_jsonl(settings.output_dir / "failures.jsonl")
     assert {f["errors"][0]["code"] for f in failures} == {"CANARY_NOT_ONLY_IMAGES"}
     assert not any(f["retryable"] for f in failures)
 
@@ -589,7 +590,7 @@ def test_a_variant_showing_bulkimgs_image_of_another_set_gets_its_own_and_others
     assert outcome.counts["variant_images_swapped"] >= 1
     state = RunStore(settings.output_dir).load()
     detach_lines = [line for op in state.ops(Phase.VARIANT_DETACH) for line in
-                    jsonl(Path(op.input_file))]  # fmt: skip
+                    read_jsonl(Path(op.input_file))]  # fmt: skip
     assert {"variantId": f"gid://shopify/ProductVariant/{a_first}",
             "mediaIds": [f"gid://shopify/MediaImage/{found['sets'][b][0]}"]} in [
         pair for line in detach_lines for pair in line["variantMedia"]]  # fmt: skip

@@ -1,6 +1,6 @@
 """The header reads' presigned GETs over httpx (`bulkimg/s3/get.py`), against moto in-process.
 
-What the fault proxy (tests/test_s3_faults.py) proves end to end is checked here at the
+What the fault proxy (tests/s3/test_s3_faults.py) proves end to end is checked here at the
 request level: every GET counted once, S3's answers mapped as boto3's were, no secret in a
 message.
 """
@@ -378,7 +378,7 @@ def loopback_getter(make_settings: Any, port: int, kind: str) -> PresignedGetter
 def test_a_200_to_a_ranged_get_is_read_only_to_the_ranges_end(
     make_settings: Any, sender_kind: str
 ) -> None:
-    from tests.test_http1 import ScriptedServer, read_request
+    from tests.s3.test_http1 import ScriptedServer, read_request
 
     blob = bytes(range(256)) * 1024  # the first 256 KiB of a 4 MiB object
     stop = threading.Event()
@@ -417,7 +417,7 @@ def test_a_200_to_a_ranged_get_is_read_only_to_the_ranges_end(
 def test_a_trickling_body_is_cut_at_the_deadline_by_either_sender(
     make_settings: Any, sender_kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.test_http1 import ScriptedServer, read_request, trickle
+    from tests.s3.test_http1 import ScriptedServer, read_request, trickle
 
     monkeypatch.setattr("bulkimg.s3.get.GET_DEADLINE_SECONDS", 0.6)
     stop = threading.Event()
@@ -451,7 +451,7 @@ def test_a_trickling_body_is_cut_at_the_deadline_by_either_sender(
 def test_a_trickling_head_is_cut_at_the_deadline_by_every_sender(
     make_settings: Any, route: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.test_http1 import ScriptedServer, read_request, trickle
+    from tests.s3.test_http1 import ScriptedServer, read_request, trickle
 
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
                  "all_proxy", "NO_PROXY", "no_proxy"):  # fmt: skip

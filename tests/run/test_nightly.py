@@ -21,8 +21,9 @@ from bulkimg.run.statestore import StateStore
 from bulkimg.sandbox import SandboxShop
 from bulkimg.shopify.client import client_from_settings
 from tests.conftest import reorders_done, sent_lines
-from tests.test_faults_shop import assert_no_secrets
-from tests.test_submit import PRODUCT, graphql, jsonl, mutation_operations
+from tests.helpers.faultbuild import assert_no_secrets
+from tests.helpers.files import read_jsonl
+from tests.helpers.shop import PRODUCT, graphql, mutation_operations
 
 KEY_2A = "sorted-media/11/02/19/1102192-2a-201.png"
 # The tests read products back often; cost-based throttling is tested in test_submit.py.
@@ -51,7 +52,7 @@ def media_of(url: str, handle: str = "lgd-101792") -> list[dict[str, Any]]:
 
 
 def all_media(url: str, settings: Settings) -> dict[str, list[str]]:
-    handles = [p["handle"] for p in jsonl(settings.output_dir / "plan.jsonl")]
+    handles = [p["handle"] for p in read_jsonl(settings.output_dir / "plan.jsonl")]
     return {h: sorted(m["id"] for m in media_of(url, h)) for h in handles}
 
 
@@ -76,7 +77,7 @@ def uploads(line: dict[str, Any]) -> list[str]:
 def first_night(settings: Settings) -> NightlyRun:
     settings.state_file.unlink(missing_ok=True)
     result = night(settings)
-    assert result.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    assert result.exit_code == 0, read_jsonl(settings.output_dir / "failures.jsonl")
     assert result.reconciled is not None  # no state file yet: rebuilt from the (empty) shop
     return result
 
@@ -218,7 +219,7 @@ def test_an_image_added_by_hand_survives_a_night_that_changes_the_product(
 
 
 def test_two_runs_never_overlap_on_one_shop(settings: Settings) -> None:
-    from tests.test_runlock import lock_held
+    from tests.run.test_runlock import lock_held
 
     with lock_held(settings.output_dir, "run"), pytest.raises(RunLockedError, match="held by pid"):
         night(settings)

@@ -1,6 +1,6 @@
 """One TLS configuration for every S3 sender: a private CA, with and without a proxy.
 
-S3 is served over HTTPS on loopback (tests/s3faults.py's proxy, wrapped in TLS, in front of
+S3 is served over HTTPS on loopback (tests/helpers/s3faults.py's proxy, wrapped in TLS, in front of
 moto's server) with a certificate signed by a CA made here that no bundle trusts. The direct,
 httpx and boto3 senders must all trust it from AWS_CA_BUNDLE or the AWS config file's
 ca_bundle, and all refuse it (one line naming the endpoint and the CA) without.
@@ -22,9 +22,9 @@ from bulkimg.errors import ConfigError
 from bulkimg.run.build import run_build
 from bulkimg.s3.client import _ssl_context
 from tests.conftest import secrets_in
-from tests.s3faults import FaultProxy, fault_proxy
-from tests.test_s3_faults import account
-from tests.tls import PrivateCa, connect_proxy, private_ca
+from tests.helpers.s3 import account
+from tests.helpers.s3faults import FaultProxy, fault_proxy
+from tests.helpers.tls import PrivateCa, connect_proxy, private_ca
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """S3 as it really is: a bucket in another region, links S3 refuses, and the fast path's fallbacks.
 
-moto checks no region and no signature: a proxy in front of moto's server (tests/s3faults.py)
-answers as S3 does to a request signed for the wrong region — 400 with the bucket's region in
-`x-amz-bucket-region` — and can refuse the build's link check as S3 refuses a bad signature.
+moto checks no region and no signature: a proxy in front of moto's server
+(tests/helpers/s3faults.py) answers as S3 does to a request signed for the wrong region — 400
+with the bucket's region in `x-amz-bucket-region` — and can refuse the build's link check as S3
+refuses a bad signature.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from bulkimg.demo.samples import SampleData
 from bulkimg.errors import ConfigError
 from bulkimg.run.build import run_build
 from tests.conftest import secrets_in
-from tests.s3faults import FaultProxy, Refusal, Request, fault_proxy
-from tests.test_s3_faults import account
+from tests.helpers.s3 import account
+from tests.helpers.s3faults import FaultProxy, Refusal, Request, fault_proxy
 
 BUCKET_REGION = "eu-west-1"
 
@@ -275,7 +276,7 @@ def test_the_cli_build_follows_the_bucket_region_moto_s_server_names(
     from bulkimg.run.preflight import run_checks
     from bulkimg.s3.client import signing_settings
     from tests.conftest import CANARY_KEY_ID, CANARY_SECRET
-    from tests.test_preview import page_cards
+    from tests.report.test_preview import page_cards
 
     bucket = eu_bucket if bucket_region == BUCKET_REGION else us_bucket
     # What moto's server answers: the bucket's region to a HeadBucket signed for another one,

@@ -12,68 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
 from bulkimg.config import Settings
 from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import SampleData
-from bulkimg.formats.jsonl import iter_jsonl
 from bulkimg.formats.run import Phase, RunStore, Step
 from bulkimg.run.build import run_build
-from bulkimg.run.retry import run_retry
-from bulkimg.run.submit import Submission, SubmitOutcome, productset_files_of_build
-from bulkimg.s3.client import make_s3_client
 from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop, serve
-from bulkimg.shopify.client import client_from_settings
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN, secrets_in
-
-
-def submit(settings: Settings, retries: Counter[str] | None = None) -> SubmitOutcome:
-    with client_from_settings(settings) as client:
-        submission = Submission(settings, client)
-        state = submission.resume_or_start(productset_files_of_build(settings.output_dir))
-        outcome = submission.run(state, wait=True)
-        if retries is not None:
-            retries.update(client.retries)
-        return outcome
-
-
-def retry(settings: Settings) -> SubmitOutcome:
-    failures = settings.output_dir / "failures.jsonl"
-    with client_from_settings(settings) as client:
-        _, outcome = run_retry(settings, client, failures, make_s3_client(settings))
-    assert outcome is not None
-    return outcome
-
-
-def jsonl(path: Path) -> list[dict[str, Any]]:
-    return list(iter_jsonl(path)) if path.is_file() else []
-
-
-def graphql(url: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    response = httpx.post(
-        f"{url}/admin/api/2026-10/graphql.json",
-        json={"query": query, "variables": variables or {}},
-        headers={"X-Shopify-Access-Token": SHOP_TOKEN},
-    )
-    body: dict[str, Any] = response.json()
-    assert "errors" not in body, body
-    return body["data"]  # type: ignore[no-any-return]
-
-
-PRODUCT = """query($handle: String!) { productByIdentifier(identifier: {handle: $handle}) {
-  id media(first: 50) { nodes { id alt status } }
-  variants(first: 50) { nodes { sku media(first: 1) { nodes { id } } } } } }"""
-
-
-def mutation_operations(url: str) -> list[dict[str, Any]]:
-    data = graphql(
-        url,
-        '{ bulkOperations(first: 50, query: "operation_type:mutation") { nodes { id status } } }',
-    )
-    return data["bulkOperations"]["nodes"]  # type: ignore[no-any-return]
+from tests.helpers.files import read_jsonl
+from tests.helpers.shop import PRODUCT, graphql, mutation_operations, retry, submit
 
 
 def leaks(settings: Settings) -> list[str]:
@@ -103,12 +53,12 @@ def test_clean_run_puts_every_image_on_its_product_and_variant(
     settings: Settings, shop_url: str
 ) -> None:
     outcome = submit(settings)
-    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
-    manifest = {e["group_id"]: e for e in jsonl(settings.output_dir / "manifest.jsonl")}
-    plans = {p["group_id"]: p for p in jsonl(settings.output_dir / "plan.jsonl")}
+    assert outcome.exit_code == 0, read_jsonl(settings.output_dir / "failures.jsonl")
+    manifest = {e["group_id"]: e for e in read_jsonl(settings.output_dir / "manifest.jsonl")}
+    plans = {p["group_id"]: p for p in read_jsonl(settings.output_dir / "plan.jsonl")}
     assert set(manifest) == set(plans)
     assert {e["status"] for e in manifest.values()} <= {"done", "missing"}
-    assert jsonl(settings.output_dir / "failures.jsonl") == []
+    assert read_jsonl(settings.output_dir / "failures.jsonl") == []
     counts = outcome.counts
     assert counts["lines_submitted"] == counts["lines_done"] == len(plans)
     assert counts["done"] + counts["missing"] == len(plans)
@@ -140,11 +90,11 @@ def test_failed_image_download_is_logged_then_fixed_by_retry(
     shop.faults.add(FaultRule("media_fetch", status=404, url_contains="1102192-2a"))
     first = submit(settings)
     assert first.exit_code == 1
-    failures = jsonl(settings.output_dir / "failures.jsonl")
+    failures = read_jsonl(settings.output_dir / "failures.jsonl")
     assert [(f["group_id"], f["errors"][0]["code"], f["retryable"]) for f in failures] == [
         ("LGD-101792", "MEDIA_FAILED", True)
     ]
-    manifest = {e["group_id"]: e for e in jsonl(settings.output_dir / "manifest.jsonl")}
+    manifest = {e["group_id"]: e for e in read_jsonl(settings.output_dir / "manifest.jsonl")}
     assert manifest["LGD-101792"]["status"] == "failed"
     assert [m["status"] for m in manifest["LGD-101792"]["media"]] == ["READY", "FAILED", "READY"]
     (log,) = settings.logs_dir.glob("image_upload_failures_*.log")
@@ -153,9 +103,9 @@ def test_failed_image_download_is_logged_then_fixed_by_retry(
     shop.faults.clear()
     second = retry(settings)
     assert second.exit_code == 0
-    assert jsonl(settings.output_dir / "failures.jsonl") == []
-    manifest = {e["group_id"]: e for e in jsonl(settings.output_dir / "manifest.jsonl")}
-    assert len(manifest) == len(jsonl(settings.output_dir / "plan.jsonl"))
+    assert read_jsonl(settings.output_dir / "failures.jsonl") == []
+    manifest = {e["group_id"]: e for e in read_jsonl(settings.output_dir / "manifest.jsonl")}
+    assert len(manifest) == len(read_jsonl(settings.output_dir / "plan.jsonl"))
     assert manifest["LGD-101792"]["status"] == "missing"
     assert {m["status"] for m in manifest["LGD-101792"]["media"]} == {"READY"}
     product = graphql(shop_url, PRODUCT, {"handle": "lgd-101792"})["productByIdentifier"]
@@ -176,14 +126,14 @@ def test_operation_failing_part_way_keeps_partial_results_and_the_rest_is_retrya
     assert first.exit_code == 3
     phase1 = RunStore(settings.output_dir).load().ops(Phase.PRODUCT_SET)[0]
     assert phase1.status == "FAILED" and phase1.partial_file
-    failures = jsonl(settings.output_dir / "failures.jsonl")
+    failures = read_jsonl(settings.output_dir / "failures.jsonl")
     not_run = [f for f in failures if f["errors"][0]["code"] == "NOT_RUN"]
     assert len(not_run) == first.counts["lines_submitted"] - 5 == first.counts["lines_failed"]
     assert all(f["retryable"] and f["phase"] == "product_set" for f in not_run)
     assert first.counts["lines_done"] == 5
     second = retry(settings)
     assert second.exit_code == 0
-    statuses = {e["status"] for e in jsonl(settings.output_dir / "manifest.jsonl")}
+    statuses = {e["status"] for e in read_jsonl(settings.output_dir / "manifest.jsonl")}
     assert statuses <= {"done", "missing"}
     assert leaks(settings) == [] and duplicated_images(shop) == []
 
@@ -212,7 +162,7 @@ def test_throttling_and_5xx_on_every_route_are_survived(
     retries: Counter[str] = Counter()
     # The run request's 503 leaves it uncertain: looked up, then sent again after this wait.
     outcome = submit(settings.model_copy(update={"submit_recovery_seconds": 4}), retries)
-    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    assert outcome.exit_code == 0, read_jsonl(settings.output_dir / "failures.jsonl")
     assert shop.faults.rules() == []  # every injected fault was met
     assert retries["ShopifyThrottledError"] >= 2  # the 429 and at least one THROTTLED
     # The shop export's run request is never blindly resent: its 503 is resolved by looking the
@@ -257,7 +207,7 @@ def test_secrets_appear_in_no_output_or_log(settings: Settings) -> None:
         data = file.read_bytes()
         assert SHOP_TOKEN.encode() not in data, file
         assert CANARY_SECRET.encode() not in data, file
-    for failure in jsonl(out / "failures.jsonl"):
+    for failure in read_jsonl(out / "failures.jsonl"):
         assert CANARY_TOKEN not in orjson.dumps(failure).decode()
 
 
@@ -314,8 +264,8 @@ def test_killed_while_polling_resumes_without_a_second_submission(
         out, err = second.communicate(timeout=120)
         assert second.returncode == 0, err
         assert len(mutation_operations(url)) == 2  # phase 1 once, then phase 2
-        manifest = jsonl(tmp_path / "output" / "manifest.jsonl")
-        assert len(manifest) == len(jsonl(tmp_path / "output" / "plan.jsonl"))
+        manifest = read_jsonl(tmp_path / "output" / "manifest.jsonl")
+        assert len(manifest) == len(read_jsonl(tmp_path / "output" / "plan.jsonl"))
         assert SHOP_TOKEN not in out + err
 
 
@@ -327,12 +277,12 @@ def test_every_line_sent_validates_against_the_admin_schema(
     submit(settings)
     state = RunStore(settings.output_dir).load()
     (phase2,) = state.ops(Phase.VARIANT_MEDIA)
-    lines = jsonl(Path(phase2.input_file))
+    lines = read_jsonl(Path(phase2.input_file))
     assert lines and all(len(line["variantMedia"]) <= 100 for line in lines)
     for schema in admin_schemas:
         for line in lines:
             assert validate_operation(schema, load_document("variant_append_media"), line) == []
-        for line in jsonl(settings.output_dir / "productset.jsonl"):
+        for line in read_jsonl(settings.output_dir / "productset.jsonl"):
             assert validate_operation(schema, load_document("product_set"), line) == []
         assert validate_bulk_query(schema, load_document("export_products")) == []
 
@@ -352,7 +302,7 @@ def test_several_files_run_within_the_shops_concurrency_limit(
     assert len(files) >= 3
     # bulkimg allows 5 at once, the shop 2: the shop's LIMIT_REACHED makes it wait, not fail.
     outcome = submit(split)
-    assert outcome.exit_code == 0, jsonl(split.output_dir / "failures.jsonl")
+    assert outcome.exit_code == 0, read_jsonl(split.output_dir / "failures.jsonl")
     assert outcome.counts["lines_submitted"] == outcome.counts["lines_done"] == 28
     phase1 = RunStore(split.output_dir).load().ops(Phase.PRODUCT_SET)
     assert len(phase1) == len(files) and all(op.status == "COMPLETED" for op in phase1)

@@ -4,10 +4,10 @@
     configuration (one line on stderr); 3 a bulk operation failed or was cancelled.
 
 Each case runs `bulkimg` commands in this process (`bulkimg.cli.main`, as a user runs them)
-on a copy of the fault matrix's build (tests/test_faults_shop.py), against the sandbox shop and
+on a copy of the fault matrix's build (tests/run/test_faults_shop.py), against the sandbox shop and
 moto's S3 server over loopback, with the sandbox's fault rules giving each code. After every
 command the manifest and failures it leaves are read with bulkimg's own models. `build`'s 1
-(groups deferred: S3 could not read them) is tests/test_s3_faults.py's
+(groups deferred: S3 could not read them) is tests/s3/test_s3_faults.py's
 test_cli_build_exits_1_and_defers_the_group_s3_cannot_read, through its fault proxy.
 """
 
@@ -35,7 +35,7 @@ from bulkimg.formats.jsonl import dump_model
 from bulkimg.formats.manifest import ManifestRecord, read_manifest
 from bulkimg.sandbox import FaultRule, SandboxShop
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN
-from tests.test_faults_shop import GROUPS, build_sample, copy_build
+from tests.helpers.faultbuild import GROUPS, build_sample, copy_build
 
 SETTINGS_FIELDS = ("catalog", "aws_s3_bucket", "aws_endpoint_url_s3", "aws_region", "output_dir",
                    "logs_dir", "cache_dir", "shopify_shop", "poll_interval", "poll_max_interval",

@@ -28,8 +28,8 @@ from bulkimg.s3.client import make_s3_client
 from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop
 from bulkimg.shopify.client import client_from_settings
 from tests.conftest import SHOP_TOKEN
-from tests.test_faults_shop import assert_no_secrets
-from tests.test_submit import jsonl
+from tests.helpers.faultbuild import assert_no_secrets
+from tests.helpers.files import read_jsonl
 
 # 4,000 in the suite: the sandbox runs every line, and every product of each export, through
 # graphql-core (~1.3 ms of CPU per productSet line, about as much per exported product), so
@@ -120,7 +120,7 @@ def test_soak_every_line_is_accounted_for_and_retry_converges(
         http = httpx.Client(transport=httpx.WSGITransport(app=shop.wsgi_app), timeout=30)
         with client_from_settings(settings, http=http) as client:
             first = _submit(settings, client)
-            failed = {f["group_id"] for f in jsonl(settings.output_dir / "failures.jsonl")}
+            failed = {f["group_id"] for f in read_jsonl(settings.output_dir / "failures.jsonl")}
             counts = first.counts
             assert counts["lines_submitted"] == LINES
             assert counts["lines_done"] + counts["lines_failed"] == LINES
@@ -131,7 +131,7 @@ def test_soak_every_line_is_accounted_for_and_retry_converges(
 
             _, second = run_retry(settings, client, settings.output_dir / "failures.jsonl", s3)
             assert second is not None and second.exit_code == 0
-            assert jsonl(settings.output_dir / "failures.jsonl") == []
+            assert read_jsonl(settings.output_dir / "failures.jsonl") == []
             _assert_manifest(settings, set())
         media = Counter(m.product_id for m in _all_media(shop))
         assert len(media) == len(with_image) and set(media.values()) == {1}
@@ -150,10 +150,10 @@ def _skipped(lines: set[int]) -> set[str]:
 
 
 def _assert_manifest(settings: Settings, failed: set[str]) -> None:
-    manifest = jsonl(settings.output_dir / "manifest.jsonl")
+    manifest = read_jsonl(settings.output_dir / "manifest.jsonl")
     assert len(manifest) == LINES == len({e["group_id"] for e in manifest})
     assert {e["group_id"] for e in manifest if e["status"] == "failed"} == failed
-    for failure in jsonl(settings.output_dir / "failures.jsonl"):
+    for failure in read_jsonl(settings.output_dir / "failures.jsonl"):
         assert failure["retryable"] and failure["errors"][0]["code"], failure
 
 

@@ -31,7 +31,7 @@ from bulkimg.s3.keys import (
 )
 from bulkimg.s3.presign import PROBE_KEYS
 from tests.conftest import BUCKET
-from tests.test_catalog import mysql_table
+from tests.helpers.catalog import mysql_table
 
 # Pieces an attacker (or a broken export) puts in a value; joined in any order by `hostile`.
 NASTY_PIECES = [

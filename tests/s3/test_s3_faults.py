@@ -1,6 +1,6 @@
 """S3 faults during `build`, injected by a proxy in front of moto's server: every row accounted.
 
-Each test builds the sample catalog through `tests/s3faults.py` and checks the promise of
+Each test builds the sample catalog through `tests/helpers/s3faults.py` and checks the promise of
 docs/reliability.md: every catalog row is exactly one of written (its group's line holds it and
 its image), deferred (retryable: no line, in the report) or missing (one log line with the
 reason); nothing crashes; no credential reaches a log, report, message or the cache.
@@ -8,100 +8,23 @@ reason); nothing crashes; no credential reaches a log, report, message or the ca
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from bulkimg.config import Settings, load_settings
 from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import SampleData, image_bytes
 from bulkimg.errors import S3Error
-from bulkimg.plan.names import shopify_filename
 from bulkimg.run.build import BuildReport, run_build
 from bulkimg.s3.index import BODY_READ_ATTEMPTS
 from bulkimg.s3.keys import folder_for
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, secrets_in
-from tests.s3faults import Fault, FaultProxy, fault_proxy
-
-LOG_LINE = re.compile(
-    r"Product Group: (?P<group>[^|]*) \| Product SKU: (?P<sku>[^|]*) \|.*Error: (?P<error>.*)$"
-)
-Row = tuple[str, str]  # (group id, variant SKU)
-
-
-@dataclass(frozen=True, slots=True)
-class Accounting:
-    """What a build did with each catalog row, and the S3 keys each written group got."""
-
-    rows: dict[Row, str]  # "written", "deferred" or "missing: <log error>"
-    media: dict[str, list[str]]  # group id -> S3 keys of its line, in order
-
-    def changed(self, other: Accounting) -> set[str]:
-        """Group ids whose rows or media differ from `other`."""
-        groups = {row[0] for row, outcome in self.rows.items() if other.rows.get(row) != outcome}
-        return groups | {
-            g
-            for g in self.media.keys() | other.media.keys()
-            if self.media.get(g) != other.media.get(g)
-        }
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
-
-
-def account(settings: Settings, report: BuildReport, sample: SampleData) -> Accounting:
-    """Check that every catalog row ends in exactly one outcome; the outcomes."""
-    out = settings.output_dir
-    plans = {p["group_id"]: p for p in read_jsonl(out / "plan.jsonl")}
-    lines = {Path(f).name: read_jsonl(Path(f)) for f in report.productset_files}
-    logged = Counter[Row]()
-    errors: dict[Row, str] = {}
-    for text in Path(report.missing_log).read_text(encoding="utf-8").splitlines():
-        match = LOG_LINE.search(text)
-        assert match, text
-        row = (match["group"], match["sku"])
-        logged[row] += 1
-        errors[row] = match["error"]
-    assert all(n == 1 for n in logged.values()), logged
-    handles = [line["identifier"]["handle"] for part in lines.values() for line in part]
-    assert len(handles) == len(set(handles)) == report.groups_written, "a group written twice"
-    assert set(report.groups_deferred) == {g for g, p in plans.items() if p["status"] == "deferred"}
-
-    rows: dict[Row, str] = {}
-    media: dict[str, list[str]] = {}
-    for catalog_row in sample.rows:
-        group, sku = catalog_row["Web_Product_Group_ID"], catalog_row["No_"]
-        plan = plans[group]
-        variant = next(v for v in plan["variants"] if v["sku"] == sku)
-        if plan["status"] == "deferred":
-            assert plan["file"] is None and plan["handle"] not in handles
-            assert (group, sku) not in logged, f"{group}/{sku} is both deferred and missing"
-            rows[(group, sku)] = "deferred"
-            continue
-        assert plan["status"] == "planned", plan
-        line = lines[plan["file"]][plan["line"] - 1]
-        assert line["identifier"]["handle"] == plan["handle"]
-        assert sku in [v["sku"] for v in line["input"]["variants"]]
-        files = [f["filename"] for f in line["input"].get("files", [])]
-        assert files == [shopify_filename(m["s3_key"], m["etag"]) for m in plan["media"]]
-        media[group] = [m["s3_key"] for m in plan["media"]]
-        if variant["image_s3_key"] is not None:
-            assert variant["image_s3_key"] in media[group]
-            assert (group, sku) not in logged, f"{group}/{sku} is both written and missing"
-            rows[(group, sku)] = "written"
-        else:
-            assert errors.get((group, sku)), f"{group}/{sku} has no image and no log line"
-            rows[(group, sku)] = f"missing: {errors[(group, sku)]}"
-    assert len(rows) == len(sample.rows)
-    assert set(logged) == {row for row, outcome in rows.items() if outcome.startswith("missing")}
-    return Accounting(rows, media)
+from tests.helpers.s3 import Accounting, account
+from tests.helpers.s3faults import Fault, FaultProxy, fault_proxy
 
 
 def assert_nothing_leaked(settings: Settings, text: str = "") -> None:

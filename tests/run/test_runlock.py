@@ -19,7 +19,7 @@ from bulkimg.config import load_settings
 from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import SampleData
 from bulkimg.run.lock import RunLockedError, lock_paths, writer_lock
-from tests.test_cli import bulkimg, env_for
+from tests.helpers.cli import bulkimg, env_for
 
 HOLDER = textwrap.dedent(
     """

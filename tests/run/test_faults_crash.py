@@ -28,7 +28,7 @@ from bulkimg.formats.run import Phase, RunStore, Step
 from bulkimg.sandbox import FaultRule, SandboxShop
 from bulkimg.sandbox.faults import Route
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN
-from tests.test_faults_shop import (
+from tests.helpers.faultbuild import (
     GROUPS,
     all_done,
     assert_accounted,
@@ -36,7 +36,7 @@ from tests.test_faults_shop import (
     copy_build,
     planned_uploads,
 )
-from tests.test_submit import mutation_operations
+from tests.helpers.shop import mutation_operations
 
 HOLD = 3.0  # seconds the shop holds the request the process is killed in
 _UNREDACTED = re.compile(r"(?i)x-amz-(?:signature|credential|security-token)=(?!REDACTED)")
@@ -97,7 +97,7 @@ def kill_when_seen(
     return out + err
 
 
-# Killed while polling: tests/test_submit.py. Each point costs two interpreter starts (~2 s CPU
+# Killed while polling: tests/run/test_submit.py. Each point costs two interpreter starts (~2 s CPU
 # each on CI), so the staged upload POSTs (a plain re-upload on resume) are left out.
 KILL_POINTS = [
     pytest.param("graphql", "BulkOperationRunMutation", 1, id="phase1-run-mutation-answer-lost"),

@@ -11,7 +11,6 @@ The sample catalog is built once per module (moto's S3 server) and copied by eac
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 from collections import Counter
 from pathlib import Path
@@ -19,79 +18,35 @@ from typing import Any
 
 import pytest
 
-from bulkimg.config import Settings, load_settings
+from bulkimg.config import Settings
 from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import SampleData
 from bulkimg.formats.run import Phase, RunStore
 from bulkimg.report.preview import render_preview
-from bulkimg.run.build import run_build
 from bulkimg.sandbox import FaultRule, SandboxShop
 from bulkimg.shopify.results import read_export
 from tests.conftest import (
     BUCKET,
     CANARY_KEY_ID,
-    CANARY_SECRET,
     CANARY_TOKEN,
     SHOP_TOKEN,
     secrets_in,
     wait_for,
 )
-from tests.test_submit import graphql, jsonl, mutation_operations, retry, submit
-
-SHOPIFY = "Shopify"
-
-
-# A few groups of the sample catalog (12 images): with images, without, several variants.
-GROUPS = ("LGD-101792", "GID-100288", "GID-101049", "LGD-101084", "LGD-101091", "GID-101098",
-          "LGD-101161")  # fmt: skip
+from tests.helpers.faultbuild import (
+    all_done,
+    assert_accounted,
+    build_sample,
+    copy_build,
+    planned_uploads,
+)
+from tests.helpers.files import read_jsonl
+from tests.helpers.shop import graphql, mutation_operations, retry, submit
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, s3_server: LocalS3, sample: SampleData) -> Path:
     return build_sample(tmp_path_factory, s3_server, sample)
-
-
-def build_sample(
-    tmp_path_factory: pytest.TempPathFactory, s3_server: LocalS3, sample: SampleData
-) -> Path:
-    """GROUPS of the sample catalog built once per session (output/, logs/, the catalog and
-    the bucket's name) into a folder that tests copy."""
-    root = tmp_path_factory.getbasetemp() / "faults-built"
-    if (root / "bucket").is_file():
-        return root
-    root.mkdir(exist_ok=True)
-    client = s3_server.client()
-    bucket = "faults-sample"
-    client.create_bucket(Bucket=bucket)
-    sample.upload(client, bucket)
-    settings = load_settings(
-        {
-            "catalog": str(sample.write_csv(root / "nav_items.csv")),
-            "aws_s3_bucket": bucket,
-            "aws_endpoint_url_s3": s3_server.endpoint_url,
-            "aws_access_key_id": CANARY_KEY_ID,
-            "aws_secret_access_key": CANARY_SECRET,
-            "aws_session_token": CANARY_TOKEN,
-            "aws_region": "us-east-1",
-            "output_dir": root / "output",
-            "logs_dir": root / "logs",
-            "cache_dir": root / "cache",
-            "state_file": root / "output" / "state.sqlite",
-        },
-        env_file=None,
-    )
-    run_build(settings, list(GROUPS))
-    (root / "bucket").write_text(bucket)
-    return root
-
-
-def copy_build(built: Path, dest: Path) -> None:
-    """The module's build under `dest`, its file paths rewritten."""
-    for name in ("output", "logs"):
-        shutil.copytree(built / name, dest / name)
-    for name in ("build-report.json", "plan.jsonl"):
-        path = dest / "output" / name
-        path.write_text(path.read_text().replace(str(built), str(dest)))
 
 
 @pytest.fixture
@@ -114,67 +69,10 @@ def settings(
     return result
 
 
+SHOPIFY = "Shopify"
+
+
 # -- what every row asserts -------------------------------------------------------------------
-
-
-def planned_uploads(settings: Settings) -> int:
-    """Images the plan sends by URL (each one the shop must download exactly once)."""
-    plans = jsonl(settings.output_dir / "plan.jsonl")
-    return sum(
-        1 for p in plans if p["status"] == "planned" for m in p["media"] if not m.get("media_id")
-    )
-
-
-def assert_accounted(
-    settings: Settings, shop: SandboxShop, said: str = ""
-) -> dict[str, dict[str, Any]]:
-    """Each group once in the manifest, failed exactly when it has failure lines, all of them
-    retryable with a reason; no duplicated image on any product; no secret written or `said`."""
-    out = settings.output_dir
-    plans = {p["group_id"]: p for p in jsonl(out / "plan.jsonl")}
-    manifest = jsonl(out / "manifest.jsonl")
-    assert sorted(e["group_id"] for e in manifest) == sorted(plans)
-    failures = jsonl(out / "failures.jsonl")
-    failed = {str(f["group_id"]) for f in failures}
-    for entry in manifest:
-        assert entry["status"] in ("done", "missing", "failed")
-        assert (entry["status"] == "failed") == (entry["group_id"] in failed), entry
-    for failure in failures:
-        assert failure["retryable"], failure
-        assert failure["errors"] and all(e["code"] and e["message"] for e in failure["errors"])
-    by_status = {e["group_id"]: e for e in manifest}
-    store = shop.services.store
-    for product in store.products():
-        alts = [m.alt for m in store.media_of_product(product.id)]
-        group = next(p for p in plans.values() if p["handle"] == product.handle)
-        wanted = [m["alt"] for m in group["media"]]
-        assert len(alts) == len(set(alts)), f"duplicated image on {product.handle}: {alts}"
-        assert set(alts) <= set(wanted)
-        if by_status[group["group_id"]]["status"] != "failed":
-            assert sorted(alts) == sorted(wanted)
-    assert_no_secrets(settings, said)
-    return by_status
-
-
-def assert_no_secrets(settings: Settings, text: str = "") -> None:
-    """No canary in outputs, logs, state or `text`; presigned URLs only in productSet lines."""
-    out = settings.output_dir
-    files = [
-        p
-        for root in (out, settings.logs_dir)
-        for p in root.rglob("*")
-        if p.is_file() and not p.name.startswith("productset")
-    ]
-    assert secrets_in(files, text) == []
-    everything = [p for p in out.rglob("*") if p.is_file()]
-    for file in [*everything, *settings.logs_dir.rglob("*")]:
-        if file.is_file():
-            assert SHOP_TOKEN.encode() not in file.read_bytes(), file
-    assert SHOP_TOKEN not in text and CANARY_SECRET not in text
-
-
-def all_done(manifest: dict[str, dict[str, Any]]) -> bool:
-    return {e["status"] for e in manifest.values()} <= {"done", "missing"}
 
 
 # -- the rows ---------------------------------------------------------------------------------
@@ -198,7 +96,7 @@ def test_timeouts_on_every_route_are_retried_without_a_second_submission(
         shop.faults.add(rule)
     retries: Counter[str] = Counter()
     outcome = submit(settings.model_copy(update={"shopify_timeout": 1.0}), retries)
-    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    assert outcome.exit_code == 0, read_jsonl(settings.output_dir / "failures.jsonl")
     assert shop.faults.rules() == []
     assert retries["ShopifyNetworkError"] >= 4
     assert len(mutation_operations(shop_url)) == 2  # productSet once, variant images once
@@ -222,7 +120,7 @@ def test_refused_staged_upload_fails_its_lines_retryably_and_retry_sends_them(
     assert first.exit_code == 3 and first.finished
     manifest = assert_accounted(settings, shop)
     assert {e["status"] for e in manifest.values()} == {"failed"}
-    codes = {f["errors"][0]["code"] for f in jsonl(settings.output_dir / "failures.jsonl")}
+    codes = {f["errors"][0]["code"] for f in read_jsonl(settings.output_dir / "failures.jsonl")}
     assert codes == {"STAGED_UPLOAD_REFUSED"}
     assert mutation_operations(shop_url) == []
     assert RunStore(settings.output_dir).load().completed_at is not None  # nothing blocks
@@ -251,7 +149,7 @@ def test_operation_in_progress_makes_it_wait_then_submit_once(
         )
     )
     outcome = submit(settings)
-    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    assert outcome.exit_code == 0, read_jsonl(settings.output_dir / "failures.jsonl")
     assert shop.faults.seen("graphql", "BulkOperationRunMutation") == 4
     assert len(mutation_operations(shop_url)) == 2
     assert all_done(assert_accounted(settings, shop))
@@ -284,7 +182,7 @@ def test_operation_cancelled_on_the_shop_is_retried_without_duplicates(
     assert phase1.status == "CANCELED" and phase1.result_file is None
     manifest = assert_accounted(settings, shop)
     assert {e["status"] for e in manifest.values()} == {"failed"}
-    failures = jsonl(settings.output_dir / "failures.jsonl")
+    failures = read_jsonl(settings.output_dir / "failures.jsonl")
     assert {f["errors"][0]["code"] for f in failures} == {"NOT_RUN"}
 
     second = retry(settings)
@@ -311,11 +209,11 @@ def test_expired_results_count_as_not_run_and_retry_uploads_nothing_twice(
     assert first.exit_code == 3
     (phase1,) = RunStore(settings.output_dir).load().ops(Phase.PRODUCT_SET)
     assert phase1.status == "EXPIRED" and phase1.result_file is None
-    failures = jsonl(settings.output_dir / "failures.jsonl")
+    failures = read_jsonl(settings.output_dir / "failures.jsonl")
     assert {f["errors"][0]["code"] for f in failures} == {"NOT_RUN"}
     assert all(f["retryable"] for f in failures)
     second = retry(settings)
-    assert second.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    assert second.exit_code == 0, read_jsonl(settings.output_dir / "failures.jsonl")
     assert all_done(assert_accounted(settings, shop))
     # Every line had run: the retry finds each image on its product and uploads none again.
     assert shop.faults.seen("media_fetch") == planned_uploads(settings)
@@ -334,7 +232,7 @@ def test_media_still_processing_after_the_wait_is_attached_by_retry_without_reup
     assert first.exit_code == 1
     manifest = assert_accounted(settings, shop)
     assert manifest["LGD-101792"]["status"] == "failed"  # others may still process too
-    failures = jsonl(settings.output_dir / "failures.jsonl")
+    failures = read_jsonl(settings.output_dir / "failures.jsonl")
     assert {f["errors"][0]["code"] for f in failures} == {"MEDIA_NOT_READY"}
     held = [f for f in failures if f["variables"]["s3_key"].endswith("1102192-1a-100.jpg")]
     assert [f["group_id"] for f in held] == ["LGD-101792"]
@@ -383,7 +281,7 @@ def test_failed_shop_export_is_run_again_before_anything_is_sent(
 ) -> None:
     shop.faults.add(FaultRule("bulk_query", fail_after_lines=0, count=1))
     outcome = submit(settings)
-    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    assert outcome.exit_code == 0, read_jsonl(settings.output_dir / "failures.jsonl")
     exports = RunStore(settings.output_dir).load().ops(Phase.RESOLVE)
     assert [op.status for op in exports] == ["FAILED", "COMPLETED"]
     assert all_done(assert_accounted(settings, shop))
@@ -398,7 +296,7 @@ def test_failed_shop_export_is_run_again_before_anything_is_sent(
 def test_failed_export_is_run_again(settings: Settings, shop: SandboxShop) -> None:
     shop.faults.add(FaultRule("bulk_query", fail_after_lines=2, count=1, after=1))
     outcome = submit(settings)
-    assert outcome.exit_code == 0, jsonl(settings.output_dir / "failures.jsonl")
+    assert outcome.exit_code == 0, read_jsonl(settings.output_dir / "failures.jsonl")
     exports = RunStore(settings.output_dir).load().ops(Phase.EXPORT)
     assert [op.status for op in exports][:2] == ["FAILED", "COMPLETED"]
     assert all_done(assert_accounted(settings, shop))

@@ -7,7 +7,8 @@ from typing import Any
 
 from bulkimg.sandbox import FaultRule
 from bulkimg.shopify.documents import load_document
-from tests.conftest import SandboxSession, jsonl, product_line, wait_for
+from tests.conftest import SandboxSession, product_line, wait_for
+from tests.helpers.files import jsonl_bytes
 
 PRODUCT_SET = load_document("product_set")
 RUN_MUTATION = load_document("bulk_operation_run_mutation")
@@ -61,10 +62,10 @@ def test_operation_completes_although_some_lines_fail(sandbox: SandboxSession) -
     user_error = {"identifier": {"id": "gid://shopify/Product/1"}, "input": {"title": "x"}}
     bad_variables = product_line("bad") | {"input": {"colour": "gold"}}
     lines = [
-        jsonl([ok]),
-        jsonl([user_error]),
+        jsonl_bytes([ok]),
+        jsonl_bytes([user_error]),
         b'{"identifier": {"handle": "broken"\n',
-        jsonl([bad_variables]),
+        jsonl_bytes([bad_variables]),
     ]
     operation = sandbox.wait_operation(_started(sandbox.run_bulk_mutation(PRODUCT_SET, lines)))
     assert operation["status"] == "COMPLETED"
@@ -87,7 +88,7 @@ def test_empty_file_completes_with_no_result_url(sandbox: SandboxSession) -> Non
 
 
 def test_invalid_mutations_are_refused_with_invalid_mutation(sandbox: SandboxSession) -> None:
-    path = sandbox.stage(jsonl(_lines(1)))
+    path = sandbox.stage(jsonl_bytes(_lines(1)))
     two_connections = PRODUCT_SET.replace(
         "      handle\n", "      handle\n      variants(first: 1) { nodes { id } }\n", 1
     )
@@ -109,7 +110,7 @@ def test_invalid_mutations_are_refused_with_invalid_mutation(sandbox: SandboxSes
 
 
 def test_client_identifier_must_have_10_to_255_characters(sandbox: SandboxSession) -> None:
-    path = sandbox.stage(jsonl(_lines(1)))
+    path = sandbox.stage(jsonl_bytes(_lines(1)))
     variables = {"mutation": PRODUCT_SET, "stagedUploadPath": path, "clientIdentifier": "short"}
     payload = sandbox.data(RUN_MUTATION, variables)["bulkOperationRunMutation"]
     assert payload["userErrors"][0]["field"] == ["clientIdentifier"]
@@ -164,12 +165,12 @@ def test_staged_file_changed_after_start_fails_the_operation(make_sandbox: Any) 
         files = {"file": ("a.jsonl", content, "text/jsonl")}
         assert session.http.post(target["url"], data=fields, files=files).status_code == 201
 
-    upload(jsonl(_lines(30)))
+    upload(jsonl_bytes(_lines(30)))
     variables = {"mutation": PRODUCT_SET, "stagedUploadPath": fields["key"]}
     run = session.data(RUN_MUTATION, variables)["bulkOperationRunMutation"]
     operation_id = _started(run)
     wait_for(lambda: session.operation(operation_id), lambda op: int(op["objectCount"]) >= 2)
-    upload(jsonl(_lines(30, "changed")))
+    upload(jsonl_bytes(_lines(30, "changed")))
     operation = session.wait_operation(operation_id)
     assert (operation["status"], operation["errorCode"]) == ("FAILED", "INTERNAL_SERVER_ERROR")
     assert operation["url"] is None

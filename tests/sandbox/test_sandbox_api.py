@@ -13,9 +13,9 @@ import pytest
 from bulkimg.sandbox import SandboxConfig, SandboxShop
 from bulkimg.shopify.documents import ADMIN_API_VERSION, document_names, load_document
 from tests.conftest import SANDBOX_TOKEN, SandboxSession
-from tests.test_graphql_schema import SAMPLE_PRODUCT_SET_VARIABLES
+from tests.helpers.graphql import SAMPLE_PRODUCT_SET_VARIABLES
 
-GRAPHQL_DIR = Path(__file__).resolve().parents[1] / "graphql"
+GRAPHQL_DIR = Path(__file__).resolve().parents[2] / "graphql"
 SUBSET_SDL = GRAPHQL_DIR / f"schema.admin-{ADMIN_API_VERSION}.graphql"
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 

@@ -1,0 +1,23 @@
+"""Shared by several test modules: moved here from tests/shopify/test_graphql_schema.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SAMPLE_PRODUCT_SET_VARIABLES: dict[str, Any] = {
+    "identifier": {"handle": "lgd-101792"},
+    "input": {
+        "handle": "lgd-101792",
+        "title": "Ring",
+        "productOptions": [{"name": "SKU", "values": [{"name": "827748"}]}],
+        "variants": [{"sku": "827748", "optionValues": [{"optionName": "SKU", "name": "827748"}]}],
+        "files": [
+            {
+                "originalSource": "https://example.test/a.jpg",
+                "alt": "827749 - Image 1",
+                "contentType": "IMAGE",
+                "filename": "827749-1a-1.jpg",
+            }
+        ],
+    },
+}

@@ -1,0 +1,1 @@
+"""Tests of bulkimg/run/ (and the fault matrix's end-to-end promises)."""
