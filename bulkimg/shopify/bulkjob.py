@@ -124,7 +124,10 @@ class BulkRunner:
     def run(self, phase: Phase, wait: bool = True) -> list[OperationRecord]:
         """Advance every operation of `phase`; with wait, until all are collected."""
         ops = self.state.ops(phase)
-        for op in ops:
+        # Only operations with something left to do are shown: one collected by an earlier
+        # call (an earlier export round) was shown then and is never repeated.
+        shown = [op for op in ops if op.step not in (Step.COLLECTED, Step.REJECTED)]
+        for op in shown:
             self.reporter.start(self._stage_name(op), max(op.input_lines, 1))
         interval = self.policy.interval
         while True:
@@ -138,7 +141,7 @@ class BulkRunner:
                 break
             self.sleep(interval)
             interval = min(self.policy.max_interval, interval * self.policy.growth)
-        for op in ops:
+        for op in shown:
             self.reporter.finish(self._stage_name(op))
         return ops
 

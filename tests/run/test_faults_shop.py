@@ -335,8 +335,8 @@ def test_presigned_urls_quoted_in_errors_are_redacted(make_settings: Any) -> Non
 @pytest.mark.fault_matrix(
     area=SHOPIFY,
     fault="one image is slow to process while the run waits for its media",
-    outcome="says how many images on how many products it waits for; each further export holds"
-    " only those products (`id:… OR id:…`), not the whole shop",
+    outcome="says how many images on how many products it waits for, no progress line twice;"
+    " each further export holds only those products (`id:… OR id:…`), not the whole shop",
 )
 def test_waiting_for_media_says_how_many_images_it_waits_for_and_exports_only_those_products(
     settings: Settings, shop: SandboxShop
@@ -352,6 +352,9 @@ def test_waiting_for_media_says_how_many_images_it_waits_for_and_exports_only_th
         def info(self, message: str) -> None:
             self.lines.append(message)
 
+        def start(self, stage: str, total: int) -> None:
+            self.lines.append(f"started {stage}")
+
     shop.faults.add(FaultRule("media_fetch", delay=2.0, url_contains="1102192-1a", count=1))
     said = Said()
     with client_from_settings(settings) as client:
@@ -364,6 +367,8 @@ def test_waiting_for_media_says_how_many_images_it_waits_for_and_exports_only_th
         r" then export #\d+ of those products",
         waits[0],
     )
+    started = [line for line in said.lines if line.startswith("started ")]
+    assert len(started) == len(set(started)), started  # no progress line is shown twice
     # Only the products still processing are exported again, by id: not the whole shop.
     first, *again = state.ops(Phase.EXPORT)
     assert first.search is None and again
