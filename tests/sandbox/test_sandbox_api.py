@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from bulkimg.sandbox import SandboxConfig, SandboxShop
 from bulkimg.shopify.documents import ADMIN_API_VERSION, document_names, load_document
-from tests.conftest import SANDBOX_TOKEN, SandboxSession
+from tests.conftest import SANDBOX_TOKEN, SandboxSession, wait_for
 from tests.helpers.graphql import SAMPLE_PRODUCT_SET_VARIABLES
 
 GRAPHQL_DIR = Path(__file__).resolve().parents[2] / "graphql"
@@ -150,37 +151,92 @@ STAGED = {
     "httpMethod": "POST",
 }
 
-RUNNERS: dict[str, Callable[[SandboxSession, str], Any]] = {
-    "shop": lambda s, d: s.data(d),
-    "product_set": lambda s, d: s.data(d, _product("doc-product")),
-    "product_by_handle": lambda s, d: s.data(d, {"handle": "doc-product"}),
-    "product_media": lambda s, d: s.data(d, {"handle": "doc-product"}),
-    "staged_uploads_create": lambda s, d: s.data(d, {"input": [STAGED]}),
-    "bulk_operation_run_mutation": _run_mutation_document,
-    "bulk_operation_run_query": lambda s, d: s.data(d, {"query": _export()}),
-    "export_products": lambda s, d: s.wait_operation(
+
+@dataclass(frozen=True)
+class Made:
+    """A product the documents run against: its id, its variant's, and its two READY images."""
+
+    product: str
+    variant: str
+    media: tuple[str, str]
+
+
+Runner = Callable[[SandboxSession, str, Made], Any]
+RUNNERS: dict[str, Runner] = {
+    "shop": lambda s, d, m: s.data(d),
+    "product_set": lambda s, d, m: s.data(d, _product("doc-product-2")),
+    "product_by_handle": lambda s, d, m: s.data(d, {"handle": "doc-product"}),
+    "product_media": lambda s, d, m: s.data(d, {"handle": "doc-product"}),
+    "staged_uploads_create": lambda s, d, m: s.data(d, {"input": [STAGED]}),
+    "bulk_operation_run_mutation": lambda s, d, m: _run_mutation_document(s, d),
+    "bulk_operation_run_query": lambda s, d, m: s.data(d, {"query": _export()}),
+    "export_products": lambda s, d, m: s.wait_operation(
         s.data(load_document("bulk_operation_run_query"), {"query": d})["bulkOperationRunQuery"][
             "bulkOperation"
         ]["id"]
     ),
-    "bulk_operation": lambda s, d: s.data(d, {"id": _operation_id(s)}),
-    "bulk_operations": lambda s, d: s.data(d, {"query": "status:completed"}),
-    "bulk_operation_cancel": lambda s, d: s.data(d, {"id": _operation_id(s)}),
-    "variant_append_media": lambda s, d: s.data(
-        d, {"productId": "gid://shopify/Product/1", "variantMedia": []}
+    "bulk_operation": lambda s, d, m: s.data(d, {"id": _operation_id(s)}),
+    "bulk_operations": lambda s, d, m: s.data(d, {"query": "status:completed"}),
+    "bulk_operation_cancel": lambda s, d, m: s.data(d, {"id": _running_operation_id(s)}),
+    "variant_append_media": lambda s, d, m: s.data(
+        d,
+        {
+            "productId": m.product,
+            "variantMedia": [{"variantId": m.variant, "mediaIds": [m.media[1]]}],
+        },
     ),
-    "product_update_media": lambda s, d: s.data(
-        d, {"product": {"id": "gid://shopify/Product/1"}, "media": []}
+    "variant_detach_media": lambda s, d, m: _detach(s, d, m),
+    "product_update_media": lambda s, d, m: s.data(d, {"product": {"id": m.product}, "media": []}),
+    "file_update": lambda s, d, m: s.data(d, {"files": [{"id": m.media[0], "alt": "x"}]}),
+    "file_delete": lambda s, d, m: s.data(d, {"fileIds": [m.media[1]]}),
+    "product_reorder_media": lambda s, d, m: s.data(
+        d, {"id": m.product, "moves": [{"id": m.media[1], "newPosition": "0"}]}
     ),
-    "file_update": lambda s, d: s.data(
-        d, {"files": [{"id": "gid://shopify/MediaImage/1", "alt": "x"}]}
-    ),
-    "file_delete": lambda s, d: s.data(d, {"fileIds": ["gid://shopify/MediaImage/1"]}),
-    "variant_detach_media": lambda s, d: s.data(
-        d, {"productId": "gid://shopify/Product/1", "variantMedia": []}
-    ),
-    "product_reorder_media": lambda s, d: s.data(d, {"id": "gid://shopify/Product/1", "moves": []}),
 }
+
+
+def _detach(session: SandboxSession, document: str, made: Made) -> Any:
+    """The variant shows an image first (attached), then it is detached."""
+    pairs = {"productId": made.product}
+    pairs["variantMedia"] = [{"variantId": made.variant, "mediaIds": [made.media[0]]}]  # type: ignore[assignment]
+    session.data(load_document("variant_append_media"), pairs)
+    return session.data(document, pairs)
+
+
+def _running_operation_id(session: SandboxSession) -> str:
+    """A bulk mutation still running (its lines are slow), to cancel."""
+    run = _run_mutation_document(session, load_document("bulk_operation_run_mutation"))
+    operation_id: str = run["bulkOperationRunMutation"]["bulkOperation"]["id"]
+    return operation_id
+
+
+def _made(session: SandboxSession, image_url: Any) -> Made:
+    variables = _product("doc-product")
+    first = variables["input"]["files"][0]
+    second = first | {"originalSource": image_url("b.jpg"), "filename": "827749-2a-1.jpg"}
+    variables["input"]["files"] = [first | {"originalSource": image_url("a.jpg")}, second]
+    product = session.data(load_document("product_set"), variables)["productSet"]["product"]
+
+    def media() -> list[dict[str, Any]]:
+        found = session.data(load_document("product_media"), {"handle": "doc-product"})
+        return found["productByIdentifier"]["media"]["nodes"]  # type: ignore[no-any-return]
+
+    ready = wait_for(media, lambda nodes: all(n["status"] == "READY" for n in nodes))
+    query = "query($id: ID!) { product(id: $id) { variants(first: 1) { nodes { id } } } }"
+    variant = session.data(query, {"id": product["id"]})["product"]["variants"]["nodes"][0]["id"]
+    return Made(product["id"], variant, (ready[0]["id"], ready[1]["id"]))
+
+
+def _user_errors(data: Any) -> list[Any]:
+    """Every userErrors (or mediaUserErrors) entry of a mutation's payloads."""
+    if not isinstance(data, dict):
+        return []
+    found: list[Any] = []
+    for payload in data.values():
+        if isinstance(payload, dict):
+            found += payload.get("userErrors") or []
+            found += payload.get("mediaUserErrors") or []
+    return found
 
 
 def test_every_shipped_document_has_a_runner_here() -> None:
@@ -188,22 +244,29 @@ def test_every_shipped_document_has_a_runner_here() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(RUNNERS))
-def test_every_shipped_document_executes_against_the_sandbox(
-    sandbox: SandboxSession, name: str
+def test_every_shipped_document_executes_against_the_sandbox_without_an_error(
+    make_sandbox: Any, image_url: Any, name: str
 ) -> None:
-    if name in ("variant_append_media", "product_by_handle", "product_media"):
-        RUNNERS["product_set"](sandbox, load_document("product_set"))
-    result = RUNNERS[name](sandbox, load_document(name))
+    # Lines of a bulk mutation take a while, so the one to cancel is still running.
+    sandbox: SandboxSession = make_sandbox(bulk_line_delay=1.0 if name.endswith("cancel") else 0)
+    made = _made(sandbox, image_url)
+    result = RUNNERS[name](sandbox, load_document(name), made)
     assert result is not None
+    assert _user_errors(result) == []  # the document did its work: not refused, not a no-op
+    if name == "export_products":
+        assert result["status"] == "COMPLETED"
 
 
-def test_documents_also_execute_against_the_subset_schema(make_sandbox: Any) -> None:
+def test_documents_also_execute_against_the_subset_schema(
+    make_sandbox: Any, image_url: Any
+) -> None:
     session: SandboxSession = make_sandbox(schema_path=SUBSET_SDL)
     assert session.shop.schema.get_type("AbandonedCheckout") is None  # really the subset
     names = ("shop", "product_set", "product_by_handle", "bulk_operations", "product_update_media")
-    others = ("file_update", "file_delete", "variant_detach_media", "product_reorder_media")
+    others = ("file_update", "variant_detach_media", "product_reorder_media", "file_delete")
+    made = _made(session, image_url)
     for name in (*names, *others):
-        RUNNERS[name](session, load_document(name))
+        assert _user_errors(RUNNERS[name](session, load_document(name), made)) == []
     assert session.wait_operation(_operation_id(session))["status"] == "COMPLETED"
 
 
