@@ -113,7 +113,7 @@ class CardProblem:
 
 
 @dataclass(frozen=True, slots=True)
-class CardError:
+class CardErrorLine:
     code: str
     field: str
     message: str
@@ -123,7 +123,7 @@ class CardError:
 class CardFailure:
     phase: str
     retryable: bool
-    errors: list[CardError]
+    errors: list[CardErrorLine]
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +232,7 @@ def _variants(plan: PlanRecord, manifest: ManifestRecord | None) -> list[CardVar
 
 def _failure(record: FailureRecord) -> CardFailure:
     errors = [
-        CardError(
+        CardErrorLine(
             e.code or "",
             ".".join(e.field) if isinstance(e.field, list) else (e.field or ""),
             e.message,

@@ -179,7 +179,7 @@ class _ResultWriter:
         self._file.close()
 
 
-class BulkRunner:
+class BulkOperationWorker:
     """Starts, runs, cancels and recovers the shop's bulk operations."""
 
     def __init__(

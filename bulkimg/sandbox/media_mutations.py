@@ -31,7 +31,7 @@ from graphql import GraphQLError
 from bulkimg.sandbox.gids import format_gid, parse_gid, split_gid
 from bulkimg.sandbox.products import (
     Errors,
-    UserError,
+    UserErrorRecord,
     name_from_url,
     pair_variant,
     pairs_product,
@@ -64,7 +64,7 @@ _PRODUCT_UPDATE_FIELDS: Final = frozenset(
 _HANDLE: Final = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
-def _views(errors: Sequence[UserError], *, with_code: bool = True) -> list[View]:
+def _views(errors: Sequence[UserErrorRecord], *, with_code: bool = True) -> list[View]:
     out: list[View] = []
     for e in errors:
         view: View = {"field": list(e.field) if e.field else None, "message": e.message}
@@ -98,7 +98,7 @@ class _NewMedia:
 @dataclass(slots=True)
 class UpdateOutcome:
     product_id: int | None
-    errors: tuple[UserError, ...] = ()
+    errors: tuple[UserErrorRecord, ...] = ()
     media_to_process: tuple[int, ...] = ()
 
 
@@ -237,7 +237,7 @@ class _FileChange:
 @dataclass(slots=True)
 class FileOutcome:
     media_ids: tuple[int, ...] | None
-    errors: tuple[UserError, ...] = ()
+    errors: tuple[UserErrorRecord, ...] = ()
     media_to_process: tuple[int, ...] = ()
 
 
@@ -445,7 +445,7 @@ def file_update_field(ctx: Context, args: Args, info: Info) -> object:
 @dataclass(slots=True)
 class DeleteOutcome:
     deleted: tuple[int, ...] | None
-    errors: tuple[UserError, ...] = ()
+    errors: tuple[UserErrorRecord, ...] = ()
 
 
 def file_delete(store: Store, file_ids: Sequence[str]) -> DeleteOutcome:
@@ -491,7 +491,7 @@ def file_delete_field(ctx: Context, args: Args, info: Info) -> object:
 @dataclass(slots=True)
 class DetachOutcome:
     product_id: int | None
-    errors: tuple[UserError, ...] = ()
+    errors: tuple[UserErrorRecord, ...] = ()
     variant_ids: tuple[int, ...] = ()
 
 
@@ -558,7 +558,7 @@ def product_variant_detach_media(ctx: Context, args: Args, info: Info) -> object
 @dataclass(slots=True)
 class ReorderOutcome:
     job_id: str | None
-    errors: tuple[UserError, ...] = ()
+    errors: tuple[UserErrorRecord, ...] = ()
 
 
 def reorder_media(

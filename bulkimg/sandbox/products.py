@@ -25,7 +25,7 @@ from bulkimg.sandbox.store import (
     Product,
     ProductOption,
     Store,
-    Variant,
+    VariantRow,
 )
 from bulkimg.shopify.statuses import MediaStatus
 
@@ -60,7 +60,7 @@ _OPTION_FIELDS: Final = frozenset({"id", "name", "position", "values"})
 
 
 @dataclass(frozen=True, slots=True)
-class UserError:
+class UserErrorRecord:
     field: tuple[str, ...] | None
     message: str
     code: str | None
@@ -71,7 +71,7 @@ class Outcome:
     """What a mutation did: the product (None after errors), new media to fetch, variants."""
 
     product_id: int | None
-    errors: tuple[UserError, ...] = ()
+    errors: tuple[UserErrorRecord, ...] = ()
     media_to_process: tuple[int, ...] = ()
     variant_ids: tuple[int, ...] = ()
 
@@ -80,10 +80,10 @@ class Errors:
     """The userErrors of one call (all or nothing: any error, nothing changes)."""
 
     def __init__(self) -> None:
-        self.items: list[UserError] = []
+        self.items: list[UserErrorRecord] = []
 
     def add(self, path: Sequence[str | int], message: str, code: str | None) -> None:
-        self.items.append(UserError(tuple(str(p) for p in path), message, code))
+        self.items.append(UserErrorRecord(tuple(str(p) for p in path), message, code))
 
     def not_emulated(
         self, path: Sequence[str | int], what: str, code: str | None = "INVALID_INPUT"
@@ -444,7 +444,7 @@ class _ProductSet:
         self,
         given: list[Input],
         options: list[_OptionPlan],
-        existing: list[Variant],
+        existing: list[VariantRow],
         files: list[_FilePlan] | None,
     ) -> list[_VariantPlan]:
         if len(given) > MAX_VARIANTS:
@@ -511,8 +511,8 @@ class _ProductSet:
             )
 
     def matching_variant(
-        self, variant: Input, by_id: dict[int, Variant], claimed: set[int], at: tuple[str, ...]
-    ) -> tuple[bool, Variant | None]:
+        self, variant: Input, by_id: dict[int, VariantRow], claimed: set[int], at: tuple[str, ...]
+    ) -> tuple[bool, VariantRow | None]:
         """(False, None) after an error, else (True, the existing variant this entry updates or
         None for a new one).
 
@@ -662,7 +662,7 @@ class _ProductSet:
 
 
 def _variant_row(
-    variant: Input, existing: Variant | None, selected: tuple[tuple[str, str], ...]
+    variant: Input, existing: VariantRow | None, selected: tuple[tuple[str, str], ...]
 ) -> NewVariant:
     def pick(key: str, current: str | None) -> str | None:
         return cast(str | None, variant[key]) if key in variant else current

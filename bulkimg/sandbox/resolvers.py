@@ -25,7 +25,7 @@ from bulkimg.sandbox.media_mutations import (
     product_update_field,
     product_variant_detach_media,
 )
-from bulkimg.sandbox.products import UserError, product_set, variant_append_media
+from bulkimg.sandbox.products import UserErrorRecord, product_set, variant_append_media
 from bulkimg.sandbox.search import Term, compare, parse_query
 from bulkimg.sandbox.staging import create_target
 from bulkimg.sandbox.store import BulkOperation, Product
@@ -71,7 +71,7 @@ def _check_array(value: object, where: str) -> None:
         )
 
 
-def _user_errors(errors: Sequence[UserError]) -> list[View]:
+def _user_errors(errors: Sequence[UserErrorRecord]) -> list[View]:
     return [
         {"field": list(e.field) if e.field else None, "message": e.message, "code": e.code}
         for e in errors

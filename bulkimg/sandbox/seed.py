@@ -59,7 +59,7 @@ from bulkimg.sandbox.store import (
     Product,
     ProductOption,
     SeedRows,
-    Variant,
+    VariantRow,
 )
 from bulkimg.shopify.statuses import MediaStatus
 
@@ -375,7 +375,7 @@ class _Builder:
             variant_id = self.ids.take("variant")
             price = base + 50 * (position - 1)
             self.rows.variants.append(
-                Variant(
+                VariantRow(
                     variant_id,
                     product_id,
                     position,

@@ -10,7 +10,7 @@ from types import TracebackType
 from graphql import GraphQLSchema
 
 from bulkimg.sandbox.app import SandboxApp
-from bulkimg.sandbox.bulk import BulkRunner, Response
+from bulkimg.sandbox.bulk import BulkOperationWorker, Response
 from bulkimg.sandbox.config import SandboxConfig
 from bulkimg.sandbox.faults import FaultInjector
 from bulkimg.sandbox.graphql_api import Executor
@@ -76,7 +76,7 @@ class SandboxShop:
             Throttle(self.config.throttle_bucket_size, self.config.throttle_restore_rate),
         )
         media = MediaWorker(store, self.config, self.faults)
-        bulk = BulkRunner(store, self.config, self.faults, self._run_line, self._run_query)
+        bulk = BulkOperationWorker(store, self.config, self.faults, self._run_line, self._run_query)
         signer = UrlSigner(store.secret("url-signing-key"))
         self.services = Services(self.config, store, signer, media, bulk)
         bulk.start()

@@ -119,7 +119,7 @@ class ProductOption:
 
 
 @dataclass(frozen=True, slots=True)
-class Variant:
+class VariantRow:
     id: int
     product_id: int
     position: int
@@ -225,7 +225,7 @@ class SeedRows:
 
     products: list[Product]
     options: list[ProductOption]
-    variants: list[Variant]
+    variants: list[VariantRow]
     media: list[Media]
     variant_media: list[tuple[int, int]]
     """(variant id, media id)"""
@@ -407,13 +407,13 @@ class Store:
 
     # --- variants -----------------------------------------------------------------------
 
-    def variants(self, product_id: int) -> list[Variant]:
+    def variants(self, product_id: int) -> list[VariantRow]:
         rows = self._all(
             "SELECT * FROM variants WHERE product_id = ? ORDER BY position, id", (product_id,)
         )
         return [_variant(row) for row in rows]
 
-    def variant(self, variant_id: int) -> Variant | None:
+    def variant(self, variant_id: int) -> VariantRow | None:
         row = self._one("SELECT * FROM variants WHERE id = ?", (variant_id,))
         return _variant(row) if row else None
 
@@ -987,8 +987,8 @@ def _product(row: sqlite3.Row) -> Product:
     )
 
 
-def _variant(row: sqlite3.Row) -> Variant:
-    return Variant(
+def _variant(row: sqlite3.Row) -> VariantRow:
+    return VariantRow(
         int(row["id"]),
         int(row["product_id"]),
         int(row["position"]),

@@ -29,12 +29,12 @@ from bulkimg.sandbox.store import (
     Product,
     ProductOption,
     Store,
-    Variant,
+    VariantRow,
 )
 from bulkimg.shopify.statuses import BulkOperationStatus, MediaStatus
 
 if TYPE_CHECKING:
-    from bulkimg.sandbox.bulk import BulkRunner
+    from bulkimg.sandbox.bulk import BulkOperationWorker
     from bulkimg.sandbox.media import MediaWorker
 
 View = dict[str, object]
@@ -54,7 +54,7 @@ class Services:
     store: Store
     signer: UrlSigner
     media: MediaWorker
-    bulk: BulkRunner
+    bulk: BulkOperationWorker
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +193,7 @@ def option_view(option: ProductOption) -> View:
     }
 
 
-def variant_view(variant: Variant) -> View:
+def variant_view(variant: VariantRow) -> View:
     title = " / ".join(value for _, value in variant.selected) or "Default Title"
     return {
         "__type": "ProductVariant",
@@ -300,13 +300,13 @@ def _count(items: Callable[[Store, int], Sequence[object]]) -> Relation:
 
 
 def _variant_media(ref: object, ctx: Context, args: Args, info: Info) -> object:
-    media_id = ctx.store.variant_media(cast(Variant, ref).id)
+    media_id = ctx.store.variant_media(cast(VariantRow, ref).id)
     found = ctx.store.media(media_id) if media_id is not None else None
     return connection(ctx, [found] if found else [], media_view, lambda m: m.id, args)
 
 
 def _variant_product(ref: object, ctx: Context, args: Args, info: Info) -> object:
-    product = ctx.store.product(cast(Variant, ref).product_id)
+    product = ctx.store.product(cast(VariantRow, ref).product_id)
     return product_view(product) if product else None
 
 
@@ -414,7 +414,7 @@ def _product_metafield(ref: object, ctx: Context, args: Args, info: Info) -> obj
 
 
 def _variant_inventory_quantity(ref: object, ctx: Context, args: Args, info: Info) -> object:
-    quantity = ctx.store.inventory_quantity(cast(Variant, ref).id)
+    quantity = ctx.store.inventory_quantity(cast(VariantRow, ref).id)
     return 0 if quantity is None else quantity
 
 
