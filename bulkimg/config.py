@@ -71,12 +71,12 @@ class Settings(BaseSettings):
     # auto: skip-scan (StartAfter jumps between the sorted needed folders, no history needed);
     # folders: one listing per folder; sweep: one listing per first-level prefix.
     s3_list_strategy: Literal["auto", "folders", "sweep"] = "auto"
-    # Header reads in flight: each waits a round trip (~20 ms in-region) for ~0.5 ms of CPU.
+    # Header reads in flight: each waits a network round trip for far less CPU than that.
     s3_workers: int = Field(64, ge=1, le=256)
     s3_max_attempts: int = Field(8, ge=1, le=50)
     # The header reads' ranged GETs and the listing's pages (s3/get.py): a presigned URL over
-    # kept-alive connections (direct, ~0.15 ms of client CPU per GET), over httpx (~1.2 ms;
-    # also used when a proxy applies), or boto3 (get_object and list_objects_v2, ~4 ms).
+    # kept-alive connections (direct, the cheapest), over httpx (also used when a proxy
+    # applies), or boto3 (get_object and list_objects_v2); docs/performance.md has the costs.
     s3_get_client: Literal["direct", "httpx", "boto3"] = "direct"
     presign_seconds: int = Field(86_400, ge=60, le=604_800)
     # The least time a presigned URL submit (or retry) sends must stay valid: Shopify fetches the

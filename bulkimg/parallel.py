@@ -1,6 +1,6 @@
 """Run a function over many items on worker threads, results handed back as they finish.
 
-The header reads make tens of thousands of short calls (a round trip each, ~0.3 ms of CPU).
+The header reads make tens of thousands of short calls (a round trip each, little CPU).
 A `ThreadPoolExecutor` costs a Future, a work item and a lock hand-off per call, and gating
 submissions on the caller (`wait(FIRST_COMPLETED)`) lets a caller that is busy for a moment
 (a cache write) starve every worker. Here the workers pull the next item themselves and put

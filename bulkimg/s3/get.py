@@ -1,16 +1,17 @@
 """Ranged GETs of S3 objects without boto3: a presigned URL over kept-alive connections.
 
-boto3's `get_object` spends ~3.5 ms of CPU per request (a request object, event hooks, a SigV4
-header signature, response parsing): at one GET per image that bounds a cold build. A GET of
-the object's presigned URL (`presign.presigner`: one HMAC per URL, credentials frozen once)
+boto3's `get_object` spends several milliseconds of CPU per request (a request object, event
+hooks, a SigV4 header signature, response parsing): at one GET per image that bounds a cold
+build (docs/performance.md, "Client CPU per ranged GET": `python -m bench.getclients`). A GET
+of the object's presigned URL (`presign.presigner`: one HMAC per URL, credentials frozen once)
 needs none of it; S3 signs only `host` in a presigned GET, so `Range` and `If-Match` go as
 plain headers.
 
 Two senders carry the GET. `DirectSender` (the default, `BULKIMG_S3_GET_CLIENT=direct`): one
-kept-alive `http1.Connection` per worker thread, ~0.15 ms of client CPU per GET.
-`HttpxSender`: one pooled httpx client, ~1.1-1.4 ms; it is used when `httpx` is asked for, when
-a proxy applies to the endpoint (httpx honours HTTP(S)_PROXY and NO_PROXY; `http1` does not
-speak to proxies), and when a test routes the GETs to moto in-process (`_transport`).
+kept-alive `http1.Connection` per worker thread, the cheapest in client CPU per GET.
+`HttpxSender`: one pooled httpx client, several times dearer; it is used when `httpx` is asked
+for, when a proxy applies to the endpoint (httpx honours HTTP(S)_PROXY and NO_PROXY; `http1`
+does not speak to proxies), and when a test routes the GETs to moto in-process (`_transport`).
 
 The getter keeps boto3's contract for the header reads: retries with jittered
 exponential backoff on 5xx, throttling, connection resets and timeouts (up to

@@ -1,10 +1,10 @@
 """A minimal HTTP/1.1 client for S3 GETs on one kept-alive connection: nothing but GET.
 
-`http.client` parses every answer's headers with the email package: ~0.25 ms of CPU per answer,
-half of what a header read costs in all. An answer to a GET needs none of it: a status line,
-header lines, and a body delimited by Content-Length, chunked coding or the end of the
+`http.client` parses every answer's headers with the email package, about half of what a
+header read costs in CPU in all (docs/performance.md). An answer to a GET needs none of it: a
+status line, header lines, and a body delimited by Content-Length, chunked coding or the end of the
 connection (RFC 9112). Everything else a general client does (proxies, redirects, decoding,
-cookies, request bodies) the header reads do not need; `s3get.HttpxSender` is used where a proxy
+cookies, request bodies) the header reads do not need; `get.HttpxSender` is used where a proxy
 applies.
 
 Each GET may carry a deadline (a trickling answer, each byte within the read timeout, would
