@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import orjson
 
 from bulkimg.config import Settings
 from bulkimg.formats.manifest import MANIFEST_FILE, manifest_counts, read_manifest
+from bulkimg.formats.nightly_report import SHOP_COUNTS, NightlyReport, write_nightly_report
 from bulkimg.formats.run import Phase, RunState, RunStore, Step, now_iso
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.run.build import BuildResult, run_build
@@ -34,20 +32,6 @@ from bulkimg.shopify.client import BulkOperationFailedError, ShopifyClient
 from bulkimg.shopify.statuses import BulkOperationStatus
 
 RECONCILE_RUN_FILE = "reconcile.json"
-REPORT_FILE = "report.json"
-REPORT_MARKDOWN = "report.md"
-# What the run did to the shop's products and images (submit's counts, from the resolution).
-SHOP_COUNTS = (
-    "products_created",
-    "products_conflict",
-    "products_not_created",
-    "images_adopted",
-    "images_replaced",
-    "images_removed",
-    "images_kept_foreign",
-    "variant_images_swapped",
-    "variant_images_kept",
-)
 
 
 def export_shop(
@@ -102,7 +86,7 @@ class NightlyRun:
     build: BuildResult | None
     submit: SubmitOutcome
     exit_code: int
-    report: dict[str, Any]
+    report: NightlyReport
 
 
 def run_nightly(
@@ -152,7 +136,7 @@ def write_report(
     build: BuildResult | None,
     outcome: SubmitOutcome,
     reconciled: dict[str, int] | None,
-) -> dict[str, Any]:
+) -> NightlyReport:
     """output/report.json (the spec's metrics) and output/report.md (what changed)."""
     b = build.report if build else None
     groups = b.groups if b else 0
@@ -161,30 +145,28 @@ def write_report(
     ready = sum(1 for entry in manifest for m in entry.media
                 if m.status == "READY" and m.s3_key in uploaded)  # fmt: skip
     candidates = (b.cache_hits + b.images_probed) if b else 0
-    report: dict[str, Any] = {
-        "completed_at": now_iso(),
-        "reconciled": reconciled,
-        "groups": groups,
-        "groups_unchanged": b.groups_unchanged if b else 0,
-        "groups_sent": b.groups_written if b else 0,
-        "outcome": manifest_counts(outcome.manifest) if outcome.manifest else {},
-        "bulk_operations": len([op for op in outcome.operations if op.operation_id]),
-        "shopify_calls": client_calls(outcome),
-        "s3_requests": b.s3_requests if b else {},
-        "s3_calls_per_group": round(sum(b.s3_requests.values()) / groups, 3) if b and groups else 0,
-        "images_fetched": b.images_probed if b else 0,
-        "images_uploaded": len(uploaded),
+    report = NightlyReport(
+        completed_at=now_iso(),
+        reconciled=reconciled,
+        groups=groups,
+        groups_unchanged=b.groups_unchanged if b else 0,
+        groups_sent=b.groups_written if b else 0,
+        outcome=manifest_counts(outcome.manifest) if outcome.manifest else {},
+        bulk_operations=len([op for op in outcome.operations if op.operation_id]),
+        shopify_calls=client_calls(outcome),
+        s3_requests=b.s3_requests if b else {},
+        s3_calls_per_group=round(sum(b.s3_requests.values()) / groups, 3) if b and groups else 0,
+        images_fetched=b.images_probed if b else 0,
+        images_uploaded=len(uploaded),
         **{key: int(outcome.counts.get(key, 0)) for key in SHOP_COUNTS},
-        "upload_success_rate": round(ready / len(uploaded), 4) if uploaded else 1.0,
-        "seconds_per_image_sku": b.seconds_per_image_sku if b else 0.0,
-        "cache_hit_rate": round(b.cache_hits / candidates, 4) if b and candidates else 0.0,
-        "missing_occurrences": sum(b.variants_missing_images.values()) if b else 0,
-        "failures": outcome.counts.get("failed", 0),
-        "exit_code": outcome.exit_code,
-    }
-    out = settings.output_dir
-    (out / REPORT_FILE).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    (out / REPORT_MARKDOWN).write_text(_markdown(report), encoding="utf-8")
+        upload_success_rate=round(ready / len(uploaded), 4) if uploaded else 1.0,
+        seconds_per_image_sku=b.seconds_per_image_sku if b else 0.0,
+        cache_hit_rate=round(b.cache_hits / candidates, 4) if b and candidates else 0.0,
+        missing_occurrences=sum(b.variants_missing_images.values()) if b else 0,
+        failures=outcome.counts.get("failed", 0),
+        exit_code=outcome.exit_code,
+    )
+    write_nightly_report(settings.output_dir, report)
     return report
 
 
@@ -199,24 +181,3 @@ def _uploaded(out: Path) -> set[str]:
     if state is None or not state.resolution_file or not Path(state.resolution_file).is_file():
         return set()
     return {key for group in read_resolution(Path(state.resolution_file)) for key in group.uploads}
-
-
-def _markdown(report: dict[str, Any]) -> str:
-    outcome = report["outcome"]
-    lines = [
-        "# bulkimg run",
-        "",
-        f"- completed: {report['completed_at']} (exit code {report['exit_code']})",
-        f"- groups: {report['groups']}; sent to Shopify: {report['groups_sent']};"
-        f" unchanged: {report['groups_unchanged']}",
-        f"- outcome: {', '.join(f'{k} {v}' for k, v in outcome.items()) or 'nothing sent'}",
-        f"- bulk operations: {report['bulk_operations']}; images uploaded:"
-        f" {report['images_uploaded']} (success rate {report['upload_success_rate']:.1%})",
-        f"- S3 requests: {report['s3_requests']}; cache hit rate {report['cache_hit_rate']:.1%}",
-        "- on the shop: " + ", ".join(f"{k.replace('_', ' ')} {report[k]}" for k in SHOP_COUNTS),
-        f"- variants without image: {report['missing_occurrences']};"
-        f" failures: {report['failures']}",
-    ]
-    if report["reconciled"]:
-        lines.append(f"- state rebuilt from the shop first: {report['reconciled']}")
-    return "\n".join(lines) + "\n"

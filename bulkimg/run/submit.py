@@ -31,7 +31,7 @@ from bulkimg.formats.failures import (
     write_failures,
 )
 from bulkimg.formats.jsonl import iter_jsonl, write_lines
-from bulkimg.formats.logs import log_file_name, log_safe
+from bulkimg.formats.logs import log_file_name, upload_failure_lines
 from bulkimg.formats.manifest import (
     MANIFEST_FILE,
     GroupStatus,
@@ -648,7 +648,7 @@ class Submission:
         write_failures(failures_path, records)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("w", encoding="utf-8") as log:
-            for line in _failure_log_lines(manifest, failures):
+            for line in upload_failure_lines(manifest, failures):
                 log.write(line)
         return manifest_path, failures_path, log_path
 
@@ -1122,27 +1122,6 @@ def _input_line(op: OperationRecord, line: int) -> dict[str, Any] | None:
             if number == line:
                 return dict(orjson.loads(redact_url(raw.decode("utf-8"))))
     return None
-
-
-def _failure_log_lines(
-    manifest: list[ManifestRecord], failures: list[FailureRecord]
-) -> Iterator[str]:
-    """The spec's upload-failure log: one line per image a failure kept off its product."""
-    products = {e.group_id: e for e in manifest}
-    now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-    for failure in failures:
-        entry = products.get(failure.group_id)
-        product = (entry.product_id if entry else None) or f"(handle {failure.handle})"
-        error = "; ".join(f"{e.code}: {e.message}" for e in failure.errors)
-        media_keys = [m.s3_key for m in entry.media] if entry else []
-        keys = media_keys if failure.phase != "variant_media" else []
-        keys = keys or [str((failure.variables or {}).get("s3_key") or "-")]
-        for key in keys:
-            yield (
-                f"[{now}] Product: {log_safe(product)} | Image: {log_safe(key.rsplit('/', 1)[-1])}"
-                f" | S3 Key: {log_safe(key)} | Phase: {failure.phase}"
-                f" | Error: {log_safe(redact_url(error), 1000)}\n"
-            )
 
 
 def productset_files_of_build(output_dir: Path) -> list[Path]:

@@ -313,7 +313,7 @@ def test_presigned_urls_quoted_in_errors_are_redacted(make_settings: Any) -> Non
 
     from bulkimg.formats.failures import failure_of
     from bulkimg.formats.jsonl import dump_model
-    from bulkimg.run.submit import _failure_log_lines
+    from bulkimg.formats.logs import upload_failure_lines
     from bulkimg.s3.client import make_s3_client
 
     s3 = make_s3_client(make_settings())
@@ -325,7 +325,7 @@ def test_presigned_urls_quoted_in_errors_are_redacted(make_settings: Any) -> Non
         "variant_media", "LGD-101792", "lgd-101792", None, None, {"s3_key": params["Key"]},
         [{"code": "MEDIA_FAILED", "field": None, "message": message}], True,
     )  # fmt: skip
-    written = dump_model(failure).decode() + "".join(_failure_log_lines([], [failure]))
+    written = dump_model(failure).decode() + "".join(upload_failure_lines([], [failure]))
     assert secrets_in([], written) == []
     assert CANARY_KEY_ID not in written and CANARY_TOKEN not in written
     assert written.count("X-Amz-Signature=REDACTED") == 2

@@ -95,8 +95,8 @@ def test_a_night_with_no_change_sends_nothing_and_reads_no_image(
     assert report.groups_written == 0 and lines(settings) == []
     assert [op for op in second.submit.operations if op.operation_id] == []
     assert len(mutation_operations(shop_url)) == operations
-    assert second.report["bulk_operations"] == 0
-    outcome = second.report["outcome"]
+    assert second.report.bulk_operations == 0
+    outcome = second.report.outcome
     assert outcome["failed"] == 0 and outcome["done"] + outcome["missing"] == report.groups
 
 

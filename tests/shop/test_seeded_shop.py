@@ -283,11 +283,11 @@ def test_nightly_runs_change_only_images(seeded_shop: SeededShop, settings: Sett
     exit_codes.append(second.exit_code)
     # The old workflow's uploads are adopted, not sent again; the merchants' photos are counted.
     report = first_night.report
-    assert report["images_adopted"] > 0 and report["images_kept_foreign"] > 0
-    assert report["images_uploaded"] < sum(
+    assert report.images_adopted > 0 and report.images_kept_foreign > 0
+    assert report.images_uploaded < sum(
         len(p.media) for p in seeded_shop.seeded.products.values()
     )
-    assert second.report["images_uploaded"] == 0
+    assert second.report.images_uploaded == 0
     second_night = {
         "lines sent": sent(settings),
         "operations run": len(mutation_operations(seeded_shop.url)) - operations,
