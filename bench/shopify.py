@@ -144,9 +144,9 @@ def measure_submit(
     warm = NightCalls(
         calls=dict(sorted(night_counter.calls.items())),
         total=night_counter.total,
-        groups_unchanged=int(report["groups_unchanged"]),
-        groups_sent=int(report["groups_sent"]),
-        bulk_operations=int(report["bulk_operations"]),
+        groups_unchanged=report.groups_unchanged,
+        groups_sent=report.groups_sent,
+        bulk_operations=report.bulk_operations,
         wall_seconds=round(night_wall, 3),
         exit_code=night.exit_code,
     )
