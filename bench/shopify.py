@@ -104,8 +104,9 @@ def measure_submit(
     with `--wait` to a fresh sandbox shop, then run a night with no change; every request to the
     shop counted."""
     from bulkimg.config import Settings, load_settings
+    from bulkimg.run.ledger import productset_files_of_build
     from bulkimg.run.nightly import run_nightly
-    from bulkimg.run.submit import Submission, productset_files_of_build
+    from bulkimg.run.submit import Submission
     from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
 
     cache = workdir / "cache"

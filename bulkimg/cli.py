@@ -315,12 +315,8 @@ def submit(obj: _Context, /, wait: bool, limit: int | None, again: bool, **overr
     """Run the build's lines against the shop as it is now (resumes an unfinished run; a build
     already submitted is not sent again without --again)."""
     from bulkimg.formats.submitted import submitted_by
-    from bulkimg.run.submit import (
-        Submission,
-        digest_of_build,
-        digest_of_run,
-        productset_files_of_build,
-    )
+    from bulkimg.run.ledger import digest_of_build, digest_of_run, productset_files_of_build
+    from bulkimg.run.submit import Submission
     from bulkimg.shopify.client import client_from_settings
 
     settings = obj.settings(**overrides)
@@ -446,7 +442,7 @@ def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
 def status(obj: _Context, output_dir: Path | None) -> None:
     """Show the run in output/run.json and the live state of its operations."""
     from bulkimg.formats.run import RunStore
-    from bulkimg.run.submit import live_status, next_step
+    from bulkimg.run.status import live_status, next_step
     from bulkimg.shopify.client import client_from_settings
 
     settings = obj.settings(output_dir=output_dir)
@@ -497,7 +493,8 @@ def check(obj: _Context, output_dir: Path | None) -> None:
 def cancel(obj: _Context, output_dir: Path | None) -> None:
     """Stop the unfinished run: its live bulk operations are cancelled on the shop, what ran is
     recorded, the rest goes to failures.jsonl (retryable)."""
-    from bulkimg.run.submit import Submission, set_aside_damaged
+    from bulkimg.run.status import set_aside_damaged
+    from bulkimg.run.submit import Submission
     from bulkimg.shopify.client import client_from_settings
 
     settings = obj.settings(output_dir=output_dir)

@@ -21,9 +21,10 @@ from bulkimg.errors import ConfigError
 from bulkimg.progress import Reporter
 from bulkimg.report.preview import render_preview
 from bulkimg.run.build import BuildResult, run_build
+from bulkimg.run.ledger import productset_files_of_build
 from bulkimg.run.lock import LOCK_FILE, folder_lock_paths, hold_locks
 from bulkimg.run.retry import run_retry
-from bulkimg.run.submit import Submission, SubmitOutcome, productset_files_of_build
+from bulkimg.run.submit import Submission, SubmitOutcome
 from bulkimg.sandbox.seed import SeedReport
 from bulkimg.sandbox.snapshot import Change
 from bulkimg.shopify.client import client_from_settings

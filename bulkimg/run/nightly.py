@@ -17,15 +17,11 @@ from bulkimg.formats.nightly_report import SHOP_COUNTS, NightlyReport, write_nig
 from bulkimg.formats.run import Phase, RunState, RunStore, Step, now_iso
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.run.build import BuildResult, run_build
+from bulkimg.run.ledger import productset_files_of_build
 from bulkimg.run.lock import writer_lock
 from bulkimg.run.rotation import archive_run, prune_logs
 from bulkimg.run.statestore import StateStore
-from bulkimg.run.submit import (
-    EXPORT_DOCUMENT,
-    Submission,
-    SubmitOutcome,
-    productset_files_of_build,
-)
+from bulkimg.run.submit import EXPORT_DOCUMENT, Submission, SubmitOutcome
 from bulkimg.shop.resolve import read_resolution
 from bulkimg.shopify.bulkjob import BulkRunner, PollPolicy, new_record
 from bulkimg.shopify.client import BulkOperationFailedError, ShopifyClient

@@ -9,48 +9,60 @@ output/manifest.jsonl, output/failures.jsonl and logs/image_upload_failures_*.lo
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-import orjson
+from typing import TYPE_CHECKING, Any
 
 from bulkimg.config import Settings
-from bulkimg.errors import BulkimgError, ConfigError, InputFileError
+from bulkimg.errors import ConfigError, InputFileError
 from bulkimg.formats.failures import (
     FAILURES_FILE,
     FailureRecord,
-    failure_of,
-    read_failures,
     write_failures,
 )
-from bulkimg.formats.jsonl import iter_jsonl, write_lines
+from bulkimg.formats.jsonl import write_lines
 from bulkimg.formats.logs import log_file_name, upload_failure_lines
 from bulkimg.formats.manifest import (
     MANIFEST_FILE,
-    GroupStatus,
-    ManifestMedia,
     ManifestRecord,
-    ManifestVariant,
     merged_manifest,
     write_manifest,
 )
-from bulkimg.formats.plan import PlanRecord, PlanVariant, read_plan
+from bulkimg.formats.plan import PlanRecord, read_plan
 from bulkimg.formats.run import OperationRecord, Phase, RunState, RunStore, Step, now_iso
-from bulkimg.formats.submitted import SubmittedRecord, append_submitted, submitted_by
-from bulkimg.plan.names import filename_of_url, shopify_filename
 from bulkimg.progress import NullReporter, Reporter
-from bulkimg.redact import redact_url
-from bulkimg.run.statestore import ProductState, StateStore, product_state
+from bulkimg.run.ledger import (
+    record_submission,
+)
+from bulkimg.run.outcome import (
+    canary_failure,
+    group_outcome,
+    record_state,
+    shop_counts,
+    unchanged_outcome,
+)
+from bulkimg.run.phase2 import (
+    REORDER_DOCUMENT,
+    VARIANT_DETACH_DOCUMENT,
+    VARIANT_MEDIA_DOCUMENT,
+    Phase2Line,
+    VariantImage,
+    detached_pairs,
+    media_by_key,
+    phase2_lines,
+    pick_products,
+    product_id_of,
+    variant_media_lines,
+    wanted_pairs,
+)
+from bulkimg.run.statestore import StateStore
 from bulkimg.s3.client import make_s3_client, signing_settings
 from bulkimg.s3.presign import LinkLifetime, link_lifetime, presigner
-from bulkimg.shop.adoption import base_name, s3_filename
 from bulkimg.shop.canary import canary_problems
 from bulkimg.shop.resolve import (
     APPEND,
@@ -63,13 +75,10 @@ from bulkimg.shop.resolve import (
     read_resolution,
     resolve_run,
 )
-from bulkimg.shop.variantimages import Choice, choose
 from bulkimg.shopify.bulkjob import BulkRunner, PollPolicy, new_record, sha256_of
 from bulkimg.shopify.client import ShopifyClient, ShopifyError
 from bulkimg.shopify.results import (
-    ExportedMedia,
     ExportedProduct,
-    ExportedVariant,
     LineResult,
     read_export,
     read_line_results,
@@ -79,11 +88,7 @@ from bulkimg.shopify.statuses import FAILED_STATUSES, BulkOperationStatus, Media
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-VARIANT_MEDIA_DOCUMENT = "variant_append_media"
-VARIANT_DETACH_DOCUMENT = "variant_detach_media"
-REORDER_DOCUMENT = "product_reorder_media"
 EXPORT_DOCUMENT = "export_products"
-MAX_PAIRS_PER_LINE = 100  # productVariantAppendMedia: at most 100 variant-media pairs per call
 NOT_STARTED: dict[str, object] = {
     "code": "NOT_RUN",
     "field": None,
@@ -261,7 +266,7 @@ class Submission:
         # operation failed or was cancelled) may exist, and the state file must learn its
         # images so that no later run uploads them again.
         targets = {
-            g.handle: _product_id(resolved.get(g.group_id), phase1_results.get(g.group_id))
+            g.handle: product_id_of(resolved.get(g.group_id), phase1_results.get(g.group_id))
             for g in groups.values()
             if g.group_id in done_ids or _reached_shop(phase1_results.get(g.group_id))
         }
@@ -444,7 +449,7 @@ class Submission:
             exports = state.ops(Phase.EXPORT)
             for op in exports[merged:]:
                 if op.status == BulkOperationStatus.COMPLETED and op.result_file:
-                    products.update(_pick(read_export(Path(op.result_file)), targets))
+                    products.update(pick_products(read_export(Path(op.result_file)), targets))
             merged = len(exports)
             last = exports[-1]
             failed = sum(1 for op in exports if op.status in FAILED_STATUSES)
@@ -480,7 +485,7 @@ class Submission:
         lines: list[dict[str, Any]] = []
         for _, product, _, wanted in self._variant_images(state, done, products):
             pairs = [(p.variant_id, p.detach) for p in wanted if p.detach]
-            lines.extend(_variant_media_lines(product.id, pairs))
+            lines.extend(variant_media_lines(product.id, pairs))
         return lines
 
     def _variant_images(
@@ -492,7 +497,7 @@ class Submission:
             product = products.get(group.handle)
             if product is not None:
                 known = resolved.get(group.group_id)
-                wanted = _wanted_pairs(group, product, known, state.replace_variant_images)
+                wanted = wanted_pairs(group, product, known, state.replace_variant_images)
                 yield group, product, known, wanted
 
     def _write_lines(
@@ -515,16 +520,16 @@ class Submission:
         the featured one) on products it appended images to."""
         attach: list[dict[str, Any]] = []
         reorder: list[dict[str, Any]] = []
-        detached = _detached(state)
+        detached = detached_pairs(state)
         for group, product, known, wanted in self._variant_images(state, done, products):
             pairs = [
                 (p.variant_id, p.media_id)
                 for p in wanted
                 if p.detach is None or (p.variant_id, p.detach) in detached
             ]
-            attach.extend(_variant_media_lines(product.id, pairs))
+            attach.extend(variant_media_lines(product.id, pairs))
             if known is not None and known.action == "update" and known.uploads:
-                media = _media_by_key(group, product, known)
+                media = media_by_key(group, product, known)
                 moves = [media[m.s3_key].id for m in group.media if m.s3_key in media]
                 reorder.append(
                     {
@@ -557,21 +562,21 @@ class Submission:
                 group = groups[group_id]
                 group_failures: list[FailureRecord] = []
                 if group.status == "unchanged":
-                    entry = _unchanged_outcome(group, shop_state)
+                    entry = unchanged_outcome(group, shop_state)
                     counts["unchanged"] += 1
                 else:
-                    entry, group_failures = _group_outcome(
+                    entry, group_failures = group_outcome(
                         group, phase1.get(group_id), products, phase2, resolved.get(group_id)
                     )
                 if group_id in resolved:
                     entry = entry.model_copy(update={"action": resolved[group_id].action})
                 for problem in (canary or {}).get(group_id, []):
-                    group_failures.append(_canary_failure(group, problem))
+                    group_failures.append(canary_failure(group, problem))
                     entry = entry.model_copy(update={"status": "failed"})
                 manifest.append(entry)
                 failures.extend(group_failures)
                 counts[entry.status] += 1
-            _record_state(shop_state, groups, products, manifest)
+            record_state(shop_state, groups, products, manifest)
         submitted = sum(op.input_lines for op in state.ops(Phase.PRODUCT_SET))
         sent = [r for _, r in phase1_line_results(state)]
         p1_failed = sum(1 for r in sent if not r.ok)
@@ -580,7 +585,7 @@ class Submission:
             raise AssertionError(f"lines: {p1_done} done + {p1_failed} failed != {submitted}")
         counts.update(lines_submitted=submitted, lines_done=p1_done, lines_failed=p1_failed)
         counts["variant_media_lines"] = sum(op.input_lines for op in state.ops(Phase.VARIANT_MEDIA))
-        counts.update(_shop_counts(resolved.values()))
+        counts.update(shop_counts(resolved.values()))
 
         counts["shopify_calls"] = self.client.calls
         paths = self._write_outcome(state, manifest, failures)
@@ -628,7 +633,7 @@ class Submission:
     ) -> dict[str, list[Phase2Line]]:
         """Phase 2 results by product id: (input variables, result, file, 1-based line)."""
         out: dict[str, list[Phase2Line]] = {}
-        for entry in _phase2_lines(state, Phase.VARIANT_DETACH, Phase.VARIANT_MEDIA):
+        for entry in phase2_lines(state, Phase.VARIANT_DETACH, Phase.VARIANT_MEDIA):
             product_id = entry.variables.get("productId") or entry.variables.get("id")
             out.setdefault(str(product_id), []).append(entry)
         return out
@@ -651,40 +656,6 @@ class Submission:
             for line in upload_failure_lines(manifest, failures):
                 log.write(line)
         return manifest_path, failures_path, log_path
-
-
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-
-
-def build_digest(files: Iterable[tuple[str, str]]) -> str | None:
-    """One digest of a build's lines from its (file, sha256) pairs; None for a build with nothing
-    to send. Each build signs its URLs afresh, so two builds never share one."""
-    named = sorted((Path(f).name, sha) for f, sha in files if sha != EMPTY_SHA256)
-    if not named:
-        return None
-    digest = hashlib.sha256()
-    for name, sha in named:
-        digest.update(f"{name}\0{sha}\n".encode())
-    return digest.hexdigest()
-
-
-def digest_of_build(productset_files: list[Path]) -> str | None:
-    """build_digest of the build's files as they are now (one read of each)."""
-    return build_digest((str(p), sha256_of(p)) for p in productset_files if p.is_file())
-
-
-def digest_of_run(state: RunState) -> str | None:
-    """build_digest of the files a run started on, from the checksums it recorded."""
-    return build_digest(zip(state.source_files, state.source_sha256, strict=True))
-
-
-def record_submission(output_dir: Path, state: RunState) -> None:
-    """Remember that a run started on this build (output/submitted.jsonl), after run.json."""
-    digest = digest_of_run(state)
-    if digest is None:
-        return
-    record = SubmittedRecord(build=digest, run_id=state.run_id, started_at=state.created_at)
-    append_submitted(output_dir, record)
 
 
 def _sources_changed(state: RunState) -> bool:
@@ -731,11 +702,6 @@ def _search_of(products: dict[str, ExportedProduct]) -> str | None:
 
 # The payload field of each document phase 1 may run.
 PAYLOAD_FIELDS = {CREATE: "productSet", APPEND: "productUpdate", DELETE: "fileDelete"}
-PHASE2_PAYLOAD_FIELDS = {
-    VARIANT_DETACH_DOCUMENT: "productVariantDetachMedia",
-    VARIANT_MEDIA_DOCUMENT: "productVariantAppendMedia",
-    REORDER_DOCUMENT: "productReorderMedia",
-}
 
 
 def phase1_line_results(state: RunState) -> Iterator[tuple[OperationRecord, LineResult]]:
@@ -743,449 +709,3 @@ def phase1_line_results(state: RunState) -> Iterator[tuple[OperationRecord, Line
     for op in state.ops(Phase.PRODUCT_SET):
         for result in read_line_results(op, PAYLOAD_FIELDS[op.document]).values():
             yield op, result
-
-
-def _canary_failure(group: PlanRecord, problem: str) -> FailureRecord:
-    error = {"code": "CANARY_NOT_ONLY_IMAGES", "field": None, "message": problem}
-    return failure_of("canary", group.group_id, group.handle, None, None, None, [error], False)
-
-
-def _shop_counts(resolved: Iterable[ResolvedGroup]) -> dict[str, int]:
-    """What the run did to the shop's images, from the resolution (0s when nothing resolved)."""
-    counts = dict.fromkeys(
-        ("products_created", "products_conflict", "products_not_created", "images_adopted",
-         "images_uploaded", "images_replaced", "images_removed", "images_kept_foreign",
-         "variant_images_swapped", "variant_images_kept", "products_held"),
-        0,
-    )  # fmt: skip
-    for group in resolved:
-        if group.action in ("create", "conflict", "not_created", "held"):
-            key = {"create": "created"}.get(group.action, group.action)
-            counts[f"products_{key}"] += 1
-        for name in ("adopted", "uploaded", "replaced", "removed", "kept_foreign"):
-            counts[f"images_{name}"] += getattr(group, name)
-        counts["variant_images_swapped"] += group.variant_images_swapped
-        counts["variant_images_kept"] += group.variant_images_kept
-    return counts
-
-
-def _product_id(
-    resolved: ResolvedGroup | None, phase1: tuple[OperationRecord | None, LineResult] | None
-) -> str | None:
-    """The group's product id: resolved from the shop, or returned by the line that created it."""
-    if resolved is not None and resolved.product_id:
-        return resolved.product_id
-    payload = (phase1[1].payload or {}) if phase1 else {}
-    product = payload.get("product") or {}
-    return str(product["id"]) if product.get("id") else None
-
-
-def _pick(
-    exported: dict[str, ExportedProduct], targets: dict[str, str | None]
-) -> dict[str, ExportedProduct]:
-    """Exported products by plan handle: by id when known, else by the handle it was made with."""
-    by_id = {p.id: p for p in exported.values()}
-    picked: dict[str, ExportedProduct] = {}
-    for handle, product_id in targets.items():
-        product = by_id.get(product_id) if product_id else exported.get(handle)
-        if product is not None:
-            picked[handle] = product
-    return picked
-
-
-def _media_by_key(
-    group: PlanRecord, product: ExportedProduct, resolved: ResolvedGroup | None
-) -> dict[str, ExportedMedia]:
-    """The product's media for each planned S3 key, by id or file name, never by alt text: the
-    media id resolved before phase 1 (kept or adopted), else the newest media named for that S3
-    object (bulkimg's name on a product it created, the S3 file's name on one it appended to),
-    never a copy the run deleted; a media not processed yet has no name to read and is matched
-    by the alt text bulkimg gave it."""
-    known = resolved.media_of if resolved else {}
-    dropped = set(resolved.dropped) if resolved else set()
-    live = sorted(
-        (m for m in product.media if m.id not in dropped), key=lambda m: _gid_number(m.id)
-    )
-    by_id = {m.id: m for m in live}
-    by_name = {base_name(filename_of_url(m.url)): m for m in live if m.url}
-    unnamed = {m.alt: m for m in live if not m.url and m.id not in known.values()}
-    found: dict[str, ExportedMedia] = {}
-    for m in group.media:
-        media = (
-            by_id.get(known.get(m.s3_key, ""))
-            or by_name.get(shopify_filename(m.s3_key, m.etag))
-            or by_name.get(s3_filename(m.s3_key))
-            or unnamed.get(m.alt)
-        )
-        if media is not None:
-            found[m.s3_key] = media
-    return found
-
-
-def _gid_number(gid: str) -> int:
-    tail = gid.rsplit("/", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
-
-
-class Phase2Line(NamedTuple):
-    """One line of phase 2 and its result."""
-
-    document: str
-    variables: dict[str, Any]
-    result: LineResult
-    file: str
-    line: int  # 1-based
-
-
-class VariantImage(NamedTuple):
-    """A variant image phase 2 attaches, and the image it detaches first (None: shows none)."""
-
-    variant_id: str
-    media_id: str
-    detach: str | None
-
-
-def _wanted_pairs(
-    group: PlanRecord, product: ExportedProduct, resolved: ResolvedGroup | None, replace_all: bool
-) -> list[VariantImage]:
-    """The variant images to attach (shop/variantimages.py says which variants get one): each
-    variant's primary image, or the new copy of the image of its own Image_SKU it showed
-    before this run replaced it. Only READY images: Shopify refuses the others."""
-    media = _media_by_key(group, product, resolved)
-    image_sku_of = {m.s3_key: m.image_sku for m in group.media}
-    own = {image.id: image_sku_of[key] for key, image in media.items()}
-    relink = resolved.relink if resolved else {}
-    variants = {v.sku: v for v in product.variants}
-    wanted: list[VariantImage] = []
-    for v in group.variants:
-        variant = variants.get(v.sku)
-        if variant is None:
-            continue
-        shown = variant.media_ids[0] if variant.media_ids else None
-        key = relink.get(variant.id, v.image_s3_key) if shown is None else v.image_s3_key
-        image = media.get(key) if key else None
-        if image is None or image.status != "READY":
-            continue
-        choice = choose(v.image_sku, image.id, shown, own, replace_all)
-        if choice is Choice.SET:
-            wanted.append(VariantImage(variant.id, image.id, None))
-        elif choice is Choice.SWAP and shown is not None:
-            wanted.append(VariantImage(variant.id, image.id, shown))
-    return wanted
-
-
-def _variant_media_lines(product_id: str, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Lines of productVariantAppendMedia/DetachMedia: at most 100 pairs each."""
-    return [
-        {
-            "productId": product_id,
-            "variantMedia": [
-                {"variantId": v, "mediaIds": [m]}
-                for v, m in pairs[start : start + MAX_PAIRS_PER_LINE]
-            ],
-        }
-        for start in range(0, len(pairs), MAX_PAIRS_PER_LINE)
-    ]
-
-
-def _phase2_lines(state: RunState, *phases: Phase) -> Iterator[Phase2Line]:
-    """Every input line of the operations of `phases`, with its result."""
-    for phase in phases:
-        for op in state.ops(phase):
-            results = read_line_results(op, PHASE2_PAYLOAD_FIELDS[op.document])
-            name = Path(op.input_file).name
-            for number, variables in enumerate(iter_jsonl(Path(op.input_file))):
-                yield Phase2Line(op.document, variables, results[number], name, number + 1)
-
-
-def _detached(state: RunState) -> set[tuple[str, str]]:
-    """(variant id, media id) pairs the run's detach lines detached."""
-    return {
-        (pair["variantId"], pair["mediaIds"][0])
-        for entry in _phase2_lines(state, Phase.VARIANT_DETACH)
-        if entry.result.ok
-        for pair in entry.variables["variantMedia"]
-    }
-
-
-def _unchanged_outcome(group: PlanRecord, shop_state: StateStore) -> ManifestRecord:
-    """A group the build found already right on the shop: its entry, from the state file."""
-    known = shop_state.product(group.handle)
-    if known is None:  # the state changed since the build: report what the plan says
-        return _manifest_entry(group, None, "missing" if group.missing else "done", {}, {})
-    media: dict[str, ExportedMedia] = {}
-    for want in group.media:
-        match = next(
-            (k for k in known.media if k.same_object(want.image_sku, want.variation, want.etag)),
-            None,
-        )
-        if match is not None:
-            media[want.s3_key] = ExportedMedia(match.media_id, want.alt, match.status, None)
-    variants = [ExportedVariant(vid, sku) for sku, (vid, _) in known.variants.items()]
-    attached = {vid: mid for vid, mid in known.variants.values() if mid}
-    product = ExportedProduct(known.product_id, known.handle, [], variants)
-    status: GroupStatus = "missing" if group.missing else "done"
-    return _manifest_entry(group, product, status, media, attached)
-
-
-def _record_state(
-    shop_state: StateStore,
-    groups: dict[str, PlanRecord],
-    products: dict[str, ExportedProduct],
-    manifest: list[ManifestRecord],
-) -> None:
-    """Remember what the run's products hold now, variant images included."""
-    plans = {g.handle: g for g in groups.values()}
-    entries = {e.handle: e for e in manifest}
-
-    def known(handle: str, product: ExportedProduct) -> ProductState:
-        state = product_state(product, plans.get(handle))
-        entry = entries.get(handle)
-        for variant in entry.variants if entry else []:
-            if variant.id:
-                state.variants[variant.sku] = (variant.id, variant.media_id)
-        return state
-
-    shop_state.replace_products(known(h, p) for h, p in products.items())
-
-
-def _group_outcome(
-    group: PlanRecord,
-    phase1: tuple[OperationRecord | None, LineResult] | None,
-    products: dict[str, ExportedProduct],
-    phase2: dict[str, list[Phase2Line]],
-    resolved: ResolvedGroup | None = None,
-) -> tuple[ManifestRecord, list[FailureRecord]]:
-    failures: list[FailureRecord] = []
-    product = products.get(group.handle)
-    if group.status == "deferred" or phase1 is None:
-        reason = group.deferred_reason or "no productSet line for this group"
-        failures.append(
-            failure_of("build", group.group_id, group.handle, None, None, None,
-                    [{"code": "DEFERRED", "field": None, "message": reason}], True)
-        )  # fmt: skip
-        return _manifest_entry(group, None, "failed", {}, {}), failures
-    op, result = phase1
-    if not result.ok:
-        file = Path(op.input_file).name if op else None
-        variables = _input_line(op, result.line) if op else None
-        failures.append(
-            failure_of("product_set", group.group_id, group.handle, file,
-                    result.line + 1 if op else None, variables, result.errors, result.retryable)
-        )  # fmt: skip
-        return _manifest_entry(group, None, "failed", {}, {}), failures
-    payload_product = (result.payload or {}).get("product") or {}
-    product_id = product.id if product else str(payload_product.get("id") or "")
-    media = _media_by_key(group, product, resolved) if product else {}
-    attached = _attached(group, product, phase2.get(product_id, []), failures)
-    failures.extend(_media_failures(group, product, media, attached))
-    missing = bool(group.missing)
-    status: GroupStatus = "failed" if failures else ("missing" if missing else "done")
-    return _manifest_entry(group, product, status, media, attached), failures
-
-
-def _attached(
-    group: PlanRecord,
-    product: ExportedProduct | None,
-    lines: list[Phase2Line],
-    failures: list[FailureRecord],
-) -> dict[str, str]:
-    """variant id -> media id attached (already, or by a successful phase 2 line)."""
-    attached = {v.id: v.media_ids[0] for v in (product.variants if product else []) if v.media_ids}
-    for document, variables, result, file, line in lines:
-        if document == REORDER_DOCUMENT:  # putting bulkimg's images first again
-            if not result.ok:
-                failures.append(
-                    failure_of("reorder", group.group_id, group.handle, file, line, variables,
-                            result.errors, False)
-                )  # fmt: skip
-            continue
-        pairs = {p["variantId"]: p["mediaIds"][0] for p in variables["variantMedia"]}
-        if document == VARIANT_DETACH_DOCUMENT:
-            if result.ok:
-                for variant_id in pairs:
-                    attached.pop(variant_id, None)
-            else:  # the variant keeps the image it shows: nothing is attached to it
-                failures.append(
-                    failure_of("variant_detach", group.group_id, group.handle, file, line,
-                            variables, result.errors, result.retryable)
-                )  # fmt: skip
-            continue
-        if result.ok:
-            attached.update(pairs)
-        else:
-            for variant_id in pairs:
-                attached.pop(variant_id, None)
-            failures.append(
-                failure_of("variant_media", group.group_id, group.handle, file, line, variables,
-                        result.errors, result.retryable)
-            )  # fmt: skip
-    return attached
-
-
-def _media_failures(
-    group: PlanRecord,
-    product: ExportedProduct | None,
-    media: dict[str, ExportedMedia],
-    attached: dict[str, str],
-) -> list[FailureRecord]:
-    """Images that failed on Shopify, and variants whose primary image could not be attached."""
-    failures: list[FailureRecord] = []
-    product_id = product.id if product else None
-
-    def fail(code: str, message: str, variables: dict[str, Any], retryable: bool = True) -> None:
-        failures.append(
-            failure_of("variant_media", group.group_id, group.handle, None, None,
-                    {"productId": product_id, **variables},
-                    [{"code": code, "field": None, "message": message}], retryable)
-        )  # fmt: skip
-
-    for m in group.media:
-        image = media.get(m.s3_key)
-        if image is not None and image.status == "FAILED":
-            fail("MEDIA_FAILED", _media_error(image), {"mediaId": image.id, "s3_key": m.s3_key})
-        elif image is not None and image.status != "READY":
-            # Every image, not only variants' primary ones: "done" means all of them READY.
-            message = f"media still {image.status} after the wait"
-            fail("MEDIA_NOT_READY", message, {"mediaId": image.id, "s3_key": m.s3_key})
-    variants = {v.sku: v for v in (product.variants if product else [])}
-    for v in group.variants:
-        key, variant = v.image_s3_key, variants.get(v.sku)
-        image = media.get(key) if key else None
-        if not key or (variant and image and attached.get(variant.id) == image.id):
-            continue
-        pair = {"sku": v.sku, "s3_key": key, "variantId": variant.id if variant else None}
-        if variant is None or image is None:
-            fail("NOT_FOUND", "variant or image not on the product after productSet", pair)
-    return failures
-
-
-def _media_error(image: ExportedMedia) -> str:
-    if image.errors:
-        first = image.errors[0]
-        return f"{first.get('code')}: {first.get('message')}"
-    return "media processing failed"
-
-
-def _manifest_entry(
-    group: PlanRecord,
-    product: ExportedProduct | None,
-    status: GroupStatus,
-    media: dict[str, ExportedMedia],
-    attached: dict[str, str],
-) -> ManifestRecord:
-    keys = {m.id: key for key, m in media.items()}
-    variant_ids = {v.sku: v.id for v in (product.variants if product else [])}
-    return ManifestRecord(
-        group_id=group.group_id,
-        product_id=product.id if product else None,
-        handle=group.handle,
-        status=status,
-        media=[
-            ManifestMedia(
-                id=media[m.s3_key].id if m.s3_key in media else None,
-                s3_key=m.s3_key,
-                etag=m.etag,
-                status=_media_status(media[m.s3_key].status) if m.s3_key in media else None,
-            )
-            for m in group.media
-        ],
-        variants=[_manifest_variant(v, variant_ids, attached, keys) for v in group.variants],
-    )
-
-
-def _media_status(status: str) -> MediaStatus | None:
-    """A media status the manifest knows (Shopify's MediaStatus), else None."""
-    return MediaStatus(status) if status in MediaStatus.__members__ else None
-
-
-def _manifest_variant(
-    v: PlanVariant, variant_ids: dict[str, str], attached: dict[str, str], keys: dict[str, str]
-) -> ManifestVariant:
-    variant_id = variant_ids.get(v.sku)
-    media_id = attached.get(variant_id) if variant_id else None
-    return ManifestVariant(
-        sku=v.sku,
-        id=variant_id,
-        media_id=media_id,
-        s3_key=keys.get(media_id) if media_id else None,
-    )
-
-
-def _input_line(op: OperationRecord, line: int) -> dict[str, Any] | None:
-    """The exact variables of an input line, with signed URLs redacted."""
-    path = Path(op.input_file)
-    if not path.is_file():
-        return None
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle):
-            if number == line:
-                return dict(orjson.loads(redact_url(raw.decode("utf-8"))))
-    return None
-
-
-def productset_files_of_build(output_dir: Path) -> list[Path]:
-    """The JSONL files the last build wrote (from build-report.json)."""
-    report = output_dir / "build-report.json"
-    if not report.is_file():
-        raise InputFileError(f"{report} not found: run `bulkimg build` first")
-    files = [Path(p) for p in orjson.loads(report.read_bytes()).get("productset_files", [])]
-    missing = [p for p in files if not p.is_file()]
-    if missing:
-        raise InputFileError(f"{missing[0]} not found: run `bulkimg build` again")
-    return files
-
-
-def live_status(client: ShopifyClient, state: RunState) -> dict[str, dict[str, Any]]:
-    """The current state of the run's unfinished operations, by operation id."""
-    live: dict[str, dict[str, Any]] = {}
-    for op in state.operations:
-        if op.operation_id and op.step is not Step.COLLECTED:
-            node = client.execute("bulk_operation", {"id": op.operation_id})["bulkOperation"]
-            if node:
-                live[op.operation_id] = node
-    return live
-
-
-def next_step(state: RunState, output_dir: Path) -> str:
-    """What to run next, in one line, for the run in run.json (`bulkimg status`)."""
-    if state.completed_at is None:
-        if state.cancelled_at is not None:
-            return "being cancelled: `bulkimg cancel` finishes stopping it"
-        return "unfinished: `bulkimg submit --wait` resumes it; `bulkimg cancel` stops it"
-    failures = output_dir / "failures.jsonl"
-    if any(f.retryable for f in read_failures(failures)):
-        return f"done with retryable failures: `bulkimg retry {failures}`"
-    try:
-        files = productset_files_of_build(output_dir)
-    except BulkimgError:
-        files = []
-    current = digest_of_build(files)
-    if current is not None and submitted_by(output_dir, current) is None:
-        return "the current build is not submitted yet: `bulkimg submit --wait` sends it"
-    return "nothing to do: `bulkimg build` (or the nightly `bulkimg run`) makes a new build"
-
-
-def running_operations(client: ShopifyClient) -> list[dict[str, Any]]:
-    """The shop's bulk operations that have not ended (any app's)."""
-    found: list[dict[str, Any]] = []
-    for status in ("created", "running", "canceling"):
-        data = client.execute("bulk_operations", {"query": f"status:{status}"})
-        found.extend(data["bulkOperations"]["nodes"])
-    return found
-
-
-def set_aside_damaged(store: RunStore, client: ShopifyClient) -> Path:
-    """A run.json that cannot be read, set aside once the shop runs no bulk operation (one of
-    bulkimg's might still be changing products: a new run must not overlap it). ConfigError,
-    naming the operations, while some run."""
-    running = running_operations(client)
-    if running:
-        ids = ", ".join(str(o["id"]) for o in running)
-        raise ConfigError(
-            f"{store.path} cannot be read and the shop still runs bulk operations ({ids}):"
-            " wait until they end (`bulkimg status`), then run `bulkimg cancel` again"
-        )
-    aside = store.path.with_name(f"{store.path.name}.damaged-{now_iso().replace(':', '')}")
-    store.path.replace(aside)
-    return aside

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from bulkimg.config import Settings
 from bulkimg.progress import Reporter
+from bulkimg.run.ledger import productset_files_of_build
 from bulkimg.run.nightly import export_shop
-from bulkimg.run.submit import productset_files_of_build
 from bulkimg.shop.resolve import (
     CHECK_DIR,
     CHECK_RUN_ID,

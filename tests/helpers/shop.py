@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 
 from bulkimg.config import Settings
+from bulkimg.run.ledger import productset_files_of_build
 from bulkimg.run.retry import run_retry
-from bulkimg.run.submit import Submission, SubmitOutcome, productset_files_of_build
+from bulkimg.run.submit import Submission, SubmitOutcome
 from bulkimg.s3.client import make_s3_client
 from bulkimg.shopify.client import client_from_settings
 from tests.conftest import SHOP_TOKEN

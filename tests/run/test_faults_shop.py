@@ -342,7 +342,8 @@ def test_waiting_for_media_says_how_many_images_it_waits_for_and_exports_only_th
     settings: Settings, shop: SandboxShop
 ) -> None:
     from bulkimg.progress import NullReporter
-    from bulkimg.run.submit import Submission, productset_files_of_build
+    from bulkimg.run.ledger import productset_files_of_build
+    from bulkimg.run.submit import Submission
     from bulkimg.shopify.client import client_from_settings
 
     class Said(NullReporter):

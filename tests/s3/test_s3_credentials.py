@@ -21,7 +21,8 @@ from bulkimg.config import Settings, load_settings
 from bulkimg.demo.samples import SampleData
 from bulkimg.errors import ConfigError
 from bulkimg.run.build import run_build
-from bulkimg.run.submit import Submission, productset_files_of_build
+from bulkimg.run.ledger import productset_files_of_build
+from bulkimg.run.submit import Submission
 from bulkimg.s3.client import make_s3_client
 from bulkimg.s3.presign import SIGV4_MAX_SECONDS, link_lifetime, presigner
 from bulkimg.shopify.client import client_from_settings

@@ -20,7 +20,8 @@ from bulkimg.config import Settings
 from bulkimg.demo.samples import SampleData
 from bulkimg.errors import ConfigError
 from bulkimg.run.build import run_build
-from bulkimg.run.submit import Submission, productset_files_of_build
+from bulkimg.run.ledger import productset_files_of_build
+from bulkimg.run.submit import Submission
 from bulkimg.shopify.client import client_from_settings
 from tests.conftest import SHOP_TOKEN, SeaweedS3
 from tests.helpers.s3 import account

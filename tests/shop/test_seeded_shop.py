@@ -284,9 +284,7 @@ def test_nightly_runs_change_only_images(seeded_shop: SeededShop, settings: Sett
     # The old workflow's uploads are adopted, not sent again; the merchants' photos are counted.
     report = first_night.report
     assert report.images_adopted > 0 and report.images_kept_foreign > 0
-    assert report.images_uploaded < sum(
-        len(p.media) for p in seeded_shop.seeded.products.values()
-    )
+    assert report.images_uploaded < sum(len(p.media) for p in seeded_shop.seeded.products.values())
     assert second.report.images_uploaded == 0
     second_night = {
         "lines sent": sent(settings),
@@ -487,7 +485,8 @@ def test_a_photo_added_after_the_export_while_the_lines_wait_to_run_survives(
 def test_a_canary_sends_n_products_proves_only_images_changed_and_the_rest_follows(
     seeded_shop: SeededShop, settings: Settings
 ) -> None:
-    from bulkimg.run.submit import Submission, productset_files_of_build
+    from bulkimg.run.ledger import productset_files_of_build
+    from bulkimg.run.submit import Submission
 
     with client_from_settings(settings) as client:
         submission = Submission(settings, client, limit=2)
