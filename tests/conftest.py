@@ -36,17 +36,18 @@ CANARY_TOKEN = "canary-session-token-DO-NOT-LEAK"
 SHOP_TOKEN = "shpat_canary_shop_token_DO_NOT_LEAK"
 
 
-# Fixtures that bring up real parts (S3 servers, the sandbox shop, MariaDB, a build): a test using
-# one is end to end and `slow`, so `pytest -m "not slow"` is the fast lane of unit tests.
+# Fixtures that bring up real parts (moto, S3 servers, the sandbox shop, MariaDB, a build): a test
+# using one is end to end and `slow`, so `pytest -m "not slow"` is the fast lane of unit tests.
 END_TO_END_FIXTURES = frozenset(
-    {"s3_server", "seaweedfs", "mysql_url", "shop", "sandbox", "make_sandbox", "settings",
-     "seeded_shop", "bucket", "image_url", "built"}
+    {"s3", "s3_server", "seaweedfs", "mysql_url", "shop", "sandbox", "make_sandbox", "settings",
+     "seeded_shop", "bucket", "image_url", "built", "server_bucket"}
 )  # fmt: skip
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if END_TO_END_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        uses = END_TO_END_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if uses or item.get_closest_marker("mysql") is not None:
             item.add_marker(pytest.mark.slow)
 
 

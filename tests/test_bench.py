@@ -16,6 +16,8 @@ from botocore.utils import parse_timestamp
 
 from bulkimg.s3.client import fast_timestamp
 
+pytestmark = pytest.mark.slow  # every test runs the benchmark as a process
+
 REPO = Path(__file__).resolve().parents[1]
 REQUIRED_KEYS = {
     "cold_speedup",

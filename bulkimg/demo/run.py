@@ -182,7 +182,7 @@ def _run_demo(
     data = demo_data()
     catalog = data.write_csv(workdir / "catalog.csv")
     shop_state = workdir / "shop.sqlite"
-    shop_config = SandboxConfig(access_token=DEMO_SHOP_TOKEN, media_processing_delay=0.2)
+    shop_config = SandboxConfig(access_token=DEMO_SHOP_TOKEN, media_processing_delay=0.05)
     with (
         local_s3() as s3,
         SandboxShop(shop_state, shop_config) as shop,

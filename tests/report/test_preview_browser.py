@@ -23,6 +23,8 @@ from bulkimg.run.build import run_build
 from tests.conftest import skip_or_fail
 from tests.helpers.preview import hostile_page, page_cards, render_synthetic, write_jsonl
 
+pytestmark = pytest.mark.slow  # every test drives Chromium
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("BULKIMG_TEST_CHROMIUM", "/usr/bin/chromium"))
 # Read at import: the autouse fixture clears BULKIMG_* variables before each test.

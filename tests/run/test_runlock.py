@@ -21,6 +21,8 @@ from bulkimg.demo.samples import SampleData
 from bulkimg.run.lock import RunLockedError, lock_paths, writer_lock
 from tests.helpers.cli import bulkimg, env_for
 
+pytestmark = pytest.mark.slow  # the lock is tested between real processes
+
 HOLDER = textwrap.dedent(
     """
     import sys
