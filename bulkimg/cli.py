@@ -19,10 +19,11 @@ from rich.text import Text
 
 from bulkimg.config import Settings, load_settings
 from bulkimg.errors import BulkimgError, InputFileError, UserError, scrub
+from bulkimg.formats.build_report import BuildReport
 from bulkimg.formats.plan import PLAN_FILE
 from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter, json_event
 from bulkimg.report.preview import render_preview
-from bulkimg.run.build import BuildReport, run_build
+from bulkimg.run.build import run_build
 from bulkimg.run.lock import writer_lock
 
 

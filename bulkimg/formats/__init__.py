@@ -3,13 +3,17 @@
 
 | file | module |
 | --- | --- |
-| `output/plan.jsonl`, `run-plan-<run>.jsonl`, `retry/plan-retry-*.jsonl` | `bulkimg.formats.plan` |
-| `output/manifest.jsonl` | `bulkimg.formats.manifest` |
-| `output/failures.jsonl` (and a run's carried failures) | `bulkimg.formats.failures` |
-| `output/run.json` | `bulkimg.formats.run` |
-| `output/submitted.jsonl` | `bulkimg.formats.submitted` |
+| `output/plan.jsonl`, `run-plan-<run>.jsonl`, `retry/plan-retry-*.jsonl` | `formats.plan` |
+| `output/build-report.json` | `formats.build_report` |
+| `output/run.json` | `formats.run` |
+| `output/manifest.jsonl` | `formats.manifest` |
+| `output/failures.jsonl` (and a run's carried failures) | `formats.failures` |
+| `output/submitted.jsonl` | `formats.submitted` |
+| `output/report.json`, `output/report.md` (`bulkimg run`) | `formats.nightly_report` |
+| `logs/missing_images_*.log`, `logs/image_upload_failures_*.log` | `formats.logs` |
 
-Every JSONL file goes through `bulkimg.formats.jsonl`: records are read one at a time as their
-model (a line that is not one is an InputFileError naming the file and line) and written whole,
-0600, to a temporary name that replaces the file only when complete.
+Every JSONL file goes through `formats.jsonl`: records are read one at a time as their model (a
+line that is not one is an InputFileError naming the file and line) and written whole, 0600, to a
+temporary name that replaces the file only when complete. Still outside this package:
+`output/state.sqlite` (`run/statestore.py`) and the resolution files (`shop/resolve.py`).
 """

@@ -12,11 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
-from pydantic import BaseModel, Field
 
 from bulkimg.catalog import Catalog, open_settings_catalog, read_catalog, redact_catalog_url
 from bulkimg.config import Settings
 from bulkimg.errors import CatalogError, ConfigError
+from bulkimg.formats.build_report import (
+    BUILD_REPORT_FILE,
+    BuildReport,
+    LinkCheck,
+    dump_build_report,
+)
 from bulkimg.formats.logs import MissingImagesLog, log_file_name, log_safe
 from bulkimg.formats.plan import (
     PLAN_FILE,
@@ -37,63 +42,16 @@ from bulkimg.report.preview import PreviewResult, write_preview
 from bulkimg.run.statestore import StateStore
 from bulkimg.s3.client import BucketRegion, RequestCounter, client_for_bucket
 from bulkimg.s3.index import IndexStats, S3ImageIndex
-from bulkimg.s3.linkcheck import LinkCheck, check_link
+from bulkimg.s3.linkcheck import check_link
 from bulkimg.s3.presign import FastPresigner, LinkLifetime, link_lifetime, presigner
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 PRODUCTSET_STEM = "productset"
-REPORT_FILE = "build-report.json"
 CACHE_FILE = "dimensions.sqlite"
 # URLs valid for less than this are not worth writing: the credentials are about to expire.
 MIN_LINK_SECONDS = 60
-
-
-class BuildReport(BaseModel):
-    """output/build-report.json: what the build found and what it cost."""
-
-    started_at: str
-    groups: int
-    groups_written: int
-    groups_deferred: dict[str, str]
-    groups_unchanged: int = 0
-    variants: int
-    rows_read: int
-    row_problems: list[dict[str, str | int]]
-    image_skus: int
-    folders_needed: int
-    list_strategy: str
-    list_strategy_reason: str = ""
-    prefixes_swept: int
-    list_pages: int
-    objects_listed: int
-    s3_requests: dict[str, int]
-    s3_http_attempts: int
-    cache_hits: int
-    images_probed: int
-    probe_bytes: dict[str, int]
-    images_accepted: int
-    images_rejected: dict[str, int]
-    variants_missing_images: dict[str, int]
-    media_in_lines: int
-    productset_files: list[str]
-    plan_file: str
-    missing_log: str
-    preview_file: str
-    thumbnail_gets: int
-    # The bucket's region (HeadBucket; None: the server does not say) and the one signed for.
-    bucket_region: str | None = None
-    signing_region: str = ""
-    links_expire_at: str = ""  # when the presigned URLs of this build stop working (UTC)
-    links_expiry: str = ""  # the same, with what limits it (setting, credentials, SigV4)
-    link_check: LinkCheck | None = None  # the one GET of a written URL (None: no URL written)
-    # Fast-path (presigned) requests S3 refused in a way only boto3 gets past, by S3's code:
-    # boto3 made them again.
-    fast_path_fallbacks: dict[str, int] = {}
-    wall_seconds: float
-    seconds_per_image_sku: float
-    warnings: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,10 +141,8 @@ def run_build(
             catalog, image_skus, indexer.stats, counter, written, preview, started, wall
         )
         report = report.model_copy(update=_access_fields(region, lifetime, checked, counter))
-        report_path = settings.output_dir / REPORT_FILE
-        outputs.open(report_path).write(
-            orjson.dumps(report.model_dump(), option=orjson.OPT_INDENT_2) + b"\n"
-        )
+        report_path = settings.output_dir / BUILD_REPORT_FILE
+        outputs.open(report_path).write(dump_build_report(report))
         stale = _stale_parts(settings.output_dir, written.productset_files)
         outputs.commit()
     for path in stale:

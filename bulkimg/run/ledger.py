@@ -7,9 +7,8 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-import orjson
-
 from bulkimg.errors import InputFileError
+from bulkimg.formats.build_report import read_build_report
 from bulkimg.formats.run import RunState
 from bulkimg.formats.submitted import SubmittedRecord, append_submitted
 from bulkimg.shopify.bulkjob import sha256_of
@@ -50,10 +49,7 @@ def record_submission(output_dir: Path, state: RunState) -> None:
 
 def productset_files_of_build(output_dir: Path) -> list[Path]:
     """The JSONL files the last build wrote (from build-report.json)."""
-    report = output_dir / "build-report.json"
-    if not report.is_file():
-        raise InputFileError(f"{report} not found: run `bulkimg build` first")
-    files = [Path(p) for p in orjson.loads(report.read_bytes()).get("productset_files", [])]
+    files = [Path(p) for p in read_build_report(output_dir).productset_files]
     missing = [p for p in files if not p.is_file()]
     if missing:
         raise InputFileError(f"{missing[0]} not found: run `bulkimg build` again")

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 import certifi
-import orjson
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -28,13 +27,13 @@ from botocore.exceptions import SSLError as BotocoreSSLError
 from botocore.utils import parse_timestamp
 
 from bulkimg.config import Settings, env_name
-from bulkimg.errors import ConfigError, S3Error
+from bulkimg.errors import ConfigError, InputFileError, S3Error
+from bulkimg.formats.build_report import read_build_report
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 CHECK_ATTEMPTS = 2  # the region check's HeadBucket: a TLS or network failure told at once
-BUILD_REPORT_FILE = "build-report.json"  # build.REPORT_FILE: where the build's region is kept
 S3_CONNECT_TIMEOUT = 10.0
 S3_READ_TIMEOUT = 60.0
 # Requests sent outside botocore (s3/get.py's presigned GETs) are announced on the client's event
@@ -313,11 +312,10 @@ def signing_settings(settings: Settings) -> Settings:
     """`settings` with the region the last build signed for (build-report.json's
     `signing_region`, learnt from the bucket): commands after a build sign locally, without
     asking S3 again."""
-    path = settings.output_dir / BUILD_REPORT_FILE
     try:
-        region = orjson.loads(path.read_bytes()).get("signing_region")
-    except (OSError, orjson.JSONDecodeError, AttributeError):
-        return settings
-    if not isinstance(region, str) or not region or region == settings.aws_region:
+        region = read_build_report(settings.output_dir).signing_region
+    except InputFileError:
+        return settings  # no build yet (or an unreadable report): the configured region
+    if not region or region == settings.aws_region:
         return settings
     return settings.model_copy(update={"aws_region": region})

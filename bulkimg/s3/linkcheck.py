@@ -12,10 +12,9 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel
-
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, S3Error
+from bulkimg.formats.build_report import LinkCheck
 from bulkimg.s3.client import emit_light_call, emit_light_send, tls_failure
 from bulkimg.s3.get import TLS_NOT_TRUSTED, S3GetError, make_sender, redact
 from bulkimg.s3.http1 import BodyCutShortError
@@ -23,14 +22,6 @@ from bulkimg.s3.http1 import BodyCutShortError
 ATTEMPTS = 3  # transient failures (5xx, resets) of the one GET
 # Answers that are not the links' fault: the object changed since it was listed.
 NOT_THE_LINK = frozenset({404, 412, 416})
-
-
-class LinkCheck(BaseModel):
-    """The one GET of a written URL (build-report.json's `link_check`)."""
-
-    s3_key: str
-    status: int  # 206 (or 200 from a server that ignores Range); 404/412: changed since listed
-    seconds: float
 
 
 def check_link(settings: Settings, url: str, key: str, events: Any) -> LinkCheck:

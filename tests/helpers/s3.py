@@ -9,8 +9,8 @@ from pathlib import Path
 
 from bulkimg.config import Settings
 from bulkimg.demo.samples import SampleData
+from bulkimg.formats.build_report import BuildReport
 from bulkimg.plan.names import shopify_filename
-from bulkimg.run.build import BuildReport
 from tests.helpers.files import read_jsonl
 
 LOG_LINE = re.compile(

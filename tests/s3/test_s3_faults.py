@@ -19,7 +19,8 @@ from bulkimg.config import Settings, load_settings
 from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import SampleData, image_bytes
 from bulkimg.errors import S3Error
-from bulkimg.run.build import BuildReport, run_build
+from bulkimg.formats.build_report import BuildReport
+from bulkimg.run.build import run_build
 from bulkimg.s3.index import BODY_READ_ATTEMPTS
 from bulkimg.s3.keys import folder_for
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, secrets_in
