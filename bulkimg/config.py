@@ -153,10 +153,6 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_file))
         return tuple(sources)
 
-    @property
-    def max_pixels(self) -> int:
-        return int(self.max_megapixels * 1_000_000)
-
     def require(self, *names: str) -> None:
         """Raise ConfigError naming the first of `names` that has no value."""
         for name in names:

@@ -49,9 +49,9 @@ from bulkimg.images.header import (
     ByteWindows,
     InvalidImage,
     NeedBytes,
-    format_for_extension,
     read_image_header,
 )
+from bulkimg.images.rules import ImageRules
 from bulkimg.models import (
     AcceptedImage,
     ImageProbe,
@@ -161,6 +161,7 @@ class S3ImageIndex:
         self.client = client
         self.bucket: str = settings.aws_s3_bucket or ""
         self.settings = settings
+        self.rules = ImageRules.from_settings(settings)
         self.cache = cache
         self.reporter: Reporter = reporter or NullReporter()
         self.stats = IndexStats()
@@ -436,17 +437,15 @@ class S3ImageIndex:
 
     def _readable(self, cand: _Candidate) -> bool:
         """Worth a look in the cache (or a read): neither empty nor too large."""
-        return 0 < cand.obj.size <= self.settings.max_image_bytes
+        return self.rules.worth_reading(cand.obj.size)
 
     def _verdict_without_reading(
         self, cand: _Candidate, cached: dict[tuple[str, str], ImageProbe]
     ) -> ImageProbe | None:
         obj = cand.obj
-        if obj.size == 0:
-            return ImageProbe(None, 0, 0, Rejection.EMPTY)
-        if obj.size > self.settings.max_image_bytes:
-            limit = self.settings.max_image_bytes
-            return ImageProbe(None, 0, 0, Rejection.FILE_TOO_LARGE, f"{obj.size} > {limit} bytes")
+        verdict = self.rules.by_size(obj.size)
+        if verdict is not None:
+            return verdict
         header = cached.get((obj.key, obj.etag))
         if header is not None:
             self.stats.cache_hits += 1
@@ -560,21 +559,8 @@ class S3ImageIndex:
         return data
 
     def _judge(self, cand: _Candidate, probe: ImageProbe) -> ImageProbe:
-        """Apply the image rules to a header (fresh or cached)."""
-        if probe.rejection is not None or probe.format is None:
-            return probe
-        expected = format_for_extension(cand.extension)
-        width, height = probe.width, probe.height
-        size = f"{width}x{height}"
-        s = self.settings
-        if expected is None or probe.format != expected.value:
-            detail = f"{probe.format} bytes in a .{cand.extension} file"
-            return _replace(probe, Rejection.FORMAT_MISMATCH, detail)
-        if width < s.min_width or height < s.min_height:
-            return _replace(probe, Rejection.TOO_SMALL, f"{size} < {s.min_width}x{s.min_height}")
-        if width * height > s.max_pixels:
-            return _replace(probe, Rejection.TOO_MANY_PIXELS, f"{size} > {s.max_megapixels} MP")
-        return probe
+        """The image rules (images/rules.py) applied to a header (fresh or cached)."""
+        return self.rules.judge(probe, cand.extension)
 
 
 def _call(job: Callable[[], _Listing]) -> _Listing:
@@ -606,10 +592,6 @@ def _failed_get(code: str) -> ImageProbe:
         # image, so like any object not read it defers its group to the next run.
         return ImageProbe(None, 0, 0, Rejection.UNREADABLE, f"replaced since listed ({code})")
     return ImageProbe(None, 0, 0, Rejection.UNREADABLE, code)
-
-
-def _replace(probe: ImageProbe, rejection: Rejection, detail: str) -> ImageProbe:
-    return ImageProbe(probe.format, probe.width, probe.height, rejection, detail, probe.bytes_read)
 
 
 def _rejected(rejection: Rejection, windows: ByteWindows, detail: str) -> ImageProbe:
