@@ -401,7 +401,7 @@ def run_command(
         print_submit_summary(result.submit)
         _print_canary(result.submit, "the rest is not sent")
         _refresh_preview(settings, result.submit)
-    _outcome["report"] = result.report
+    _outcome["report"] = result.report.model_dump(mode="json")
     _wrote(settings.output_dir / "report.json")
     sys.exit(result.exit_code)
 
