@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import orjson
 import pytest
+from hypothesis import settings as hypothesis_settings
 from moto import mock_aws
 
 from bulkimg.config import Settings, load_settings
@@ -26,6 +27,11 @@ from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
 from bulkimg.sandbox.seed import SeedOptions, SeedReport, seed_existing_catalog
 from bulkimg.sandbox.snapshot import ShopSnapshot, snapshot
 from tests.helpers.files import jsonl_bytes
+
+# Property tests check what code does, not how fast: no per-example deadline (a loaded CI machine
+# running four workers on two cores would otherwise fail them at random).
+hypothesis_settings.register_profile("bulkimg", deadline=None)
+hypothesis_settings.load_profile("bulkimg")
 
 BUCKET = "test-media"
 IN_CI = os.environ.get("CI") == "true"
