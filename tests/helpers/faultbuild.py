@@ -128,3 +128,22 @@ def assert_no_secrets(settings: Settings, text: str = "") -> None:
 
 def all_done(manifest: dict[str, dict[str, Any]]) -> bool:
     return {e["status"] for e in manifest.values()} <= {"done", "missing"}
+
+
+def settings_over_build(
+    built: Path, tmp_path: Path, make_settings: Any, s3_server: LocalS3, shop_url: str
+) -> Settings:
+    """Settings over a copy of the fault matrix's build (`built`), for a test's sandbox shop."""
+    copy_build(built, tmp_path)
+    result: Settings = make_settings(
+        catalog=str(built / "nav_items.csv"),
+        aws_s3_bucket=(built / "bucket").read_text(),
+        aws_endpoint_url_s3=s3_server.endpoint_url,
+        shopify_shop=shop_url,
+        shopify_access_token=SHOP_TOKEN,
+        poll_interval=0.05,
+        poll_max_interval=0.2,
+        media_wait_seconds=15,
+        shopify_timeout=5,
+    )
+    return result

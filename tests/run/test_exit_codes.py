@@ -29,13 +29,12 @@ import pytest
 from bulkimg.cli import main
 from bulkimg.config import Settings, env_name
 from bulkimg.demo.run import LocalS3
-from bulkimg.demo.samples import SampleData
 from bulkimg.formats.failures import FailureRecord, failure_of, read_failures
 from bulkimg.formats.jsonl import dump_model
 from bulkimg.formats.manifest import ManifestRecord, read_manifest
 from bulkimg.sandbox import FaultRule, SandboxShop
 from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN
-from tests.helpers.faultbuild import GROUPS, build_sample, copy_build
+from tests.helpers.faultbuild import GROUPS, settings_over_build
 
 SETTINGS_FIELDS = ("catalog", "aws_s3_bucket", "aws_endpoint_url_s3", "aws_region", "output_dir",
                    "logs_dir", "cache_dir", "shopify_shop", "poll_interval", "poll_max_interval",
@@ -120,28 +119,12 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, s3_server: LocalS3, sample: SampleData) -> Path:
-    return build_sample(tmp_path_factory, s3_server, sample)
-
-
 @pytest.fixture
 def settings(
     built: Path, tmp_path: Path, make_settings: Any, s3_server: LocalS3, shop_url: str
 ) -> Settings:
     """Settings over a copy of the fault matrix's build, for this test's sandbox shop."""
-    copy_build(built, tmp_path)
-    result: Settings = make_settings(
-        catalog=str(built / "nav_items.csv"),
-        aws_s3_bucket=(built / "bucket").read_text(),
-        aws_endpoint_url_s3=s3_server.endpoint_url,
-        shopify_shop=shop_url,
-        poll_interval=0.05,
-        poll_max_interval=0.2,
-        media_wait_seconds=15,
-        shopify_timeout=5,
-    )
-    return result
+    return settings_over_build(built, tmp_path, make_settings, s3_server, shop_url)
 
 
 def environment(settings: Settings) -> dict[str, str]:

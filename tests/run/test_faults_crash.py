@@ -23,7 +23,6 @@ import pytest
 
 from bulkimg.config import Settings
 from bulkimg.demo.run import LocalS3
-from bulkimg.demo.samples import SampleData
 from bulkimg.formats.run import Phase, RunStore, Step
 from bulkimg.sandbox import FaultRule, SandboxShop
 from bulkimg.sandbox.faults import Route
@@ -32,7 +31,6 @@ from tests.helpers.faultbuild import (
     GROUPS,
     all_done,
     assert_accounted,
-    build_sample,
     copy_build,
     planned_uploads,
 )
@@ -40,11 +38,6 @@ from tests.helpers.shop import mutation_operations
 
 HOLD = 3.0  # seconds the shop holds the request the process is killed in
 _UNREDACTED = re.compile(r"(?i)x-amz-(?:signature|credential|security-token)=(?!REDACTED)")
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, s3_server: LocalS3, sample: SampleData) -> Path:
-    return build_sample(tmp_path_factory, s3_server, sample)
 
 
 def environment(built: Path, s3_server: LocalS3, shop_url: str) -> dict[str, str]:

@@ -20,7 +20,6 @@ import pytest
 
 from bulkimg.config import Settings
 from bulkimg.demo.run import LocalS3
-from bulkimg.demo.samples import SampleData
 from bulkimg.formats.run import Phase, RunStore
 from bulkimg.report.preview import render_preview
 from bulkimg.sandbox import FaultRule, SandboxShop
@@ -29,24 +28,17 @@ from tests.conftest import (
     BUCKET,
     CANARY_KEY_ID,
     CANARY_TOKEN,
-    SHOP_TOKEN,
     secrets_in,
     wait_for,
 )
 from tests.helpers.faultbuild import (
     all_done,
     assert_accounted,
-    build_sample,
-    copy_build,
     planned_uploads,
+    settings_over_build,
 )
 from tests.helpers.files import read_jsonl
 from tests.helpers.shop import graphql, mutation_operations, retry, submit
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, s3_server: LocalS3, sample: SampleData) -> Path:
-    return build_sample(tmp_path_factory, s3_server, sample)
 
 
 @pytest.fixture
@@ -54,19 +46,7 @@ def settings(
     built: Path, tmp_path: Path, make_settings: Any, s3_server: LocalS3, shop_url: str
 ) -> Settings:
     """Settings over a copy of the module's build, for this test's sandbox shop."""
-    copy_build(built, tmp_path)
-    result: Settings = make_settings(
-        catalog=str(built / "nav_items.csv"),
-        aws_s3_bucket=(built / "bucket").read_text(),
-        aws_endpoint_url_s3=s3_server.endpoint_url,
-        shopify_shop=shop_url,
-        shopify_access_token=SHOP_TOKEN,
-        poll_interval=0.05,
-        poll_max_interval=0.2,
-        media_wait_seconds=15,
-        shopify_timeout=5,
-    )
-    return result
+    return settings_over_build(built, tmp_path, make_settings, s3_server, shop_url)
 
 
 SHOPIFY = "Shopify"
