@@ -5,6 +5,14 @@ products back (media ids and status, variant ids), waiting a bounded time for me
 READY. Phase 2 runs productVariantAppendMedia lines built from it. Every step is saved in
 output/run.json first, so a killed submit resumes; the outcome is written to
 output/manifest.jsonl, output/failures.jsonl and logs/image_upload_failures_*.log.
+
+The export rounds (`_export_until_ready`) and the resolve exports (`_resolve`) stay loops, not
+tenacity: each round appends an OperationRecord and saves run.json, merges its export into what
+earlier rounds found, and ends in one of several ways (the media are READY, the wait is over,
+phase 2 is done, too many failed exports); the sleep sits between the decision and the new
+record. A tenacity Retrying would need all of that as state shared with a callback and the
+result threaded back out, for the one thing it adds: the growing interval. The bulk operations
+themselves are polled with tenacity (BulkRunner.run).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
 from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, S3Error
 from bulkimg.formats.build_report import LinkCheck
@@ -34,34 +36,65 @@ def check_link(settings: Settings, url: str, key: str, events: Any) -> LinkCheck
     started = time.monotonic()
     endpoint = _origin(url)
     emit_light_call(events, "LinkCheck")
-    try:
-        for attempt in range(1, ATTEMPTS + 1):
-            emit_light_send(events, "LinkCheck")
-            try:
-                reply = sender.get(url, {"Range": "bytes=0-0"}, limit=1)
-                status, body = reply.status, reply.body
-            except S3GetError as exc:
-                if exc.code == TLS_NOT_TRUSTED:
-                    raise tls_failure(endpoint) from None
-                if exc.transient and attempt < ATTEMPTS:
-                    time.sleep(0.2 * attempt)
-                    continue
-                raise S3Error(f"the check of a presigned URL failed: {exc}") from None
-            except BodyCutShortError as exc:  # the link answered; its body was cut
-                if attempt < ATTEMPTS:
-                    continue
-                raise S3Error(
-                    f"the check of a presigned URL failed: GET {redact(url)}: {type(exc).__name__}"
+
+    def once() -> LinkCheck:
+        emit_light_send(events, "LinkCheck")
+        try:
+            reply = sender.get(url, {"Range": "bytes=0-0"}, limit=1)
+            status, body = reply.status, reply.body
+        except S3GetError as exc:
+            if exc.code == TLS_NOT_TRUSTED:
+                raise tls_failure(endpoint) from None
+            if exc.transient:
+                raise _TransientError(
+                    S3Error(f"the check of a presigned URL failed: {exc}")
                 ) from None
-            if status in (200, 206) or status in NOT_THE_LINK:
-                return LinkCheck(s3_key=key, status=status, seconds=_since(started))
-            if status >= 500 and attempt < ATTEMPTS:
-                time.sleep(0.2 * attempt)
-                continue
-            raise _refused(settings, url, status, body)
+            raise S3Error(f"the check of a presigned URL failed: {exc}") from None
+        except BodyCutShortError as exc:  # the link answered; its body was cut: again at once
+            failed = f"the check of a presigned URL failed: GET {redact(url)}: {type(exc).__name__}"
+            raise _TransientError(S3Error(failed), backoff=False) from None
+        if status in (200, 206) or status in NOT_THE_LINK:
+            return LinkCheck(s3_key=key, status=status, seconds=_since(started))
+        refused = _refused(settings, url, status, body)
+        if status >= 500:
+            raise _TransientError(refused)
+        raise refused
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(_TransientError),
+        stop=stop_after_attempt(ATTEMPTS),
+        wait=_backoff,
+        sleep=_sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(once)
+    except _TransientError as exc:  # the last attempt failed too
+        raise exc.final from None
     finally:
         sender.close()
-    raise AssertionError("unreachable")
+
+
+class _TransientError(Exception):
+    """A transient failure of one attempt; `final` is raised when it was the last."""
+
+    def __init__(self, final: S3Error | ConfigError, backoff: bool = True) -> None:
+        super().__init__(str(final))
+        self.final = final
+        self.backoff = backoff
+
+
+def _sleep(seconds: float) -> None:
+    if seconds:  # a body cut short is fetched again without a call to sleep
+        time.sleep(seconds)
+
+
+def _backoff(state: RetryCallState) -> float:
+    """0.2 s times the attempt that failed (5xx, resets); a body cut short: again at once."""
+    failure = state.outcome.exception() if state.outcome else None
+    if isinstance(failure, _TransientError) and not failure.backoff:
+        return 0.0
+    return 0.2 * state.attempt_number
 
 
 def _refused(settings: Settings, url: str, status: int, body: bytes) -> ConfigError | S3Error:

@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_never
+
 from bulkimg.formats.run import OperationRecord, Phase, RunState, RunStore, Step, now_iso
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.shopify.client import (
@@ -51,6 +53,20 @@ class PollPolicy:
     # After an unanswered run request, how long it may still appear on the shop: only then
     # is it safe to submit the file again.
     uncertain_wait: float = 60.0
+
+
+def growing_interval(policy: PollPolicy) -> Callable[[RetryCallState], float]:
+    """A tenacity wait: `policy.interval`, then each wait `growth` times the last, at most
+    `max_interval` (multiplied step by step, not raised to a power: the same floats as the
+    interval of the export rounds in run/submit.py)."""
+
+    def wait(state: RetryCallState) -> float:
+        interval = policy.interval
+        for _ in range(state.attempt_number - 1):
+            interval = min(policy.max_interval, interval * policy.growth)
+        return interval
+
+    return wait
 
 
 def sha256_of(path: Path) -> str:
@@ -129,21 +145,27 @@ class BulkRunner:
         shown = [op for op in ops if op.step not in (Step.COLLECTED, Step.REJECTED)]
         for op in shown:
             self.reporter.start(self._stage_name(op), max(op.input_lines, 1))
-        interval = self.policy.interval
-        while True:
-            self._busy = False
-            for op in ops:
-                self._advance(op, ops)
-            if all(op.step in (Step.COLLECTED, Step.REJECTED) for op in ops):
-                break
-            waiting_to_start = any(op.step in (Step.NEW, Step.UPLOADED) for op in ops)
-            if not wait and (not waiting_to_start or not self._has_capacity(ops)):
-                break
-            self.sleep(interval)
-            interval = min(self.policy.max_interval, interval * self.policy.growth)
+        # One round per attempt, again while it returns False, after a growing interval.
+        Retrying(
+            retry=retry_if_result(lambda done: not done),
+            stop=stop_never,
+            wait=growing_interval(self.policy),
+            sleep=lambda seconds: self.sleep(float(seconds)),
+        )(self._round, ops, wait)
         for op in shown:
             self.reporter.finish(self._stage_name(op))
         return ops
+
+    def _round(self, ops: list[OperationRecord], wait: bool) -> bool:
+        """Advance every operation once; True when the caller stops polling: all collected, or
+        (without wait) nothing left to start now."""
+        self._busy = False
+        for op in ops:
+            self._advance(op, ops)
+        if all(op.step in (Step.COLLECTED, Step.REJECTED) for op in ops):
+            return True
+        waiting_to_start = any(op.step in (Step.NEW, Step.UPLOADED) for op in ops)
+        return not wait and (not waiting_to_start or not self._has_capacity(ops))
 
     def _advance(self, op: OperationRecord, ops: list[OperationRecord]) -> None:
         # Several cheap steps may follow each other; polling happens once per round.
