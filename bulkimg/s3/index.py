@@ -1,19 +1,11 @@
 """Index S3 for a set of Image_SKUs: list each needed folder once, filter names, read headers.
 
-Listing (`auto`): a skip-scan. S3 returns keys in order and ListObjectsV2 starts after any key
-(`StartAfter`), so the sorted needed folders are listed in chains of requests without a
-delimiter: each page of up to 1,000 keys covers every needed folder it reaches, and the next
-request jumps to the first needed folder the page did not cover. That takes no more requests
-than listing each folder once, nor than sweeping the prefixes, and needs no history. `folders`
-(one listing per folder) and `sweep` (one listing per first-level prefix) can be forced.
+Listing: s3/listing.py (a skip-scan by default; `folders` and `sweep` can be forced). When a
+page comes out of S3's byte order, the skip-scan stops and the run lists folder by folder
+instead, saying so (`IndexStats.warnings`); nothing listed before is kept.
 
-The skip-scan needs S3's order: keys ascending by their UTF-8 bytes, a page starting after its
-`StartAfter`. Other S3 implementations differ (SeaweedFS lists a filer's directories in turn:
-`a/19/x` comes before `a/19-old/y`), so every page is checked as it comes: a key at or before
-the one before it (or the `StartAfter`) ends the skip-scan and the run lists folder by folder
-instead, saying so (`IndexStats.warnings`). A folder's chain starts after the folder's own name
-with its `/`, which a filer and S3 read alike (SeaweedFS reads `StartAfter=a/19` as "after the
-directory 19" and skips all of it).
+Names: each listed file is classified into an Image_SKU's candidates (the newest of each
+variation) or rejections.
 
 Headers: a well-named candidate is read with ranged GETs of its head, extended only to where
 the parser says the size marker lies; verdicts are cached by (bucket, key, ETag).
@@ -26,12 +18,9 @@ import statistics
 import time
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from functools import partial
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -43,7 +32,6 @@ from botocore.exceptions import (
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bulkimg.config import Settings
-from bulkimg.errors import ConfigError, S3Error
 from bulkimg.images.cache import ProbeCache
 from bulkimg.images.header import (
     ByteWindows,
@@ -65,28 +53,19 @@ from bulkimg.progress import NullReporter, Reporter
 from bulkimg.s3.get import PresignedGetter, S3GetError
 from bulkimg.s3.http1 import BodyCutShortError
 from bulkimg.s3.keys import ParsedName, folder_for, parse_image_name
+from bulkimg.s3.listing import BucketLister, Listing, OutOfOrderError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-LIST_PAGE_SIZE = 1000
 # When the size marker lies past what was read, fetch this much from where the parser points:
 # enough for the next few segment headers, without reading the skipped segments' bodies.
 PROBE_EXTENSION_BYTES = 16 * 1024
-# Parallel skip-scan chains: a chain may cost one request more than if its folders were part
-# of a longer chain; below this many folders per chain, the parallelism is not worth it.
-MIN_FOLDERS_PER_CHAIN = 32
-# ...and at most this many chains: each one more may cost a page more, and a few chains in
-# parallel already hide the round trips of a listing (one page per 1,000 keys).
-MAX_LIST_CHAINS = 16
 # Candidates looked up in the header cache per query.
 CACHE_BATCH = 500
 # botocore retries a request, not the reading of its streamed body: a body cut short (the
 # connection dropped mid-answer) is fetched again a few times before the object is unreadable.
 BODY_READ_ATTEMPTS = 3
-_CONFIG_ERROR_CODES = frozenset(
-    {"NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
-)
 
 
 @dataclass(slots=True)
@@ -119,27 +98,6 @@ class IndexStats:
 
 
 @dataclass(frozen=True, slots=True)
-class _Listing:
-    """One listing job's result: the needed folders it saw, and what it cost."""
-
-    folders: dict[str, list[S3Object]]
-    pages: int
-    seen: int
-
-
-class _OutOfOrderError(Exception):
-    """A listing page contradicts S3's byte order: the skip-scan could miss folders."""
-
-    def __init__(self, before: str, key: str) -> None:
-        super().__init__(before, key)
-        self.before = before
-        self.key = key
-
-    def __str__(self) -> str:
-        return f"key {self.key[:200]!r} came after {self.before[:200]!r}"
-
-
-@dataclass(frozen=True, slots=True)
 class _Candidate:
     image_sku: str
     variation: int
@@ -166,6 +124,7 @@ class S3ImageIndex:
         self.reporter: Reporter = reporter or NullReporter()
         self.stats = IndexStats()
         self._getter: PresignedGetter | None = None  # while reading headers by presigned URL
+        self.lister = BucketLister(client, self.bucket, settings, self.stats)
 
     def index(self, image_skus: Collection[str]) -> dict[str, SkuImages]:
         """SkuImages for every (valid) Image_SKU given."""
@@ -180,6 +139,7 @@ class S3ImageIndex:
 
         if self.settings.s3_get_client != "boto3":
             self._getter = PresignedGetter(self.client, self.bucket, self.settings)
+        self.lister.getter = self._getter
         try:
             candidates = self._list_and_classify(skus_by_folder, result)
             self._probe_all(candidates, result)
@@ -187,6 +147,7 @@ class S3ImageIndex:
             if self._getter is not None:
                 self._getter.close()
                 self._getter = None
+                self.lister.getter = None
         for images in result.values():
             images.accepted.sort(key=lambda a: a.variation)
             self.stats.accepted += len(images.accepted)
@@ -199,14 +160,14 @@ class S3ImageIndex:
     ) -> list[_Candidate]:
         folders = sorted(skus_by_folder)
         try:
-            return self._list_with(self._listing_jobs(folders), skus_by_folder, result)
-        except _OutOfOrderError as broken:
+            return self._list_with(self.lister.jobs(folders), skus_by_folder, result)
+        except OutOfOrderError as broken:
             # Nothing listed so far is kept: the names' verdicts are made again from scratch.
             for images in result.values():
                 images.rejected.clear()
             self.stats.rejected.clear()
             self.stats.other_files = 0
-            where = self._endpoint_name()
+            where = self.lister.endpoint_name()
             self.stats.strategy = "folders"
             self.stats.strategy_reason = (
                 f"switched from skip-scan: {where} listed out of S3's byte order ({broken})"
@@ -218,14 +179,12 @@ class S3ImageIndex:
             )
             self.stats.warnings.append(warning)
             self.reporter.info(f"warning: {warning}")
-            jobs: list[Callable[[], _Listing]] = [
-                partial(self._list_folder, folder) for folder in folders
-            ]
+            jobs = self.lister.folder_jobs(folders)
             return self._list_with(jobs, skus_by_folder, result)
 
     def _list_with(
         self,
-        jobs: list[Callable[[], _Listing]],
+        jobs: list[Callable[[], Listing]],
         skus_by_folder: dict[str, list[str]],
         result: dict[str, SkuImages],
     ) -> list[_Candidate]:
@@ -243,134 +202,6 @@ class S3ImageIndex:
             del listing
         self.reporter.finish(stage)
         return candidates
-
-    def _endpoint_name(self) -> str:
-        """Who answers the listings: AWS S3, or the custom endpoint's host."""
-        endpoint = self.settings.aws_endpoint_url_s3
-        if not endpoint or _is_aws(endpoint):
-            return "S3"
-        return f"the S3 endpoint {urlsplit(endpoint).netloc or endpoint}"
-
-    def _listing_jobs(self, folders: list[str]) -> list[Callable[[], _Listing]]:
-        """Independent listings (run in parallel) that together see every needed folder."""
-        strategy = self.settings.s3_list_strategy
-        if strategy in ("folders", "sweep"):
-            self.stats.strategy_reason = "set by BULKIMG_S3_LIST_STRATEGY (or --list-strategy)"
-        if strategy == "folders":
-            self.stats.strategy = "folders"
-            return [partial(self._list_folder, folder) for folder in folders]
-        if strategy == "sweep":
-            by_top: dict[str, set[str]] = defaultdict(set)
-            for folder in folders:
-                by_top[_top_prefix(folder, self.settings.s3_prefix)].add(folder)
-            self.stats.strategy = "sweep"
-            self.stats.prefixes_swept = len(by_top)
-            return [partial(self._sweep, top, needed) for top, needed in sorted(by_top.items())]
-        self.stats.strategy = "skip-scan"
-        where = self._endpoint_name()
-        if where == "S3":
-            self.stats.strategy_reason = "auto: S3 lists keys in byte order after StartAfter"
-        else:
-            self.stats.strategy_reason = (
-                f"auto on {where} (not AWS): every page is checked against S3's byte order;"
-                " a page out of order switches the run to folders"
-            )
-        workers = min(self.settings.s3_workers, MAX_LIST_CHAINS)
-        chains = _chains(folders, self.settings.s3_prefix, workers)
-        return [partial(self._skip_scan, chain) for chain in chains if chain]
-
-    @contextmanager
-    def _listing_errors(self, prefix: str) -> Iterator[None]:
-        try:
-            yield
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            raise _list_error(self.bucket, prefix, code or str(exc)) from None
-        except BotoCoreError as exc:
-            raise S3Error(f"S3 listing of s3://{self.bucket}/{prefix} failed: {exc}") from None
-
-    def _pages(self, prefix: str, delimiter: str | None) -> Iterator[list[S3Object]]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        kwargs = {
-            "Bucket": self.bucket,
-            "Prefix": prefix,
-            "PaginationConfig": {"PageSize": LIST_PAGE_SIZE},
-        }
-        if delimiter:
-            kwargs["Delimiter"] = delimiter
-        with self._listing_errors(prefix):
-            for page in paginator.paginate(**kwargs):  # type: ignore[arg-type]
-                yield [_s3_object(o) for o in page.get("Contents", [])]
-
-    def _page_after(self, prefix: str, start_after: str) -> tuple[list[S3Object], bool]:
-        """One page of the keys under `prefix` that sort after `start_after`; truncated?"""
-        objects, truncated = self._list_page(prefix, start_after)
-        if truncated and not objects:  # S3 never does this; going on would skip folders
-            raise S3Error(f"S3 listing of s3://{self.bucket}/{prefix} returned an empty page")
-        return objects, truncated
-
-    def _list_page(self, prefix: str, start_after: str) -> tuple[list[S3Object], bool]:
-        if self._getter is not None:
-            try:
-                page = self._getter.list_page(prefix, start_after, LIST_PAGE_SIZE)
-            except S3GetError as exc:
-                if not exc.boto3_would_pass:
-                    raise _list_error(self.bucket, prefix, exc.code or str(exc)) from None
-                # A region redirect, expired credentials, a skewed clock: boto3 handles these.
-            else:
-                return page.objects, page.truncated
-        with self._listing_errors(prefix):
-            answer = self.client.list_objects_v2(
-                Bucket=self.bucket, Prefix=prefix, StartAfter=start_after, MaxKeys=LIST_PAGE_SIZE
-            )
-        return [_s3_object(o) for o in answer.get("Contents", [])], bool(answer.get("IsTruncated"))
-
-    def _list_folder(self, folder: str) -> _Listing:
-        objects: list[S3Object] = []
-        pages = 0
-        for page in self._pages(folder, "/"):
-            pages += 1
-            objects.extend(page)
-        return _Listing({folder: objects}, pages, len(objects))
-
-    def _sweep(self, top: str, needed: set[str]) -> _Listing:
-        found: dict[str, list[S3Object]] = {folder: [] for folder in needed}
-        pages = seen = 0
-        for page in self._pages(top, None):
-            pages += 1
-            seen += len(page)
-            _collect(found, page)
-        return _Listing(found, pages, seen)
-
-    def _skip_scan(self, folders: list[str]) -> _Listing:
-        """List the sorted `folders` in one chain of pages, jumping over the keys between them.
-
-        Each page covers the needed folders it reaches; a folder is done once a page ends past
-        it (or the listing ends). The next page starts after the last key seen when that key
-        lies inside the next needed folder (a folder of more than a page), else just before
-        that folder. Keys outside the needed folders (other folders, subfolders) are dropped.
-        """
-        found: dict[str, list[S3Object]] = {folder: [] for folder in folders}
-        # The folders' common prefix bounds the listing: its end is the end of the chain.
-        prefix = _common_prefix(folders[0], folders[-1])
-        pages = seen = 0
-        start_after = _before(folders[0])
-        pending = 0  # index of the first folder not yet seen whole
-        while True:
-            page, truncated = self._page_after(prefix, start_after)
-            _check_order(start_after, page)
-            pages += 1
-            seen += len(page)
-            _collect(found, page)
-            if not truncated:
-                break
-            last = page[-1].key
-            while pending < len(folders) and _passed(last, folders[pending]):
-                pending += 1
-            if pending == len(folders):
-                break
-            start_after = max(last, _before(folders[pending]))
-        return _Listing(found, pages, seen)
 
     # -- names -------------------------------------------------------------------------------
 
@@ -563,7 +394,7 @@ class S3ImageIndex:
         return self.rules.judge(probe, cand.extension)
 
 
-def _call(job: Callable[[], _Listing]) -> _Listing:
+def _call(job: Callable[[], Listing]) -> Listing:
     return job()
 
 
@@ -596,89 +427,3 @@ def _failed_get(code: str) -> ImageProbe:
 
 def _rejected(rejection: Rejection, windows: ByteWindows, detail: str) -> ImageProbe:
     return ImageProbe(None, 0, 0, rejection, detail, windows.bytes_held)
-
-
-def _top_prefix(folder: str, base: str) -> str:
-    """`sorted-media/11/02/19/` -> `sorted-media/11/`."""
-    return base + folder[len(base) :].split("/", 1)[0] + "/"
-
-
-def _chains(folders: list[str], base: str, workers: int) -> list[list[str]]:
-    """Sorted `folders` cut into up to `workers` contiguous runs of whole first-level prefixes.
-
-    A chain makes no more requests than sweeping its prefixes or listing its folders one by
-    one (but for a folder or prefix of an exact multiple of 1,000 keys: one more); cutting only
-    between prefixes keeps that true of the chains together. Fewer chains
-    make fewer requests (a page may cover the end of one prefix and the start of the next).
-    """
-    count = max(1, min(workers, len(folders) // MIN_FOLDERS_PER_CHAIN))
-    runs: list[list[str]] = [[]]
-    top = None
-    for folder in folders:
-        folder_top = _top_prefix(folder, base)
-        full = len(runs[-1]) * count >= len(folders)
-        if folder_top != top and full and len(runs) < count:
-            runs.append([])
-        top = folder_top
-        runs[-1].append(folder)
-    return runs
-
-
-def _common_prefix(first: str, last: str) -> str:
-    """The longest string both start with (a key prefix, not a path: `a/1` and `a/2` give `a/`)."""
-    n = 0
-    while n < min(len(first), len(last)) and first[n] == last[n]:
-        n += 1
-    return first[:n]
-
-
-def _collect(found: dict[str, list[S3Object]], page: list[S3Object]) -> None:
-    """Add each object of `page` to its folder's list, when its folder is one of `found`."""
-    for obj in page:
-        objects = found.get(_folder_of(obj.key))
-        if objects is not None:
-            objects.append(obj)
-
-
-def _folder_of(key: str) -> str:
-    """`sorted-media/11/02/19/x.jpg` -> `sorted-media/11/02/19/` (what a `/` listing groups)."""
-    return key[: key.rfind("/") + 1]
-
-
-def _before(folder: str) -> str:
-    """A StartAfter that every key of `folder` sorts after (but the folder's own marker, which is
-    no image): the folder's name itself. `folder[:-1]` would be read by a filer (SeaweedFS) as the
-    directory's entry, and the listing would resume after all of the directory's keys."""
-    return folder
-
-
-def _check_order(start_after: str, page: list[S3Object]) -> None:
-    """Raise _OutOfOrderError unless the page's keys ascend, all after `start_after` (str order is
-    UTF-8 byte order: S3's)."""
-    before = start_after
-    for obj in page:
-        if obj.key <= before:
-            raise _OutOfOrderError(before, obj.key)
-        before = obj.key
-
-
-def _is_aws(endpoint: str) -> bool:
-    host = (urlsplit(endpoint).hostname or "").lower()
-    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
-
-
-def _passed(last_key: str, folder: str) -> bool:
-    """True when a listing that reached `last_key` has returned every key of `folder`."""
-    return last_key > folder and not last_key.startswith(folder)
-
-
-def _s3_object(item: Any) -> S3Object:
-    return S3Object(item["Key"], item["Size"], item["ETag"].strip('"'), item["LastModified"])
-
-
-def _list_error(bucket: str, prefix: str, code: str) -> S3Error | ConfigError:
-    """The error of a failed listing: S3's error code (or the error) says whose fault it is."""
-    message = f"S3 listing of s3://{bucket}/{prefix} failed: {code}"
-    if code in _CONFIG_ERROR_CODES:
-        return ConfigError(message + " (check AWS_S3_BUCKET and the AWS credentials)")
-    return S3Error(message)

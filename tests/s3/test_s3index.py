@@ -19,6 +19,7 @@ from bulkimg.models import MissingReason, Rejection
 from bulkimg.s3.client import RequestCounter
 from bulkimg.s3.index import S3ImageIndex
 from bulkimg.s3.keys import folder_for
+from bulkimg.s3.listing import BucketLister
 from tests.conftest import BUCKET
 
 
@@ -117,7 +118,7 @@ def test_skip_scan_lists_sparse_folders_once_each_jumping_over_the_rest(
     s3: Any, make_settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pages of 5 keys stand for pages of 1,000: between two needed folders lie 12 other keys.
-    monkeypatch.setattr("bulkimg.s3.index.LIST_PAGE_SIZE", 5)
+    monkeypatch.setattr("bulkimg.s3.listing.LIST_PAGE_SIZE", 5)
     skus = [f"{top}0101" for top in range(10, 30)]  # one folder in each of 20 prefixes
     for sku in skus:
         put_keys(s3, [f"{folder_for(sku)}{sku}-1b-{n}.jpg" for n in range(2)])
@@ -191,7 +192,7 @@ def random_world(s3: Any, seed: int) -> list[str]:
 def test_skip_scan_finds_the_same_files_as_listing_each_folder(
     s3: Any, make_settings: Any, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    monkeypatch.setattr("bulkimg.s3.index.LIST_PAGE_SIZE", random.Random(seed).randint(2, 9))
+    monkeypatch.setattr("bulkimg.s3.listing.LIST_PAGE_SIZE", random.Random(seed).randint(2, 9))
     skus = random_world(s3, seed)
     workers = 1 + seed % 3
     by_folder, _, folders = run_index(s3, make_settings(s3_list_strategy="folders"), skus)
@@ -422,15 +423,15 @@ def test_the_cache_answers_many_keys_at_once_only_for_their_own_etag(tmp_path: A
 def test_a_listing_that_ignores_start_after_switches_to_folders_and_misses_nothing(
     s3: Any, make_settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bulkimg.s3.index.LIST_PAGE_SIZE", 3)
+    monkeypatch.setattr("bulkimg.s3.listing.LIST_PAGE_SIZE", 3)
     skus = random_world(s3, 1)
     expected, _, _ = run_index(s3, make_settings(s3_list_strategy="folders"), skus)
-    original = S3ImageIndex._list_page
+    original = BucketLister._list_page
 
-    def ignoring_start_after(self: S3ImageIndex, prefix: str, start_after: str) -> Any:
+    def ignoring_start_after(self: BucketLister, prefix: str, start_after: str) -> Any:
         return original(self, prefix, "")
 
-    monkeypatch.setattr(S3ImageIndex, "_list_page", ignoring_start_after)
+    monkeypatch.setattr(BucketLister, "_list_page", ignoring_start_after)
     got, stats, _ = run_index(s3, make_settings(s3_workers=2), skus)
 
     def files(result: dict[str, Any]) -> dict[str, Any]:
