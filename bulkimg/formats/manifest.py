@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from bulkimg.formats.jsonl import read_models, write_models
-from bulkimg.shopify.statuses import MediaStatus
+from bulkimg.statuses import MediaStatus
 
 MANIFEST_FILE = "manifest.jsonl"
 

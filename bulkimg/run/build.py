@@ -41,9 +41,10 @@ from bulkimg.progress import NullReporter, Reporter
 from bulkimg.report.preview import PreviewResult, write_preview
 from bulkimg.run.statestore import StateStore
 from bulkimg.s3.client import BucketRegion, RequestCounter, client_for_bucket
-from bulkimg.s3.index import IndexStats, S3ImageIndex
+from bulkimg.s3.index import S3ImageIndex
 from bulkimg.s3.linkcheck import check_link
 from bulkimg.s3.presign import FastPresigner, LinkLifetime, link_lifetime, presigner
+from bulkimg.s3.stats import IndexStats
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -25,7 +25,7 @@ from bulkimg.run.submit import EXPORT_DOCUMENT, Submission, SubmitOutcome
 from bulkimg.shop.resolve import read_resolution
 from bulkimg.shopify.bulkjob import BulkRunner, PollPolicy, new_record
 from bulkimg.shopify.client import BulkOperationFailedError, ShopifyClient
-from bulkimg.shopify.statuses import BulkOperationStatus
+from bulkimg.statuses import BulkOperationStatus
 
 RECONCILE_RUN_FILE = "reconcile.json"
 

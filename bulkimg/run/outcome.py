@@ -38,7 +38,7 @@ from bulkimg.shopify.results import (
     ExportedVariant,
     LineResult,
 )
-from bulkimg.shopify.statuses import MediaStatus
+from bulkimg.statuses import MediaStatus
 
 
 def canary_failure(group: PlanRecord, problem: str) -> FailureRecord:

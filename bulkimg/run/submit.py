@@ -91,7 +91,7 @@ from bulkimg.shopify.results import (
     read_export,
     read_line_results,
 )
-from bulkimg.shopify.statuses import FAILED_STATUSES, BulkOperationStatus, MediaStatus
+from bulkimg.statuses import FAILED_STATUSES, BulkOperationStatus, MediaStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -13,13 +13,10 @@ the parser says the size marker lies; verdicts are cached by (bucket, key, ETag)
 
 from __future__ import annotations
 
-import math
-import statistics
 import time
-from array import array
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import (
@@ -54,6 +51,7 @@ from bulkimg.s3.get import PresignedGetter, S3GetError
 from bulkimg.s3.http1 import BodyCutShortError
 from bulkimg.s3.keys import ParsedName, folder_for, parse_image_name
 from bulkimg.s3.listing import BucketLister, Listing, OutOfOrderError
+from bulkimg.s3.stats import IndexStats
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -66,35 +64,6 @@ CACHE_BATCH = 500
 # botocore retries a request, not the reading of its streamed body: a body cut short (the
 # connection dropped mid-answer) is fetched again a few times before the object is unreadable.
 BODY_READ_ATTEMPTS = 3
-
-
-@dataclass(slots=True)
-class IndexStats:
-    """What indexing cost and found (for the build report)."""
-
-    folders_needed: int = 0
-    strategy: str = "skip-scan"  # folders, sweep or skip-scan (the listing `auto` makes)
-    strategy_reason: str = ""  # why that strategy (the report says it)
-    warnings: list[str] = field(default_factory=list)  # for the report and the output
-    prefixes_swept: int = 0
-    list_chains: int = 0  # listings run in parallel: one per folder, prefix or chain
-    list_pages: int = 0
-    objects_listed: int = 0
-    other_files: int = 0
-    candidates: int = 0
-    cache_hits: int = 0
-    probed: int = 0
-    accepted: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    # per header read; an array: 200,000 ints as Python objects would hold ~7 MB
-    bytes_read: array[int] = field(default_factory=lambda: array("q"))
-
-    def bytes_read_summary(self) -> dict[str, int]:
-        if not self.bytes_read:
-            return {"median": 0, "p99": 0, "max": 0}
-        ordered = sorted(self.bytes_read)
-        p99 = ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
-        return {"median": int(statistics.median(ordered)), "p99": p99, "max": ordered[-1]}
 
 
 @dataclass(frozen=True, slots=True)

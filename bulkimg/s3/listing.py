@@ -32,11 +32,11 @@ from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, S3Error
 from bulkimg.models import S3Object
 from bulkimg.s3.get import PresignedGetter, S3GetError
+from bulkimg.s3.stats import IndexStats
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from bulkimg.s3.index import IndexStats
 
 LIST_PAGE_SIZE = 1000
 # Parallel skip-scan chains: a chain may cost one request more than if its folders were part

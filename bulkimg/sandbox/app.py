@@ -31,7 +31,7 @@ from bulkimg.sandbox.signing import Verdict
 from bulkimg.sandbox.staging import UPLOAD_PATH, receive_upload
 from bulkimg.sandbox.views import RESULTS_PATH, Context
 from bulkimg.shopify.documents import ADMIN_API_VERSION
-from bulkimg.shopify.statuses import BulkOperationStatus
+from bulkimg.statuses import BulkOperationStatus
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

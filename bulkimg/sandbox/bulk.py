@@ -42,7 +42,7 @@ from graphql import (
 from bulkimg.sandbox.config import SandboxConfig
 from bulkimg.sandbox.faults import FaultInjector, FaultRule, Route
 from bulkimg.sandbox.store import BulkOperation, Store
-from bulkimg.shopify.statuses import BulkOperationStatus, BulkOperationType
+from bulkimg.statuses import BulkOperationStatus, BulkOperationType
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ from bulkimg.sandbox.views import (
     product_view,
     variant_view,
 )
-from bulkimg.shopify.statuses import MediaStatus
+from bulkimg.statuses import MediaStatus
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from bulkimg.sandbox.store import (
     Store,
     VariantRow,
 )
-from bulkimg.shopify.statuses import MediaStatus
+from bulkimg.statuses import MediaStatus
 
 Input = Mapping[str, object]
 

@@ -45,7 +45,7 @@ from bulkimg.sandbox.views import (
     variant_view,
 )
 from bulkimg.shopify.documents import validate_bulk_query
-from bulkimg.shopify.statuses import BulkOperationStatus, BulkOperationType
+from bulkimg.statuses import BulkOperationStatus, BulkOperationType
 
 BULK_UPLOAD_RESOURCE: Final = "BULK_MUTATION_VARIABLES"
 MAX_INPUT_ARRAY: Final = 250

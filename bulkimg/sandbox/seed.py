@@ -61,7 +61,7 @@ from bulkimg.sandbox.store import (
     SeedRows,
     VariantRow,
 )
-from bulkimg.shopify.statuses import MediaStatus
+from bulkimg.statuses import MediaStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

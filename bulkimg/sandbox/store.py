@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from bulkimg.shopify.statuses import BulkOperationStatus, BulkOperationType, MediaStatus
+from bulkimg.statuses import BulkOperationStatus, BulkOperationType, MediaStatus
 
 _TABLES: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

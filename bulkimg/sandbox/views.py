@@ -31,7 +31,7 @@ from bulkimg.sandbox.store import (
     Store,
     VariantRow,
 )
-from bulkimg.shopify.statuses import BulkOperationStatus, MediaStatus
+from bulkimg.statuses import BulkOperationStatus, MediaStatus
 
 if TYPE_CHECKING:
     from bulkimg.sandbox.bulk import BulkOperationWorker

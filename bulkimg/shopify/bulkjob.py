@@ -34,7 +34,7 @@ from bulkimg.shopify.client import (
 )
 from bulkimg.shopify.documents import load_document, search_in_bulk_query
 from bulkimg.shopify.results import STAGED_UPLOAD_REFUSED
-from bulkimg.shopify.statuses import TERMINAL_STATUSES
+from bulkimg.statuses import TERMINAL_STATUSES
 
 BUSY_CODES = frozenset({"LIMIT_REACHED", "OPERATION_IN_PROGRESS", "INTERNAL_FILE_SERVER_ERROR"})
 RESTAGE_CODES = frozenset({"NO_SUCH_FILE", "INVALID_STAGED_UPLOAD_FILE"})
