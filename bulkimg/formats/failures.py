@@ -25,6 +25,22 @@ class LineError(BaseModel):
     field: list[str] | str | None = None
     message: str
 
+    @classmethod
+    def of(cls, raw: object) -> LineError:
+        """An error as Shopify gives it: a userError (`code`, `field`, `message`), a top-level
+        GraphQL error (its code under `extensions`), or anything else (its text)."""
+        if not isinstance(raw, Mapping):
+            return cls(message=str(raw))
+        code = raw.get("code") or (raw.get("extensions") or {}).get("code")
+        field = raw.get("field")
+        if not (field is None or isinstance(field, str | list)):
+            field = str(field)
+        return cls(
+            code=None if code is None else str(code),
+            field=[str(f) for f in field] if isinstance(field, list) else field,
+            message=str(raw.get("message", "")),
+        )
+
 
 class FailureRecord(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -46,7 +62,7 @@ def failure_of(
     file: str | None,
     line: int | None,
     variables: dict[str, Any] | None,
-    errors: Iterable[Mapping[str, Any]],
+    errors: Iterable[LineError],
     retryable: bool,
 ) -> FailureRecord:
     """A failure record; error messages that quote a presigned URL (an image Shopify could not
@@ -58,14 +74,7 @@ def failure_of(
         file=file,
         line=line,
         variables=variables,
-        errors=[
-            LineError(
-                code=None if e.get("code") is None else str(e.get("code")),
-                field=e.get("field"),
-                message=redact_url(str(e.get("message") or "")),
-            )
-            for e in errors
-        ],
+        errors=[e.model_copy(update={"message": redact_url(e.message)}) for e in errors],
         retryable=retryable,
     )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from bulkimg.errors import InputFileError
-from bulkimg.formats.failures import FailureRecord
+from bulkimg.formats.failures import FailureRecord, LineError
 
 RUN_FILE = "run.json"
 
@@ -62,7 +62,7 @@ class OperationRecord(BaseModel):
     status: str | None = None
     error_code: str | None = None
     object_count: int = 0
-    rejected_errors: list[dict[str, object]] = Field(default_factory=list)
+    rejected_errors: list[LineError] = Field(default_factory=list)
     result_file: str | None = None
     partial_file: str | None = None
     finished_at: str | None = None

@@ -11,6 +11,7 @@ import orjson
 
 from bulkimg.formats.failures import (
     FailureRecord,
+    LineError,
     failure_of,
 )
 from bulkimg.formats.manifest import (
@@ -42,7 +43,7 @@ from bulkimg.statuses import MediaStatus
 
 
 def canary_failure(group: PlanRecord, problem: str) -> FailureRecord:
-    error = {"code": "CANARY_NOT_ONLY_IMAGES", "field": None, "message": problem}
+    error = LineError(code="CANARY_NOT_ONLY_IMAGES", message=problem)
     return failure_of("canary", group.group_id, group.handle, None, None, None, [error], False)
 
 
@@ -119,7 +120,7 @@ def group_outcome(
         reason = group.deferred_reason or "no productSet line for this group"
         failures.append(
             failure_of("build", group.group_id, group.handle, None, None, None,
-                    [{"code": "DEFERRED", "field": None, "message": reason}], True)
+                    [LineError(code="DEFERRED", message=reason)], True)
         )  # fmt: skip
         return _manifest_entry(group, None, "failed", {}, {}), failures
     op, result = phase1
@@ -194,7 +195,7 @@ def _media_failures(
         failures.append(
             failure_of("variant_media", group.group_id, group.handle, None, None,
                     {"productId": product_id, **variables},
-                    [{"code": code, "field": None, "message": message}], retryable)
+                    [LineError(code=code, message=message)], retryable)
         )  # fmt: skip
 
     for m in group.media:
@@ -220,7 +221,7 @@ def _media_failures(
 def _media_error(image: ExportedMedia) -> str:
     if image.errors:
         first = image.errors[0]
-        return f"{first.get('code')}: {first.get('message')}"
+        return f"{first.code}: {first.message}"
     return "media processing failed"
 
 

@@ -31,6 +31,7 @@ from bulkimg.errors import ConfigError, InputFileError
 from bulkimg.formats.failures import (
     FAILURES_FILE,
     FailureRecord,
+    LineError,
     write_failures,
 )
 from bulkimg.formats.jsonl import write_lines
@@ -97,11 +98,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 EXPORT_DOCUMENT = "export_products"
-NOT_STARTED: dict[str, object] = {
-    "code": "NOT_RUN",
-    "field": None,
-    "message": "not started: the run was cancelled",
-}
+NOT_STARTED = LineError(code="NOT_RUN", message="not started: the run was cancelled")
 MAX_FAILED_EXPORTS = 3  # product exports that may fail before the run goes on without one
 # While images process, the products still waiting are exported again by id (`id:1 OR id:2 …`);
 # past this many, one export of every product is the smaller query.
@@ -421,7 +418,7 @@ class Submission:
                 results[resolved.group_id] = (None, LineResult(-1, payload))
             elif resolved.action in ("conflict", "not_created"):  # reported, never guessed
                 code = "IDENTITY_CONFLICT" if resolved.action == "conflict" else "NOT_CREATED"
-                error = {"code": code, "field": None, "message": resolved.detail}
+                error = LineError(code=code, message=resolved.detail)
                 results[resolved.group_id] = (None, LineResult(-1, None, [error]))
         # A group with several lines (new images, copies deleted) is done when all of them are;
         # the first that failed is its failure.

@@ -22,6 +22,7 @@ from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_never
 
+from bulkimg.formats.failures import LineError
 from bulkimg.formats.run import OperationRecord, Phase, RunState, RunStore, Step, now_iso
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.shopify.client import (
@@ -275,7 +276,7 @@ class BulkRunner:
         elif codes & RESTAGE_CODES:
             op.step, op.staged_upload_path = Step.NEW, None
         else:
-            op.step, op.rejected_errors = Step.REJECTED, list(errors)
+            op.step, op.rejected_errors = Step.REJECTED, [LineError.of(e) for e in errors]
             op.finished_at = now_iso()
         self.save()
 
@@ -362,9 +363,11 @@ class BulkRunner:
         return False
 
 
-def _staging_error(error: dict[str, Any]) -> dict[str, object]:
+def _staging_error(error: dict[str, Any]) -> LineError:
     message = str(error.get("message") or "no staged upload target returned")
-    return {"code": STAGED_UPLOAD_REFUSED, "field": error.get("field"), "message": message}
+    return LineError.of(
+        {"code": STAGED_UPLOAD_REFUSED, "field": error.get("field"), "message": message}
+    )
 
 
 def _parse_time(value: str) -> datetime:

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from bulkimg.formats.failures import LineError
 from bulkimg.formats.jsonl import iter_jsonl
 from bulkimg.formats.run import OperationRecord
 
@@ -42,7 +43,7 @@ class LineResult:
 
     line: int  # 0-based, as __lineNumber
     payload: dict[str, Any] | None = None  # the mutation's payload (data.<field>)
-    errors: list[dict[str, Any]] = field(default_factory=list)  # top-level errors, userErrors
+    errors: list[LineError] = field(default_factory=list)  # top-level errors, userErrors
 
     @property
     def ok(self) -> bool:
@@ -50,12 +51,12 @@ class LineResult:
 
     @property
     def retryable(self) -> bool:
-        return all(str(e.get("code")) in RETRYABLE_CODES for e in self.errors)
+        return all(str(e.code) in RETRYABLE_CODES for e in self.errors)
 
 
 def not_run(line: int, status: str | None) -> LineResult:
     message = f"line not run by the bulk operation (status {status or 'unknown'})"
-    return LineResult(line, None, [{"code": "NOT_RUN", "field": None, "message": message}])
+    return LineResult(line, None, [LineError(code="NOT_RUN", message=message)])
 
 
 def read_line_results(op: OperationRecord, payload_field: str) -> dict[int, LineResult]:
@@ -72,7 +73,7 @@ def read_line_results(op: OperationRecord, payload_field: str) -> dict[int, Line
             results[line] = not_run(line, op.status)
     if op.rejected_errors:
         for line in range(op.input_lines):
-            results[line] = LineResult(line, None, [dict(e) for e in op.rejected_errors])
+            results[line] = LineResult(line, None, list(op.rejected_errors))
     return results
 
 
@@ -101,19 +102,12 @@ def _line_result(record: dict[str, Any], payload_field: str) -> LineResult | Non
     number = record.get("__lineNumber")
     if not isinstance(number, int):
         return None
-    errors = [_error(e) for e in record.get("errors") or []]
+    errors = [LineError.of(e) for e in record.get("errors") or []]
     payload = (record.get("data") or {}).get(payload_field)
     if payload is not None:  # productReorderMedia reports in mediaUserErrors
         found = payload.get("userErrors") or payload.get("mediaUserErrors") or []
-        errors.extend(_error(e) for e in found)
+        errors.extend(LineError.of(e) for e in found)
     return LineResult(number, payload, errors)
-
-
-def _error(raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        return {"code": None, "field": None, "message": str(raw)}
-    code = raw.get("code") or (raw.get("extensions") or {}).get("code")
-    return {"code": code, "field": raw.get("field"), "message": str(raw.get("message", ""))}
 
 
 # -- product export (bulk query) ---------------------------------------------------------------
@@ -125,7 +119,7 @@ class ExportedMedia:
     alt: str
     status: str
     url: str | None
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
     width: int | None = None
     height: int | None = None
     file_size: int | None = None  # bytes of the original file (MediaImage.originalSource)
@@ -200,7 +194,7 @@ def _attach(
                 str(row.get("alt") or ""),
                 str(row.get("status") or ""),
                 image.get("url") if isinstance(image, dict) else None,
-                [_error(e) for e in row.get("mediaErrors") or []],
+                [LineError.of(e) for e in row.get("mediaErrors") or []],
                 _int(image.get("width")) if isinstance(image, dict) else None,
                 _int(image.get("height")) if isinstance(image, dict) else None,
                 _int(source.get("fileSize")) if isinstance(source, dict) else None,

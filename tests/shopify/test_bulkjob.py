@@ -439,7 +439,7 @@ def test_staged_upload_user_errors_reject_the_file_and_the_others_go_on(tmp_path
     first, second = setup.runner(client).run(Phase.PRODUCT_SET)
 
     assert first.step is Step.REJECTED
-    assert first.rejected_errors == [
+    assert [e.model_dump() for e in first.rejected_errors] == [
         {"code": STAGED_UPLOAD_REFUSED, "field": ["input", "0", "fileSize"],
          "message": "File is too large"}
     ]  # fmt: skip
@@ -457,7 +457,7 @@ def test_no_staged_target_rejects_the_file_with_the_retryable_code(tmp_path: Pat
     (op,) = setup.runner(client).run(Phase.PRODUCT_SET)
 
     assert op.step is Step.REJECTED
-    assert op.rejected_errors == [
+    assert [e.model_dump() for e in op.rejected_errors] == [
         {
             "code": STAGED_UPLOAD_REFUSED,
             "field": None,
@@ -502,7 +502,7 @@ def test_any_other_refusal_rejects_the_file_with_shopifys_errors(tmp_path: Path)
     (op,) = setup.runner(client).run(Phase.PRODUCT_SET)
 
     assert op.step is Step.REJECTED
-    assert op.rejected_errors == [
+    assert [e.model_dump() for e in op.rejected_errors] == [
         {"field": None, "message": "bad mutation", "code": "INVALID_MUTATION"}
     ]
     assert client.names() == ["staged_uploads_create", "bulk_operation_run_mutation"]

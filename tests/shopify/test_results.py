@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from bulkimg.formats.failures import LineError
 from bulkimg.formats.run import OperationRecord, Phase
 from bulkimg.shopify.results import (
     RETRYABLE_CODES,
@@ -72,7 +73,7 @@ def test_an_input_line_with_no_result_did_not_run_and_is_retryable(tmp_path: Pat
             True,
             None,
         )
-        assert results[line].errors == [
+        assert [e.model_dump() for e in results[line].errors] == [
             {
                 "code": "NOT_RUN",
                 "field": None,
@@ -84,14 +85,14 @@ def test_an_input_line_with_no_result_did_not_run_and_is_retryable(tmp_path: Pat
 def test_with_no_result_file_every_line_is_not_run_with_an_unknown_status() -> None:
     results = read_line_results(operation(2, status=None), "productSet")
 
-    assert [r.errors[0]["code"] for r in results.values()] == ["NOT_RUN", "NOT_RUN"]
-    assert "(status unknown)" in results[0].errors[0]["message"]
+    assert [r.errors[0].code for r in results.values()] == ["NOT_RUN", "NOT_RUN"]
+    assert "(status unknown)" in results[0].errors[0].message
 
 
 def test_a_named_result_file_that_is_gone_counts_its_lines_as_not_run(tmp_path: Path) -> None:
     op = operation(1, result_file=str(tmp_path / "expired.jsonl"))
 
-    assert read_line_results(op, "productSet")[0].errors[0]["code"] == "NOT_RUN"
+    assert read_line_results(op, "productSet")[0].errors[0].code == "NOT_RUN"
 
 
 def test_user_errors_of_a_line_fail_it_with_code_field_and_message(tmp_path: Path) -> None:
@@ -102,7 +103,7 @@ def test_user_errors_of_a_line_fail_it_with_code_field_and_message(tmp_path: Pat
 
     assert line.payload is not None
     assert (line.ok, line.retryable) == (False, False)
-    assert line.errors == [
+    assert [e.model_dump() for e in line.errors] == [
         {"code": "INVALID", "field": ["input", "files", "0"], "message": "Image is too big"}
     ]
 
@@ -117,7 +118,9 @@ def test_top_level_errors_take_their_code_from_extensions(tmp_path: Path) -> Non
     (line,) = read_line_results(operation(1, result_file=result), "productSet").values()
 
     assert line.payload is None
-    assert line.errors == [{"code": "THROTTLED", "field": None, "message": "Throttled"}]
+    assert [e.model_dump() for e in line.errors] == [
+        {"code": "THROTTLED", "field": None, "message": "Throttled"}
+    ]
     assert (line.ok, line.retryable) == (False, True)
 
 
@@ -126,7 +129,9 @@ def test_an_error_that_is_not_an_object_is_kept_as_its_text(tmp_path: Path) -> N
 
     (line,) = read_line_results(operation(1, result_file=result), "productSet").values()
 
-    assert line.errors == [{"code": None, "field": None, "message": "boom"}]
+    assert [e.model_dump() for e in line.errors] == [
+        {"code": None, "field": None, "message": "boom"}
+    ]
     assert line.retryable is False
 
 
@@ -138,7 +143,7 @@ def test_media_user_errors_of_a_reorder_fail_its_line(tmp_path: Path) -> None:
 
     (line,) = read_line_results(operation(1, result_file=result), "productReorderMedia").values()
 
-    assert line.errors == [{"code": "MEDIA_NOT_READY", "field": ["moves"],
+    assert [e.model_dump() for e in line.errors] == [{"code": "MEDIA_NOT_READY", "field": ["moves"],
                             "message": "Media not ready"}]  # fmt: skip
     assert (line.ok, line.retryable) == (False, True)
 
@@ -155,7 +160,7 @@ def test_media_user_errors_of_a_reorder_fail_its_line(tmp_path: Path) -> None:
 def test_a_line_is_retryable_only_when_every_error_is(
     codes: list[str | None], retryable: bool
 ) -> None:
-    line = LineResult(0, None, [{"code": c, "field": None, "message": ""} for c in codes])
+    line = LineResult(0, None, [LineError(code=c, message="") for c in codes])
 
     assert line.retryable is retryable
 
@@ -170,7 +175,7 @@ def test_rows_without_a_line_number_are_not_results(tmp_path: Path) -> None:
 
     results = read_line_results(operation(2, result_file=result), "productSet")
 
-    assert results[0].errors[0]["code"] == "NOT_RUN"
+    assert results[0].errors[0].code == "NOT_RUN"
     assert results[1].ok
 
 
@@ -184,7 +189,7 @@ def test_partial_data_and_results_are_both_read_results_last(tmp_path: Path) -> 
 
     assert results[0].payload == {"product": {"id": PRODUCT.format("final")}, "userErrors": []}
     assert results[1].ok
-    assert results[2].errors[0]["code"] == "NOT_RUN"
+    assert results[2].errors[0].code == "NOT_RUN"
 
 
 def test_a_last_line_cut_short_counts_as_not_run_and_the_others_are_kept(tmp_path: Path) -> None:
@@ -195,7 +200,7 @@ def test_a_last_line_cut_short_counts_as_not_run_and_the_others_are_kept(tmp_pat
     results = read_line_results(operation(3, "FAILED", partial_file=partial), "productSet")
 
     assert [results[n].ok for n in (0, 1)] == [True, True]
-    assert results[2].errors[0]["code"] == "NOT_RUN"
+    assert results[2].errors[0].code == "NOT_RUN"
     assert results[2].retryable
 
 
@@ -230,10 +235,8 @@ def test_a_rejected_operation_fails_every_line_with_its_errors(tmp_path: Path) -
 
     results = read_line_results(op, "productSet")
 
-    assert [r.errors for r in results.values()] == [[refused], [refused]]
+    assert [r.errors for r in results.values()] == [[LineError(**refused)], [LineError(**refused)]]
     assert all(r.retryable and not r.ok for r in results.values())
-    results[0].errors[0]["message"] = "changed"
-    assert op.rejected_errors[0]["message"] == "no target"  # a copy per line
 
 
 # -- the product export: ungrouped rows, children by __parentId -----------------------------------
@@ -306,7 +309,9 @@ def test_a_media_row_carries_status_url_size_and_errors(tmp_path: Path) -> None:
         None,
         None,
     )
-    assert broken.errors == [{"code": "IMAGE_DOWNLOAD_FAILURE", "field": None, "message": "403"}]
+    assert [e.model_dump() for e in broken.errors] == [
+        {"code": "IMAGE_DOWNLOAD_FAILURE", "field": None, "message": "403"}
+    ]
 
 
 def test_a_variant_without_sku_reads_as_an_empty_sku(tmp_path: Path) -> None:
