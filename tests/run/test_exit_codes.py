@@ -29,7 +29,7 @@ import pytest
 from bulkimg.cli import main
 from bulkimg.config import Settings, env_name
 from bulkimg.demo.run import LocalS3
-from bulkimg.formats.failures import FailureRecord, failure_of, read_failures
+from bulkimg.formats.failures import FailureRecord, LineError, failure_of, read_failures
 from bulkimg.formats.jsonl import dump_model
 from bulkimg.formats.manifest import ManifestRecord, read_manifest
 from bulkimg.sandbox import FaultRule, SandboxShop
@@ -211,7 +211,7 @@ def test_each_command_exits_with_the_documented_code(
 def test_retry_of_only_non_retryable_failures_exits_1(settings: Settings) -> None:
     """Nothing retryable in the file: nothing sent, exit 1 (the failures stay)."""
     failure = failure_of("product_set", ONE_GROUP, ONE_GROUP.lower(), None, None, None,
-                      [{"code": "INVALID", "field": None, "message": "bad"}], False)  # fmt: skip
+                      [LineError(code="INVALID", message="bad")], False)  # fmt: skip
     path = settings.output_dir / "failures.jsonl"
     path.write_bytes(dump_model(failure))
     ran = bulkimg(("retry", str(path)), environment(settings))
