@@ -443,7 +443,7 @@ class Submission:
         if state.media_wait_until is None:
             until = datetime.now(UTC) + timedelta(seconds=self.settings.media_wait_seconds)
             state.media_wait_until = until.isoformat(timespec="seconds")
-        interval = self.policy.interval
+        rounds = 0  # waits so far: each is longer (PollPolicy.interval_after)
         if not state.ops(Phase.EXPORT):
             state.operations.append(new_record(Phase.EXPORT, Path(), EXPORT_DOCUMENT))
             self.store.save(state)
@@ -475,8 +475,8 @@ class Submission:
                     f" (until {state.media_wait_until}); then export #{len(exports) + 1}"
                     + (" of those products" if search else " of every product")
                 )
-            self.sleep(interval)
-            interval = min(self.policy.max_interval, interval * self.policy.growth)
+            self.sleep(self.policy.interval_after(rounds))
+            rounds += 1
             state.operations.append(new_record(Phase.EXPORT, Path(), EXPORT_DOCUMENT, search))
             self.store.save(state)
 

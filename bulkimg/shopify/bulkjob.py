@@ -55,17 +55,20 @@ class PollPolicy:
     # is it safe to submit the file again.
     uncertain_wait: float = 60.0
 
+    def interval_after(self, waits: int) -> float:
+        """The wait after `waits` earlier ones: `interval`, then each `growth` times the last,
+        at most `max_interval` (multiplied step by step: the same floats every poll gets)."""
+        interval = self.interval
+        for _ in range(waits):
+            interval = min(self.max_interval, interval * self.growth)
+        return interval
+
 
 def growing_interval(policy: PollPolicy) -> Callable[[RetryCallState], float]:
-    """A tenacity wait: `policy.interval`, then each wait `growth` times the last, at most
-    `max_interval` (multiplied step by step, not raised to a power: the same floats as the
-    interval of the export rounds in run/submit.py)."""
+    """A tenacity wait: `policy.interval_after` the attempts before this one."""
 
     def wait(state: RetryCallState) -> float:
-        interval = policy.interval
-        for _ in range(state.attempt_number - 1):
-            interval = min(policy.max_interval, interval * policy.growth)
-        return interval
+        return policy.interval_after(state.attempt_number - 1)
 
     return wait
 
