@@ -538,7 +538,15 @@ class PresignedGetter:
         self._bucket = bucket
         self._presign = presigner(client, bucket, GET_URL_SECONDS)
         self._http = make_sender(settings, self._sample_url(settings.s3_prefix or "-"))
-        self._max_attempts = settings.s3_max_attempts
+        # One Retrying for every GET of every worker: tenacity keeps each call's state per
+        # thread, and building one per GET would cost the hot path more than the GET's parsing.
+        self._retrying = Retrying(
+            retry=retry_if_exception(lambda exc: isinstance(exc, S3GetError) and exc.transient),
+            stop=stop_after_attempt(settings.s3_max_attempts),
+            wait=wait_random_exponential(multiplier=1, max=MAX_BACKOFF_SECONDS),
+            sleep=lambda seconds: time.sleep(seconds),
+            reraise=True,
+        )
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._attempts: Counter[str] = Counter()
@@ -623,17 +631,8 @@ class PresignedGetter:
         they need), or with `whole` retried like any transient failure (a listing page).
         """
         self._count_call(operation)
-        retrying = Retrying(
-            retry=retry_if_exception(lambda exc: isinstance(exc, S3GetError) and exc.transient),
-            stop=stop_after_attempt(self._max_attempts),
-            wait=wait_random_exponential(multiplier=1, max=MAX_BACKOFF_SECONDS),
-            sleep=lambda seconds: time.sleep(seconds),
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt:
-                return self._attempt_once(operation, url, headers, limit, whole)
-        raise AssertionError("unreachable: tenacity returns or raises")
+        reply: Reply = self._retrying(self._attempt_once, operation, url, headers, limit, whole)
+        return reply
 
     def _attempt_once(
         self, operation: str, url: str, headers: dict[str, str], limit: int, whole: bool

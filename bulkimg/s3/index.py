@@ -89,6 +89,14 @@ class S3ImageIndex:
         self.bucket: str = settings.aws_s3_bucket or ""
         self.settings = settings
         self.rules = ImageRules.from_settings(settings)
+        # One Retrying for every header read (tenacity keeps each call's state per thread).
+        self._read_again = Retrying(
+            retry=retry_if_exception_type(BodyCutShortError),
+            stop=stop_after_attempt(BODY_READ_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.1, max=1.0),
+            sleep=lambda seconds: time.sleep(seconds),
+            reraise=True,
+        )
         self.cache = cache
         self.reporter: Reporter = reporter or NullReporter()
         self.stats = IndexStats()
@@ -325,17 +333,8 @@ class S3ImageIndex:
 
     def _read_range_again_if_cut(self, obj: S3Object, offset: int, length: int) -> bytes:
         """`_read_range`, again (0.1 s, 0.2 s, ... later) while the body comes cut short."""
-        retrying = Retrying(
-            retry=retry_if_exception_type(BodyCutShortError),
-            stop=stop_after_attempt(BODY_READ_ATTEMPTS),
-            wait=wait_exponential(multiplier=0.1, max=1.0),
-            sleep=lambda seconds: time.sleep(seconds),
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt:
-                return self._read_range(obj, offset, length)
-        raise AssertionError("unreachable: tenacity returns or raises")
+        data: bytes = self._read_again(self._read_range, obj, offset, length)
+        return data
 
     def _read_range(self, obj: S3Object, offset: int, length: int) -> bytes:
         """The bytes of one ranged GET (If-Match: the listed ETag)."""
