@@ -6,6 +6,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,28 @@ def _table_events(table: Table) -> None:
 console = _Output("info")
 err_console = _Output("warning", stderr=True)
 note_console = _Output("info", stderr=True)  # what a step is doing, on stderr
-# What the command did, for --log-json's final outcome event (filled by the summaries).
-_outcome: dict[str, Any] = {}
+
+
+@dataclass
+class _Outcome:
+    """What the command did: --log-json's final outcome event (filled by the summaries)."""
+
+    command: str | None = None
+    counts: dict[str, int] | None = None
+    finished: bool | None = None
+    build: dict[str, int] | None = None
+    report: dict[str, object] | None = None  # report.json's NightlyReport, as written
+    files: list[str] = field(default_factory=list)
+
+    def fields(self) -> dict[str, object]:
+        """The event's fields: those the command filled, each file named once."""
+        given = {k: v for k, v in asdict(self).items() if v not in (None, [])}
+        if self.files:
+            given["files"] = list(dict.fromkeys(self.files))
+        return given
+
+
+_outcome = _Outcome()
 
 
 class _Context:
@@ -120,7 +141,7 @@ def cli(ctx: click.Context, config_file: Path | None, log_json: bool) -> None:
     """Put product images from S3 onto Shopify products with bulk operations."""
     ctx.obj = _Context(config_file, log_json)
     _Output.log_json = log_json
-    _outcome["command"] = ctx.invoked_subcommand
+    _outcome.command = ctx.invoked_subcommand
 
 
 def _group_selection(group_ids: Sequence[str], more: Sequence[str], all_groups: bool) -> list[str]:
@@ -366,7 +387,7 @@ def reconcile(obj: _Context, output_dir: Path | None) -> None:
         _reporter() as reporter,
     ):
         counts = reconcile_state(settings, client, reporter)
-    _outcome["counts"] = counts
+    _outcome.counts = counts
     console.print(f"state rebuilt in {settings.state_file}: {_counts(counts)}")
 
 
@@ -401,7 +422,7 @@ def run_command(
         print_submit_summary(result.submit)
         _print_canary(result.submit, "the rest is not sent")
         _refresh_preview(settings, result.submit)
-    _outcome["report"] = result.report.model_dump(mode="json")
+    _outcome.report = result.report.model_dump(mode="json")
     _wrote(settings.output_dir / "report.json")
     sys.exit(result.exit_code)
 
@@ -445,10 +466,11 @@ def status(obj: _Context, output_dir: Path | None) -> None:
     from bulkimg.formats.run import RunStore
     from bulkimg.run.status import live_status, next_step
     from bulkimg.shopify.client import client_from_settings
+    from bulkimg.shopify.operation import BulkOperationNode
 
     settings = obj.settings(output_dir=output_dir)
     state = RunStore(settings.output_dir).load()
-    live: dict[str, dict[str, Any]] = {}
+    live: dict[str, BulkOperationNode] = {}
     if settings.shopify_shop and settings.shopify_access_token:
         with client_from_settings(settings) as client:
             live = live_status(client, state)
@@ -456,15 +478,15 @@ def status(obj: _Context, output_dir: Path | None) -> None:
         f"run {state.run_id} ({'complete' if state.completed_at else 'unfinished'})"
     ))  # fmt: skip
     for op in state.operations:
-        now = live.get(op.operation_id or "", {})
+        now = live.get(op.operation_id or "")
         table.add_row(
             op.phase.value,
             Path(op.input_file).name if op.input_file else "-",
             str(op.input_lines),
             op.step.value,
             op.operation_id or "-",
-            str(now.get("status") or op.status or "-"),
-            str(now.get("objectCount") or op.object_count),
+            (now.status if now else op.status) or "-",
+            str(now.object_count if now else op.object_count),
         )
     console.print(table)
     console.print(f"  next: {next_step(state, settings.output_dir)}", highlight=False)
@@ -549,8 +571,8 @@ def print_submit_summary(outcome: Any) -> None:
         console.print(f"  image links signed now, valid until {outcome.links_expiry}")
     if not outcome.finished:
         console.print("submitted; `bulkimg status` shows progress, `bulkimg submit --wait` resumes")
-    _outcome["counts"] = dict(outcome.counts)
-    _outcome["finished"] = outcome.finished
+    _outcome.counts = dict(outcome.counts)
+    _outcome.finished = outcome.finished
     for path in (outcome.manifest, outcome.failures, outcome.failure_log):
         if path is not None:
             _wrote(path)
@@ -566,7 +588,7 @@ def preview(obj: _Context, /, open_page: bool, **overrides: Any) -> None:
     settings = obj.settings(**overrides)
     with _locked(settings, "preview"):
         result = render_preview(settings)
-    _outcome["counts"] = {"groups": result.groups, "bytes": result.bytes}
+    _outcome.counts = {"groups": result.groups, "bytes": result.bytes}
     _wrote(f"{result.path} ({result.groups} groups, {result.bytes:,} bytes)")
     if result.thumbnail_gets:
         console.print(f"  thumbnails: {result.thumbnail_gets} S3 GETs")
@@ -716,7 +738,7 @@ def print_build_summary(report: BuildReport, report_path: Path) -> None:
     for label, value in rows:
         table.add_row(label, str(value))
     console.print(table)
-    _outcome["build"] = {
+    _outcome.build = {
         "groups_written": report.groups_written,
         "groups_deferred": len(report.groups_deferred),
         "variants": report.variants,
@@ -759,7 +781,7 @@ def _link_check(report: BuildReport) -> str:
 
 def _wrote(path: object) -> None:
     console.print(f"  wrote {path}")
-    _outcome.setdefault("files", []).append(str(path))
+    _outcome.files.append(str(path))
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -774,12 +796,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """
     args = list(argv) if argv is not None else sys.argv[1:]
     log_json = _Output.log_json = "--log-json" in args
-    _outcome.clear()
+    global _outcome
+    _outcome = _Outcome()
     code = _run(args)
     if log_json:
-        if "files" in _outcome:
-            _outcome["files"] = list(dict.fromkeys(_outcome["files"]))
-        json_event(sys.stderr, "outcome", exit_code=code, **_outcome)
+        json_event(sys.stderr, "outcome", exit_code=code, **_outcome.fields())
     if code:
         sys.exit(code)
 

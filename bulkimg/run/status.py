@@ -4,25 +4,24 @@ next command to run, and setting aside a run.json that cannot be read."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from bulkimg.errors import BulkimgError, ConfigError
-from bulkimg.formats.failures import (
-    read_failures,
-)
+from bulkimg.formats.failures import read_failures
 from bulkimg.formats.run import RunState, RunStore, Step, now_iso
 from bulkimg.formats.submitted import submitted_by
 from bulkimg.run.ledger import digest_of_build, productset_files_of_build
 from bulkimg.shopify.client import ShopifyClient
+from bulkimg.shopify.operation import BulkOperationNode
 
 
-def live_status(client: ShopifyClient, state: RunState) -> dict[str, dict[str, Any]]:
+def live_status(client: ShopifyClient, state: RunState) -> dict[str, BulkOperationNode]:
     """The current state of the run's unfinished operations, by operation id."""
-    live: dict[str, dict[str, Any]] = {}
+    live: dict[str, BulkOperationNode] = {}
     for op in state.operations:
         if op.operation_id and op.step is not Step.COLLECTED:
-            node = client.execute("bulk_operation", {"id": op.operation_id})["bulkOperation"]
-            if node:
+            data = client.execute("bulk_operation", {"id": op.operation_id})
+            node = BulkOperationNode.of(data["bulkOperation"])
+            if node is not None:
                 live[op.operation_id] = node
     return live
 
@@ -46,12 +45,12 @@ def next_step(state: RunState, output_dir: Path) -> str:
     return "nothing to do: `bulkimg build` (or the nightly `bulkimg run`) makes a new build"
 
 
-def running_operations(client: ShopifyClient) -> list[dict[str, Any]]:
+def running_operations(client: ShopifyClient) -> list[BulkOperationNode]:
     """The shop's bulk operations that have not ended (any app's)."""
-    found: list[dict[str, Any]] = []
+    found: list[BulkOperationNode] = []
     for status in ("created", "running", "canceling"):
         data = client.execute("bulk_operations", {"query": f"status:{status}"})
-        found.extend(data["bulkOperations"]["nodes"])
+        found.extend(BulkOperationNode.model_validate(n) for n in data["bulkOperations"]["nodes"])
     return found
 
 
@@ -61,7 +60,7 @@ def set_aside_damaged(store: RunStore, client: ShopifyClient) -> Path:
     naming the operations, while some run."""
     running = running_operations(client)
     if running:
-        ids = ", ".join(str(o["id"]) for o in running)
+        ids = ", ".join(o.id for o in running)
         raise ConfigError(
             f"{store.path} cannot be read and the shop still runs bulk operations ({ids}):"
             " wait until they end (`bulkimg status`), then run `bulkimg cancel` again"

@@ -34,6 +34,7 @@ from bulkimg.shopify.client import (
     ShopifyUnreachableError,
 )
 from bulkimg.shopify.documents import load_document, search_in_bulk_query
+from bulkimg.shopify.operation import BulkOperationNode
 from bulkimg.shopify.results import STAGED_UPLOAD_REFUSED
 from bulkimg.statuses import TERMINAL_STATUSES
 
@@ -269,9 +270,9 @@ class BulkRunner:
     def _on_submitted(self, op: OperationRecord, payload: dict[str, Any]) -> None:
         errors = payload.get("userErrors") or []
         codes = {str(e.get("code")) for e in errors}
-        if payload.get("bulkOperation") and not errors:
-            operation = payload["bulkOperation"]
-            op.operation_id, op.status = operation["id"], operation["status"]
+        operation = BulkOperationNode.of(payload.get("bulkOperation"))
+        if operation is not None and not errors:
+            op.operation_id, op.status = operation.id, operation.status
             op.step = Step.SUBMITTED
         elif codes & BUSY_CODES:
             op.step = Step.UPLOADED  # the shop is busy: try again after the next poll
@@ -290,26 +291,22 @@ class BulkRunner:
         started = datetime.fromisoformat(op.submitting_since or now_iso())
         since = started - RECOVERY_MARGIN
         known = {o.operation_id for o in self.state.operations if o.operation_id}
-        found = [
-            node
-            for node in data["bulkOperations"]["nodes"]
-            if node["id"] not in known and _parse_time(node["createdAt"]) >= since
-        ]
+        nodes = [BulkOperationNode.model_validate(n) for n in data["bulkOperations"]["nodes"]]
+        found = [node for node in nodes if node.id not in known and node.created >= since]
         if found:
-            oldest = min(found, key=lambda n: _parse_time(n["createdAt"]))
-            op.operation_id, op.status, op.step = oldest["id"], oldest["status"], Step.SUBMITTED
+            oldest = min(found, key=lambda n: n.created)
+            op.operation_id, op.status, op.step = oldest.id, oldest.status, Step.SUBMITTED
         elif (datetime.now(UTC) - started).total_seconds() >= self.policy.uncertain_wait:
             op.step = Step.UPLOADED  # it never started: submitting again is safe
         self.save()
 
     def _poll(self, op: OperationRecord) -> None:
-        data = self.client.execute("bulk_operation", {"id": op.operation_id})
-        operation = data["bulkOperation"]
+        operation = self._fetch(op)
         if operation is None:
             raise ShopifyError(f"bulk operation {op.operation_id} not found on the shop")
-        op.status = operation["status"]
-        op.error_code = operation.get("errorCode")
-        count = int(operation.get("objectCount") or 0)
+        op.status = operation.status
+        op.error_code = operation.error_code
+        count = operation.object_count
         self.reporter.advance(self._stage_name(op), max(0, count - op.object_count))
         op.object_count = count
         if op.status in TERMINAL_STATUSES:
@@ -317,27 +314,29 @@ class BulkRunner:
             self.save()
             self._collect(op, operation)
 
-    def _collect(self, op: OperationRecord, operation: dict[str, Any] | None = None) -> None:
+    def _fetch(self, op: OperationRecord) -> BulkOperationNode | None:
+        data = self.client.execute("bulk_operation", {"id": op.operation_id})
+        return BulkOperationNode.of(data["bulkOperation"])
+
+    def _collect(self, op: OperationRecord, operation: BulkOperationNode | None = None) -> None:
         if operation is None:
-            operation = self.client.execute("bulk_operation", {"id": op.operation_id})[
-                "bulkOperation"
-            ]
+            operation = self._fetch(op)
             assert operation is not None
-            op.status = operation["status"]  # EXPIRED once its results are gone
-        assert operation is not None
+            op.status = operation.status  # EXPIRED once its results are gone
         stem = f"{op.phase.value}-{_short_id(op.operation_id)}"
-        for field, attr, suffix in (
-            ("url", "result_file", "results"),
-            ("partialDataUrl", "partial_file", "partial"),
+        for partial, attr, suffix in (
+            (False, "result_file", "results"),
+            (True, "partial_file", "partial"),
         ):
-            if operation.get(field):
+            url = operation.result_url(partial)
+            if url:
                 dest = self.results_dir / f"{stem}.{suffix}.jsonl"
-                if self._download(op, field, operation[field], dest):
+                if self._download(op, partial, url, dest):
                     setattr(op, attr, str(dest))
         op.step = Step.COLLECTED
         self.save()
 
-    def _download(self, op: OperationRecord, field: str, url: str, dest: Path) -> bool:
+    def _download(self, op: OperationRecord, partial: bool, url: str, dest: Path) -> bool:
         """Download a result file; False when the shop no longer has it.
 
         A result URL dies 7 days after the operation ended (BulkOperation.url); asking again
@@ -349,9 +348,10 @@ class BulkRunner:
             self.client.download(url, dest)
             return True
         except ResultUrlExpiredError:
-            fresh = self.client.execute("bulk_operation", {"id": op.operation_id})["bulkOperation"]
-        op.status = fresh["status"] if fresh else op.status
-        again = fresh.get(field) if fresh else None
+            fresh = self._fetch(op)
+        op.status = fresh.status if fresh else op.status
+        again = fresh.result_url(partial) if fresh else None
+        field = "partialDataUrl" if partial else "url"
         if again and again != url:
             try:
                 self.client.download(again, dest)
@@ -371,11 +371,6 @@ def _staging_error(error: dict[str, Any]) -> LineError:
     return LineError.of(
         {"code": STAGED_UPLOAD_REFUSED, "field": error.get("field"), "message": message}
     )
-
-
-def _parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _short_id(gid: str | None) -> str:
