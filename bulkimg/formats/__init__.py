@@ -11,9 +11,10 @@
 | `output/submitted.jsonl` | `formats.submitted` |
 | `output/report.json`, `output/report.md` (`bulkimg run`) | `formats.nightly_report` |
 | `logs/missing_images_*.log`, `logs/image_upload_failures_*.log` | `formats.logs` |
+| `output/state.sqlite` (what bulkimg put on the shop; schema migrations) | `formats.state` |
 
 Every JSONL file goes through `formats.jsonl`: records are read one at a time as their model (a
 line that is not one is an InputFileError naming the file and line) and written whole, 0600, to a
-temporary name that replaces the file only when complete. Still outside this package:
-`output/state.sqlite` (`run/statestore.py`) and the resolution files (`shop/resolve.py`).
+temporary name that replaces the file only when complete. Still outside this package: the
+resolution files (`shop/resolve.py`).
 """

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from bulkimg.formats.state import ProductState, StateStore
 from bulkimg.models import GroupPlan
-from bulkimg.run.statestore import ProductState, StateStore
 
 Change = Literal["new", "unchanged", "changed"]
 

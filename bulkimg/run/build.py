@@ -31,6 +31,7 @@ from bulkimg.formats.plan import (
     PlanRejected,
     PlanVariant,
 )
+from bulkimg.formats.state import StateStore
 from bulkimg.images.cache import ProbeCache
 from bulkimg.models import GroupPlan, ImageSkuState, RowProblemKind, SkuImages
 from bulkimg.outputs import OutputSet, PartedJsonl, output_set
@@ -39,7 +40,6 @@ from bulkimg.plan.incremental import Incremental
 from bulkimg.plan.productset import LineRules, productset_variables
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.report.preview import PreviewResult, write_preview
-from bulkimg.run.statestore import StateStore
 from bulkimg.s3.client import BucketRegion, RequestCounter, client_for_bucket
 from bulkimg.s3.index import S3ImageIndex
 from bulkimg.s3.linkcheck import check_link

@@ -15,14 +15,15 @@ from bulkimg.config import Settings
 from bulkimg.formats.manifest import MANIFEST_FILE, manifest_counts, read_manifest
 from bulkimg.formats.nightly_report import SHOP_COUNTS, NightlyReport, write_nightly_report
 from bulkimg.formats.run import Phase, RunState, RunStore, Step, now_iso
+from bulkimg.formats.state import StateStore
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.run.build import BuildResult, run_build
 from bulkimg.run.ledger import productset_files_of_build
 from bulkimg.run.lock import writer_lock
 from bulkimg.run.rotation import archive_run, prune_logs
-from bulkimg.run.statestore import StateStore
 from bulkimg.run.submit import EXPORT_DOCUMENT, Submission, SubmitOutcome
 from bulkimg.shop.resolve import read_resolution
+from bulkimg.shop.state import states_of_export
 from bulkimg.shopify.bulkjob import BulkRunner, PollPolicy, new_record
 from bulkimg.shopify.client import BulkOperationFailedError, ShopifyClient
 from bulkimg.statuses import BulkOperationStatus
@@ -66,12 +67,7 @@ def reconcile(
     """Rebuild the state file from a bulk export of the shop's products, media and variants."""
     export = export_shop(settings, client, RECONCILE_RUN_FILE, reporter)
     with StateStore(settings.state_file, client.endpoint.base_url) as shop_state:
-        return shop_state.rebuild_from_export(export) if export else _cleared(shop_state)
-
-
-def _cleared(shop_state: StateStore) -> dict[str, int]:
-    shop_state.clear()
-    return shop_state.counts()
+        return shop_state.replace_all(states_of_export(export) if export else [])
 
 
 @dataclass(slots=True)

@@ -22,6 +22,7 @@ from bulkimg.formats.manifest import (
 )
 from bulkimg.formats.plan import PlanRecord, PlanVariant
 from bulkimg.formats.run import OperationRecord
+from bulkimg.formats.state import ProductState, StateStore
 from bulkimg.redact import redact_url
 from bulkimg.run.phase2 import (
     REORDER_DOCUMENT,
@@ -29,10 +30,10 @@ from bulkimg.run.phase2 import (
     Phase2Line,
     media_by_key,
 )
-from bulkimg.run.statestore import ProductState, StateStore, product_state
 from bulkimg.shop.resolve import (
     ResolvedGroup,
 )
+from bulkimg.shop.state import product_state
 from bulkimg.shopify.results import (
     ExportedMedia,
     ExportedProduct,

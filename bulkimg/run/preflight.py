@@ -19,7 +19,7 @@ from typing import Any
 from bulkimg.config import Settings
 from bulkimg.errors import BulkimgError
 from bulkimg.formats.run import RunStore
-from bulkimg.run.statestore import StateStore
+from bulkimg.formats.state import StateStore
 from bulkimg.s3.client import client_for_bucket, make_s3_client
 from bulkimg.s3.linkcheck import check_link
 from bulkimg.s3.presign import credentials_expiry, presigner

@@ -44,6 +44,7 @@ from bulkimg.formats.manifest import (
 )
 from bulkimg.formats.plan import PlanRecord, read_plan
 from bulkimg.formats.run import OperationRecord, Phase, RunState, RunStore, Step, now_iso
+from bulkimg.formats.state import StateStore
 from bulkimg.progress import NullReporter, Reporter
 from bulkimg.run.ledger import (
     record_submission,
@@ -69,7 +70,6 @@ from bulkimg.run.phase2 import (
     variant_media_lines,
     wanted_pairs,
 )
-from bulkimg.run.statestore import StateStore
 from bulkimg.s3.client import make_s3_client, signing_settings
 from bulkimg.s3.presign import LinkLifetime, link_lifetime, presigner
 from bulkimg.shop.canary import canary_problems

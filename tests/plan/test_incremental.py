@@ -11,9 +11,9 @@ from typing import Any, cast
 
 import pytest
 
+from bulkimg.formats.state import KnownMedia, ProductState, StateStore
 from bulkimg.models import GroupPlan, PlannedImage, PlannedVariant
 from bulkimg.plan.incremental import Incremental, classify
-from bulkimg.run.statestore import KnownMedia, ProductState, StateStore
 
 FOLDER = "sorted-media/11/02/19/"
 ETAG_1 = "b006dc28aa11bb22cc33dd44ee55ff66"

@@ -15,9 +15,9 @@ import pytest
 from bulkimg.config import Settings
 from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import image_bytes
+from bulkimg.formats.state import StateStore
 from bulkimg.run.lock import RunLockedError
 from bulkimg.run.nightly import NightlyRun, run_nightly
-from bulkimg.run.statestore import StateStore
 from bulkimg.sandbox import SandboxShop
 from bulkimg.shopify.client import client_from_settings
 from tests.conftest import reorders_done, sent_lines

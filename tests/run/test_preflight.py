@@ -7,8 +7,8 @@ import socket
 from pathlib import Path
 
 from bulkimg.config import Settings
+from bulkimg.formats.state import StateStore
 from bulkimg.run.preflight import run_checks
-from bulkimg.run.statestore import StateStore
 
 
 def outputs(settings: Settings) -> set[Path]:

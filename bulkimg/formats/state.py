@@ -10,25 +10,19 @@ Schema (version 1; `PRAGMA user_version`; MIGRATIONS upgrades older files):
     variants(sku PRIMARY KEY, handle, variant_id, media_id, updated_at)
 
 An image is identified by (Image_SKU, variation) and its S3 ETag. Updated from every manifest a
-submit writes, and rebuilt from the shop by `bulkimg reconcile` (see plan/names.py for how a file
-on Shopify is matched back to its S3 object).
+submit writes, and rebuilt from the shop by `bulkimg reconcile` (shop/state.py tells which images
+on a product are bulkimg's).
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bulkimg.errors import ConfigError
-from bulkimg.formats.jsonl import iter_jsonl
-from bulkimg.formats.plan import PlanRecord
 from bulkimg.formats.run import now_iso
-from bulkimg.plan.names import filename_of_url, parse_shopify_filename
-from bulkimg.shopify.results import ExportedProduct
 
 SCHEMA_VERSION = 1
 
@@ -189,109 +183,20 @@ class StateStore:
             ],
         )
 
-    def rebuild_from_export(self, path: Path) -> dict[str, int]:
-        """Replace everything with a bulk export of the shop's products (streamed twice: the
-        rows are ungrouped, so parents are indexed first and children written as they come)."""
-        products: dict[str, str] = {}
-        variants: dict[str, tuple[str, str]] = {}
-        for row in iter_jsonl(path):
-            gid = str(row.get("id", ""))
-            if "/Product/" in gid:
-                products[gid] = str(row.get("handle", ""))
-            elif "/ProductVariant/" in gid:
-                variants[gid] = (str(row.get("__parentId", "")), str(row.get("sku") or ""))
+    def replace_all(self, products: Iterable[ProductState]) -> dict[str, int]:
+        """Forget everything and record `products` (a whole shop), in one transaction; the
+        counts by table."""
         now = now_iso()
         with self._db:
-            self.clear()
-            self._db.executemany(
-                "INSERT INTO products VALUES (?,?,?)", [(h, p, now) for p, h in products.items()]
-            )
-            self._db.executemany(
-                "INSERT OR REPLACE INTO variants VALUES (?,?,?,NULL,?)",
-                [
-                    (sku, products[parent], gid, now)
-                    for gid, (parent, sku) in variants.items()
-                    if sku and parent in products
-                ],
-            )
-            positions: dict[str, int] = {}
-            for row in iter_jsonl(path):
-                self._child_row(row, products, variants, positions, now)
+            self._clear()
+            for product in products:
+                self._replace(product, now)
         return self.counts()
-
-    def _child_row(
-        self,
-        row: dict[str, Any],
-        products: dict[str, str],
-        variants: dict[str, tuple[str, str]],
-        positions: dict[str, int],
-        now: str,
-    ) -> None:
-        gid, parent = str(row.get("id", "")), str(row.get("__parentId", ""))
-        if parent in variants and "/ProductVariant/" not in gid:
-            sku = variants[parent][1]
-            self._db.execute("UPDATE variants SET media_id=? WHERE sku=?", (gid, sku))
-        elif parent in products and "/ProductVariant/" not in gid:
-            image = row.get("image") or {}
-            url = image.get("url") if isinstance(image, dict) else None
-            known = identify(gid, str(row.get("alt") or ""), str(row.get("status") or ""), url)
-            positions[parent] = positions.get(parent, 0) + 1
-            self._db.execute(
-                "INSERT OR REPLACE INTO media VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    *(gid, products[parent], positions[parent], known.image_sku),
-                    *(known.variation, None, known.etag, known.status, now),
-                ),
-            )
 
     def clear(self) -> None:
         with self._db:
-            for table in ("products", "media", "variants"):
-                self._db.execute(f"DELETE FROM {table}")
+            self._clear()
 
-
-_DEFAULT_ALT = re.compile(r"(?P<sku>[A-Za-z0-9_-]+) - Image (?P<variation>\d+)")
-
-
-def identify(media_id: str, alt: str, status: str, url: str | None) -> KnownMedia:
-    """An image on the shop as bulkimg's (by its file name, or, while it has no URL yet, by the
-    default alt text — then with no ETag, so it is replaced rather than kept) or not."""
-    parsed = parse_shopify_filename(filename_of_url(url))
-    if parsed is not None:
-        return KnownMedia(media_id, parsed.image_sku, parsed.variation, parsed.etag, status)
-    by_alt = _DEFAULT_ALT.fullmatch(alt) if url is None else None
-    if by_alt is not None:
-        return KnownMedia(media_id, by_alt["sku"], int(by_alt["variation"]), None, status)
-    return KnownMedia(media_id, None, None, None, status)
-
-
-def _alt_of(known: KnownMedia, product: ExportedProduct) -> str:
-    return next((m.alt for m in product.media if m.id == known.media_id), "")
-
-
-def product_state(product: ExportedProduct, plan: PlanRecord | None = None) -> ProductState:
-    """What a product on the shop holds, each image identified as bulkimg's or not.
-
-    An image is bulkimg's when the plan lists its alt text (then its S3 key and full ETag are
-    known) or when its file name parses as one bulkimg gave (see plan/names.py).
-    """
-    by_alt = {m.alt: m for m in plan.media} if plan else {}
-    position = {m.alt: m.position for m in plan.media} if plan else {}
-    media: list[KnownMedia] = []
-    for m in product.media:
-        planned = by_alt.get(m.alt)
-        known = identify(m.id, m.alt, m.status, m.url)
-        if planned is not None and known.image_sku in (None, planned.image_sku):
-            # The file name tells the S3 version on the shop; the plan only what is wanted.
-            same = known.etag is not None and planned.etag.startswith(known.etag)
-            etag = planned.etag if same or known.image_sku is None else known.etag
-            known = KnownMedia(
-                m.id, planned.image_sku, planned.variation, etag, m.status, planned.s3_key
-            )
-        media.append(known)
-    # A bulk export does not give the order: ours are where the plan put them, others after.
-    media.sort(key=lambda k: position.get(_alt_of(k, product), len(position) + 1))
-    variants = {
-        v.sku: (v.id, v.media_ids[0] if v.media_ids else None) for v in product.variants if v.sku
-    }
-    return ProductState(product.handle, product.id, media, variants)
+    def _clear(self) -> None:
+        for table in ("products", "media", "variants"):
+            self._db.execute(f"DELETE FROM {table}")
