@@ -22,12 +22,12 @@ if TYPE_CHECKING:
     from bulkimg.config import Settings, load_settings
     from bulkimg.errors import BulkimgError, RemoteError, UserError
     from bulkimg.report.preview import render_preview
+    from bulkimg.run.against_shop import check_against_shop
     from bulkimg.run.build import run_build
     from bulkimg.run.nightly import run_nightly
     from bulkimg.run.preflight import run_checks
     from bulkimg.run.retry import run_retry
     from bulkimg.run.submit import Submission, SubmitOutcome
-    from bulkimg.shop.check import check_against_shop
     from bulkimg.shopify.client import client_from_settings
 
 _WHERE = {
@@ -43,7 +43,7 @@ _WHERE = {
     "run_retry": "bulkimg.run.retry",
     "Submission": "bulkimg.run.submit",
     "SubmitOutcome": "bulkimg.run.submit",
-    "check_against_shop": "bulkimg.shop.check",
+    "check_against_shop": "bulkimg.run.against_shop",
     "client_from_settings": "bulkimg.shopify.client",
 }
 

@@ -291,7 +291,7 @@ def _print_canary(outcome: Any, next_step: str) -> None:
 
 
 def _plan_against_shop(settings: Settings, group_id: str | None) -> None:
-    from bulkimg.shop.check import check_against_shop
+    from bulkimg.run.against_shop import check_against_shop
     from bulkimg.shopify.client import client_from_settings
 
     with (

@@ -13,7 +13,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 from xml.sax.saxutils import escape
 
 import orjson
@@ -36,7 +36,10 @@ from bulkimg.statuses import BulkOperationStatus
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-    from bulkimg.sandbox.shop import SandboxShop
+    from bulkimg.sandbox.config import SandboxConfig
+    from bulkimg.sandbox.faults import FaultInjector
+    from bulkimg.sandbox.graphql_api import Executor
+    from bulkimg.sandbox.views import Services
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +74,23 @@ def _xml_error(status: int, code: str, message: str) -> Response:
     return Response(body, status=status, content_type="application/xml; charset=UTF-8")
 
 
-class SandboxApp:
-    """The WSGI application of one :class:`SandboxShop`."""
+class ShopParts(Protocol):
+    """What the WSGI application serves from (a SandboxShop)."""
 
-    def __init__(self, shop: SandboxShop) -> None:
+    @property
+    def config(self) -> SandboxConfig: ...
+    @property
+    def faults(self) -> FaultInjector: ...
+    @property
+    def executor(self) -> Executor: ...
+    @property
+    def services(self) -> Services: ...
+
+
+class SandboxApp:
+    """The WSGI application of one SandboxShop (sandbox/shop.py)."""
+
+    def __init__(self, shop: ShopParts) -> None:
         self._shop = shop
         self._handlers: dict[str, Callable[..., Response]] = {
             "graphql": self._graphql,

@@ -227,7 +227,7 @@ def test_plan_against_shop_exits_1_when_a_line_would_change_what_bulkimg_does_no
     def guard(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"{ONE_GROUP}: the line would change the product's title")
 
-    monkeypatch.setattr("bulkimg.shop.check.resolve_run", guard)
+    monkeypatch.setattr("bulkimg.run.against_shop.resolve_run", guard)
     ran = bulkimg(("plan", "--against-shop"), environment(settings))
     assert ran.code == 1, ran.out + ran.err
     assert "would change what bulkimg does not own" in ran.out and "title" in ran.out

@@ -358,7 +358,7 @@ def test_demo_on_an_existing_shop_ends_with_what_changed(tmp_path: Path) -> None
 def test_plan_against_the_shop_shows_each_change_and_changes_nothing(
     seeded_shop: SeededShop, settings: Settings
 ) -> None:
-    from bulkimg.shop.check import check_against_shop
+    from bulkimg.run.against_shop import check_against_shop
 
     with client_from_settings(settings) as client:
         check = check_against_shop(settings, client)
