@@ -484,9 +484,34 @@ def page_pieces(cards: CardSet, info: PageInfo, image_origins: Iterable[str] = (
     yield tail
 
 
+@dataclass(frozen=True, slots=True)
+class PreviewOptions:
+    """The settings the page is drawn with."""
+
+    output_dir: Path
+    cache_dir: Path  # the thumbnail cache's folder
+    bucket: str | None
+    link_seconds: int  # how long the page's presigned image URLs stay valid
+    thumbnails: bool  # embed thumbnails (fetched from S3 once, then cached)
+    workers: int  # thumbnail GETs in flight
+    max_image_bytes: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PreviewOptions:
+        return cls(
+            output_dir=settings.output_dir,
+            cache_dir=settings.cache_dir,
+            bucket=settings.aws_s3_bucket or None,
+            link_seconds=settings.presign_seconds,
+            thumbnails=settings.preview_thumbnails,
+            workers=settings.s3_workers,
+            max_image_bytes=settings.max_image_bytes,
+        )
+
+
 def write_preview(
     outputs: OutputSet,
-    settings: Settings,
+    options: PreviewOptions,
     plan_path: Path,
     client: S3Client | None,
     *,
@@ -506,13 +531,13 @@ def write_preview(
     resolved = {g.group_id: g for g in read_resolution(checked)} if checked else {}
     now = datetime.now(UTC)
     cards = CardSet()
-    cache = ThumbnailCache(settings.cache_dir / CACHE_FILE)
-    bucket = settings.aws_s3_bucket
+    cache = ThumbnailCache(options.cache_dir / CACHE_FILE)
+    bucket = options.bucket
     if presign is None and client is not None and bucket:
-        lifetime = link_lifetime(client, settings.presign_seconds, now)
+        lifetime = link_lifetime(client, options.link_seconds, now)
         presign = presigner(client, bucket, lifetime.seconds, clock=lambda: now)
     try:
-        sources, thumbnailer = _image_sources(settings, client, cache, plan_path, presign)
+        sources, thumbnailer = _image_sources(options, client, cache, plan_path, presign)
         for plan in read_plan(plan_path):
             outcome = manifest.get(plan.group_id)
             found = failures.get(plan.group_id, [])
@@ -521,13 +546,13 @@ def write_preview(
         cache.close()
     info = PageInfo(
         generated_at=now,
-        plan=str(settings.output_dir / PLAN_FILE),
+        plan=str(options.output_dir / PLAN_FILE),
         manifest=_manifest_note(manifest_path) if manifest and manifest_path else None,
         images_note=_images_note(sources, lifetime),
         warnings=_warnings(cards.group_ids, manifest, failures, manifest_path, plan_path),
         shop_check=_manifest_note(checked) if checked else None,
     )
-    path = settings.output_dir / PREVIEW_FILE
+    path = options.output_dir / PREVIEW_FILE
     page, size = outputs.open(path), 0
     for piece in page_pieces(cards, info, sources.origins):
         size += page.write(piece.encode("utf-8"))
@@ -535,23 +560,21 @@ def write_preview(
 
 
 def _image_sources(
-    settings: Settings,
+    options: PreviewOptions,
     client: S3Client | None,
     cache: ThumbnailCache,
     plan_path: Path,
     presign: Callable[[str], str] | None,
 ) -> tuple[ImageSources, Thumbnailer]:
-    bucket = settings.aws_s3_bucket or None
+    bucket = options.bucket
     usable = client if bucket else None
-    fetch_from = usable if settings.preview_thumbnails else None
-    thumbnailer = Thumbnailer(
-        cache, bucket, fetch_from, settings.s3_workers, settings.max_image_bytes
-    )
+    fetch_from = usable if options.thumbnails else None
+    thumbnailer = Thumbnailer(cache, bucket, fetch_from, options.workers, options.max_image_bytes)
     if fetch_from is not None:
         thumbnailer.prepare((m.s3_key, m.etag) for p in read_plan(plan_path) for m in p.media)
     # Without --thumbnails and with S3 settings, URLs only: the cache is not even read.
-    lookup = thumbnailer if settings.preview_thumbnails or presign is None else None
-    return ImageSources(presign, lookup, settings.preview_thumbnails), thumbnailer
+    lookup = thumbnailer if options.thumbnails or presign is None else None
+    return ImageSources(presign, lookup, options.thumbnails), thumbnailer
 
 
 def _images_note(sources: ImageSources, lifetime: LinkLifetime | None) -> str:
@@ -613,7 +636,7 @@ def render_preview(settings: Settings, s3_client: S3Client | None = None) -> Pre
     with output_set() as outputs:
         result = write_preview(
             outputs,
-            settings,
+            PreviewOptions.from_settings(settings),
             plan_path,
             client,
             manifest_path=out / MANIFEST_FILE,

@@ -39,7 +39,7 @@ from bulkimg.plan.groups import PlanRules, plan_group
 from bulkimg.plan.incremental import Incremental
 from bulkimg.plan.productset import LineRules, productset_variables
 from bulkimg.progress import NullReporter, Reporter
-from bulkimg.report.preview import PreviewResult, write_preview
+from bulkimg.report.preview import PreviewOptions, PreviewResult, write_preview
 from bulkimg.s3.client import BucketRegion, RequestCounter, client_for_bucket
 from bulkimg.s3.index import S3ImageIndex
 from bulkimg.s3.linkcheck import check_link
@@ -134,8 +134,9 @@ def run_build(
             url = source_url(written.first_key)
             checked = check_link(settings, url, written.first_key, client.meta.events)
         plan_temp = outputs.written_temp(written.plan_path)
+        options = PreviewOptions.from_settings(settings)
         preview = write_preview(
-            outputs, settings, plan_temp, client, presign=source_url, lifetime=lifetime
+            outputs, options, plan_temp, client, presign=source_url, lifetime=lifetime
         )
         wall = time.monotonic() - t0
         report = _report(

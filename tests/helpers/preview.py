@@ -14,6 +14,7 @@ import orjson
 
 from bulkimg.outputs import output_set
 from bulkimg.report.preview import (
+    PreviewOptions,
     presigner,
     render_preview,
     write_preview,
@@ -202,7 +203,7 @@ def render_synthetic(settings: Any, groups: int) -> tuple[Any, float]:
     with output_set() as outputs:
         result = write_preview(
             outputs,
-            settings,
+            PreviewOptions.from_settings(settings),
             settings.output_dir / "plan.jsonl",
             None,
             presign=fast_presigner(settings),
