@@ -21,6 +21,7 @@ from pathlib import Path
 from bench.s3server import ACCESS_KEY, BUCKET, REGION, SECRET_KEY, running_server
 from bench.world import ensure_world
 from bulkimg.s3.get import PresignedGetter
+from bulkimg.s3.options import S3Options
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{len(objects)} ranged GETs (first 64 KiB), {args.workers} threads")
         for name in ("direct", "httpx"):
             getter_settings = settings.model_copy(update={"s3_get_client": name})
-            getter = PresignedGetter(client, BUCKET, getter_settings)
+            getter = PresignedGetter(client, S3Options.from_settings(getter_settings))
             _measure(name, objects, args.workers, partial(_get_head, getter))
             getter.close()
 

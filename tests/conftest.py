@@ -45,8 +45,8 @@ SHOP_TOKEN = "shpat_canary_shop_token_DO_NOT_LEAK"
 # Fixtures that bring up real parts (moto, S3 servers, the sandbox shop, MariaDB, a build): a test
 # using one is end to end and `slow`, so `pytest -m "not slow"` is the fast lane of unit tests.
 END_TO_END_FIXTURES = frozenset(
-    {"s3", "s3_server", "seaweedfs", "mysql_url", "shop", "sandbox", "make_sandbox", "settings",
-     "seeded_shop", "bucket", "image_url", "built", "server_bucket"}
+    {"s3", "s3_gets", "s3_server", "seaweedfs", "mysql_url", "shop", "sandbox", "make_sandbox",
+     "settings", "seeded_shop", "bucket", "image_url", "built", "server_bucket"}
 )  # fmt: skip
 
 
@@ -98,17 +98,49 @@ def make_settings(tmp_path: Path) -> Any:
     return make
 
 
+class S3Gets:
+    """Where the `s3` fixture's presigned GETs (and listing pages) go: `transport`, moto's S3
+    app in this process unless a test puts another there (tests/s3/test_s3get.py's Recorder)."""
+
+    def __init__(self) -> None:
+        self.transport: Any = None
+
+    def __call__(self, request: Any) -> Any:
+        return self.transport.handle_request(request)
+
+
+# The hosts boto3 signs moto's (and AWS's) S3 URLs for: s3.amazonaws.com, <bucket>.s3.amazonaws.com,
+# s3.<region>.amazonaws.com, <bucket>.s3-<region>.amazonaws.com, ...
+AWS_S3_HOST = r"(^|\.)s3[.-]([a-z0-9-]+\.)?amazonaws\.com$"
+
+
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def s3_gets(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Gets]:
+    """The header reads' GETs go over httpx (BULKIMG_S3_GET_CLIENT=httpx, unless a test's
+    settings say otherwise) and respx hands those to AWS's S3 hosts to `S3Gets`; every other
+    request goes through to the network as before."""
+    import respx
+
+    gets = S3Gets()
+    monkeypatch.setenv("BULKIMG_S3_GET_CLIENT", "httpx")
+    with respx.mock(assert_all_called=False) as router:
+        router.route(host__regex=AWS_S3_HOST).mock(side_effect=gets)
+        router.route().pass_through()
+        yield gets
+
+
+@pytest.fixture
+def s3(s3_gets: S3Gets) -> Iterator[Any]:
     """moto's in-process S3 with an empty bucket.
 
     moto intercepts boto3's requests only; the header reads' presigned GETs (httpx, see
-    `bulkimg/s3/get.py`) are served by moto's S3 app in-process (same buckets) instead.
+    `bulkimg/s3/get.py`) are served by moto's S3 app in-process (same buckets) instead, through
+    `s3_gets`.
     """
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
-        monkeypatch.setattr("bulkimg.s3.get._transport", moto_s3_transport)
+        s3_gets.transport = moto_s3_transport()
         yield client
 
 

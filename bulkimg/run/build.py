@@ -33,6 +33,7 @@ from bulkimg.formats.plan import (
 )
 from bulkimg.formats.state import StateStore
 from bulkimg.images.cache import ProbeCache
+from bulkimg.images.rules import ImageRules
 from bulkimg.models import GroupPlan, ImageSkuState, RowProblemKind, SkuImages
 from bulkimg.outputs import OutputSet, PartedJsonl, output_set
 from bulkimg.plan.groups import PlanRules, plan_group
@@ -43,6 +44,7 @@ from bulkimg.report.preview import PreviewOptions, PreviewResult, write_preview
 from bulkimg.s3.client import BucketRegion, RequestCounter, client_for_bucket
 from bulkimg.s3.index import S3ImageIndex
 from bulkimg.s3.linkcheck import check_link
+from bulkimg.s3.options import S3Options
 from bulkimg.s3.presign import FastPresigner, LinkLifetime, link_lifetime, presigner
 from bulkimg.s3.stats import IndexStats
 
@@ -76,6 +78,7 @@ def run_build(
     reporter = reporter or NullReporter()
     plan_rules = PlanRules(settings.handle_template, settings.alt_template)
     line_rules = LineRules(settings.option_name)
+    s3_options = S3Options.from_settings(settings)
     started, t0 = datetime.now(), time.monotonic()
 
     source = open_settings_catalog(settings)
@@ -98,7 +101,9 @@ def run_build(
     client, region = client_for_bucket(settings, s3_client, counter.attach)
     cache = ProbeCache(settings.cache_dir / CACHE_FILE)
     try:
-        indexer = S3ImageIndex(client, settings, cache, reporter)
+        indexer = S3ImageIndex(
+            client, s3_options, ImageRules.from_settings(settings), cache, reporter
+        )
         index = indexer.index(image_skus)
     finally:
         cache.close()
@@ -132,7 +137,7 @@ def run_build(
         checked = None
         if written.first_key is not None:  # before success is reported: does a link work?
             url = source_url(written.first_key)
-            checked = check_link(settings, url, written.first_key, client.meta.events)
+            checked = check_link(s3_options, url, written.first_key, client.meta.events)
         plan_temp = outputs.written_temp(written.plan_path)
         options = PreviewOptions.from_settings(settings)
         preview = write_preview(

@@ -22,6 +22,7 @@ from bulkimg.formats.run import RunStore
 from bulkimg.formats.state import StateStore
 from bulkimg.s3.client import client_for_bucket, make_s3_client
 from bulkimg.s3.linkcheck import check_link
+from bulkimg.s3.options import S3Options
 from bulkimg.s3.presign import credentials_expiry, presigner
 from bulkimg.shopify.client import client_from_settings
 
@@ -103,7 +104,7 @@ def _s3_checks(settings: Settings) -> list[Check]:
     checks.append(Check("S3 listing", True, f"{where}: {IMAGES_PREFIX}… lists ({key})"))
     try:
         sign = presigner(client, bucket, min(settings.presign_seconds, 300))
-        link = check_link(settings, sign(key), key, client.meta.events)
+        link = check_link(S3Options.from_settings(settings), sign(key), key, client.meta.events)
     except BulkimgError as exc:
         return [*checks, Check("presigned URL", False, _line(exc))]
     checks.append(

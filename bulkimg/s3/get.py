@@ -10,8 +10,9 @@ plain headers.
 Two senders carry the GET. `DirectSender` (the default, `BULKIMG_S3_GET_CLIENT=direct`): one
 kept-alive `http1.Connection` per worker thread, the cheapest in client CPU per GET.
 `HttpxSender`: one pooled httpx client, several times dearer; it is used when `httpx` is asked
-for, when a proxy applies to the endpoint (httpx honours HTTP(S)_PROXY and NO_PROXY; `http1`
-does not speak to proxies), and when a test routes the GETs to moto in-process (`_transport`).
+for and when a proxy applies to the endpoint (httpx honours HTTP(S)_PROXY and NO_PROXY; `http1`
+does not speak to proxies). (Tests ask for `httpx` and route its GETs to moto in-process with
+respx: tests/conftest.py, the `s3` fixture.)
 
 The getter keeps boto3's contract for the header reads: retries with jittered
 exponential backoff on 5xx, throttling, connection resets and timeouts (up to
@@ -51,7 +52,6 @@ import httpx
 from botocore.exceptions import BotoCoreError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from bulkimg.config import Settings
 from bulkimg.errors import S3Error
 from bulkimg.models import S3Object
 from bulkimg.s3 import http1
@@ -64,6 +64,7 @@ from bulkimg.s3.client import (
     ssl_context,
 )
 from bulkimg.s3.http1 import BodyCutShortError
+from bulkimg.s3.options import S3Options
 from bulkimg.s3.presign import presigner
 
 if TYPE_CHECKING:
@@ -185,21 +186,16 @@ if not any(isinstance(f, _RedactUrls) for f in _HTTPX_LOGGER.filters):
     _HTTPX_LOGGER.addFilter(_RedactUrls())
 
 
-def make_http_client(
-    settings: Settings,
-    transport: httpx.BaseTransport | None = None,
-    deadlines: DeadlineBackend | None = None,
-) -> httpx.Client:
+def make_http_client(options: S3Options, deadlines: DeadlineBackend | None = None) -> httpx.Client:
     """One keep-alive pool for a run's GETs, sized to the S3 workers; boto3's timeouts.
 
     With `deadlines`, every socket of the client (direct or through a proxy from the
     environment) reads and writes under that backend's deadline for the calling thread."""
-    workers = settings.s3_workers
+    workers = options.workers
     client = httpx.Client(
         limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers),
         timeout=httpx.Timeout(S3_READ_TIMEOUT, connect=S3_CONNECT_TIMEOUT),
         headers={"Accept-Encoding": "identity", "User-Agent": "bulkimg"},
-        transport=transport,
         verify=ssl_context(),  # AWS_CA_BUNDLE / the config file's ca_bundle, as botocore
     )
     if deadlines is not None:
@@ -231,8 +227,8 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._deadline = deadline or _Deadline()
 
     def install(self, client: httpx.Client) -> None:
-        """Wrap the sockets of `client`'s httpx transports (a transport that is no
-        `httpx.HTTPTransport`, e.g. a test's WSGI app, has none).
+        """Wrap the sockets of `client`'s httpx transports (a mount that is no
+        `httpx.HTTPTransport`, e.g. NO_PROXY's None, has none).
 
         This reaches into httpx's and httpcore's private attributes (the client's transports,
         a transport's pool, the pool's backend; checked on httpx 0.29, httpcore 1.0.9): a
@@ -318,11 +314,6 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
-def _transport() -> httpx.BaseTransport | None:
-    """The GET client's transport: None, the network (tests route it to moto's in-process S3)."""
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class Reply:
     """One attempt's answer: S3's status, the body up to the attempt's limit, and the ETag."""
@@ -347,11 +338,11 @@ class Sender(Protocol):
 
 
 class HttpxSender:
-    """GETs over one pooled httpx client (proxies from the environment; tests' transports)."""
+    """GETs over one pooled httpx client (proxies from the environment)."""
 
-    def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, options: S3Options) -> None:
         self._deadlines = DeadlineBackend()
-        self._http = make_http_client(settings, transport, self._deadlines)
+        self._http = make_http_client(options, self._deadlines)
 
     def close(self) -> None:
         self._http.close()
@@ -518,11 +509,10 @@ def _proxied(url: str) -> bool:
     return not urllib.request.proxy_bypass(parts.hostname or "")
 
 
-def make_sender(settings: Settings, sample_url: str) -> Sender:
+def make_sender(options: S3Options, sample_url: str) -> Sender:
     """The sender for this run's GETs (see the module's docstring)."""
-    transport = _transport()
-    if settings.s3_get_client == "httpx" or transport is not None or _proxied(sample_url):
-        return HttpxSender(settings, transport)
+    if options.get_client == "httpx" or _proxied(sample_url):
+        return HttpxSender(options)
     return DirectSender()
 
 
@@ -533,16 +523,16 @@ class PresignedGetter:
     event per request cost more CPU than the request's own parsing): close() when done.
     """
 
-    def __init__(self, client: S3Client, bucket: str, settings: Settings) -> None:
+    def __init__(self, client: S3Client, options: S3Options) -> None:
         self._client = client
-        self._bucket = bucket
-        self._presign = presigner(client, bucket, GET_URL_SECONDS)
-        self._http = make_sender(settings, self._sample_url(settings.s3_prefix or "-"))
+        self._bucket = options.bucket
+        self._presign = presigner(client, options.bucket, GET_URL_SECONDS)
+        self._http = make_sender(options, self._sample_url(options.prefix or "-"))
         # One Retrying for every GET of every worker: tenacity keeps each call's state per
         # thread, and building one per GET would cost the hot path more than the GET's parsing.
         self._retrying = Retrying(
             retry=retry_if_exception(lambda exc: isinstance(exc, S3GetError) and exc.transient),
-            stop=stop_after_attempt(settings.s3_max_attempts),
+            stop=stop_after_attempt(options.max_attempts),
             wait=wait_random_exponential(multiplier=1, max=MAX_BACKOFF_SECONDS),
             sleep=lambda seconds: time.sleep(seconds),
             reraise=True,

@@ -28,7 +28,6 @@ from botocore.exceptions import (
 )
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from bulkimg.config import Settings
 from bulkimg.images.cache import ProbeCache
 from bulkimg.images.header import (
     ByteWindows,
@@ -51,6 +50,7 @@ from bulkimg.s3.get import PresignedGetter, S3GetError
 from bulkimg.s3.http1 import BodyCutShortError
 from bulkimg.s3.keys import ParsedName, folder_for, parse_image_name
 from bulkimg.s3.listing import BucketLister, Listing, OutOfOrderError
+from bulkimg.s3.options import S3Options
 from bulkimg.s3.stats import IndexStats
 
 if TYPE_CHECKING:
@@ -80,15 +80,15 @@ class S3ImageIndex:
     def __init__(
         self,
         client: S3Client,
-        settings: Settings,
+        options: S3Options,
+        rules: ImageRules,
         cache: ProbeCache,
         reporter: Reporter | None = None,
     ) -> None:
-        settings.require("aws_s3_bucket")
         self.client = client
-        self.bucket: str = settings.aws_s3_bucket or ""
-        self.settings = settings
-        self.rules = ImageRules.from_settings(settings)
+        self.bucket: str = options.bucket
+        self.options = options
+        self.rules = rules
         # One Retrying for every header read (tenacity keeps each call's state per thread).
         self._read_again = Retrying(
             retry=retry_if_exception_type(BodyCutShortError),
@@ -101,11 +101,11 @@ class S3ImageIndex:
         self.reporter: Reporter = reporter or NullReporter()
         self.stats = IndexStats()
         self._getter: PresignedGetter | None = None  # while reading headers by presigned URL
-        self.lister = BucketLister(client, self.bucket, settings, self.stats)
+        self.lister = BucketLister(client, options, self.stats)
 
     def index(self, image_skus: Collection[str]) -> dict[str, SkuImages]:
         """SkuImages for every (valid) Image_SKU given."""
-        prefix = self.settings.s3_prefix
+        prefix = self.options.prefix
         result = {sku: SkuImages(sku, folder_for(sku, prefix)) for sku in image_skus}
         skus_by_folder: dict[str, list[str]] = defaultdict(list)
         for sku, images in result.items():
@@ -114,8 +114,8 @@ class S3ImageIndex:
             skus.sort(key=len, reverse=True)  # see _owner
         self.stats.folders_needed = len(skus_by_folder)
 
-        if self.settings.s3_get_client != "boto3":
-            self._getter = PresignedGetter(self.client, self.bucket, self.settings)
+        if self.options.get_client != "boto3":
+            self._getter = PresignedGetter(self.client, self.options)
         self.lister.getter = self._getter
         try:
             candidates = self._list_and_classify(skus_by_folder, result)
@@ -170,7 +170,7 @@ class S3ImageIndex:
         candidates: list[_Candidate] = []
         self.stats.list_chains += len(jobs)
         # as_done keeps no finished listing: each is classified, then dropped
-        for _, listing in as_done(_call, jobs, self.settings.s3_workers, "s3-list"):
+        for _, listing in as_done(_call, jobs, self.options.workers, "s3-list"):
             self.stats.list_pages += listing.pages
             self.stats.objects_listed += listing.seen
             for folder, objects in listing.folders.items():
@@ -230,7 +230,7 @@ class S3ImageIndex:
         stage = "Reading image headers"
         self.reporter.start(stage, len(to_read))
         fresh: list[tuple[str, str, ImageProbe]] = []
-        workers = self.settings.s3_workers
+        workers = self.options.workers
         for cand, header in as_done(self._probe, to_read, workers, "s3-header"):
             self.stats.probed += 1
             self.stats.bytes_read.append(header.bytes_read)
@@ -286,8 +286,8 @@ class S3ImageIndex:
         """
         obj = cand.obj
         windows = ByteWindows(total_size=obj.size)
-        budget = self.settings.probe_max_bytes  # bytes this probe may still read
-        offset, length = 0, min(self.settings.probe_initial_bytes, obj.size, budget)
+        budget = self.options.probe_max_bytes  # bytes this probe may still read
+        offset, length = 0, min(self.options.probe_initial_bytes, obj.size, budget)
         while True:
             data = self._get_range(obj, offset, length)
             if isinstance(data, ImageProbe):

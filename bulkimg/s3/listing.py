@@ -28,10 +28,10 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bulkimg.config import Settings
 from bulkimg.errors import ConfigError, S3Error
 from bulkimg.models import S3Object
 from bulkimg.s3.get import PresignedGetter, S3GetError
+from bulkimg.s3.options import S3Options
 from bulkimg.s3.stats import IndexStats
 
 if TYPE_CHECKING:
@@ -74,18 +74,16 @@ class OutOfOrderError(Exception):
 class BucketLister:
     """Listing jobs over one bucket's needed folders; the strategy made goes into `stats`."""
 
-    def __init__(
-        self, client: S3Client, bucket: str, settings: Settings, stats: IndexStats
-    ) -> None:
+    def __init__(self, client: S3Client, options: S3Options, stats: IndexStats) -> None:
         self.client = client
-        self.bucket = bucket
-        self.settings = settings
+        self.bucket = options.bucket
+        self.options = options
         self.stats = stats
         self.getter: PresignedGetter | None = None  # while listing by presigned URL
 
     def endpoint_name(self) -> str:
         """Who answers the listings: AWS S3, or the custom endpoint's host."""
-        endpoint = self.settings.aws_endpoint_url_s3
+        endpoint = self.options.endpoint
         if not endpoint or _is_aws(endpoint):
             return "S3"
         return f"the S3 endpoint {urlsplit(endpoint).netloc or endpoint}"
@@ -96,7 +94,7 @@ class BucketLister:
 
     def jobs(self, folders: list[str]) -> list[Callable[[], Listing]]:
         """Independent listings (run in parallel) that together see every needed folder."""
-        strategy = self.settings.s3_list_strategy
+        strategy = self.options.list_strategy
         if strategy in ("folders", "sweep"):
             self.stats.strategy_reason = "set by BULKIMG_S3_LIST_STRATEGY (or --list-strategy)"
         if strategy == "folders":
@@ -105,7 +103,7 @@ class BucketLister:
         if strategy == "sweep":
             by_top: dict[str, set[str]] = defaultdict(set)
             for folder in folders:
-                by_top[_top_prefix(folder, self.settings.s3_prefix)].add(folder)
+                by_top[_top_prefix(folder, self.options.prefix)].add(folder)
             self.stats.strategy = "sweep"
             self.stats.prefixes_swept = len(by_top)
             return [partial(self._sweep, top, needed) for top, needed in sorted(by_top.items())]
@@ -118,8 +116,8 @@ class BucketLister:
                 f"auto on {where} (not AWS): every page is checked against S3's byte order;"
                 " a page out of order switches the run to folders"
             )
-        workers = min(self.settings.s3_workers, MAX_LIST_CHAINS)
-        chains = _chains(folders, self.settings.s3_prefix, workers)
+        workers = min(self.options.workers, MAX_LIST_CHAINS)
+        chains = _chains(folders, self.options.prefix, workers)
         return [partial(self._skip_scan, chain) for chain in chains if chain]
 
     @contextmanager

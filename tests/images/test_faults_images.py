@@ -30,9 +30,11 @@ from bulkimg.images.header import (
     read_image_header,
     read_image_header_from_bytes,
 )
+from bulkimg.images.rules import ImageRules
 from bulkimg.models import ImageProbe, Rejection, SkuImages
 from bulkimg.s3.index import S3ImageIndex
 from bulkimg.s3.keys import folder_for
+from bulkimg.s3.options import S3Options
 
 SKU = "827749"
 FOLDER = folder_for(SKU)
@@ -93,7 +95,9 @@ def index_files(config: Settings, files: dict[str, bytes]) -> tuple[SkuImages, F
     # FakeS3 stands in for boto3's client; the ranges read do not depend on the GET path.
     config = config.model_copy(update={"s3_get_client": "boto3"})
     try:
-        result = S3ImageIndex(client, config, cache).index([SKU])  # type: ignore[arg-type]
+        result = S3ImageIndex(
+            client, S3Options.from_settings(config), ImageRules.from_settings(config), cache
+        ).index([SKU])  # type: ignore[arg-type]
     finally:
         cache.close()
     return result[SKU], client

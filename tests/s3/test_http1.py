@@ -441,6 +441,7 @@ def test_the_httpx_sender_sends_again_at_once_on_a_reset_kept_alive_connection(
 ) -> None:
     # The sender used behind proxies: the same promise as the direct one.
     from bulkimg.s3.get import HttpxSender, Reply
+    from bulkimg.s3.options import S3Options
 
     answered = threading.Event()
 
@@ -456,7 +457,7 @@ def test_the_httpx_sender_sends_again_at_once_on_a_reset_kept_alive_connection(
         threading.Event().wait(1)
 
     server = ScriptedServer(script)
-    sender = HttpxSender(make_settings())
+    sender = HttpxSender(S3Options.from_settings(make_settings()))
     url = f"http://127.0.0.1:{server.port}/b/k?X-Amz-Signature=1"
     try:
         assert sender.get(url, {}, limit=5) == Reply(206, b"hello", etag='"e"')

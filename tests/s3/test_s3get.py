@@ -20,17 +20,20 @@ from PIL import Image
 
 from bulkimg.demo.samples import image_bytes
 from bulkimg.images.cache import ProbeCache
+from bulkimg.images.rules import ImageRules
 from bulkimg.models import Rejection
 from bulkimg.s3.client import RequestCounter, make_s3_client
 from bulkimg.s3.get import PresignedGetter, S3GetError, redact
 from bulkimg.s3.http1 import BodyCutShortError
 from bulkimg.s3.index import S3ImageIndex
 from bulkimg.s3.keys import folder_for
+from bulkimg.s3.options import S3Options
 from tests.conftest import (
     BUCKET,
     CANARY_KEY_ID,
     CANARY_SECRET,
     CANARY_TOKEN,
+    S3Gets,
     moto_s3_transport,
     secrets_in,
 )
@@ -77,12 +80,12 @@ class Recorder(httpx.BaseTransport):
 
 
 @pytest.fixture
-def recorder(s3: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Install a Recorder as the GET client's transport; `recorder(answer)` for another."""
+def recorder(s3: Any, s3_gets: S3Gets) -> Any:
+    """Put a Recorder where the GETs go (`s3_gets`); `recorder(answer)` for another."""
 
     def install(answer: Any = None, list_answer: Any = None) -> Recorder:
         transport = Recorder(answer, list_answer)
-        monkeypatch.setattr("bulkimg.s3.get._transport", lambda: transport)
+        s3_gets.transport = transport
         return transport
 
     return install
@@ -93,7 +96,9 @@ def index(s3: Any, settings: Any) -> tuple[Any, Any, RequestCounter]:
     counter.attach(s3)
     cache = ProbeCache(settings.cache_dir / "dimensions.sqlite")
     try:
-        found = S3ImageIndex(s3, settings, cache)
+        found = S3ImageIndex(
+            s3, S3Options.from_settings(settings), ImageRules.from_settings(settings), cache
+        )
         result = found.index([SKU])[SKU]
     finally:
         cache.close()
@@ -209,7 +214,7 @@ def test_a_get_that_fails_for_good_says_no_secret(
 
     transport = recorder(answer)
     settings = make_settings(s3_max_attempts=2)
-    getter = PresignedGetter(canary_client(make_settings), BUCKET, settings)
+    getter = PresignedGetter(canary_client(make_settings), S3Options.from_settings(settings))
     try:
         with pytest.raises(S3GetError) as failed:
             getter.get_range(folder_for(SKU) + "x-1a-1.png", "etag", 0, 100)
@@ -272,7 +277,7 @@ def test_odd_keys_are_read_over_real_http(s3_server: Any, make_settings: Any) ->
     keys = ["sorted-media/a b+c~é/x&y=z;1%.png", "sorted-media/中/文 #?.png"]
     etags = [client.put_object(Bucket=bucket, Key=k, Body=b"0123456789")["ETag"] for k in keys]
     settings = make_settings(aws_endpoint_url_s3=s3_server.endpoint_url, aws_s3_bucket=bucket)
-    getter = PresignedGetter(make_s3_client(settings), bucket, settings)
+    getter = PresignedGetter(make_s3_client(settings), S3Options.from_settings(settings))
     try:
         for key, etag in zip(keys, etags, strict=True):
             assert getter.get_range(key, etag.strip('"'), 2, 5) == b"23456"
@@ -365,7 +370,7 @@ def loopback_getter(make_settings: Any, port: int, kind: str) -> PresignedGetter
     settings = make_settings(
         aws_endpoint_url_s3=f"http://127.0.0.1:{port}", s3_get_client=kind, s3_max_attempts=1
     )
-    return PresignedGetter(make_s3_client(settings), BUCKET, settings)
+    return PresignedGetter(make_s3_client(settings), S3Options.from_settings(settings))
 
 
 @pytest.mark.fault_matrix(

@@ -15,11 +15,13 @@ from PIL import Image
 
 from bulkimg.demo.samples import image_bytes
 from bulkimg.images.cache import ProbeCache
+from bulkimg.images.rules import ImageRules
 from bulkimg.models import MissingReason, Rejection
 from bulkimg.s3.client import RequestCounter
 from bulkimg.s3.index import S3ImageIndex
 from bulkimg.s3.keys import folder_for
 from bulkimg.s3.listing import BucketLister
+from bulkimg.s3.options import S3Options
 from tests.conftest import BUCKET
 
 
@@ -36,7 +38,9 @@ def run_index(
     counter.attach(s3)
     cache = ProbeCache(settings.cache_dir / "dimensions.sqlite")
     try:
-        index = S3ImageIndex(s3, settings, cache)
+        index = S3ImageIndex(
+            s3, S3Options.from_settings(settings), ImageRules.from_settings(settings), cache
+        )
         result = index.index(skus)
     finally:
         cache.close()
@@ -353,7 +357,9 @@ def test_object_deleted_between_listing_and_reading_is_rejected_not_fatal(
     key = put(s3, "827749", "827749-1a-1.jpg", image_bytes("jpg", 300, 300))
     settings = make_settings()
     cache = ProbeCache(settings.cache_dir / "d.sqlite")
-    index = S3ImageIndex(s3, settings, cache)
+    index = S3ImageIndex(
+        s3, S3Options.from_settings(settings), ImageRules.from_settings(settings), cache
+    )
     original = index._list_and_classify
 
     def list_then_delete(*args: Any) -> Any:
