@@ -256,24 +256,8 @@ def _plan_record(plan: GroupPlan, part: int, line: int, index: dict[str, SkuImag
         deferred_reason=plan.deferred,
         file=str(part) if part else None,
         line=line or None,
-        media=[
-            PlanMedia(
-                position=m.position,
-                s3_key=m.s3_key,
-                image_sku=m.image_sku,
-                variation=m.variation,
-                width=m.width,
-                height=m.height,
-                etag=m.etag,
-                alt=m.alt,
-                size=m.size,
-            )
-            for m in plan.media
-        ],
-        variants=[
-            PlanVariant(sku=v.sku, image_sku=v.image_sku, image_s3_key=v.image_s3_key)
-            for v in plan.variants
-        ],
+        media=[PlanMedia.model_validate(m, from_attributes=True) for m in plan.media],
+        variants=[PlanVariant.model_validate(v, from_attributes=True) for v in plan.variants],
         missing=[
             PlanMissing(sku=m.sku, image_sku=m.image_sku, reason=m.reason.value, detail=m.detail)
             for m in plan.missing
