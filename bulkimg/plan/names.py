@@ -17,8 +17,9 @@ from urllib.parse import unquote, urlsplit
 
 ETAG_CHARS = 8
 _NAME = re.compile(
-    r"(?P<sku>[A-Za-z0-9_-]+?)-(?P<variation>\d+)a-(?P<digits>\d+)--(?P<etag>[0-9A-Za-z]{1,8})"
-    r"(?:_[0-9a-fA-F-]{36})?\.(?P<ext>[A-Za-z0-9]+)"
+    # ASCII digits only (not \d): a name with other digits is a merchant's file, never bulkimg's.
+    r"(?P<sku>[A-Za-z0-9_-]+?)-(?P<variation>[0-9]+)a-(?P<digits>[0-9]+)"
+    r"--(?P<etag>[0-9A-Za-z]{1,8})(?:_[0-9a-fA-F-]{36})?\.(?P<ext>[A-Za-z0-9]+)"
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,3 +24,17 @@ def test_a_bulkimg_name_parses_back() -> None:
     assert name == "1102192-1a-100--b006dc28.jpg"
     parsed = parse_shopify_filename(name)
     assert parsed is not None and parsed.s3_filename == "1102192-1a-100.jpg"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "1102192-\u0661a-100--b006dc28.jpg",  # ARABIC-INDIC DIGIT ONE as the variation
+        "1102192-1a-\uff11\uff10\uff10--b006dc28.jpg",  # FULLWIDTH digits
+        "1102192-1a-100.jpg",  # no ETag part: the old workflow's or a merchant's upload
+        "IMG_0042.jpg",
+    ],
+)
+def test_a_name_bulkimg_never_gives_is_not_bulkimgs(name: str) -> None:
+    # An image taken for bulkimg's own may be deleted when it goes stale: only bulkimg's names.
+    assert parse_shopify_filename(name) is None
