@@ -8,7 +8,7 @@ The library behind the `bulkimg` command, one call per stage (the CLI only parse
     submission = Submission(settings, client)       # run/submit.py: `bulkimg submit --wait`
     inputs, outcome = run_retry(settings, client, failures, s3)   # run/retry.py
     nightly = run_nightly(settings, ...)            # run/nightly.py: `bulkimg run`
-    page = render_preview(settings)                 # report/preview.py
+    page = render_preview(settings)                 # run/preview.py
 
 Names are imported on first use, so `import bulkimg` stays cheap.
 """
@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bulkimg.config import Settings, load_settings
     from bulkimg.errors import BulkimgError, RemoteError, UserError
-    from bulkimg.report.preview import render_preview
     from bulkimg.run.against_shop import check_against_shop
     from bulkimg.run.build import run_build
     from bulkimg.run.nightly import run_nightly
     from bulkimg.run.preflight import run_checks
+    from bulkimg.run.preview import render_preview
     from bulkimg.run.retry import run_retry
     from bulkimg.run.submit import Submission, SubmitOutcome
     from bulkimg.shopify.client import client_from_settings
@@ -36,7 +36,7 @@ _WHERE = {
     "BulkimgError": "bulkimg.errors",
     "RemoteError": "bulkimg.errors",
     "UserError": "bulkimg.errors",
-    "render_preview": "bulkimg.report.preview",
+    "render_preview": "bulkimg.run.preview",
     "run_build": "bulkimg.run.build",
     "run_nightly": "bulkimg.run.nightly",
     "run_checks": "bulkimg.run.preflight",

@@ -23,9 +23,9 @@ from bulkimg.errors import BulkimgError, InputFileError, UserError, scrub
 from bulkimg.formats.build_report import BuildReport
 from bulkimg.formats.plan import PLAN_FILE
 from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter, json_event
-from bulkimg.report.preview import render_preview
 from bulkimg.run.build import run_build
 from bulkimg.run.lock import writer_lock
+from bulkimg.run.preview import render_preview
 
 
 class _Output(Console):
@@ -434,8 +434,9 @@ def run_command(
 @click.pass_obj
 def retry(obj: _Context, /, failures_file: Path, **overrides: Any) -> None:
     """Submit again only the retryable lines of FAILURES_FILE, and merge the outcome."""
+    from bulkimg.run.ledger import signing_settings
     from bulkimg.run.retry import failures_to_retry, run_retry
-    from bulkimg.s3.client import make_s3_client, signing_settings
+    from bulkimg.s3.client import make_s3_client
     from bulkimg.shopify.client import client_from_settings
 
     failures_to_retry(failures_file)  # a missing or malformed file is the first thing to report
@@ -553,7 +554,7 @@ def cancel(obj: _Context, output_dir: Path | None) -> None:
 
 def _refresh_preview(settings: Settings, outcome: Any) -> None:
     """Show the outcome on the preview page (no S3 request: URLs are signed locally)."""
-    from bulkimg.report.preview import render_preview
+    from bulkimg.run.preview import render_preview
 
     if outcome.finished:
         _wrote(render_preview(settings).path)

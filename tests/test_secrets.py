@@ -239,7 +239,7 @@ SIGNED = (b"X-Amz-Signature", b"X-Amz-Credential")
 def test_files_holding_presigned_urls_are_created_0600(
     settings: Settings, shop: SandboxShop
 ) -> None:
-    from bulkimg.report.preview import render_preview
+    from bulkimg.run.preview import render_preview
     from bulkimg.run.rotation import archive_run
     from tests.run.test_submit import retry, submit
 

@@ -19,10 +19,10 @@ import boto3
 from bulkimg.config import load_settings
 from bulkimg.errors import ConfigError
 from bulkimg.progress import Reporter
-from bulkimg.report.preview import render_preview
 from bulkimg.run.build import BuildResult, run_build
 from bulkimg.run.ledger import productset_files_of_build
 from bulkimg.run.lock import LOCK_FILE, folder_lock_paths, hold_locks
+from bulkimg.run.preview import render_preview
 from bulkimg.run.retry import run_retry
 from bulkimg.run.submit import Submission, SubmitOutcome
 from bulkimg.sandbox.seed import SeedReport

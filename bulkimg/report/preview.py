@@ -34,11 +34,10 @@ from bulkimg.config import Settings
 from bulkimg.formats.failures import FailureRecord, read_failures
 from bulkimg.formats.manifest import ManifestRecord, read_manifest
 from bulkimg.formats.plan import PLAN_FILE, PlanRecord, read_plan
-from bulkimg.outputs import OutputSet, output_set
+from bulkimg.outputs import OutputSet
 from bulkimg.report.thumbnails import CACHE_FILE, DATA_URI_PREFIX, ThumbnailCache, Thumbnailer
-from bulkimg.s3.client import make_s3_client, signing_settings
 from bulkimg.s3.presign import LinkLifetime, link_lifetime, presigner
-from bulkimg.shop.resolve import CHECK_RESOLUTION, ResolvedGroup, read_resolution
+from bulkimg.shop.resolve import ResolvedGroup, read_resolution
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -622,26 +621,3 @@ def _warnings(
         groups = "group is" if strays == 1 else "groups are"
         warnings.append(f"{strays} {groups} in the manifest or failures but not in the plan.")
     return warnings
-
-
-def render_preview(settings: Settings, s3_client: S3Client | None = None) -> PreviewResult:
-    """Re-render output/preview.html from the plan, manifest and failures in the output dir.
-
-    Makes no S3 request unless `preview_thumbnails` is set (then one GET per new image).
-    """
-    out = settings.output_dir
-    plan_path = out / PLAN_FILE
-    signing = signing_settings(settings)  # the bucket's region, as the build learnt it
-    client = s3_client or (make_s3_client(signing) if settings.aws_s3_bucket else None)
-    with output_set() as outputs:
-        result = write_preview(
-            outputs,
-            PreviewOptions.from_settings(settings),
-            plan_path,
-            client,
-            manifest_path=out / MANIFEST_FILE,
-            failures_path=out / FAILURES_FILE,
-            shop_check_path=out / CHECK_RESOLUTION,
-        )
-        outputs.commit()
-    return result

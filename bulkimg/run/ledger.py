@@ -1,5 +1,6 @@
-"""Which build a run sends, and whether it was sent before: the build's productSet files (from
-build-report.json), one digest of them, and the ledger output/submitted.jsonl."""
+"""What the last build left for the commands after it: its productSet files (from
+build-report.json), one digest of them, the ledger output/submitted.jsonl (a build is sent once),
+and the region it signed for."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
 from bulkimg.formats.build_report import read_build_report
 from bulkimg.formats.run import RunState
@@ -54,3 +56,16 @@ def productset_files_of_build(output_dir: Path) -> list[Path]:
     if missing:
         raise InputFileError(f"{missing[0]} not found: run `bulkimg build` again")
     return files
+
+
+def signing_settings(settings: Settings) -> Settings:
+    """`settings` with the region the last build signed for (build-report.json's
+    `signing_region`, learnt from the bucket): commands after a build sign locally, without
+    asking S3 again."""
+    try:
+        region = read_build_report(settings.output_dir).signing_region
+    except InputFileError:
+        return settings  # no build yet (or an unreadable report): the configured region
+    if not region or region == settings.aws_region:
+        return settings
+    return settings.model_copy(update={"aws_region": region})

@@ -46,9 +46,7 @@ from bulkimg.formats.plan import PlanRecord, read_plan
 from bulkimg.formats.run import OperationRecord, Phase, RunState, RunStore, Step, now_iso
 from bulkimg.formats.state import StateStore
 from bulkimg.progress import NullReporter, Reporter
-from bulkimg.run.ledger import (
-    record_submission,
-)
+from bulkimg.run.ledger import record_submission, signing_settings
 from bulkimg.run.outcome import (
     canary_failure,
     group_outcome,
@@ -70,7 +68,7 @@ from bulkimg.run.phase2 import (
     variant_media_lines,
     wanted_pairs,
 )
-from bulkimg.s3.client import make_s3_client, signing_settings
+from bulkimg.s3.client import make_s3_client
 from bulkimg.s3.presign import LinkLifetime, link_lifetime, presigner
 from bulkimg.shop.canary import canary_problems
 from bulkimg.shop.resolve import (

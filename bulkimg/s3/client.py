@@ -27,8 +27,7 @@ from botocore.exceptions import SSLError as BotocoreSSLError
 from botocore.utils import parse_timestamp
 
 from bulkimg.config import Settings, env_name
-from bulkimg.errors import ConfigError, InputFileError, S3Error
-from bulkimg.formats.build_report import read_build_report
+from bulkimg.errors import ConfigError, S3Error
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -306,16 +305,3 @@ def client_for_bucket(
         if attach is not None:
             attach(run_client)
     return run_client, BucketRegion(configured, found, followed=followed)
-
-
-def signing_settings(settings: Settings) -> Settings:
-    """`settings` with the region the last build signed for (build-report.json's
-    `signing_region`, learnt from the bucket): commands after a build sign locally, without
-    asking S3 again."""
-    try:
-        region = read_build_report(settings.output_dir).signing_region
-    except InputFileError:
-        return settings  # no build yet (or an unreadable report): the configured region
-    if not region or region == settings.aws_region:
-        return settings
-    return settings.model_copy(update={"aws_region": region})

@@ -16,9 +16,9 @@ from bulkimg.outputs import output_set
 from bulkimg.report.preview import (
     PreviewOptions,
     presigner,
-    render_preview,
     write_preview,
 )
+from bulkimg.run.preview import render_preview
 from bulkimg.s3.client import make_s3_client
 from tests.conftest import CANARY_KEY_ID, CANARY_TOKEN
 

@@ -31,10 +31,10 @@ from bulkimg.report.preview import (
     card_filters,
     image_origin,
     render_page,
-    render_preview,
 )
 from bulkimg.report.thumbnails import ThumbnailCache, Thumbnailer, make_thumbnail
 from bulkimg.run.build import run_build
+from bulkimg.run.preview import render_preview
 from bulkimg.s3.client import RequestCounter
 from tests.conftest import BUCKET, CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN
 from tests.helpers.preview import (

@@ -21,7 +21,7 @@ import pytest
 from bulkimg.config import Settings
 from bulkimg.demo.run import LocalS3
 from bulkimg.formats.run import Phase, RunStore
-from bulkimg.report.preview import render_preview
+from bulkimg.run.preview import render_preview
 from bulkimg.sandbox import FaultRule, SandboxShop
 from bulkimg.shopify.results import read_export
 from tests.conftest import (

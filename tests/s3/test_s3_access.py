@@ -273,8 +273,8 @@ def test_the_cli_build_follows_the_bucket_region_moto_s_server_names(
     from click.testing import CliRunner
 
     from bulkimg.cli import cli
+    from bulkimg.run.ledger import signing_settings
     from bulkimg.run.preflight import run_checks
-    from bulkimg.s3.client import signing_settings
     from tests.conftest import CANARY_KEY_ID, CANARY_SECRET
     from tests.report.test_preview import page_cards
 

@@ -24,8 +24,8 @@ from bulkimg.cli import main
 from bulkimg.config import Settings
 from bulkimg.demo.run import LocalS3
 from bulkimg.formats.run import Phase, RunStore
-from bulkimg.report.preview import render_preview
 from bulkimg.run.nightly import NightlyRun, reconcile, run_nightly
+from bulkimg.run.preview import render_preview
 from bulkimg.sandbox import FaultRule, SandboxShop
 from bulkimg.sandbox.seed import LIFESTYLE_ALT, images_from_objects, seed_existing_catalog
 from bulkimg.sandbox.snapshot import (
