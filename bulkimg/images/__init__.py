@@ -1,1 +1,2 @@
-"""Image files: the header parser (format, size, sanity) and the cache of measured sizes."""
+"""Image files: the header parser (format, size, sanity), the spec's acceptance rules and the cache
+of measured sizes."""

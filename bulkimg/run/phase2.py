@@ -69,7 +69,7 @@ def pick_products(
 def media_by_key(
     group: PlanRecord, product: ExportedProduct, resolved: ResolvedGroup | None
 ) -> dict[str, ExportedMedia]:
-    """The product's media for each planned S3 key, by id or file name, never by alt text: the
+    """The product's media for each planned S3 key, by id or file name: the
     media id resolved before phase 1 (kept or adopted), else the newest media named for that S3
     object (bulkimg's name on a product it created, the S3 file's name on one it appended to),
     never a copy the run deleted; a media not processed yet has no name to read and is matched

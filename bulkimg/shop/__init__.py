@@ -1,2 +1,2 @@
 """The build against the shop as it is: resolving each group (create, append, keep), which
-media are bulkimg's (adoption), variant images, the canary and `plan --against-shop`."""
+media are bulkimg's (adoption, state), variant images and the canary."""

@@ -1,6 +1,7 @@
 """What each product on the shop holds, as the state file records it: every image identified as
 bulkimg's (its Image_SKU, variation and S3 ETag, from the file name bulkimg gave it, see
-plan/names.py) or someone else's."""
+plan/names.py; while a new image has no URL yet, from the default alt text, with no ETag) or
+someone else's."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One object owns the life cycle of a run's bulk operations: stage, upload, run, poll, collect.
 
-Each OperationRecord moves through the steps of `runstate.Step`; the step is saved to run.json
+Each OperationRecord moves through the steps of `formats.run.Step`; the step is saved to run.json
 *before* the remote call that creates something, so a killed process resumes where it was:
 
     NEW ──stage+upload──► UPLOADED ──save, then run──► SUBMITTING ──► SUBMITTED ──poll──► FINISHED
