@@ -20,6 +20,11 @@ def log_safe(value: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+MISSING_IMAGES = "missing_images"  # logs/missing_images_YYYYMMDD_HHMMSS.log (build)
+UPLOAD_FAILURES = "image_upload_failures"  # logs/image_upload_failures_….log (submit, retry)
+LOG_KINDS = (MISSING_IMAGES, UPLOAD_FAILURES)
+
+
 def log_file_name(kind: str, started: datetime) -> str:
     """`missing_images_20251027_142345.log`"""
     return f"{kind}_{started.strftime('%Y%m%d_%H%M%S')}.log"

@@ -22,7 +22,7 @@ from bulkimg.formats.build_report import (
     LinkCheck,
     dump_build_report,
 )
-from bulkimg.formats.logs import MissingImagesLog, log_file_name, log_safe
+from bulkimg.formats.logs import MISSING_IMAGES, MissingImagesLog, log_file_name, log_safe
 from bulkimg.formats.plan import (
     PLAN_FILE,
     PlanMedia,
@@ -196,7 +196,7 @@ def _write_outputs(
     out_dir = settings.output_dir
     lines = PartedJsonl(outputs, out_dir, PRODUCTSET_STEM, settings.max_jsonl_bytes)
     plan_temp = outputs.open(out_dir / f".{PLAN_FILE}.parts")
-    log_path = settings.logs_dir / log_file_name("missing_images", started)
+    log_path = settings.logs_dir / log_file_name(MISSING_IMAGES, started)
     missing_log = MissingImagesLog(outputs.open(log_path), log_path)
     written = _Written([], out_dir / PLAN_FILE, log_path, 0, {}, 0, Counter(), incremental)
     handles: dict[str, str] = {}

@@ -10,6 +10,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+from bulkimg.formats.logs import LOG_KINDS
 from bulkimg.outputs import create_private
 
 # Copied (the latest stay in output/ for `bulkimg preview`, `retry` and `status`).
@@ -26,7 +27,6 @@ RUN_ONLY = (
     "resolution-*.jsonl",
     "run-plan-*.jsonl",
 )
-LOG_KINDS = ("missing_images", "image_upload_failures")
 
 
 def archive_run(output_dir: Path, run_id: str, keep: int) -> Path:

@@ -35,7 +35,7 @@ from bulkimg.formats.failures import (
     write_failures,
 )
 from bulkimg.formats.jsonl import write_lines
-from bulkimg.formats.logs import log_file_name, upload_failure_lines
+from bulkimg.formats.logs import UPLOAD_FAILURES, log_file_name, upload_failure_lines
 from bulkimg.formats.manifest import (
     MANIFEST_FILE,
     ManifestRecord,
@@ -647,7 +647,7 @@ class Submission:
         started = datetime.fromisoformat(state.created_at).astimezone()
         manifest_path = self.out / MANIFEST_FILE
         failures_path = self.out / FAILURES_FILE
-        log_path = self.settings.logs_dir / log_file_name("image_upload_failures", started)
+        log_path = self.settings.logs_dir / log_file_name(UPLOAD_FAILURES, started)
         records = failures
         if state.merge_manifest:
             manifest = merged_manifest(manifest_path, manifest)
