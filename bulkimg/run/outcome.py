@@ -13,7 +13,7 @@ from bulkimg.formats.failures import (
     VariantImageMissing,
     failure_of,
 )
-from bulkimg.formats.lines import Line, VariantMediaLine, parse_line
+from bulkimg.formats.lines import Line, ReorderMediaLine, parse_line
 from bulkimg.formats.manifest import (
     GroupStatus,
     ManifestMedia,
@@ -24,7 +24,6 @@ from bulkimg.formats.plan import PlanRecord, PlanVariant
 from bulkimg.formats.run import OperationRecord
 from bulkimg.redact import redact_url
 from bulkimg.run.phase2 import (
-    REORDER_DOCUMENT,
     VARIANT_DETACH_DOCUMENT,
     Phase2Line,
     media_by_key,
@@ -151,8 +150,7 @@ def _attached(
     """variant id -> media id attached (already, or by a successful phase 2 line)."""
     attached = {v.id: v.media_ids[0] for v in (product.variants if product else []) if v.media_ids}
     for document, variables, result, file, line in lines:
-        if document == REORDER_DOCUMENT or not isinstance(variables, VariantMediaLine):
-            # putting bulkimg's images first again
+        if isinstance(variables, ReorderMediaLine):  # putting bulkimg's images first again
             if not result.ok:
                 failures.append(
                     failure_of("reorder", group.group_id, group.handle, file, line, variables,
