@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-import orjson
 from pydantic import BaseModel
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -101,9 +100,9 @@ class PartedJsonl:
         self.parts: list[tuple[Path, int, int]] = []  # temp name, lines, bytes
         self._handle: BinaryIO | None = None
 
-    def write(self, record: object) -> tuple[int, int]:
-        """Append one line; returns (part number, 1-based line number within the part)."""
-        line = orjson.dumps(record) + b"\n"
+    def write(self, line: bytes) -> tuple[int, int]:
+        """Append one line (its bytes, newline included: formats/lines.py `dump_line`); returns
+        (part number, 1-based line number within the part)."""
         if len(line) > self.max_bytes:
             raise ValueError(f"one line is {len(line)} bytes, over the {self.max_bytes} limit")
         if self._handle is None or self.parts[-1][2] + len(line) > self.max_bytes:

@@ -8,6 +8,7 @@
 | `output/run.json` | `formats.run` |
 | `output/manifest.jsonl` | `formats.manifest` |
 | `output/failures.jsonl` (and a run's carried failures) | `formats.failures` |
+| the bulk mutations' lines (`productset*.jsonl`, resolved, phase 2, retry) | `formats.lines` |
 | `output/submitted.jsonl` | `formats.submitted` |
 | `output/report.json`, `output/report.md` (`bulkimg run`) | `formats.nightly_report` |
 | `logs/missing_images_*.log`, `logs/image_upload_failures_*.log` | `formats.logs` |

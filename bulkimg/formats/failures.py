@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from bulkimg.formats.jsonl import read_models, write_models
+from bulkimg.formats.lines import Line, LinePart
 from bulkimg.redact import redact_url
 
 FAILURES_FILE = "failures.jsonl"
@@ -42,6 +42,28 @@ class LineError(BaseModel):
         )
 
 
+class MediaFailure(LinePart):
+    """What failed of an image that Shopify could not process or that is not READY yet."""
+
+    product_id: str | None
+    media_id: str
+    s3_key: str = Field(alias="s3_key")  # bulkimg's name, not Shopify's
+
+
+class VariantImageMissing(LinePart):
+    """A variant whose primary image could not be attached (it or the image is not there)."""
+
+    product_id: str | None
+    sku: str
+    s3_key: str = Field(alias="s3_key")  # bulkimg's name, not Shopify's
+    variant_id: str | None
+
+
+# A failure's variables: the exact line that failed (formats/lines.py), or, for an image or a
+# variant image found wrong in the export, what was wrong (no line of its own).
+FailureVariables = Line | MediaFailure | VariantImageMissing
+
+
 class FailureRecord(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -50,9 +72,17 @@ class FailureRecord(BaseModel):
     handle: str = ""
     file: str | None = None
     line: int | None = None  # 1-based line of `file`
-    variables: dict[str, Any] | None = None
+    variables: FailureVariables | None = None
     errors: list[LineError] = []
     retryable: bool
+
+    @property
+    def s3_key(self) -> str | None:
+        """The S3 key of the image a variant_media failure is about (None for a line's)."""
+        variables = self.variables
+        return (
+            variables.s3_key if isinstance(variables, MediaFailure | VariantImageMissing) else None
+        )
 
 
 def failure_of(
@@ -61,7 +91,7 @@ def failure_of(
     handle: str,
     file: str | None,
     line: int | None,
-    variables: dict[str, Any] | None,
+    variables: FailureVariables | None,
     errors: Iterable[LineError],
     retryable: bool,
 ) -> FailureRecord:

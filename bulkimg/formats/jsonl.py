@@ -1,4 +1,4 @@
-"""Reading and writing JSONL files of typed records (and, for Shopify's own files, of JSON
+"""Reading and writing JSONL files of typed records (and reading Shopify's own files as JSON
 objects): one reader and one writer for every file bulkimg writes."""
 
 from __future__ import annotations
@@ -46,15 +46,15 @@ def dump_model(record: BaseModel) -> bytes:
 
 def write_models(path: Path, records: Iterable[BaseModel]) -> None:
     """`records` as the whole of `path`, 0600 (they may hold signed URLs); the file is replaced
-    only once every line is written, so a reader never sees half of it."""
-    write_lines(path, (r.model_dump(mode="json") for r in records))
-
-
-def write_lines(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    """JSON objects as the whole of `path` (a bulk operation's input file), as write_models."""
+    only once every line is written, so a reader never sees half of it (a writer that fails
+    midway leaves the file as it was and no temporary file behind)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp")
-    with create_private(temp) as handle:
-        for record in records:
-            handle.write(orjson.dumps(record) + b"\n")
+    try:
+        with create_private(temp) as handle:
+            for record in records:
+                handle.write(dump_model(record))
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
     temp.replace(path)

@@ -64,7 +64,7 @@ def upload_failure_lines(
         error = "; ".join(f"{e.code}: {e.message}" for e in failure.errors)
         media_keys = [m.s3_key for m in entry.media] if entry else []
         keys = media_keys if failure.phase != "variant_media" else []
-        keys = keys or [str((failure.variables or {}).get("s3_key") or "-")]
+        keys = keys or [failure.s3_key or "-"]
         for key in keys:
             yield (
                 f"[{now}] Product: {log_safe(product)} | Image: {log_safe(key.rsplit('/', 1)[-1])}"

@@ -22,6 +22,7 @@ from bulkimg.formats.build_report import (
     LinkCheck,
     dump_build_report,
 )
+from bulkimg.formats.lines import dump_line
 from bulkimg.formats.logs import MISSING_IMAGES, MissingImagesLog, log_file_name, log_safe
 from bulkimg.formats.plan import (
     PLAN_FILE,
@@ -219,7 +220,7 @@ def _write_outputs(
                 written.missing[item.reason.value] += 1
             incremental.apply(plan)
         if plan.deferred is None and not plan.unchanged:
-            part, line = lines.write(productset_variables(plan, source_url, line_rules))
+            part, line = lines.write(dump_line(productset_variables(plan, source_url, line_rules)))
             written.groups_written += 1
             written.media += len(plan.media)
             if written.first_key is None and plan.media:

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import orjson
 
 from bulkimg.formats.failures import (
     FailureRecord,
     LineError,
+    MediaFailure,
+    VariantImageMissing,
     failure_of,
 )
+from bulkimg.formats.lines import Line, ReorderMediaLine, parse_line
 from bulkimg.formats.manifest import (
     GroupStatus,
     ManifestMedia,
@@ -25,7 +25,6 @@ from bulkimg.formats.run import OperationRecord
 from bulkimg.formats.state import ProductState, StateStore
 from bulkimg.redact import redact_url
 from bulkimg.run.phase2 import (
-    REORDER_DOCUMENT,
     VARIANT_DETACH_DOCUMENT,
     Phase2Line,
     media_by_key,
@@ -152,14 +151,14 @@ def _attached(
     """variant id -> media id attached (already, or by a successful phase 2 line)."""
     attached = {v.id: v.media_ids[0] for v in (product.variants if product else []) if v.media_ids}
     for document, variables, result, file, line in lines:
-        if document == REORDER_DOCUMENT:  # putting bulkimg's images first again
+        if isinstance(variables, ReorderMediaLine):  # putting bulkimg's images first again
             if not result.ok:
                 failures.append(
                     failure_of("reorder", group.group_id, group.handle, file, line, variables,
                             result.errors, False)
                 )  # fmt: skip
             continue
-        pairs = {p["variantId"]: p["mediaIds"][0] for p in variables["variantMedia"]}
+        pairs = {p.variant_id: p.media_ids[0] for p in variables.variant_media}
         if document == VARIANT_DETACH_DOCUMENT:
             if result.ok:
                 for variant_id in pairs:
@@ -192,28 +191,36 @@ def _media_failures(
     failures: list[FailureRecord] = []
     product_id = product.id if product else None
 
-    def fail(code: str, message: str, variables: dict[str, Any], retryable: bool = True) -> None:
+    def fail(
+        code: str,
+        message: str,
+        variables: MediaFailure | VariantImageMissing,
+        retryable: bool = True,
+    ) -> None:
         failures.append(
-            failure_of("variant_media", group.group_id, group.handle, None, None,
-                    {"productId": product_id, **variables},
+            failure_of("variant_media", group.group_id, group.handle, None, None, variables,
                     [LineError(code=code, message=message)], retryable)
         )  # fmt: skip
 
     for m in group.media:
         image = media.get(m.s3_key)
-        if image is not None and image.status == "FAILED":
-            fail("MEDIA_FAILED", _media_error(image), {"mediaId": image.id, "s3_key": m.s3_key})
-        elif image is not None and image.status != "READY":
+        if image is None or image.status == "READY":
+            continue
+        what = MediaFailure(product_id=product_id, media_id=image.id, s3_key=m.s3_key)
+        if image.status == "FAILED":
+            fail("MEDIA_FAILED", _media_error(image), what)
+        else:
             # Every image, not only variants' primary ones: "done" means all of them READY.
-            message = f"media still {image.status} after the wait"
-            fail("MEDIA_NOT_READY", message, {"mediaId": image.id, "s3_key": m.s3_key})
+            fail("MEDIA_NOT_READY", f"media still {image.status} after the wait", what)
     variants = {v.sku: v for v in (product.variants if product else [])}
     for v in group.variants:
         key, variant = v.image_s3_key, variants.get(v.sku)
         image = media.get(key) if key else None
         if not key or (variant and image and attached.get(variant.id) == image.id):
             continue
-        pair = {"sku": v.sku, "s3_key": key, "variantId": variant.id if variant else None}
+        pair = VariantImageMissing(
+            product_id=product_id, sku=v.sku, s3_key=key, variant_id=variant.id if variant else None
+        )
         if variant is None or image is None:
             fail("NOT_FOUND", "variant or image not on the product after productSet", pair)
     return failures
@@ -271,13 +278,13 @@ def _manifest_variant(
     )
 
 
-def _input_line(op: OperationRecord, line: int) -> dict[str, Any] | None:
-    """The exact variables of an input line, with signed URLs redacted."""
+def _input_line(op: OperationRecord, line: int) -> Line | None:
+    """The exact variables of an input line (0-based), with signed URLs redacted."""
     path = Path(op.input_file)
     if not path.is_file():
         return None
     with path.open("rb") as handle:
         for number, raw in enumerate(handle):
             if number == line:
-                return dict(orjson.loads(redact_url(raw.decode("utf-8"))))
+                return parse_line(op.document, redact_url(raw.decode("utf-8")))
     return None

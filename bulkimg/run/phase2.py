@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from bulkimg.formats.jsonl import iter_jsonl
+from bulkimg.formats.lines import (
+    PRODUCT_REORDER_MEDIA,
+    VARIANT_APPEND_MEDIA,
+    VARIANT_DETACH_MEDIA,
+    Phase2Variables,
+    ReorderMediaLine,
+    VariantMediaLine,
+    VariantMediaPair,
+    read_lines,
+)
 from bulkimg.formats.plan import PlanRecord
 from bulkimg.formats.run import OperationRecord, Phase, RunState
 from bulkimg.plan.names import filename_of_url, shopify_filename
@@ -23,13 +32,13 @@ from bulkimg.shopify.results import (
     read_line_results,
 )
 
-VARIANT_MEDIA_DOCUMENT = "variant_append_media"
+VARIANT_MEDIA_DOCUMENT = VARIANT_APPEND_MEDIA
 
 
-VARIANT_DETACH_DOCUMENT = "variant_detach_media"
+VARIANT_DETACH_DOCUMENT = VARIANT_DETACH_MEDIA
 
 
-REORDER_DOCUMENT = "product_reorder_media"
+REORDER_DOCUMENT = PRODUCT_REORDER_MEDIA
 
 
 MAX_PAIRS_PER_LINE = 100  # productVariantAppendMedia: at most 100 variant-media pairs per call
@@ -102,7 +111,7 @@ class Phase2Line(NamedTuple):
     """One line of phase 2 and its result."""
 
     document: str
-    variables: dict[str, Any]
+    variables: Phase2Variables
     result: LineResult
     file: str
     line: int  # 1-based
@@ -145,18 +154,23 @@ def wanted_pairs(
     return wanted
 
 
-def variant_media_lines(product_id: str, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def variant_media_lines(product_id: str, pairs: list[tuple[str, str]]) -> list[VariantMediaLine]:
     """Lines of productVariantAppendMedia/DetachMedia: at most 100 pairs each."""
     return [
-        {
-            "productId": product_id,
-            "variantMedia": [
-                {"variantId": v, "mediaIds": [m]}
+        VariantMediaLine(
+            product_id=product_id,
+            variant_media=[
+                VariantMediaPair(variant_id=v, media_ids=[m])
                 for v, m in pairs[start : start + MAX_PAIRS_PER_LINE]
             ],
-        }
+        )
         for start in range(0, len(pairs), MAX_PAIRS_PER_LINE)
     ]
+
+
+def phase2_product_id(variables: Phase2Variables) -> str:
+    """The product a phase 2 line is about."""
+    return variables.product_id if isinstance(variables, VariantMediaLine) else variables.id
 
 
 def phase2_lines(state: RunState, *phases: Phase) -> Iterator[Phase2Line]:
@@ -165,15 +179,17 @@ def phase2_lines(state: RunState, *phases: Phase) -> Iterator[Phase2Line]:
         for op in state.ops(phase):
             results = read_line_results(op, PHASE2_PAYLOAD_FIELDS[op.document])
             name = Path(op.input_file).name
-            for number, variables in enumerate(iter_jsonl(Path(op.input_file))):
+            for number, variables in enumerate(read_lines(Path(op.input_file), op.document)):
+                if not isinstance(variables, VariantMediaLine | ReorderMediaLine):
+                    raise AssertionError(f"{name}: {op.document} is not a phase 2 document")
                 yield Phase2Line(op.document, variables, results[number], name, number + 1)
 
 
 def detached_pairs(state: RunState) -> set[tuple[str, str]]:
     """(variant id, media id) pairs the run's detach lines detached."""
     return {
-        (pair["variantId"], pair["mediaIds"][0])
+        (pair.variant_id, pair.media_ids[0])
         for entry in phase2_lines(state, Phase.VARIANT_DETACH)
-        if entry.result.ok
-        for pair in entry.variables["variantMedia"]
+        if entry.result.ok and isinstance(entry.variables, VariantMediaLine)
+        for pair in entry.variables.variant_media
     }

@@ -13,13 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import orjson
-
 from bulkimg.config import Settings
 from bulkimg.errors import InputFileError
 from bulkimg.formats.failures import FailureRecord, read_failures
+from bulkimg.formats.jsonl import write_models
+from bulkimg.formats.lines import ProductSetLine, write_lines
 from bulkimg.formats.plan import PLAN_FILE, PlanRecord, read_plan
-from bulkimg.outputs import create_private
 from bulkimg.plan.productset import LineRules, productset_variables
 from bulkimg.progress import Reporter
 from bulkimg.run.submit import Submission, SubmitOutcome
@@ -80,21 +79,21 @@ def prepare_retry(settings: Settings, failures_path: Path, s3: S3Client) -> Retr
     lifetime = link_lifetime(s3, settings.presign_seconds, datetime.now(UTC))
     source_url = presigner(s3, settings.aws_s3_bucket or "", max(1, lifetime.seconds))
 
-    line = 0
     # Lines in their create form: submit rewrites them against a fresh export of the shop, so
     # images an earlier line did put on the product (its result lost) are kept, not uploaded.
-    with create_private(productset) as lines, create_private(plan_path) as plan_out:
-        for record in plans:
-            retried = _retry_record(record, productset.name if record.group_id in product_groups
-                                    else None, line + 1)  # fmt: skip
-            if record.group_id in product_groups:
-                line += 1
-                variables = productset_variables(record.to_group_plan(), source_url, rules)
-                lines.write(orjson.dumps(variables) + b"\n")
-            plan_out.write(retried.dump())
-    files = [productset] if line else []
-    if not line:
-        productset.unlink()
+    # Both files are written whole or not at all (a failed retry leaves no half-written file).
+    lines: list[ProductSetLine] = []
+    retried: list[PlanRecord] = []
+    for record in plans:
+        if record.group_id in product_groups:
+            lines.append(productset_variables(record.to_group_plan(), source_url, rules))
+            retried.append(_retry_record(record, productset.name, len(lines)))
+        else:
+            retried.append(_retry_record(record, None, 0))
+    if lines:
+        write_lines(productset, lines)
+    write_models(plan_path, retried)
+    files = [productset] if lines else []
     return RetryInputs(plan_path, files, sorted(media_groups), carried, len(plans))
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +34,13 @@ from bulkimg.formats.failures import (
     LineError,
     write_failures,
 )
-from bulkimg.formats.jsonl import write_lines
+from bulkimg.formats.lines import (
+    MoveInput,
+    Phase2Variables,
+    ReorderMediaLine,
+    VariantMediaLine,
+    write_lines,
+)
 from bulkimg.formats.logs import UPLOAD_FAILURES, log_file_name, upload_failure_lines
 from bulkimg.formats.manifest import (
     MANIFEST_FILE,
@@ -63,6 +69,7 @@ from bulkimg.run.phase2 import (
     detached_pairs,
     media_by_key,
     phase2_lines,
+    phase2_product_id,
     pick_products,
     product_id_of,
     variant_media_lines,
@@ -482,10 +489,10 @@ class Submission:
 
     def _detach_lines(
         self, state: RunState, done: list[PlanRecord], products: dict[str, ExportedProduct]
-    ) -> list[dict[str, Any]]:
+    ) -> list[VariantMediaLine]:
         """Phase 2's first lines: the images of variants that get another one, detached
         (shop/variantimages.py says which)."""
-        lines: list[dict[str, Any]] = []
+        lines: list[VariantMediaLine] = []
         for _, product, _, wanted in self._variant_images(state, done, products):
             pairs = [(p.variant_id, p.detach) for p in wanted if p.detach]
             lines.extend(variant_media_lines(product.id, pairs))
@@ -504,7 +511,7 @@ class Submission:
                 yield group, product, known, wanted
 
     def _write_lines(
-        self, state: RunState, name: str, document: str, lines: list[dict[str, Any]]
+        self, state: RunState, name: str, document: str, lines: Sequence[Phase2Variables]
     ) -> list[tuple[Path, str]]:
         if not lines:
             return []
@@ -521,8 +528,8 @@ class Submission:
         """Phase 2's files: variant images to attach (to variants that show none, or whose
         image was detached), and bulkimg's images put first again (in plan order, the first
         the featured one) on products it appended images to."""
-        attach: list[dict[str, Any]] = []
-        reorder: list[dict[str, Any]] = []
+        attach: list[VariantMediaLine] = []
+        reorder: list[ReorderMediaLine] = []
         detached = detached_pairs(state)
         for group, product, known, wanted in self._variant_images(state, done, products):
             pairs = [
@@ -535,10 +542,10 @@ class Submission:
                 media = media_by_key(group, product, known)
                 moves = [media[m.s3_key].id for m in group.media if m.s3_key in media]
                 reorder.append(
-                    {
-                        "id": product.id,
-                        "moves": [{"id": m, "newPosition": str(i)} for i, m in enumerate(moves)],
-                    }
+                    ReorderMediaLine(
+                        id=product.id,
+                        moves=[MoveInput(id=m, new_position=str(i)) for i, m in enumerate(moves)],
+                    )
                 )
         return self._write_lines(
             state, "variant_media", VARIANT_MEDIA_DOCUMENT, attach
@@ -637,8 +644,7 @@ class Submission:
         """Phase 2 results by product id: (input variables, result, file, 1-based line)."""
         out: dict[str, list[Phase2Line]] = {}
         for entry in phase2_lines(state, Phase.VARIANT_DETACH, Phase.VARIANT_MEDIA):
-            product_id = entry.variables.get("productId") or entry.variables.get("id")
-            out.setdefault(str(product_id), []).append(entry)
+            out.setdefault(phase2_product_id(entry.variables), []).append(entry)
         return out
 
     def _write_outcome(

@@ -30,8 +30,22 @@ from typing import BinaryIO, Literal
 import orjson
 from pydantic import BaseModel
 
-from bulkimg.errors import ConfigError
+from bulkimg.errors import ConfigError, InputFileError
 from bulkimg.formats.jsonl import read_models
+from bulkimg.formats.lines import (
+    FILE_DELETE,
+    PRODUCT_SET,
+    PRODUCT_UPDATE_MEDIA,
+    CreateMediaInput,
+    FileDeleteLine,
+    FileSetInput,
+    Line,
+    ProductRef,
+    ProductSetLine,
+    ProductUpdateMediaLine,
+    dump_line,
+    parse_line,
+)
 from bulkimg.formats.plan import PlanRecord, read_plan
 from bulkimg.outputs import create_private
 from bulkimg.plan.names import shopify_filename
@@ -42,10 +56,10 @@ from bulkimg.shop.variantimages import Choice, choose
 from bulkimg.shopify.results import ExportedProduct, read_export
 
 Action = Literal["create", "update", "unchanged", "conflict", "not_created", "held"]
-# The documents (graphql/*.graphql) of phase 1's lines.
-CREATE = "product_set"  # a product bulkimg creates
-APPEND = "product_update_media"  # new images appended to a product that exists
-DELETE = "file_delete"  # bulkimg's own copies (out of date, failed, second) deleted
+# The documents (bulkimg/documents/*.graphql) of phase 1's lines (formats/lines.py).
+CREATE = PRODUCT_SET  # a product bulkimg creates
+APPEND = PRODUCT_UPDATE_MEDIA  # new images appended to a product that exists
+DELETE = FILE_DELETE  # bulkimg's own copies (out of date, failed, second) deleted
 # Where `plan --against-shop` leaves its resolution (under the output dir); the preview shows it.
 CHECK_DIR = "check"
 CHECK_RUN_ID = "check"
@@ -108,25 +122,31 @@ class Relinker:
     presign: Callable[[str], str] | None
     valid_until: datetime
 
-    def relink(self, plan: PlanRecord, variables: dict[str, object]) -> None:
-        """Set (or check) the URL of every image of a build line, in place."""
-        source = variables.get("input")
-        files = source.get("files") if isinstance(source, dict) else None
+    def relink(self, plan: PlanRecord, line: ProductSetLine) -> ProductSetLine:
+        """The build line with the URL of every image signed again (or checked)."""
+        if line.input.files is None:
+            return line
         keys = {shopify_filename(m.s3_key, m.etag): m.s3_key for m in plan.media}
-        for entry in files if isinstance(files, list) else []:
-            if not isinstance(entry, dict) or not isinstance(entry.get("originalSource"), str):
-                continue
-            key = keys.get(str(entry.get("filename")))
-            if self.presign is not None and key is not None:
-                entry["originalSource"] = self.presign(key)
-                continue
-            expires = url_expiry(entry["originalSource"])
-            if expires is not None and expires < self.valid_until:
-                raise ConfigError(
-                    f"the build's presigned URLs expire at {expires:%Y-%m-%d %H:%M} UTC, before"
-                    " Shopify could fetch the images: run `bulkimg build` again, or set"
-                    " AWS_S3_BUCKET so that submit signs them again"
+        return line.model_copy(
+            update={
+                "input": line.input.model_copy(
+                    update={"files": [self._relinked(keys, entry) for entry in line.input.files]}
                 )
+            }
+        )
+
+    def _relinked(self, keys: dict[str, str], entry: FileSetInput) -> FileSetInput:
+        key = keys.get(entry.filename)
+        if self.presign is not None and key is not None:
+            return entry.model_copy(update={"original_source": self.presign(key)})
+        expires = url_expiry(entry.original_source)
+        if expires is not None and expires < self.valid_until:
+            raise ConfigError(
+                f"the build's presigned URLs expire at {expires:%Y-%m-%d %H:%M} UTC, before"
+                " Shopify could fetch the images: run `bulkimg build` again, or set"
+                " AWS_S3_BUCKET so that submit signs them again"
+            )
+        return entry
 
 
 def read_resolution(path: Path) -> Iterator[ResolvedGroup]:
@@ -159,14 +179,25 @@ def resolve_run(
                     plan = plans.get((build_file.name, number))
                     if plan is None or not raw.strip():
                         continue
-                    variables = orjson.loads(raw)
+                    variables = _build_line(build_file, number, raw)
                     if relinker is not None:
-                        relinker.relink(plan, variables)
+                        variables = relinker.relink(plan, variables)
                     group, lines = resolve_line(plan, variables, index, rules)
                     group.lines = [sinks.write(document, line) for document, line in lines]
                     record_out.write(group.dump())
             written.extend(sinks.written())
     return written, resolution
+
+
+def _build_line(path: Path, number: int, raw: bytes) -> ProductSetLine:
+    """Line `number` of a build file; InputFileError naming it when it is not a productSet line."""
+    try:
+        line = parse_line(PRODUCT_SET, raw)
+    except ValueError as exc:
+        first = str(exc).splitlines()[0]
+        raise InputFileError(f"{path}:{number}: not a product_set line ({first})") from None
+    assert isinstance(line, ProductSetLine)
+    return line
 
 
 class _Sinks:
@@ -176,12 +207,12 @@ class _Sinks:
         self.out_dir, self.prefix, self.source = out_dir, prefix, source
         self.files: dict[str, tuple[Path, BinaryIO, int]] = {}
 
-    def write(self, document: str, line: dict[str, object]) -> LineRef:
+    def write(self, document: str, line: Line) -> LineRef:
         if document not in self.files:
             path = self.out_dir / f"{self.prefix}-{document}-{self.source}"
             self.files[document] = (path, _private(path), 0)
         path, sink, count = self.files[document]
-        sink.write(orjson.dumps(line) + b"\n")
+        sink.write(dump_line(line))
         self.files[document] = (path, sink, count + 1)
         return LineRef(document=document, file=path.name, line=count + 1)
 
@@ -196,11 +227,11 @@ class _Sinks:
             sink.close()
 
 
-Lines = list[tuple[str, dict[str, object]]]  # (document, variables)
+Lines = list[tuple[str, Line]]  # (document, its line)
 
 
 def resolve_line(
-    plan: PlanRecord, variables: dict[str, object], index: ShopIndex, rules: ResolveRules
+    plan: PlanRecord, variables: ProductSetLine, index: ShopIndex, rules: ResolveRules
 ) -> tuple[ResolvedGroup, Lines]:
     """A group's resolution and the lines to send for it, by document (none: nothing to send)."""
     identity = index.resolve(plan.handle, [v.sku for v in plan.variants])
@@ -221,18 +252,16 @@ def resolve_line(
     return _update(plan, variables, identity, base, rules)
 
 
-def _create_line(variables: dict[str, object], rules: ResolveRules) -> dict[str, object]:
+def _create_line(variables: ProductSetLine, rules: ResolveRules) -> ProductSetLine:
     """The build's create form, without an identifier (a handle taken meanwhile fails the line
     with HANDLE_NOT_UNIQUE instead of updating that product), with the configured status."""
-    source = variables.get("input")
-    product = dict(source) if isinstance(source, dict) else {}
-    product["status"] = rules.create_status
-    return {"input": product}
+    product = variables.input.model_copy(update={"status": rules.create_status})
+    return ProductSetLine(input=product)
 
 
 def _update(
     plan: PlanRecord,
-    variables: dict[str, object],
+    variables: ProductSetLine,
     identity: Identity,
     base: ResolvedGroup,
     rules: ResolveRules,
@@ -263,19 +292,20 @@ def _update(
     if decision.uploads:
         entries = _upload_entries(plan, variables)
         media = [_new_media(entries.get(key), key) for key in decision.uploads]
-        lines.append((APPEND, {"product": {"id": product.id}, "media": media}))
+        lines.append(
+            (APPEND, ProductUpdateMediaLine(product=ProductRef(id=product.id), media=media))
+        )
     if decision.removed_ids():
-        lines.append((DELETE, {"fileIds": decision.removed_ids()}))
+        lines.append((DELETE, FileDeleteLine(file_ids=decision.removed_ids())))
     check_images_only(lines, product, decision)
     return group, lines
 
 
-def _new_media(entry: object, key: str) -> dict[str, object]:
+def _new_media(entry: FileSetInput | None, key: str) -> CreateMediaInput:
     """A CreateMediaInput from the build's file entry for `key` (its URL and alt text)."""
-    if not isinstance(entry, dict):
+    if entry is None:
         raise AssertionError(f"no upload entry for {key} in the build's line")
-    return {"originalSource": entry["originalSource"], "alt": entry.get("alt"),
-            "mediaContentType": "IMAGE"}  # fmt: skip
+    return CreateMediaInput(original_source=entry.original_source, alt=entry.alt)
 
 
 def _relinks(
@@ -322,14 +352,10 @@ def _variant_images(
     }
 
 
-def _upload_entries(plan: PlanRecord, variables: dict[str, object]) -> dict[str, object]:
+def _upload_entries(plan: PlanRecord, variables: ProductSetLine) -> dict[str, FileSetInput | None]:
     """The build line's new-file entries (URL, alt, file name) by S3 key."""
-    source = variables.get("input")
-    files = source.get("files") if isinstance(source, dict) else None
     by_name = {
-        entry.get("filename"): entry
-        for entry in (files if isinstance(files, list) else [])
-        if isinstance(entry, dict) and entry.get("originalSource")
+        entry.filename: entry for entry in variables.input.files or [] if entry.original_source
     }
     return {m.s3_key: by_name.get(shopify_filename(m.s3_key, m.etag)) for m in plan.media}
 
@@ -341,18 +367,17 @@ def check_images_only(lines: Lines, product: ExportedProduct, decision: ImageDec
     removable = {m for m in decision.removed_ids() if decision.fates[m] is not Fate.FOREIGN}
     on_product = {m.id for m in product.media}
     for document, variables in lines:
+        # The models hold nothing else (no unknown field): a product input of an id only, new
+        # media of a URL and alt text each, file ids.
         if document == APPEND:
-            if set(variables) != {"product", "media"} or variables["product"] != {"id": product.id}:
+            if not isinstance(variables, ProductUpdateMediaLine):
                 raise AssertionError(f"line for {product.id} sends more than new media")
-            media = variables["media"]
-            allowed = {"originalSource", "alt", "mediaContentType"}
-            if not isinstance(media, list) or any(set(m) - allowed for m in media):
-                raise AssertionError(f"line for {product.id} sends more than new media")
+            if variables.product.id != product.id:
+                raise AssertionError(f"line for {product.id} appends to {variables.product.id}")
         elif document == DELETE:
-            ids = variables.get("fileIds")
-            if set(variables) != {"fileIds"} or not isinstance(ids, list):
+            if not isinstance(variables, FileDeleteLine):
                 raise AssertionError(f"line for {product.id} deletes more than files")
-            for media_id in ids:
+            for media_id in variables.file_ids:
                 if media_id not in removable or media_id not in on_product:
                     raise AssertionError(f"line for {product.id} would delete media {media_id}")
         else:

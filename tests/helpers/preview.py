@@ -149,7 +149,22 @@ def hostile_page(make_settings: Any, tmp_path: Path) -> tuple[Any, str]:
             "handle": value,
             "file": value,
             "line": 1,
-            "variables": {"input": {"files": [{"originalSource": signed, "alt": value}]}},
+            "variables": {
+                "input": {
+                    "handle": value,
+                    "title": value,
+                    "productOptions": [],
+                    "variants": [],
+                    "files": [
+                        {
+                            "originalSource": signed,
+                            "alt": value,
+                            "contentType": "IMAGE",
+                            "filename": "a.jpg",
+                        }
+                    ],
+                }
+            },
             "errors": [{"code": value, "field": [value, "x"], "message": value}],
             "retryable": False,
         }

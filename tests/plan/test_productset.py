@@ -6,9 +6,13 @@ validated against the shipped subset of the Admin schema (no shop, no S3).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import orjson
 import pytest
 
+from bulkimg.formats.lines import ProductSetLine, dump_line, parse_line
 from bulkimg.models import GroupPlan, PlannedImage, PlannedVariant
 from bulkimg.plan.productset import PRODUCT_SET_DOCUMENT, LineRules, productset_variables
 from bulkimg.shopify.documents import load_document, subset_schema, validate_operation
@@ -33,6 +37,14 @@ def plan(media: list[PlannedImage], skus: tuple[str, ...] = ("827748", "827753")
     return GroupPlan("LGD-101792", "lgd-101792", "Gold ring", media, variants, [])
 
 
+def productset_json(
+    group: GroupPlan, source_url: Callable[[str], str], rules: LineRules
+) -> dict[str, Any]:
+    """The line of `group` as Shopify gets it (its JSON)."""
+    data: dict[str, Any] = orjson.loads(dump_line(productset_variables(group, source_url, rules)))
+    return data
+
+
 TWO_IMAGES = [
     image(1, "827749", 1, "b006dc28aa11bb22cc33dd44ee55ff66"),
     image(2, "827749", 2, "0123456789abcdef0123456789abcdef-3"),
@@ -40,7 +52,7 @@ TWO_IMAGES = [
 
 
 def test_a_line_is_identified_by_the_handle_and_holds_the_product_input() -> None:
-    line = productset_variables(plan(TWO_IMAGES), url, LineRules())
+    line = productset_json(plan(TWO_IMAGES), url, LineRules())
 
     assert set(line) == {"identifier", "input"}
     assert line["identifier"] == {"handle": "lgd-101792"}
@@ -50,7 +62,7 @@ def test_a_line_is_identified_by_the_handle_and_holds_the_product_input() -> Non
 
 
 def test_the_create_form_sends_only_handle_title_one_option_variants_and_files() -> None:
-    product = productset_variables(plan(TWO_IMAGES), url, LineRules())["input"]
+    product = productset_json(plan(TWO_IMAGES), url, LineRules())["input"]
 
     assert isinstance(product, dict)
     assert set(product) == {"handle", "title", "productOptions", "variants", "files"}
@@ -59,7 +71,7 @@ def test_the_create_form_sends_only_handle_title_one_option_variants_and_files()
 
 
 def test_one_option_tells_the_variants_apart_by_sku_in_catalog_order() -> None:
-    product = productset_variables(plan(TWO_IMAGES, ("B2", "A1", "C3")), url, LineRules())["input"]
+    product = productset_json(plan(TWO_IMAGES, ("B2", "A1", "C3")), url, LineRules())["input"]
 
     assert isinstance(product, dict)
     assert product["productOptions"] == [
@@ -68,7 +80,7 @@ def test_one_option_tells_the_variants_apart_by_sku_in_catalog_order() -> None:
 
 
 def test_a_variant_carries_only_its_sku_and_option_value_no_price_or_inventory() -> None:
-    product = productset_variables(plan(TWO_IMAGES), url, LineRules())["input"]
+    product = productset_json(plan(TWO_IMAGES), url, LineRules())["input"]
 
     assert isinstance(product, dict)
     assert product["variants"] == [
@@ -78,7 +90,7 @@ def test_a_variant_carries_only_its_sku_and_option_value_no_price_or_inventory()
 
 
 def test_the_option_name_comes_from_the_rules() -> None:
-    product = productset_variables(plan(TWO_IMAGES, ("A1",)), url, LineRules("Style"))["input"]
+    product = productset_json(plan(TWO_IMAGES, ("A1",)), url, LineRules("Style"))["input"]
 
     assert isinstance(product, dict)
     assert product["productOptions"] == [{"name": "Style", "values": [{"name": "A1"}]}]
@@ -88,7 +100,7 @@ def test_the_option_name_comes_from_the_rules() -> None:
 
 
 def test_files_are_the_plan_media_in_order_by_url_with_alt_and_image_type() -> None:
-    product = productset_variables(plan(TWO_IMAGES), url, LineRules())["input"]
+    product = productset_json(plan(TWO_IMAGES), url, LineRules())["input"]
 
     assert isinstance(product, dict)
     assert product["files"] == [
@@ -121,7 +133,7 @@ def test_each_file_url_is_asked_for_its_own_s3_key_once() -> None:
 
 def test_a_group_with_no_usable_image_sends_no_files_key_at_all() -> None:
     # An empty list would tell productSet to remove every image the product has.
-    product = productset_variables(plan([]), url, LineRules())["input"]
+    product = productset_json(plan([]), url, LineRules())["input"]
 
     assert isinstance(product, dict)
     assert "files" not in product
@@ -130,12 +142,13 @@ def test_a_group_with_no_usable_image_sends_no_files_key_at_all() -> None:
 def test_the_line_is_json_serialisable_as_written() -> None:
     line = productset_variables(plan(TWO_IMAGES), url, LineRules())
 
-    assert orjson.loads(orjson.dumps(line)) == line
+    assert isinstance(line, ProductSetLine)
+    assert parse_line(PRODUCT_SET_DOCUMENT, dump_line(line)) == line
 
 
 @pytest.mark.parametrize("media", [TWO_IMAGES, []], ids=["with-files", "without-files"])
 def test_the_line_validates_against_the_admin_schema_subset(media: list[PlannedImage]) -> None:
-    line = productset_variables(plan(media), url, LineRules())
+    line = productset_json(plan(media), url, LineRules())
 
     errors = validate_operation(subset_schema(), load_document(PRODUCT_SET_DOCUMENT), line)
 
@@ -144,7 +157,7 @@ def test_the_line_validates_against_the_admin_schema_subset(media: list[PlannedI
 
 def test_the_schema_check_would_catch_a_field_productset_does_not_know() -> None:
     # The validation above can fail: the same line with one unknown variant field does.
-    line = productset_variables(plan(TWO_IMAGES), url, LineRules())
+    line = productset_json(plan(TWO_IMAGES), url, LineRules())
     product = line["input"]
     assert isinstance(product, dict)
     variants = product["variants"]

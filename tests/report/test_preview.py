@@ -240,7 +240,7 @@ def outcome_inputs(out: Path) -> None:
                 "handle": "failed-1",
                 "file": "productset.jsonl",
                 "line": 2,
-                "variables": {},
+                "variables": {"fileIds": ["gid://shopify/MediaImage/1"]},
                 "errors": [{"code": "INVALID", "field": ["input", "files"], "message": "bad"}],
                 "retryable": True,
             },

@@ -291,7 +291,7 @@ def test_failed_export_is_run_again(settings: Settings, shop: SandboxShop) -> No
 )
 def test_presigned_urls_quoted_in_errors_are_redacted(make_settings: Any) -> None:
 
-    from bulkimg.formats.failures import LineError, failure_of
+    from bulkimg.formats.failures import LineError, MediaFailure, failure_of
     from bulkimg.formats.jsonl import dump_model
     from bulkimg.formats.logs import upload_failure_lines
     from bulkimg.s3.client import make_s3_client
@@ -302,7 +302,8 @@ def test_presigned_urls_quoted_in_errors_are_redacted(make_settings: Any) -> Non
     assert "X-Amz-Signature=" in url and CANARY_TOKEN in url and CANARY_KEY_ID in url
     message = f"Image could not be downloaded from {url}"
     failure = failure_of(
-        "variant_media", "LGD-101792", "lgd-101792", None, None, {"s3_key": params["Key"]},
+        "variant_media", "LGD-101792", "lgd-101792", None, None,
+        MediaFailure(product_id=None, media_id="gid://shopify/MediaImage/1", s3_key=params["Key"]),
         [LineError(code="MEDIA_FAILED", message=message)], True,
     )  # fmt: skip
     written = dump_model(failure).decode() + "".join(upload_failure_lines([], [failure]))

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from bulkimg.config import Settings
 from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import image_bytes
+from bulkimg.formats.lines import dump_line
 from bulkimg.formats.plan import PlanMedia, PlanRecord, PlanVariant
 from bulkimg.plan.productset import LineRules, productset_variables
 from bulkimg.run.retry import run_retry
@@ -74,8 +74,7 @@ def write_run(out: Path, s3: Any, bucket: str) -> tuple[set[str], set[str]]:
                 variants=[PlanVariant(sku=sku, image_sku=sku, image_s3_key=key)],
             )  # fmt: skip
             plan.write(record.dump())
-            lines.write(orjson.dumps(productset_variables(record.to_group_plan(), presign, rules)))
-            lines.write(b"\n")
+            lines.write(dump_line(productset_variables(record.to_group_plan(), presign, rules)))
     return with_image, bad
 
 

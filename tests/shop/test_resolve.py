@@ -9,6 +9,15 @@ from typing import Any
 import orjson
 import pytest
 
+from bulkimg.formats.lines import (
+    FileDeleteLine,
+    Line,
+    ProductRef,
+    ProductSetLine,
+    ProductSetProduct,
+    ProductUpdateMediaLine,
+    dump_line,
+)
 from bulkimg.formats.plan import PlanMedia, PlanRecord, PlanVariant
 from bulkimg.plan.names import shopify_filename
 from bulkimg.shop.index import ShopIndex
@@ -43,13 +52,18 @@ def plan_record(file: str = "productset.jsonl", line: int = 1) -> PlanRecord:
     )  # fmt: skip
 
 
-def create_form(plan: PlanRecord) -> dict[str, Any]:
+def as_json(line: Line) -> Any:
+    """A line as Shopify gets it."""
+    return orjson.loads(dump_line(line))
+
+
+def create_form(plan: PlanRecord) -> ProductSetLine:
     files = [
         {"originalSource": f"https://s3.test/{m.s3_key}?X-Amz-Signature=x", "alt": m.alt,
          "contentType": "IMAGE", "filename": shopify_filename(m.s3_key, m.etag)}
         for m in plan.media
     ]  # fmt: skip
-    return {
+    return ProductSetLine.model_validate({
         "identifier": {"handle": plan.handle},
         "input": {
             "handle": plan.handle, "title": "Ring",
@@ -58,7 +72,7 @@ def create_form(plan: PlanRecord) -> dict[str, Any]:
                          for s in ("A1", "A2")],
             "files": files,
         },
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 def shop_product(handle: str, *media: ExportedMedia) -> ExportedProduct:
@@ -79,11 +93,12 @@ def test_an_existing_product_gets_its_missing_images_appended_and_nothing_else()
     product = shop_product("renamed-ring", image(5, "on-model.jpg"), image(6, "827749-1a-111.jpg"))
     group, lines = resolve_line(plan, create_form(plan), ShopIndex([product]), ResolveRules())
     assert group.action == "update" and group.match == "sku" and group.product_id == product.id
-    ((document, line),) = lines  # nothing to delete: only an append, by the product's id
+    ((document, typed),) = lines  # nothing to delete: only an append, by the product's id
+    line = as_json(typed)
     assert document == APPEND and set(line) == {"product", "media"}
     assert line["product"] == {"id": product.id}
-    (media,) = line["media"]  # type: ignore[misc]
-    assert media["originalSource"].startswith(f"https://s3.test/{KEY2}")  # type: ignore[index]
+    (media,) = line["media"]
+    assert media["originalSource"].startswith(f"https://s3.test/{KEY2}")
     assert (group.adopted, group.uploaded, group.kept_foreign) == (1, 1, 1)
     assert group.media_of == {KEY1: product.media[1].id}
 
@@ -94,7 +109,7 @@ def test_an_out_of_date_copy_is_deleted_and_its_new_version_appended() -> None:
     product = shop_product("lgd-1", stale, image(7, "827749-2a-222.jpg"), image(5, "hand.jpg"))
     group, lines = resolve_line(plan, create_form(plan), ShopIndex([product]), ResolveRules())
     assert [document for document, _ in lines] == [APPEND, DELETE]
-    assert lines[1][1] == {"fileIds": [stale.id]}
+    assert as_json(lines[1][1]) == {"fileIds": [stale.id]}
     assert (group.replaced, group.uploads, group.dropped) == (1, [KEY1], [stale.id])
 
 
@@ -109,9 +124,10 @@ def test_a_product_that_already_holds_every_image_gets_no_line() -> None:
 def test_a_new_product_is_created_as_a_draft_without_identifier() -> None:
     plan = plan_record()
     group, lines = resolve_line(plan, create_form(plan), ShopIndex([]), ResolveRules())
-    ((document, line),) = lines
+    ((document, typed),) = lines
+    line = as_json(typed)
     assert group.action == "create" and document == CREATE and "identifier" not in line
-    assert line["input"]["status"] == "DRAFT" and line["input"]["title"] == "Ring"  # type: ignore[index]
+    assert line["input"]["status"] == "DRAFT" and line["input"]["title"] == "Ring"
 
 
 def test_no_create_skips_a_new_product_and_says_so() -> None:
@@ -137,14 +153,14 @@ def test_resolved_lines_validate_against_shopifys_schema(admin_schemas: list[Any
     assert {document for document, _ in update + create} == {CREATE, APPEND, DELETE}
     for document, line in update + create:
         for schema in admin_schemas:
-            assert validate_operation(schema, load_document(document), line) == []
+            assert validate_operation(schema, load_document(document), as_json(line)) == []
 
 
 def test_resolve_run_writes_private_line_files_and_one_record_per_group(tmp_path: Path) -> None:
     plan = plan_record()
     (tmp_path / "plan.jsonl").write_bytes(plan.dump())
     build_file = tmp_path / "productset.jsonl"
-    build_file.write_bytes(orjson.dumps(create_form(plan)) + b"\n")
+    build_file.write_bytes(dump_line(create_form(plan)))
     files, resolution = resolve_run(
         tmp_path / "plan.jsonl", [build_file], None, tmp_path, "run1", ResolveRules()
     )
@@ -162,9 +178,17 @@ def test_the_images_only_check_refuses_a_line_that_would_touch_more() -> None:
     product = shop_product("lgd-1", image(5, "on-model.jpg"))
     decision = decide(plan_record().media, product.media)
     with pytest.raises(AssertionError, match="would delete media"):  # the merchant's photo
-        check_images_only([(DELETE, {"fileIds": [product.media[0].id]})], product, decision)
-    retitle = {"product": {"id": product.id, "title": "x"}, "media": []}
+        delete = FileDeleteLine(file_ids=[product.media[0].id])
+        check_images_only([(DELETE, delete)], product, decision)
+    elsewhere = ProductUpdateMediaLine(product=ProductRef(id="gid://shopify/Product/1"), media=[])
+    with pytest.raises(AssertionError, match="appends to gid://shopify/Product/1"):
+        check_images_only([(APPEND, elsewhere)], product, decision)
     with pytest.raises(AssertionError, match="more than new media"):
-        check_images_only([(APPEND, retitle)], product, decision)
+        check_images_only([(APPEND, delete)], product, decision)
+    with pytest.raises(AssertionError, match="deletes more than files"):
+        check_images_only([(DELETE, elsewhere)], product, decision)
+    create = ProductSetLine(
+        input=ProductSetProduct(handle="x", title="x", product_options=[], variants=[], files=[])
+    )
     with pytest.raises(AssertionError, match="sends product_set"):
-        check_images_only([(CREATE, {"input": {"files": []}})], product, decision)
+        check_images_only([(CREATE, create)], product, decision)

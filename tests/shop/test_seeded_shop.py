@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from bulkimg.cli import main
@@ -506,16 +507,17 @@ def test_a_canary_that_finds_a_change_beyond_images_stops_the_night(
 ) -> None:
     import bulkimg.shop.resolve as resolve
 
-    update = resolve._update
+    dump = resolve.dump_line
 
-    def buggy(*args: Any) -> Any:  # a bulkimg bug that also sends a title
-        group, lines = update(*args)
-        for document, variables in lines:
-            if document == resolve.APPEND:
-                variables["product"] = {**variables["product"], "title": "Retitled by a bug"}
-        return group, lines
+    def buggy(line: Any) -> bytes:  # a bulkimg bug that also sends a title
+        raw = dump(line)
+        if isinstance(line, resolve.ProductUpdateMediaLine):
+            variables = orjson.loads(raw)
+            variables["product"] = {**variables["product"], "title": "Retitled by a bug"}
+            raw = orjson.dumps(variables) + b"\n"
+        return raw
 
-    monkeypatch.setattr(resolve, "_update", buggy)
+    monkeypatch.setattr(resolve, "dump_line", buggy)
     monkeypatch.setattr(resolve, "check_images_only", lambda *args: None)
     operations = len(mutation_operations(seeded_shop.url))
     result = run_nightly_with_canary(settings, 2)
