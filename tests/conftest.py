@@ -611,8 +611,8 @@ def reorders_done(shop: SandboxShop) -> None:
 
 def sent_groups(output_dir: Path) -> list[str]:
     """The groups the last submit sent lines for (from its resolution)."""
+    from bulkimg.formats.resolution import read_resolution
     from bulkimg.formats.run import RunStore
-    from bulkimg.shop.resolve import read_resolution
 
     state = RunStore(output_dir).load()
     path = Path(state.resolution_file or "")

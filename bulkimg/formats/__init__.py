@@ -9,6 +9,7 @@
 | `output/manifest.jsonl` | `formats.manifest` |
 | `output/failures.jsonl` (and a run's carried failures) | `formats.failures` |
 | the bulk mutations' lines (`productset*.jsonl`, resolved, phase 2, retry) | `formats.lines` |
+| `output/resolution-<run>.jsonl`, `output/check/resolution-check.jsonl` | `formats.resolution` |
 | `output/submitted.jsonl` | `formats.submitted` |
 | `output/report.json`, `output/report.md` (`bulkimg run`) | `formats.nightly_report` |
 | `logs/missing_images_*.log`, `logs/image_upload_failures_*.log` | `formats.logs` |
@@ -16,6 +17,6 @@
 
 Every JSONL file goes through `formats.jsonl`: records are read one at a time as their model (a
 line that is not one is an InputFileError naming the file and line) and written whole, 0600, to a
-temporary name that replaces the file only when complete. Still outside this package: the
-resolution files (`shop/resolve.py`).
+temporary name that replaces the file only when complete. The caches (`output/cache/*.sqlite`)
+belong to the modules they speed up: `images/cache.py`, `report/thumbnails.py`.
 """

@@ -7,7 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from bulkimg.formats.jsonl import read_models, write_models
 from bulkimg.formats.lines import Line, LinePart
@@ -75,6 +82,16 @@ class FailureRecord(BaseModel):
     variables: FailureVariables | None = None
     errors: list[LineError] = []
     retryable: bool
+
+    @field_validator("variables", mode="wrap")
+    @classmethod
+    def _known_shape(cls, value: object, handler: ValidatorFunctionWrapHandler) -> object:
+        """Variables of a shape this version does not write (an older bulkimg's file) are read
+        as none: they only describe the failure, and retry must still read the file."""
+        try:
+            return handler(value)
+        except ValidationError:
+            return None
 
     @property
     def s3_key(self) -> str | None:

@@ -34,10 +34,10 @@ from bulkimg.config import Settings
 from bulkimg.formats.failures import FailureRecord, read_failures
 from bulkimg.formats.manifest import ManifestRecord, read_manifest
 from bulkimg.formats.plan import PLAN_FILE, PlanRecord, read_plan
+from bulkimg.formats.resolution import ResolvedGroup, read_resolution
 from bulkimg.outputs import OutputSet
 from bulkimg.report.thumbnails import CACHE_FILE, DATA_URI_PREFIX, ThumbnailCache, Thumbnailer
 from bulkimg.s3.presign import LinkLifetime, link_lifetime, presigner
-from bulkimg.shop.resolve import ResolvedGroup, read_resolution
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

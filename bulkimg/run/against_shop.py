@@ -7,17 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bulkimg.config import Settings
+from bulkimg.formats.resolution import CHECK_DIR, CHECK_RUN_ID, ResolvedGroup, read_resolution
 from bulkimg.progress import Reporter
 from bulkimg.run.ledger import productset_files_of_build
 from bulkimg.run.nightly import export_shop
-from bulkimg.shop.resolve import (
-    CHECK_DIR,
-    CHECK_RUN_ID,
-    ResolvedGroup,
-    ResolveRules,
-    read_resolution,
-    resolve_run,
-)
+from bulkimg.shop.resolve import ResolveRules, resolve_run
 from bulkimg.shopify.client import ShopifyClient
 
 CHECK_RUN_FILE = "check.json"

@@ -14,6 +14,7 @@ from pathlib import Path
 from bulkimg.config import Settings
 from bulkimg.formats.manifest import MANIFEST_FILE, manifest_counts, read_manifest
 from bulkimg.formats.nightly_report import SHOP_COUNTS, NightlyReport, write_nightly_report
+from bulkimg.formats.resolution import read_resolution
 from bulkimg.formats.run import Phase, RunState, RunStore, Step, now_iso
 from bulkimg.formats.state import StateStore
 from bulkimg.progress import NullReporter, Reporter
@@ -22,7 +23,6 @@ from bulkimg.run.ledger import productset_files_of_build
 from bulkimg.run.lock import writer_lock
 from bulkimg.run.rotation import archive_run, prune_logs
 from bulkimg.run.submit import EXPORT_DOCUMENT, Submission, SubmitOutcome
-from bulkimg.shop.resolve import read_resolution
 from bulkimg.shop.state import states_of_export
 from bulkimg.shopify.bulkjob import BulkRunner, PollPolicy, new_record
 from bulkimg.shopify.client import BulkOperationFailedError, ShopifyClient

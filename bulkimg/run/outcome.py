@@ -21,6 +21,7 @@ from bulkimg.formats.manifest import (
     ManifestVariant,
 )
 from bulkimg.formats.plan import PlanRecord, PlanVariant
+from bulkimg.formats.resolution import ResolvedGroup
 from bulkimg.formats.run import OperationRecord
 from bulkimg.formats.state import ProductState, StateStore
 from bulkimg.redact import redact_url
@@ -28,9 +29,6 @@ from bulkimg.run.phase2 import (
     VARIANT_DETACH_DOCUMENT,
     Phase2Line,
     media_by_key,
-)
-from bulkimg.shop.resolve import (
-    ResolvedGroup,
 )
 from bulkimg.shop.state import product_state
 from bulkimg.shopify.results import (

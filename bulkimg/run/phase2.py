@@ -18,12 +18,10 @@ from bulkimg.formats.lines import (
     read_lines,
 )
 from bulkimg.formats.plan import PlanRecord
+from bulkimg.formats.resolution import ResolvedGroup
 from bulkimg.formats.run import OperationRecord, Phase, RunState
 from bulkimg.plan.names import filename_of_url, shopify_filename
 from bulkimg.shop.adoption import base_name, s3_filename
-from bulkimg.shop.resolve import (
-    ResolvedGroup,
-)
 from bulkimg.shop.variantimages import Choice, choose
 from bulkimg.shopify.results import (
     ExportedMedia,

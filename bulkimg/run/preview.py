@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from bulkimg.config import Settings
 from bulkimg.formats.plan import PLAN_FILE
+from bulkimg.formats.resolution import CHECK_RESOLUTION
 from bulkimg.outputs import output_set
 from bulkimg.report.preview import (
     FAILURES_FILE,
@@ -18,7 +19,6 @@ from bulkimg.report.preview import (
 )
 from bulkimg.run.ledger import signing_settings
 from bulkimg.s3.client import make_s3_client
-from bulkimg.shop.resolve import CHECK_RESOLUTION
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

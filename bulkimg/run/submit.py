@@ -49,6 +49,7 @@ from bulkimg.formats.manifest import (
     write_manifest,
 )
 from bulkimg.formats.plan import PlanRecord, read_plan
+from bulkimg.formats.resolution import ResolvedGroup, read_resolution
 from bulkimg.formats.run import OperationRecord, Phase, RunState, RunStore, Step, now_iso
 from bulkimg.formats.state import StateStore
 from bulkimg.progress import NullReporter, Reporter
@@ -83,10 +84,8 @@ from bulkimg.shop.resolve import (
     CREATE,
     DELETE,
     Relinker,
-    ResolvedGroup,
     ResolveRules,
     hold_back,
-    read_resolution,
     resolve_run,
 )
 from bulkimg.shopify.bulkjob import BulkRunner, PollPolicy, new_record, sha256_of

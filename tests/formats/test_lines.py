@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from bulkimg.errors import InputFileError
@@ -16,6 +17,7 @@ from bulkimg.formats.failures import (
     MediaFailure,
     VariantImageMissing,
     failure_of,
+    read_failures,
 )
 from bulkimg.formats.jsonl import dump_model
 from bulkimg.formats.lines import (
@@ -233,3 +235,15 @@ def test_a_failure_about_an_image_keeps_bulkimgs_names() -> None:
         dump_model(record)
     )
     assert record.s3_key == "a/1.jpg"
+
+
+@pytest.mark.parametrize("variables", [{}, {"input": {"handle": "x"}}, {"mediaId": 3}])
+def test_failures_an_older_bulkimg_wrote_are_still_read(tmp_path: Path, variables: Any) -> None:
+    # Retry must read a failures.jsonl left by another version: unknown variables read as none.
+    path = tmp_path / "failures.jsonl"
+    path.write_bytes(
+        orjson.dumps({"phase": "product_set", "group_id": "G", "variables": variables,
+                      "errors": [], "retryable": True}) + b"\n"
+    )  # fmt: skip
+    (record,) = read_failures(path)
+    assert (record.group_id, record.variables, record.retryable) == ("G", None, True)

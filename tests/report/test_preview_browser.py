@@ -282,7 +282,7 @@ def test_twenty_thousand_groups_open_page_through_and_filter(
 def test_cards_say_what_the_next_submit_would_do_after_plan_against_shop(
     browser: Any, make_settings: Any
 ) -> None:
-    from bulkimg.shop.resolve import CHECK_RESOLUTION, ResolvedGroup
+    from bulkimg.formats.resolution import CHECK_RESOLUTION, ResolvedGroup
     from tests.report.test_preview import plan_line
 
     settings = make_settings(aws_s3_bucket="")

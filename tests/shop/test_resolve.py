@@ -19,15 +19,14 @@ from bulkimg.formats.lines import (
     dump_line,
 )
 from bulkimg.formats.plan import PlanMedia, PlanRecord, PlanVariant
+from bulkimg.formats.resolution import LineRef, read_resolution
 from bulkimg.plan.names import shopify_filename
 from bulkimg.shop.index import ShopIndex
 from bulkimg.shop.resolve import (
     APPEND,
     CREATE,
     DELETE,
-    LineRef,
     ResolveRules,
-    read_resolution,
     resolve_line,
     resolve_run,
 )
