@@ -245,30 +245,17 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
         ]
     }
     (root / "s3.json").write_bytes(orjson.dumps(identity))
-    names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port"]
-    names += ["filer.port.grpc", "s3.port", "s3.port.grpc"]
-    ports = {name: free_port() for name in names}
-    command = [weed, "server", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
-    command += ["-filer", "-s3", f"-s3.config={root / 's3.json'}", "-volume.max=4"]
-    command += ["-s3.port.iceberg=0", "-s3.port.lance=0"]  # 0: not served
-    command += [f"-{name}={port}" for name, port in ports.items()]
-    log = (root / "weed.log").open("wb")
-    server = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    # A free port may be taken by another test process before weed binds it: start again on
+    # other ports when that is why it stopped.
+    for _ in range(3):
+        started = _start_weed(weed, root)
+        if started is not None:
+            break
+    else:
+        tail = (root / "weed.log").read_text(errors="replace")[-2000:]
+        pytest.fail(f"SeaweedFS did not start (its ports were taken three times): {tail}")
+    server, endpoint = started
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                import httpx
-
-                if httpx.get(endpoint, timeout=1).status_code in (200, 403):
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                tail = (root / "weed.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"SeaweedFS did not start: {tail}")
-            time.sleep(0.2)
         yield SeaweedS3(endpoint)
     finally:
         server.terminate()
@@ -277,7 +264,40 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(10)
-        log.close()
+
+
+def _start_weed(weed: str, root: Path) -> tuple[subprocess.Popen[bytes], str] | None:
+    """weed serving S3 on fresh ports of 127.0.0.1 and that endpoint; None when one of its ports
+    was taken meanwhile (it stops at once: `bind: address already in use`)."""
+    import httpx
+
+    names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port"]
+    names += ["filer.port.grpc", "s3.port", "s3.port.grpc"]
+    ports = {name: free_port() for name in names}
+    command = [weed, "server", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
+    command += ["-filer", "-s3", f"-s3.config={root / 's3.json'}", "-volume.max=4"]
+    command += ["-s3.port.iceberg=0", "-s3.port.lance=0"]  # 0: not served
+    command += [f"-{name}={port}" for name, port in ports.items()]
+    with (root / "weed.log").open("wb") as log:
+        server = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(endpoint, timeout=1).status_code in (200, 403):
+                return server, endpoint
+        except httpx.HTTPError:
+            pass
+        log_text = (root / "weed.log").read_text(errors="replace")
+        if "address already in use" in log_text:
+            server.kill()
+            server.wait(10)
+            return None
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            server.wait(10)
+            pytest.fail(f"SeaweedFS did not start: {log_text[-2000:]}")
+        time.sleep(0.2)
 
 
 @pytest.fixture
