@@ -27,8 +27,7 @@ The scenario "existing-catalog" (all shares are :class:`SeedOptions`, drawn with
 
 Accepted S3 image, as bulkimg's build decides by name and header: the name follows
 ``<Image_SKU>-<N>a-<digits>.<ext>`` with an accepted extension, the newest object of each
-variation wins, the header is a real image of the format its extension says, at least
-``min_width`` by ``min_height``.
+variation wins, and the build's image rules (images/rules.py) accept its size and header.
 
 Rows are written straight into the store in one transaction (no GraphQL, no media download):
 20,000 products take seconds. The same seed gives the same shop.
@@ -47,10 +46,10 @@ from typing import TYPE_CHECKING
 from bulkimg.images.header import (
     InvalidImage,
     NeedBytes,
-    format_for_extension,
     read_image_header_from_bytes,
 )
-from bulkimg.models import CatalogGroup, ImageSkuState
+from bulkimg.images.rules import ImageRules
+from bulkimg.models import CatalogGroup, ImageProbe, ImageSkuState
 from bulkimg.plan.groups import PlanRules
 from bulkimg.s3.keys import ParsedName, parse_image_name
 from bulkimg.sandbox.store import (
@@ -200,12 +199,15 @@ def seed_from_settings(
     base = options or SeedOptions()
     options = replace(
         base,
-        min_width=settings.min_width,
-        min_height=settings.min_height,
+        image_rules=ImageRules.from_settings(settings),
         handle_template=settings.handle_template,
         alt_template=settings.alt_template,
     )
     return seed_existing_catalog(shop, groups, images, seed=seed, options=options)
+
+
+# The settings' defaults (BULKIMG_MIN_WIDTH, ...): seed_from_settings uses the settings'.
+DEFAULT_RULES = ImageRules(200, 200, 20 * 1024 * 1024, 20.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +228,7 @@ class SeedOptions:
     draft: float = 0.10
     compare_at_price: float = 0.25
     foreign_products: int = 3
-    min_width: int = 200
-    min_height: int = 200
+    image_rules: ImageRules = DEFAULT_RULES
     handle_template: str = "{group_id}"
     alt_template: str = "{image_sku} - Image {variation}"
 
@@ -290,17 +291,17 @@ def accepted_images(
                 newest[slot] = image
     found: dict[str, list[tuple[int, S3Image]]] = {}
     for (sku, variation), image in sorted(newest.items()):
-        promised = format_for_extension(image.filename.rsplit(".", 1)[-1])
-        if (
-            image.format is None
-            or promised is None
-            or promised.value != image.format
-            or image.width < options.min_width
-            or image.height < options.min_height
-        ):
-            continue
-        found.setdefault(sku, []).append((variation, image))
+        if _accepted(image, options.image_rules):
+            found.setdefault(sku, []).append((variation, image))
     return found
+
+
+def _accepted(image: S3Image, rules: ImageRules) -> bool:
+    """The build's image rules (images/rules.py) on what the seeder read of the header."""
+    if image.format is None or rules.by_size(image.size) is not None:
+        return False
+    probe = ImageProbe(image.format, image.width, image.height, None)
+    return rules.judge(probe, image.filename.rsplit(".", 1)[-1]).rejection is None
 
 
 @dataclass(slots=True)
