@@ -21,6 +21,7 @@ from rich.text import Text
 from bulkimg.config import Settings, load_settings
 from bulkimg.errors import BulkimgError, InputFileError, UserError, scrub
 from bulkimg.formats.build_report import BuildReport
+from bulkimg.formats.nightly_report import NightlyReport
 from bulkimg.formats.plan import PLAN_FILE
 from bulkimg.progress import JsonReporter, PlainReporter, Reporter, RichReporter, json_event
 from bulkimg.run.build import run_build
@@ -89,12 +90,14 @@ class _Outcome:
     counts: dict[str, int] | None = None
     finished: bool | None = None
     build: dict[str, int] | None = None
-    report: dict[str, object] | None = None  # report.json's NightlyReport, as written
+    report: NightlyReport | None = None  # as report.json holds it
     files: list[str] = field(default_factory=list)
 
     def fields(self) -> dict[str, object]:
         """The event's fields: those the command filled, each file named once."""
         given = {k: v for k, v in asdict(self).items() if v not in (None, [])}
+        if self.report is not None:
+            given["report"] = self.report.model_dump(mode="json")
         if self.files:
             given["files"] = list(dict.fromkeys(self.files))
         return given
@@ -422,7 +425,7 @@ def run_command(
         print_submit_summary(result.submit)
         _print_canary(result.submit, "the rest is not sent")
         _refresh_preview(settings, result.submit)
-    _outcome.report = result.report.model_dump(mode="json")
+    _outcome.report = result.report
     _wrote(settings.output_dir / "report.json")
     sys.exit(result.exit_code)
 
