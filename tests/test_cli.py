@@ -9,8 +9,8 @@ import pytest
 
 from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import SampleData
-from tests.conftest import CANARY_SECRET, secrets_in
 from tests.helpers.cli import bulkimg, env_for
+from tests.helpers.env import CANARY_SECRET, secrets_in
 from tests.helpers.preview import page_cards
 
 

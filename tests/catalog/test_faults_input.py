@@ -30,8 +30,8 @@ from bulkimg.s3.keys import (
     parse_image_name,
 )
 from bulkimg.s3.presign import PROBE_KEYS
-from tests.conftest import BUCKET
 from tests.helpers.catalog import mysql_table
+from tests.helpers.env import BUCKET
 
 # Pieces an attacker (or a broken export) puts in a value; joined in any order by `hostile`.
 NASTY_PIECES = [

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from bulkimg.demo.run import LocalS3
-from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN
+from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN
 
 
 def bulkimg(

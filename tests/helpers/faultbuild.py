@@ -13,13 +13,7 @@ from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import SampleData
 from bulkimg.run.build import run_build
 from bulkimg.sandbox import SandboxShop
-from tests.conftest import (
-    CANARY_KEY_ID,
-    CANARY_SECRET,
-    CANARY_TOKEN,
-    SHOP_TOKEN,
-    secrets_in,
-)
+from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN, secrets_in
 from tests.helpers.files import read_jsonl
 
 # A few groups of the sample catalog (12 images): with images, without, several variants.

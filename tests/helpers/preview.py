@@ -20,7 +20,7 @@ from bulkimg.report.preview import (
 )
 from bulkimg.run.preview import render_preview
 from bulkimg.s3.client import make_s3_client
-from tests.conftest import CANARY_KEY_ID, CANARY_TOKEN
+from tests.helpers.env import CANARY_KEY_ID, CANARY_TOKEN
 
 HOSTILE = [
     "<script>alert(1)</script>",

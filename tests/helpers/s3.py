@@ -1,4 +1,5 @@
-"""Shared by several test modules: moved here from tests/s3/test_s3_faults.py."""
+"""Shared by several test modules: what a build did with each catalog row (accounting), and
+where the in-process moto S3's presigned GETs go."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bulkimg.config import Settings
 from bulkimg.demo.samples import SampleData
@@ -83,3 +85,29 @@ def account(settings: Settings, report: BuildReport, sample: SampleData) -> Acco
     assert len(rows) == len(sample.rows)
     assert set(logged) == {row for row, outcome in rows.items() if outcome.startswith("missing")}
     return Accounting(rows, media)
+
+
+class S3Gets:
+    """Where the `s3` fixture's presigned GETs (and listing pages) go: `transport`, moto's S3
+    app in this process unless a test puts another there (tests/s3/test_s3get.py's Recorder)."""
+
+    def __init__(self) -> None:
+        self.transport: Any = None
+
+    def __call__(self, request: Any) -> Any:
+        return self.transport.handle_request(request)
+
+
+def moto_s3_transport() -> Any:
+    """An httpx transport to moto's S3 app in this process (what mock_aws serves to boto3)."""
+    import httpx
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    app = create_backend_app("s3")
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        # httpx hands WSGI the path as text; WSGI wants it as latin-1 decoded UTF-8 bytes.
+        environ["PATH_INFO"] = environ["PATH_INFO"].encode("utf-8").decode("latin-1")
+        return app(environ, start_response)
+
+    return httpx.WSGITransport(app=wsgi)

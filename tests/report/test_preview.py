@@ -36,7 +36,7 @@ from bulkimg.report.thumbnails import ThumbnailCache, Thumbnailer, make_thumbnai
 from bulkimg.run.build import run_build
 from bulkimg.run.preview import render_preview
 from bulkimg.s3.client import RequestCounter
-from tests.conftest import BUCKET, CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN
+from tests.helpers.env import BUCKET, CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN
 from tests.helpers.preview import (
     HOSTILE,
     hostile_page,

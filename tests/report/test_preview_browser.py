@@ -20,7 +20,7 @@ from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import SampleData
 from bulkimg.run.build import run_build
 from bulkimg.run.preview import render_preview
-from tests.conftest import skip_or_fail
+from tests.helpers.env import skip_or_fail
 from tests.helpers.preview import hostile_page, page_cards, render_synthetic, write_jsonl
 
 pytestmark = pytest.mark.slow  # every test drives Chromium

@@ -14,7 +14,7 @@ from bulkimg.errors import ConfigError
 from bulkimg.plan.names import shopify_filename
 from bulkimg.run.build import run_build
 from bulkimg.shopify.documents import load_document, validate_operation
-from tests.conftest import BUCKET, secrets_in
+from tests.helpers.env import BUCKET, secrets_in
 
 LOG_LINE = re.compile(
     r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] Product Group: (?P<group>[^|]*)"

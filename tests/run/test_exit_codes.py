@@ -33,7 +33,7 @@ from bulkimg.formats.failures import FailureRecord, LineError, failure_of, read_
 from bulkimg.formats.jsonl import dump_model
 from bulkimg.formats.manifest import ManifestRecord, read_manifest
 from bulkimg.sandbox import FaultRule, SandboxShop
-from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN
+from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN
 from tests.helpers.faultbuild import GROUPS, settings_over_build
 
 SETTINGS_FIELDS = ("catalog", "aws_s3_bucket", "aws_endpoint_url_s3", "aws_region", "output_dir",

@@ -26,7 +26,7 @@ from bulkimg.demo.run import LocalS3
 from bulkimg.formats.run import Phase, RunStore, Step
 from bulkimg.sandbox import FaultRule, SandboxShop
 from bulkimg.sandbox.faults import Route
-from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN
+from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN
 from tests.helpers.faultbuild import (
     GROUPS,
     all_done,

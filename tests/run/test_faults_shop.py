@@ -24,13 +24,7 @@ from bulkimg.formats.run import Phase, RunStore
 from bulkimg.run.preview import render_preview
 from bulkimg.sandbox import FaultRule, SandboxShop
 from bulkimg.shopify.results import read_export
-from tests.conftest import (
-    BUCKET,
-    CANARY_KEY_ID,
-    CANARY_TOKEN,
-    secrets_in,
-    wait_for,
-)
+from tests.helpers.env import BUCKET, CANARY_KEY_ID, CANARY_TOKEN, secrets_in
 from tests.helpers.faultbuild import (
     all_done,
     assert_accounted,
@@ -38,6 +32,7 @@ from tests.helpers.faultbuild import (
     settings_over_build,
 )
 from tests.helpers.files import read_jsonl
+from tests.helpers.sandbox import wait_for
 from tests.helpers.shop import graphql, mutation_operations, retry, submit
 
 

@@ -27,7 +27,7 @@ from bulkimg.run.submit import Submission, SubmitOutcome
 from bulkimg.s3.client import make_s3_client
 from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop
 from bulkimg.shopify.client import client_from_settings
-from tests.conftest import SHOP_TOKEN
+from tests.helpers.env import SHOP_TOKEN
 from tests.helpers.faultbuild import assert_no_secrets
 from tests.helpers.files import read_jsonl
 

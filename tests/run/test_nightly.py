@@ -20,10 +20,9 @@ from bulkimg.run.lock import RunLockedError
 from bulkimg.run.nightly import NightlyRun, run_nightly
 from bulkimg.sandbox import SandboxShop
 from bulkimg.shopify.client import client_from_settings
-from tests.conftest import reorders_done, sent_lines
 from tests.helpers.faultbuild import assert_no_secrets
 from tests.helpers.files import read_jsonl
-from tests.helpers.shop import PRODUCT, graphql, mutation_operations
+from tests.helpers.shop import PRODUCT, graphql, mutation_operations, reorders_done, sent_lines
 
 KEY_2A = "sorted-media/11/02/19/1102192-2a-201.png"
 # The tests read products back often; cost-based throttling is tested in test_submit.py.
@@ -269,7 +268,7 @@ def test_run_command_twice_second_night_sends_nothing(
     import subprocess
     import sys
 
-    from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, SHOP_TOKEN
+    from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET, SHOP_TOKEN
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BULKIMG_"))}
     env.update(

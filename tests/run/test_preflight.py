@@ -54,7 +54,7 @@ def test_check_command_prints_one_line_per_check_and_exits_2_on_a_failure(
     from click.testing import CliRunner
 
     from bulkimg.cli import cli
-    from tests.conftest import SHOP_TOKEN
+    from tests.helpers.env import SHOP_TOKEN
 
     env = {
         "SHOPIFY_SHOP": "http://127.0.0.1:9",  # discard: nothing listens there

@@ -21,7 +21,7 @@ from bulkimg.demo.samples import SampleData
 from bulkimg.formats.run import Phase, RunStore, Step
 from bulkimg.run.build import run_build
 from bulkimg.sandbox import FaultRule, SandboxConfig, SandboxShop, serve
-from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN, secrets_in
+from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN, secrets_in
 from tests.helpers.files import read_jsonl
 from tests.helpers.shop import PRODUCT, graphql, mutation_operations, retry, submit
 

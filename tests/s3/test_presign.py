@@ -19,7 +19,7 @@ from bulkimg.config import load_settings
 from bulkimg.demo.run import LocalS3
 from bulkimg.s3.client import make_s3_client
 from bulkimg.s3.presign import FastPresigner, botocore_presigner, presigner
-from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN
+from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN
 
 ENDPOINTS = (None, "http://127.0.0.1:9000", "https://minio.example.com:9443", "http://[::1]:9000")
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "us-gov-west-1")

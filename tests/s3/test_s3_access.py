@@ -27,7 +27,7 @@ from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import SampleData
 from bulkimg.errors import ConfigError
 from bulkimg.run.build import run_build
-from tests.conftest import secrets_in
+from tests.helpers.env import secrets_in
 from tests.helpers.s3 import account
 from tests.helpers.s3faults import FaultProxy, Refusal, Request, fault_proxy
 
@@ -275,7 +275,7 @@ def test_the_cli_build_follows_the_bucket_region_moto_s_server_names(
     from bulkimg.cli import cli
     from bulkimg.run.ledger import signing_settings
     from bulkimg.run.preflight import run_checks
-    from tests.conftest import CANARY_KEY_ID, CANARY_SECRET
+    from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET
     from tests.report.test_preview import page_cards
 
     bucket = eu_bucket if bucket_region == BUCKET_REGION else us_bucket

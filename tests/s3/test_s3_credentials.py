@@ -26,7 +26,7 @@ from bulkimg.run.submit import Submission
 from bulkimg.s3.client import make_s3_client
 from bulkimg.s3.presign import SIGV4_MAX_SECONDS, link_lifetime, presigner
 from bulkimg.shopify.client import client_from_settings
-from tests.conftest import BUCKET, CANARY_SECRET, CANARY_TOKEN
+from tests.helpers.env import BUCKET, CANARY_SECRET, CANARY_TOKEN
 
 FIRST_KEY = "ASIAFIRSTSESSION0001"
 FRESH_KEY = "ASIAFRESHSESSION0002"

@@ -23,7 +23,7 @@ from bulkimg.formats.build_report import BuildReport
 from bulkimg.run.build import run_build
 from bulkimg.s3.index import BODY_READ_ATTEMPTS
 from bulkimg.s3.keys import folder_for
-from tests.conftest import CANARY_KEY_ID, CANARY_SECRET, secrets_in
+from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET, secrets_in
 from tests.helpers.s3 import Accounting, account
 from tests.helpers.s3faults import Fault, FaultProxy, fault_proxy
 

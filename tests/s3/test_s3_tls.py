@@ -21,7 +21,7 @@ from bulkimg.demo.samples import SampleData
 from bulkimg.errors import ConfigError
 from bulkimg.run.build import run_build
 from bulkimg.s3.client import _ssl_context
-from tests.conftest import secrets_in
+from tests.helpers.env import secrets_in
 from tests.helpers.s3 import account
 from tests.helpers.s3faults import FaultProxy, fault_proxy
 from tests.helpers.tls import PrivateCa, connect_proxy, private_ca

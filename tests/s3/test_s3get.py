@@ -28,15 +28,8 @@ from bulkimg.s3.http1 import BodyCutShortError
 from bulkimg.s3.index import S3ImageIndex
 from bulkimg.s3.keys import folder_for
 from bulkimg.s3.options import S3Options
-from tests.conftest import (
-    BUCKET,
-    CANARY_KEY_ID,
-    CANARY_SECRET,
-    CANARY_TOKEN,
-    S3Gets,
-    moto_s3_transport,
-    secrets_in,
-)
+from tests.helpers.env import BUCKET, CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, secrets_in
+from tests.helpers.s3 import S3Gets, moto_s3_transport
 
 SKU = "827749"
 

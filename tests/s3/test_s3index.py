@@ -22,7 +22,7 @@ from bulkimg.s3.index import S3ImageIndex
 from bulkimg.s3.keys import folder_for
 from bulkimg.s3.listing import BucketLister
 from bulkimg.s3.options import S3Options
-from tests.conftest import BUCKET
+from tests.helpers.env import BUCKET
 
 
 def put(s3: Any, sku: str, name: str, body: bytes) -> str:

@@ -23,8 +23,9 @@ from bulkimg.run.build import run_build
 from bulkimg.run.ledger import productset_files_of_build
 from bulkimg.run.submit import Submission
 from bulkimg.shopify.client import client_from_settings
-from tests.conftest import SHOP_TOKEN, SeaweedS3
+from tests.helpers.env import SHOP_TOKEN
 from tests.helpers.s3 import account
+from tests.helpers.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ import pytest
 
 from bulkimg.sandbox import SandboxConfig, SandboxShop
 from bulkimg.shopify.documents import ADMIN_API_VERSION, document_names, load_document
-from tests.conftest import SANDBOX_TOKEN, SandboxSession, wait_for
 from tests.helpers.graphql import SAMPLE_PRODUCT_SET_VARIABLES
+from tests.helpers.sandbox import SANDBOX_TOKEN, SandboxSession, wait_for
 
 GRAPHQL_DIR = Path(__file__).resolve().parents[2] / "graphql"
 SUBSET_SDL = GRAPHQL_DIR / f"schema.admin-{ADMIN_API_VERSION}.graphql"

@@ -7,8 +7,8 @@ from typing import Any
 
 from bulkimg.sandbox import FaultRule
 from bulkimg.shopify.documents import load_document
-from tests.conftest import SandboxSession, product_line, wait_for
 from tests.helpers.files import jsonl_bytes
+from tests.helpers.sandbox import SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")
 RUN_MUTATION = load_document("bulk_operation_run_mutation")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bulkimg.shopify.documents import load_document
-from tests.conftest import SandboxSession, product_line
+from tests.helpers.sandbox import SandboxSession, product_line
 
 RUN_QUERY = load_document("bulk_operation_run_query")
 EXPORT = load_document("export_products")

@@ -12,7 +12,7 @@ import pytest
 from bulkimg.sandbox import FaultRule
 from bulkimg.sandbox.faults import FaultRuleError
 from bulkimg.shopify.documents import load_document
-from tests.conftest import SANDBOX_TOKEN, SandboxSession, product_line, wait_for
+from tests.helpers.sandbox import SANDBOX_TOKEN, SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")
 SHOP = load_document("shop")

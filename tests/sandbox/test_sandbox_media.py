@@ -12,7 +12,7 @@ import pytest
 
 from bulkimg.demo.samples import image_bytes
 from bulkimg.shopify.documents import load_document
-from tests.conftest import SandboxSession, product_line, wait_for
+from tests.helpers.sandbox import SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")
 MEDIA = """

@@ -8,7 +8,7 @@ from typing import Any
 
 from bulkimg.demo.samples import image_bytes
 from bulkimg.shopify.documents import load_document
-from tests.conftest import SandboxSession, product_line, wait_for
+from tests.helpers.sandbox import SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")
 APPEND = load_document("variant_append_media")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkimg.shopify.documents import load_document
-from tests.conftest import SandboxSession, product_line, wait_for
+from tests.helpers.sandbox import SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")
 READ = """query($h: String!) { productByIdentifier(identifier: {handle: $h}) {

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from bulkimg.shopify.documents import load_document
-from tests.conftest import SandboxSession
+from tests.helpers.sandbox import SandboxSession
 
 STAGED = {
     "resource": "BULK_MUTATION_VARIABLES",

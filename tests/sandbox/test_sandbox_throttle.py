@@ -8,7 +8,7 @@ from typing import Any
 
 from bulkimg.sandbox.throttle import LeakyBucket
 from bulkimg.shopify.documents import load_document
-from tests.conftest import SandboxSession, product_line
+from tests.helpers.sandbox import SandboxSession, product_line
 
 TWELVE_POINTS = "{ products(first: 10) { nodes { id } } }"  # 2 + 10 x 1
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bulkimg.shopify.documents import load_document
-from tests.conftest import SandboxSession, product_line, wait_for
+from tests.helpers.sandbox import SandboxSession, product_line, wait_for
 
 APPEND = load_document("variant_append_media")
 PRODUCT_SET = load_document("product_set")

@@ -38,22 +38,23 @@ from bulkimg.sandbox.snapshot import (
     snapshot,
 )
 from bulkimg.shopify.client import client_from_settings
-from tests.conftest import (
-    CANARY_KEY_ID,
-    CANARY_SECRET,
+from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET, SHOP_TOKEN
+from tests.helpers.files import read_jsonl
+from tests.helpers.preview import page_cards
+from tests.helpers.sandbox import wait_for
+from tests.helpers.shop import (
     SEED_NUMBER,
     SEED_OPTIONS,
-    SHOP_TOKEN,
     SeededShop,
+    graphql,
+    mutation_operations,
     reorders_done,
+    retry,
     sample_groups,
     sent_groups,
     sent_lines,
-    wait_for,
+    submit,
 )
-from tests.helpers.files import read_jsonl
-from tests.helpers.preview import page_cards
-from tests.helpers.shop import graphql, mutation_operations, retry, submit
 
 pytestmark = pytest.mark.slow
 # The tests read products back often; cost-based throttling is tested in test_submit.py.
