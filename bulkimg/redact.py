@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 
+# `=` or, in a URL quoted inside another (a query parameter's value), `%3D` ... `%26`.
 _SIGNED_QUERY = re.compile(
-    r"(?i)((?:x-amz-|x-goog-)?(?:signature|security-token|credential)=)[^&\s\"']+"
+    r"(?i)((?:x-amz-|x-goog-)?(?:signature|security-token|credential)(?:=|%3D))"
+    r"(?:(?!%26)[^&\s\"'])+"
 )
 
 
