@@ -279,7 +279,7 @@ def test_a_relink_is_ignored_for_a_variant_that_shows_an_image() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="wanted_pairs passes a shown copy the run deletes to choose() instead of None",
+    reason="wanted_pairs hands choose() a shown copy the run deletes, not None: relink lost",
 )
 def test_a_variant_still_showing_a_copy_the_run_deletes_counts_as_showing_nothing() -> None:
     shop = product(
