@@ -130,8 +130,7 @@ def group_outcome(
                     result.line + 1 if op else None, variables, result.errors, result.retryable)
         )  # fmt: skip
         return _manifest_entry(group, None, "failed", {}, {}), failures
-    payload_product = (result.payload or {}).get("product") or {}
-    product_id = product.id if product else str(payload_product.get("id") or "")
+    product_id = product.id if product else (result.product_id or "")
     media = media_by_key(group, product, resolved) if product else {}
     attached = _attached(group, product, phase2.get(product_id, []), failures)
     failures.extend(_media_failures(group, product, media, attached))

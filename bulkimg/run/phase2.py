@@ -55,9 +55,7 @@ def product_id_of(
     """The group's product id: resolved from the shop, or returned by the line that created it."""
     if resolved is not None and resolved.product_id:
         return resolved.product_id
-    payload = (phase1[1].payload or {}) if phase1 else {}
-    product = payload.get("product") or {}
-    return str(product["id"]) if product.get("id") else None
+    return phase1[1].product_id if phase1 else None
 
 
 def pick_products(

@@ -409,7 +409,7 @@ class Submission:
         self, state: RunState, groups: dict[str, PlanRecord]
     ) -> dict[str, tuple[OperationRecord | None, LineResult]]:
         results: dict[str, tuple[OperationRecord | None, LineResult]] = {
-            group_id: (None, LineResult(-1, {"product": None})) for group_id in state.phase1_skipped
+            group_id: (None, LineResult(-1, ran=True)) for group_id in state.phase1_skipped
         }
         by_line: dict[tuple[str, int], str] = {}
         for resolved in self._resolution(state).values():
@@ -418,12 +418,12 @@ class Submission:
             if resolved.lines:
                 continue
             if resolved.action == "unchanged":  # the shop already holds its images
-                payload = {"product": {"id": resolved.product_id}}
-                results[resolved.group_id] = (None, LineResult(-1, payload))
+                done = LineResult(-1, ran=True, product_id=resolved.product_id)
+                results[resolved.group_id] = (None, done)
             elif resolved.action in ("conflict", "not_created"):  # reported, never guessed
                 code = "IDENTITY_CONFLICT" if resolved.action == "conflict" else "NOT_CREATED"
                 error = LineError(code=code, message=resolved.detail)
-                results[resolved.group_id] = (None, LineResult(-1, None, [error]))
+                results[resolved.group_id] = (None, LineResult(-1, errors=[error]))
         # A group with several lines (new images, copies deleted) is done when all of them are;
         # the first that failed is its failure.
         for op, result in phase1_line_results(state):

@@ -42,12 +42,13 @@ class LineResult:
     """What one input line of a bulk mutation did."""
 
     line: int  # 0-based, as __lineNumber
-    payload: dict[str, Any] | None = None  # the mutation's payload (data.<field>)
+    ran: bool = False  # the mutation answered the line (data.<field> is not null)
+    product_id: str | None = None  # the product its payload names (the one productSet made)
     errors: list[LineError] = field(default_factory=list)  # top-level errors, userErrors
 
     @property
     def ok(self) -> bool:
-        return self.payload is not None and not self.errors
+        return self.ran and not self.errors
 
     @property
     def retryable(self) -> bool:
@@ -56,7 +57,7 @@ class LineResult:
 
 def not_run(line: int, status: str | None) -> LineResult:
     message = f"line not run by the bulk operation (status {status or 'unknown'})"
-    return LineResult(line, None, [LineError(code="NOT_RUN", message=message)])
+    return LineResult(line, errors=[LineError(code="NOT_RUN", message=message)])
 
 
 def read_line_results(op: OperationRecord, payload_field: str) -> dict[int, LineResult]:
@@ -73,7 +74,7 @@ def read_line_results(op: OperationRecord, payload_field: str) -> dict[int, Line
             results[line] = not_run(line, op.status)
     if op.rejected_errors:
         for line in range(op.input_lines):
-            results[line] = LineResult(line, None, list(op.rejected_errors))
+            results[line] = LineResult(line, errors=list(op.rejected_errors))
     return results
 
 
@@ -104,10 +105,14 @@ def _line_result(record: dict[str, Any], payload_field: str) -> LineResult | Non
         return None
     errors = [LineError.of(e) for e in record.get("errors") or []]
     payload = (record.get("data") or {}).get(payload_field)
-    if payload is not None:  # productReorderMedia reports in mediaUserErrors
-        found = payload.get("userErrors") or payload.get("mediaUserErrors") or []
-        errors.extend(LineError.of(e) for e in found)
-    return LineResult(number, payload, errors)
+    if payload is None:
+        return LineResult(number, errors=errors)
+    # productReorderMedia reports in mediaUserErrors
+    found = payload.get("userErrors") or payload.get("mediaUserErrors") or []
+    errors.extend(LineError.of(e) for e in found)
+    product = payload.get("product") or {}
+    product_id = str(product["id"]) if product.get("id") else None
+    return LineResult(number, ran=True, product_id=product_id, errors=errors)
 
 
 # -- product export (bulk query) ---------------------------------------------------------------

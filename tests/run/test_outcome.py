@@ -101,7 +101,7 @@ def exported(
 
 
 def created() -> tuple[None, LineResult]:
-    return None, LineResult(0, {"product": {"id": PRODUCT}})
+    return None, LineResult(0, ran=True, product_id=PRODUCT)
 
 
 def attach(*numbers: int, media: int = 1) -> VariantMediaLine:
@@ -119,11 +119,11 @@ def entry(
     return Phase2Line(document, variables, result, "phase2-run.jsonl", line)
 
 
-OK = LineResult(0, {"userErrors": []})
+OK = LineResult(0, ran=True)
 
 
 def failed(code: str) -> LineResult:
-    return LineResult(0, {"userErrors": []}, [LineError(code=code, message=f"{code} here")])
+    return LineResult(0, ran=True, errors=[LineError(code=code, message=f"{code} here")])
 
 
 def variants_of(record: ManifestRecord) -> dict[str, str | None]:
@@ -200,7 +200,7 @@ def product_set_op(tmp_path: Path) -> OperationRecord:
 
 def test_a_failed_productset_line_is_recorded_with_its_redacted_variables(tmp_path: Path) -> None:
     error = LineError(code="INVALID", field=["input"], message=f"could not fetch {SIGNED}")
-    result = LineResult(1, {"product": None}, [error])
+    result = LineResult(1, ran=True, errors=[error])
     record, failures = group_outcome(plan(), (product_set_op(tmp_path), result), {}, {})
     [failure] = failures
     assert (failure.phase, failure.file, failure.line) == ("product_set", "productset-1.jsonl", 2)
@@ -212,7 +212,7 @@ def test_a_failed_productset_line_is_recorded_with_its_redacted_variables(tmp_pa
 
 
 def test_a_productset_line_that_did_not_run_is_retryable(tmp_path: Path) -> None:
-    result = LineResult(0, None, [LineError(code="NOT_RUN", message="not run")])
+    result = LineResult(0, errors=[LineError(code="NOT_RUN", message="not run")])
     _, failures = group_outcome(plan(), (product_set_op(tmp_path), result), {}, {})
     assert [(f.line, f.retryable) for f in failures] == [(1, True)]
 

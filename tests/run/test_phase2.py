@@ -181,15 +181,15 @@ def test_gid_number_is_the_ids_numeric_tail_and_zero_when_there_is_none() -> Non
 
 
 def test_the_resolved_product_id_wins_over_the_one_the_line_returned() -> None:
-    result = LineResult(0, {"product": {"id": "gid://shopify/Product/77"}})
+    result = LineResult(0, ran=True, product_id="gid://shopify/Product/77")
     assert product_id_of(resolved(), (None, result)) == PRODUCT
 
 
 def test_a_created_products_id_is_the_one_its_productset_line_returned() -> None:
-    result = LineResult(0, {"product": {"id": "gid://shopify/Product/77"}})
+    result = LineResult(0, ran=True, product_id="gid://shopify/Product/77")
     created = resolved().model_copy(update={"product_id": None, "action": "create"})
     assert product_id_of(created, (None, result)) == "gid://shopify/Product/77"
-    assert product_id_of(None, (None, LineResult(0, {"product": None}))) is None
+    assert product_id_of(None, (None, LineResult(0, ran=True))) is None
     assert product_id_of(None, None) is None
 
 

@@ -53,7 +53,7 @@ def test_results_are_matched_to_input_lines_by_line_number_in_any_order(tmp_path
     results = read_line_results(operation(3, result_file=result), "productSet")
 
     assert sorted(results) == [0, 1, 2]
-    assert {n: r.payload["product"]["id"] for n, r in results.items() if r.payload} == {
+    assert {n: r.product_id for n, r in results.items()} == {
         0: PRODUCT.format("a"),
         1: PRODUCT.format("b"),
         2: PRODUCT.format("c"),
@@ -68,10 +68,10 @@ def test_an_input_line_with_no_result_did_not_run_and_is_retryable(tmp_path: Pat
 
     assert results[0].ok
     for line in (1, 2):
-        assert (results[line].ok, results[line].retryable, results[line].payload) == (
+        assert (results[line].ok, results[line].retryable, results[line].ran) == (
             False,
             True,
-            None,
+            False,
         )
         assert [e.model_dump() for e in results[line].errors] == [
             {
@@ -101,7 +101,7 @@ def test_user_errors_of_a_line_fail_it_with_code_field_and_message(tmp_path: Pat
 
     (line,) = read_line_results(operation(1, result_file=result), "productSet").values()
 
-    assert line.payload is not None
+    assert line.ran and line.product_id == PRODUCT.format("1")
     assert (line.ok, line.retryable) == (False, False)
     assert [e.model_dump() for e in line.errors] == [
         {"code": "INVALID", "field": ["input", "files", "0"], "message": "Image is too big"}
@@ -117,7 +117,7 @@ def test_top_level_errors_take_their_code_from_extensions(tmp_path: Path) -> Non
 
     (line,) = read_line_results(operation(1, result_file=result), "productSet").values()
 
-    assert line.payload is None
+    assert not line.ran and line.product_id is None
     assert [e.model_dump() for e in line.errors] == [
         {"code": "THROTTLED", "field": None, "message": "Throttled"}
     ]
@@ -160,7 +160,7 @@ def test_media_user_errors_of_a_reorder_fail_its_line(tmp_path: Path) -> None:
 def test_a_line_is_retryable_only_when_every_error_is(
     codes: list[str | None], retryable: bool
 ) -> None:
-    line = LineResult(0, None, [LineError(code=c, message="") for c in codes])
+    line = LineResult(0, errors=[LineError(code=c, message="") for c in codes])
 
     assert line.retryable is retryable
 
@@ -187,7 +187,7 @@ def test_partial_data_and_results_are_both_read_results_last(tmp_path: Path) -> 
         operation(3, "FAILED", partial_file=partial, result_file=result), "productSet"
     )
 
-    assert results[0].payload == {"product": {"id": PRODUCT.format("final")}, "userErrors": []}
+    assert (results[0].ran, results[0].product_id) == (True, PRODUCT.format("final"))
     assert results[1].ok
     assert results[2].errors[0].code == "NOT_RUN"
 
