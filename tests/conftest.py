@@ -33,6 +33,7 @@ from tests.helpers.env import (
     shared_dir,
     skip_or_fail,
 )
+from tests.helpers.fixtures import ImageUrl, MakeSandbox, MakeSettings
 from tests.helpers.s3 import S3Gets, moto_s3_transport
 from tests.helpers.sandbox import SANDBOX_TOKEN, SandboxSession
 from tests.helpers.seaweed import SeaweedS3, weed_binary
@@ -72,7 +73,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Any:
+def make_settings(tmp_path: Path) -> MakeSettings:
     """Settings for a run in tmp_path with canary credentials; keyword arguments override."""
 
     def make(**overrides: Any) -> Settings:
@@ -252,7 +253,7 @@ def mysql_url() -> str:
 
 
 @pytest.fixture
-def make_sandbox(tmp_path: Path) -> Iterator[Any]:
+def make_sandbox(tmp_path: Path) -> Iterator[MakeSandbox]:
     """Start sandbox shops served on loopback: make_sandbox(**SandboxConfig overrides)."""
     import contextlib
 
@@ -279,14 +280,14 @@ def make_sandbox(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def sandbox(make_sandbox: Any) -> SandboxSession:
+def sandbox(make_sandbox: MakeSandbox) -> SandboxSession:
     """A sandbox shop with fast timings, served on loopback."""
     session: SandboxSession = make_sandbox()
     return session
 
 
 @pytest.fixture
-def image_url(s3_server: LocalS3) -> Any:
+def image_url(s3_server: LocalS3) -> ImageUrl:
     """Put bytes in moto's S3 (a real image by default); a presigned GET URL for them."""
     import uuid
 
@@ -357,7 +358,7 @@ def bucket(s3_server: LocalS3, sample: SampleData, request: pytest.FixtureReques
 
 @pytest.fixture
 def settings(
-    make_settings: Any,
+    make_settings: MakeSettings,
     s3_server: LocalS3,
     bucket: str,
     shop_url: str,

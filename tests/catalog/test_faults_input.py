@@ -14,6 +14,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from mypy_boto3_s3 import S3Client
 
 from bulkimg.catalog import Catalog, ColumnMap, open_catalog, read_catalog
 from bulkimg.demo.samples import image_bytes
@@ -32,6 +33,7 @@ from bulkimg.s3.keys import (
 from bulkimg.s3.presign import PROBE_KEYS
 from tests.helpers.catalog import mysql_table
 from tests.helpers.env import BUCKET
+from tests.helpers.fixtures import MakeSettings
 
 # Pieces an attacker (or a broken export) puts in a value; joined in any order by `hostile`.
 NASTY_PIECES = [
@@ -305,7 +307,7 @@ BUILD_ROWS = [
 ]
 
 
-def capture_s3_paths(s3: Any) -> list[str]:
+def capture_s3_paths(s3: S3Client) -> list[str]:
     """Every Key and Prefix the build sends to S3 (listing, ranged GETs, presigned URLs)."""
     seen: list[str] = []
 
@@ -330,7 +332,7 @@ def capture_s3_paths(s3: Any) -> list[str]:
 )
 @pytest.mark.parametrize("base", ["sorted-media/", "shop/eu/media/"])
 def test_build_with_hostile_rows_accounts_for_every_row_and_keeps_good_groups_whole(
-    s3: Any, make_settings: Any, tmp_path: Path, base: str
+    s3: S3Client, make_settings: MakeSettings, tmp_path: Path, base: str
 ) -> None:
     for key, fmt in [
         (base + "11/02/19/1102192-1a-1.jpg", "jpg"),

@@ -15,6 +15,7 @@ from bulkimg.run.build import run_build
 from bulkimg.sandbox import SandboxShop
 from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN, secrets_in
 from tests.helpers.files import read_jsonl
+from tests.helpers.fixtures import MakeSettings
 
 # A few groups of the sample catalog (12 images): with images, without, several variants.
 GROUPS = ("LGD-101792", "GID-100288", "GID-101049", "LGD-101084", "LGD-101091", "GID-101098",
@@ -125,7 +126,7 @@ def all_done(manifest: dict[str, dict[str, Any]]) -> bool:
 
 
 def settings_over_build(
-    built: Path, tmp_path: Path, make_settings: Any, s3_server: LocalS3, shop_url: str
+    built: Path, tmp_path: Path, make_settings: MakeSettings, s3_server: LocalS3, shop_url: str
 ) -> Settings:
     """Settings over a copy of the fault matrix's build (`built`), for a test's sandbox shop."""
     copy_build(built, tmp_path)

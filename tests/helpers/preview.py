@@ -21,6 +21,7 @@ from bulkimg.report.preview import (
 from bulkimg.run.preview import render_preview
 from bulkimg.s3.client import make_s3_client
 from tests.helpers.env import CANARY_KEY_ID, CANARY_TOKEN
+from tests.helpers.fixtures import MakeSettings
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -123,7 +124,7 @@ def page_cards(html: str) -> list[dict[str, Any]]:
     return cards
 
 
-def hostile_page(make_settings: Any, tmp_path: Path) -> tuple[Any, str]:
+def hostile_page(make_settings: MakeSettings, tmp_path: Path) -> tuple[Any, str]:
     """A rendered page whose plan, manifest and failures hold only hostile values."""
     settings = make_settings()
     lines = [hostile_line(value, n) for n, value in enumerate(HOSTILE)]

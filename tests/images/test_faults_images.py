@@ -35,6 +35,7 @@ from bulkimg.models import ImageProbe, Rejection, SkuImages
 from bulkimg.s3.index import S3ImageIndex
 from bulkimg.s3.keys import folder_for
 from bulkimg.s3.options import S3Options
+from tests.helpers.fixtures import MakeSettings
 
 SKU = "827749"
 FOLDER = folder_for(SKU)
@@ -173,7 +174,7 @@ BOMBS = [
     outcome="rejected by the pixel limit from one ranged GET of the header; Pillow never runs",
 )
 def test_decompression_bombs_are_rejected_from_the_header_without_decoding(
-    make_settings: Any, no_pillow_decode: None
+    make_settings: MakeSettings, no_pillow_decode: None
 ) -> None:
     files = {f"{SKU}-{n}a-1.{ext}": data for n, (ext, data) in enumerate(BOMBS, 1)}
     images, client = index_files(make_settings(), files)
@@ -190,7 +191,7 @@ def test_decompression_bombs_are_rejected_from_the_header_without_decoding(
     fault="image exactly at and one row over the pixel limit (20 MP)",
     outcome="20,000,000 pixels accepted, 20,005,000 rejected (too many pixels)",
 )
-def test_pixel_limit_is_inclusive(make_settings: Any) -> None:
+def test_pixel_limit_is_inclusive(make_settings: MakeSettings) -> None:
     files = {f"{SKU}-1a-1.png": png(5000, 4000), f"{SKU}-2a-1.png": png(5000, 4001)}
     images, _ = index_files(make_settings(), files)
     assert verdicts(images) == {
@@ -225,7 +226,7 @@ def animated(fmt: str, size: tuple[int, int] = (300, 240)) -> bytes:
     " image, empty); an honest file with an upper-case extension is accepted",
 )
 def test_bytes_that_lie_about_their_format_are_rejected_with_the_reason(
-    make_settings: Any,
+    make_settings: MakeSettings,
 ) -> None:
     noise = bytes((i * 151 + 7) % 256 for i in range(4096))
     files = {
@@ -278,7 +279,7 @@ ODD_VALID = {
     " has no rule on frames, colour model or bit depth)",
 )
 def test_animated_gif_webp_cmyk_jpeg_and_16_bit_png_are_accepted_at_their_canvas_size(
-    make_settings: Any,
+    make_settings: MakeSettings,
 ) -> None:
     files = {f"{SKU}-{name}": make() for name, make in ODD_VALID.items()}
     for data in files.values():
@@ -311,7 +312,7 @@ def test_animated_gif_webp_cmyk_jpeg_and_16_bit_png_are_accepted_at_their_canvas
     ["jpeg-exif", "png", "gif", "webp-lossy", "webp-lossless", "webp-alpha"],
 )
 def test_file_cut_at_every_offset_is_the_full_size_or_a_clean_rejection(
-    kind: str, make_settings: Any
+    kind: str, make_settings: MakeSettings
 ) -> None:
     data = {
         "jpeg-exif": lambda: pillow_image("JPEG", exif=b"Exif\x00\x00" + bytes(300)),
@@ -385,7 +386,7 @@ PROBE_MAX = 1024  # the smallest the settings allow, so that the fuzz reaches th
     padding=st.integers(min_value=0, max_value=6000),
 )
 def test_arbitrary_bytes_never_raise_nor_read_outside_the_object_or_over_the_limit(
-    make_settings: Any, magic: bytes, body: bytes, padding: int
+    make_settings: MakeSettings, magic: bytes, body: bytes, padding: int
 ) -> None:
     data = magic + body + bytes(padding)
     try:
@@ -456,7 +457,7 @@ def walk_like_the_probe(data: bytes, first: int = 64 * 1024, more: int = 16 * 10
     outcome="rejected (too many segments, no marker, no SOF, no frame) after a bounded number"
     " of reads; the index reads at most probe_max_bytes",
 )
-def test_marker_walk_is_bounded_on_hostile_jpeg_and_gif_files(make_settings: Any) -> None:
+def test_marker_walk_is_bounded_on_hostile_jpeg_and_gif_files(make_settings: MakeSettings) -> None:
     CountingWindows.reads = 0
     reasons = {name: walk_like_the_probe(data) for name, data in HOSTILE_WALKS.items()}
     assert reasons == {
@@ -489,7 +490,9 @@ GIF_FRAME = b"\x2c" + struct.pack("<HHHHB", 0, 0, 300, 300, 0) + b"\x02\x02\x44\
     outcome="rejected as corrupt (over 4096 extensions) after one 64 KiB GET and a walk of each"
     " block once (was 253 GETs, 4 MB and ~3 min of CPU)",
 )
-def test_a_gif_of_millions_of_empty_extensions_is_decided_in_one_get(make_settings: Any) -> None:
+def test_a_gif_of_millions_of_empty_extensions_is_decided_in_one_get(
+    make_settings: MakeSettings,
+) -> None:
     data = GIF_SCREEN + b"\x21\xfe\x00" * (6 * 1024 * 1024) + GIF_FRAME
     images, client = index_files(make_settings(), {f"{SKU}-1a-1.gif": data})
     assert verdicts(images) == {
@@ -508,7 +511,9 @@ def test_a_gif_of_millions_of_empty_extensions_is_decided_in_one_get(make_settin
     outcome="accepted at the size Pillow reports, in a few GETs (ranges double while the walk"
     " runs on); it was rejected as corrupt (a 4,096 sub-block cap)",
 )
-def test_a_gif_with_a_large_xmp_packet_is_accepted_in_a_few_gets(make_settings: Any) -> None:
+def test_a_gif_with_a_large_xmp_packet_is_accepted_in_a_few_gets(
+    make_settings: MakeSettings,
+) -> None:
     xmp = b"\x21\xff\x0bXMP DataXMP" + (b"\xff" + b"x" * 255) * 5_000 + b"\x00"
     data = GIF_SCREEN + xmp + GIF_FRAME
     with Image.open(io.BytesIO(data)) as im:
@@ -535,7 +540,7 @@ def test_a_gif_with_a_large_xmp_packet_is_accepted_in_a_few_gets(make_settings: 
     ids=["crc", "rgb-4-bit", "palette-16-bit"],
 )
 def test_a_png_with_a_broken_ihdr_is_rejected_as_corrupt(
-    make_settings: Any, ihdr: tuple[int, int], crc_delta: int, detail: str
+    make_settings: MakeSettings, ihdr: tuple[int, int], crc_delta: int, detail: str
 ) -> None:
     data = bytearray(png(400, 400, *ihdr))
     crc_at = 8 + 4 + 4 + 13

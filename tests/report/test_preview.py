@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mypy_boto3_s3 import S3Client
 from PIL import Image
 
 from bulkimg.cli import cli
@@ -37,6 +38,7 @@ from bulkimg.run.build import run_build
 from bulkimg.run.preview import render_preview
 from bulkimg.s3.client import RequestCounter
 from tests.helpers.env import BUCKET, CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN
+from tests.helpers.fixtures import MakeSettings
 from tests.helpers.preview import (
     HOSTILE,
     hostile_page,
@@ -74,7 +76,7 @@ def strings(value: Any, path: str = "") -> list[tuple[str, str]]:
 
 
 def test_hostile_values_inject_no_element_attribute_or_script(
-    make_settings: Any, tmp_path: Path
+    make_settings: MakeSettings, tmp_path: Path
 ) -> None:
     _, html = hostile_page(make_settings, tmp_path)
     page = parse_page(html)
@@ -91,7 +93,7 @@ def test_hostile_values_inject_no_element_attribute_or_script(
 
 
 def test_hostile_values_round_trip_exactly_through_the_embedded_json(
-    make_settings: Any, tmp_path: Path
+    make_settings: MakeSettings, tmp_path: Path
 ) -> None:
     _, html = hostile_page(make_settings, tmp_path)
     cards = page_cards(html)
@@ -112,7 +114,7 @@ def test_hostile_values_round_trip_exactly_through_the_embedded_json(
 
 
 def test_csp_is_strict_and_allows_exactly_the_inline_script_and_style(
-    make_settings: Any, tmp_path: Path
+    make_settings: MakeSettings, tmp_path: Path
 ) -> None:
     _, html = hostile_page(make_settings, tmp_path)
     page = parse_page(html)
@@ -135,7 +137,7 @@ def test_csp_is_strict_and_allows_exactly_the_inline_script_and_style(
 
 
 def test_secrets_appear_only_inside_presigned_image_urls(
-    make_settings: Any, tmp_path: Path
+    make_settings: MakeSettings, tmp_path: Path
 ) -> None:
     _, html = hostile_page(make_settings, tmp_path)
     cards = page_cards(html)
@@ -250,7 +252,7 @@ def outcome_inputs(out: Path) -> None:
 
 
 def test_cards_show_outcome_media_status_and_which_image_each_variant_got(
-    make_settings: Any,
+    make_settings: MakeSettings,
 ) -> None:
     settings = make_settings(aws_s3_bucket="")
     outcome_inputs(settings.output_dir)
@@ -282,7 +284,7 @@ def test_cards_show_outcome_media_status_and_which_image_each_variant_got(
     assert "no S3 settings" in html
 
 
-def test_summary_counts_and_filter_counts_are_in_the_page(make_settings: Any) -> None:
+def test_summary_counts_and_filter_counts_are_in_the_page(make_settings: MakeSettings) -> None:
     settings = make_settings(aws_s3_bucket="")
     outcome_inputs(settings.output_dir)
     html = render_preview(settings).path.read_text()
@@ -308,7 +310,7 @@ def test_a_failed_media_marks_the_card_failed() -> None:
     assert "failed" in card_filters(card)
 
 
-def test_manifest_older_than_the_plan_is_flagged(make_settings: Any) -> None:
+def test_manifest_older_than_the_plan_is_flagged(make_settings: MakeSettings) -> None:
     settings = make_settings(aws_s3_bucket="")
     outcome_inputs(settings.output_dir)
     plan = settings.output_dir / "plan.jsonl"
@@ -317,7 +319,7 @@ def test_manifest_older_than_the_plan_is_flagged(make_settings: Any) -> None:
     assert "outcomes are from an earlier run" in render_preview(settings).path.read_text()
 
 
-def test_plan_alone_renders_and_says_not_submitted(make_settings: Any) -> None:
+def test_plan_alone_renders_and_says_not_submitted(make_settings: MakeSettings) -> None:
     settings = make_settings(aws_s3_bucket="")
     write_jsonl(settings.output_dir / "plan.jsonl", [plan_line("G-1")])
     html = render_preview(settings).path.read_text()
@@ -325,7 +327,7 @@ def test_plan_alone_renders_and_says_not_submitted(make_settings: Any) -> None:
     assert page_cards(html)[0]["outcome"] is None
 
 
-def test_bad_input_lines_name_the_file_and_line(make_settings: Any) -> None:
+def test_bad_input_lines_name_the_file_and_line(make_settings: MakeSettings) -> None:
     settings = make_settings(aws_s3_bucket="")
     with pytest.raises(InputFileError, match="run `bulkimg build` first"):
         render_preview(settings)
@@ -340,7 +342,7 @@ def test_bad_input_lines_name_the_file_and_line(make_settings: Any) -> None:
 
 
 @pytest.fixture
-def built(s3: Any, make_settings: Any, tmp_path: Path, sample: SampleData) -> Any:
+def built(s3: S3Client, make_settings: MakeSettings, tmp_path: Path, sample: SampleData) -> Any:
     sample.upload(s3, BUCKET)
 
     def build(**overrides: Any) -> Any:
@@ -355,7 +357,9 @@ def media_keys(settings: Any) -> set[str]:
     return {m["s3_key"] for line in plans for m in orjson.loads(line)["media"]}
 
 
-def test_build_writes_the_preview_with_its_urls_and_no_extra_request(built: Any, s3: Any) -> None:
+def test_build_writes_the_preview_with_its_urls_and_no_extra_request(
+    built: Any, s3: S3Client
+) -> None:
     settings, report = built()
     assert report.preview_file == str(settings.output_dir / "preview.html")
     assert report.thumbnail_gets == 0
@@ -373,7 +377,7 @@ def test_build_writes_the_preview_with_its_urls_and_no_extra_request(built: Any,
 
 
 def test_without_credentials_images_are_placeholders_and_the_page_says_why(
-    make_settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
@@ -387,7 +391,7 @@ def test_without_credentials_images_are_placeholders_and_the_page_says_why(
 
 
 def test_thumbnails_cost_one_get_per_new_image_and_outlive_the_urls(
-    built: Any, make_settings: Any
+    built: Any, make_settings: MakeSettings
 ) -> None:
     settings, first = built(preview_thumbnails=True)
     keys = media_keys(settings)
@@ -403,7 +407,7 @@ def test_thumbnails_cost_one_get_per_new_image_and_outlive_the_urls(
 
 
 def test_changed_file_gets_no_thumbnail_under_its_old_etag(
-    s3: Any, make_settings: Any, tmp_path: Path
+    s3: S3Client, make_settings: MakeSettings, tmp_path: Path
 ) -> None:
     key = "sorted-media/82/00/20/820020-1a-1.jpg"
     s3.put_object(Bucket=BUCKET, Key=key, Body=image_bytes("jpg", 400, 400))
@@ -445,7 +449,7 @@ def test_preview_is_all_or_nothing_with_the_build(
 # --- scale -----------------------------------------------------------------------------------
 
 
-def test_twenty_thousand_groups_render_into_a_small_file(make_settings: Any) -> None:
+def test_twenty_thousand_groups_render_into_a_small_file(make_settings: MakeSettings) -> None:
     settings = make_settings(aws_session_token="")
     (settings.output_dir).mkdir(parents=True)
     result, seconds = render_synthetic(settings, 20_000)
@@ -458,7 +462,7 @@ def test_twenty_thousand_groups_render_into_a_small_file(make_settings: Any) -> 
 
 
 def test_preview_command_writes_and_opens_the_page(
-    make_settings: Any, monkeypatch: pytest.MonkeyPatch
+    make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_jsonl(Path("output/plan.jsonl"), [plan_line("G-1")])
     opened: list[str] = []

@@ -21,6 +21,7 @@ from bulkimg.demo.samples import SampleData
 from bulkimg.run.build import run_build
 from bulkimg.run.preview import render_preview
 from tests.helpers.env import skip_or_fail
+from tests.helpers.fixtures import MakeSettings
 from tests.helpers.preview import hostile_page, page_cards, render_synthetic, write_jsonl
 
 pytestmark = pytest.mark.slow  # every test drives Chromium
@@ -145,7 +146,7 @@ def demo_page(
     browser: Any,
     s3_server: LocalS3,
     sample: SampleData,
-    make_settings: Any,
+    make_settings: MakeSettings,
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[tuple[Page, str]]:
@@ -240,7 +241,7 @@ def test_page_requests_nothing_but_image_urls_from_the_s3_endpoint(
 
 
 def test_hostile_values_render_as_text_and_run_nothing(
-    browser: Any, make_settings: Any, tmp_path: Path
+    browser: Any, make_settings: MakeSettings, tmp_path: Path
 ) -> None:
     settings, _ = hostile_page(make_settings, tmp_path)
     view = Page(browser, settings.output_dir / "preview.html", None)
@@ -262,7 +263,7 @@ def test_hostile_values_render_as_text_and_run_nothing(
 
 
 def test_twenty_thousand_groups_open_page_through_and_filter(
-    browser: Any, make_settings: Any
+    browser: Any, make_settings: MakeSettings
 ) -> None:
     settings = make_settings()
     settings.output_dir.mkdir(parents=True)
@@ -280,7 +281,7 @@ def test_twenty_thousand_groups_open_page_through_and_filter(
 
 
 def test_cards_say_what_the_next_submit_would_do_after_plan_against_shop(
-    browser: Any, make_settings: Any
+    browser: Any, make_settings: MakeSettings
 ) -> None:
     from bulkimg.formats.resolution import CHECK_RESOLUTION, ResolvedGroup
     from tests.report.test_preview import plan_line

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from mypy_boto3_s3 import S3Client
 
 from bulkimg.demo.samples import SampleData
 from bulkimg.errors import ConfigError
@@ -15,6 +16,7 @@ from bulkimg.plan.names import shopify_filename
 from bulkimg.run.build import run_build
 from bulkimg.shopify.documents import load_document, validate_operation
 from tests.helpers.env import BUCKET, secrets_in
+from tests.helpers.fixtures import MakeSettings
 
 LOG_LINE = re.compile(
     r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] Product Group: (?P<group>[^|]*)"
@@ -24,7 +26,7 @@ LOG_LINE = re.compile(
 
 
 @pytest.fixture
-def built(s3: Any, make_settings: Any, tmp_path: Path, sample: SampleData) -> Any:
+def built(s3: S3Client, make_settings: MakeSettings, tmp_path: Path, sample: SampleData) -> Any:
     data = sample
     data.upload(s3, BUCKET)
     settings = make_settings(catalog=str(data.write_csv(tmp_path / "catalog.csv")))
@@ -112,7 +114,7 @@ def test_report_counts_requests_and_rejections(built: Any) -> None:
     assert report["seconds_per_image_sku"] > 0
 
 
-def test_second_build_with_no_s3_change_makes_no_get(s3: Any, built: Any) -> None:
+def test_second_build_with_no_s3_change_makes_no_get(s3: S3Client, built: Any) -> None:
     settings, first = built
     second = run_build(settings, None, s3_client=s3)
     assert first.report.s3_requests["GetObject"] > 0
@@ -131,7 +133,7 @@ def test_every_line_validates_against_the_admin_schema(
 
 
 def test_large_output_is_split_under_the_size_limit(
-    s3: Any, make_settings: Any, tmp_path: Path, sample: SampleData
+    s3: S3Client, make_settings: MakeSettings, tmp_path: Path, sample: SampleData
 ) -> None:
     data = sample
     data.upload(s3, BUCKET)
@@ -156,7 +158,7 @@ def test_large_output_is_split_under_the_size_limit(
     outcome="build fails; earlier outputs byte-identical, no temp file left",
 )
 def test_failed_build_leaves_earlier_outputs_untouched(
-    s3: Any, built: Any, make_settings: Any
+    s3: S3Client, built: Any, make_settings: MakeSettings
 ) -> None:
     settings, _ = built
     before = {p: p.read_bytes() for p in settings.output_dir.glob("*.json*")}

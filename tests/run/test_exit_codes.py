@@ -35,6 +35,7 @@ from bulkimg.formats.manifest import ManifestRecord, read_manifest
 from bulkimg.sandbox import FaultRule, SandboxShop
 from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, SHOP_TOKEN
 from tests.helpers.faultbuild import GROUPS, settings_over_build
+from tests.helpers.fixtures import MakeSettings
 
 SETTINGS_FIELDS = ("catalog", "aws_s3_bucket", "aws_endpoint_url_s3", "aws_region", "output_dir",
                    "logs_dir", "cache_dir", "shopify_shop", "poll_interval", "poll_max_interval",
@@ -121,7 +122,7 @@ CASES = [
 
 @pytest.fixture
 def settings(
-    built: Path, tmp_path: Path, make_settings: Any, s3_server: LocalS3, shop_url: str
+    built: Path, tmp_path: Path, make_settings: MakeSettings, s3_server: LocalS3, shop_url: str
 ) -> Settings:
     """Settings over a copy of the fault matrix's build, for this test's sandbox shop."""
     return settings_over_build(built, tmp_path, make_settings, s3_server, shop_url)

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -34,6 +33,7 @@ from tests.helpers.faultbuild import (
     copy_build,
     planned_uploads,
 )
+from tests.helpers.fixtures import MakeSettings
 from tests.helpers.shop import mutation_operations
 
 HOLD = 3.0  # seconds the shop holds the request the process is killed in
@@ -115,7 +115,7 @@ def test_killed_at_each_step_resumes_without_duplicates(
     s3_server: LocalS3,
     shop: SandboxShop,
     shop_url: str,
-    make_settings: Any,
+    make_settings: MakeSettings,
     route: Route,
     operation_name: str | None,
     nth: int,
@@ -157,7 +157,7 @@ def test_killed_nightly_run_resumes_without_duplicates(
     s3_server: LocalS3,
     shop: SandboxShop,
     shop_url: str,
-    make_settings: Any,
+    make_settings: MakeSettings,
 ) -> None:
     env = environment(built, s3_server, shop_url)
 
@@ -236,7 +236,7 @@ def test_a_build_after_a_killed_submit_that_sent_nothing_does_not_wedge_the_next
     s3_server: LocalS3,
     shop: SandboxShop,
     shop_url: str,
-    make_settings: Any,
+    make_settings: MakeSettings,
 ) -> None:
     copy_build(built, tmp_path)
     env = environment(built, s3_server, shop_url)
@@ -272,7 +272,7 @@ def test_cancel_stops_the_live_operation_and_retry_finishes_the_rest(
     s3_server: LocalS3,
     shop: SandboxShop,
     shop_url: str,
-    make_settings: Any,
+    make_settings: MakeSettings,
 ) -> None:
     copy_build(built, tmp_path)
     env = environment(built, s3_server, shop_url)
@@ -371,7 +371,7 @@ def test_random_kills_then_repeating_the_command_upload_each_image_once(
     s3_server: LocalS3,
     shop: SandboxShop,
     shop_url: str,
-    make_settings: Any,
+    make_settings: MakeSettings,
     command: list[str],
     seed: int,
 ) -> None:

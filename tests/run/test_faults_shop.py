@@ -14,7 +14,6 @@ import re
 import threading
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -32,13 +31,14 @@ from tests.helpers.faultbuild import (
     settings_over_build,
 )
 from tests.helpers.files import read_jsonl
+from tests.helpers.fixtures import MakeSettings
 from tests.helpers.sandbox import wait_for
 from tests.helpers.shop import graphql, mutation_operations, retry, submit
 
 
 @pytest.fixture
 def settings(
-    built: Path, tmp_path: Path, make_settings: Any, s3_server: LocalS3, shop_url: str
+    built: Path, tmp_path: Path, make_settings: MakeSettings, s3_server: LocalS3, shop_url: str
 ) -> Settings:
     """Settings over a copy of the module's build, for this test's sandbox shop."""
     return settings_over_build(built, tmp_path, make_settings, s3_server, shop_url)
@@ -284,7 +284,7 @@ def test_failed_export_is_run_again(settings: Settings, shop: SandboxShop) -> No
     outcome="failures.jsonl and the upload-failure log hold it with X-Amz-Signature,"
     " X-Amz-Credential and X-Amz-Security-Token redacted",
 )
-def test_presigned_urls_quoted_in_errors_are_redacted(make_settings: Any) -> None:
+def test_presigned_urls_quoted_in_errors_are_redacted(make_settings: MakeSettings) -> None:
 
     from bulkimg.formats.failures import LineError, MediaFailure, failure_of
     from bulkimg.formats.jsonl import dump_model

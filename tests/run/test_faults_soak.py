@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mypy_boto3_s3 import S3Client
 
 from bulkimg.config import Settings
 from bulkimg.demo.run import LocalS3
@@ -30,6 +31,7 @@ from bulkimg.shopify.client import client_from_settings
 from tests.helpers.env import SHOP_TOKEN
 from tests.helpers.faultbuild import assert_no_secrets
 from tests.helpers.files import read_jsonl
+from tests.helpers.fixtures import MakeSettings
 
 # 4,000 in the suite: the sandbox runs every line, and every product of each export, through
 # graphql-core (~1.3 ms of CPU per productSet line, about as much per exported product), so
@@ -42,7 +44,7 @@ SKIPPED = 0.02  # share of lines the bulk operation never runs
 POLL_5XX = 0.05  # share of bulkOperation polls answered 503
 
 
-def write_run(out: Path, s3: Any, bucket: str) -> tuple[set[str], set[str]]:
+def write_run(out: Path, s3: S3Client, bucket: str) -> tuple[set[str], set[str]]:
     """plan.jsonl and productset.jsonl for LINES groups; (groups with an image, bad images)."""
     out.mkdir(parents=True, exist_ok=True)
     body = image_bytes("jpg", 32, 24)
@@ -87,7 +89,7 @@ def write_run(out: Path, s3: Any, bucket: str) -> tuple[set[str], set[str]]:
     " failures with no duplicated image",
 )
 def test_soak_every_line_is_accounted_for_and_retry_converges(
-    tmp_path: Path, make_settings: Any, s3_server: LocalS3
+    tmp_path: Path, make_settings: MakeSettings, s3_server: LocalS3
 ) -> None:
     bucket = f"soak-{uuid.uuid4().hex[:8]}"
     s3_server.client().create_bucket(Bucket=bucket)

@@ -22,6 +22,7 @@ from bulkimg.sandbox import SandboxShop
 from bulkimg.shopify.client import client_from_settings
 from tests.helpers.faultbuild import assert_no_secrets
 from tests.helpers.files import read_jsonl
+from tests.helpers.fixtures import ImageUrl
 from tests.helpers.shop import PRODUCT, graphql, mutation_operations, reorders_done, sent_lines
 
 KEY_2A = "sorted-media/11/02/19/1102192-2a-201.png"
@@ -181,7 +182,7 @@ def test_lost_state_file_is_rebuilt_without_duplicating_any_image(
     assert third_night_is_quiet(settings)
 
 
-def add_manual_image(shop_url: str, image_url: Any) -> str:
+def add_manual_image(shop_url: str, image_url: ImageUrl) -> str:
     """Add an image to lgd-101792 as a merchant would (not a bulkimg file name)."""
     existing = [{"id": m["id"]} for m in media_of(shop_url)]
     manual = {"originalSource": image_url("lifestyle.jpg", size=(400, 400)), "alt": "On a hand"}
@@ -201,7 +202,7 @@ def test_an_image_added_by_hand_survives_a_night_that_changes_the_product(
     s3_server: LocalS3,
     bucket: str,
     shop_url: str,
-    image_url: Any,
+    image_url: ImageUrl,
 ) -> None:
     manual_id = add_manual_image(shop_url, image_url)
     # Change the group so it gets a line: the line must keep the image it did not upload.

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from bulkimg.s3 import http1
 from bulkimg.s3.http1 import BodyCutShortError, ClosedBeforeAnswerError, ProtocolError
+from tests.helpers.fixtures import MakeSettings
 
 
 class CannedServer:
@@ -437,7 +438,7 @@ def test_a_reset_kept_alive_connection_is_sent_again_at_once(
 
 @pytest.mark.parametrize("when", ["idle", "on-request"])
 def test_the_httpx_sender_sends_again_at_once_on_a_reset_kept_alive_connection(
-    when: str, make_settings: Any
+    when: str, make_settings: MakeSettings
 ) -> None:
     # The sender used behind proxies: the same promise as the direct one.
     from bulkimg.s3.get import HttpxSender, Reply

@@ -28,6 +28,7 @@ from bulkimg.demo.samples import SampleData
 from bulkimg.errors import ConfigError
 from bulkimg.run.build import run_build
 from tests.helpers.env import secrets_in
+from tests.helpers.fixtures import MakeSettings
 from tests.helpers.s3 import account
 from tests.helpers.s3faults import FaultProxy, Refusal, Request, fault_proxy
 
@@ -91,7 +92,7 @@ def urls_of(report: Any) -> list[str]:
     " names both regions",
 )
 def test_a_bucket_in_another_region_is_followed_with_one_head_bucket(
-    make_settings: Any,
+    make_settings: MakeSettings,
     proxy: FaultProxy,
     eu_bucket: str,
     sample: SampleData,
@@ -131,7 +132,7 @@ def test_a_bucket_in_another_region_is_followed_with_one_head_bucket(
     " build-report.json and named in the build's output; every row as without the fault",
 )
 def test_fast_path_fallbacks_to_boto3_are_counted_and_named(
-    make_settings: Any,
+    make_settings: MakeSettings,
     proxy: FaultProxy,
     eu_bucket: str,
     sample: SampleData,
@@ -175,7 +176,7 @@ def test_fast_path_fallbacks_to_boto3_are_counted_and_named(
     " output written",
 )
 def test_a_refused_link_fails_the_build_before_it_reports_success(
-    make_settings: Any,
+    make_settings: MakeSettings,
     proxy: FaultProxy,
     eu_bucket: str,
     sample: SampleData,
@@ -209,7 +210,9 @@ def test_a_refused_link_fails_the_build_before_it_reports_success(
     outcome="build stops at the region check with one line naming the address, before any"
     " listing retries; nothing written",
 )
-def test_an_unreachable_s3_address_is_named_at_once(make_settings: Any, tmp_path: Path) -> None:
+def test_an_unreachable_s3_address_is_named_at_once(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
     import socket
 
     from bulkimg.errors import S3Error
@@ -265,7 +268,7 @@ def test_the_cli_build_follows_the_bucket_region_moto_s_server_names(
     eu_bucket: str,
     us_bucket: str,
     sample: SampleData,
-    make_settings: Any,
+    make_settings: MakeSettings,
     tmp_path: Path,
     bucket_region: str,
     aws_region: str,

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pytest
 from botocore.credentials import RefreshableCredentials
+from mypy_boto3_s3 import S3Client
 
 from bulkimg.config import Settings, load_settings
 from bulkimg.demo.samples import SampleData
@@ -27,6 +28,7 @@ from bulkimg.s3.client import make_s3_client
 from bulkimg.s3.presign import SIGV4_MAX_SECONDS, link_lifetime, presigner
 from bulkimg.shopify.client import client_from_settings
 from tests.helpers.env import BUCKET, CANARY_SECRET, CANARY_TOKEN
+from tests.helpers.fixtures import MakeSettings
 
 FIRST_KEY = "ASIAFIRSTSESSION0001"
 FRESH_KEY = "ASIAFRESHSESSION0002"
@@ -74,7 +76,9 @@ def urls_in(paths: list[Path]) -> list[str]:
     return found
 
 
-def test_links_are_capped_by_credentials_that_expire_in_minutes(make_settings: Any) -> None:
+def test_links_are_capped_by_credentials_that_expire_in_minutes(
+    make_settings: MakeSettings,
+) -> None:
     client = with_credentials(make_s3_client(make_settings()), session(FIRST_KEY, 20))
     now = datetime.now(UTC)
     lifetime = link_lifetime(client, 86_400, now)
@@ -88,14 +92,16 @@ def test_links_are_capped_by_credentials_that_expire_in_minutes(make_settings: A
     assert params["X-Amz-Credential"].startswith(FIRST_KEY)
 
 
-def test_long_term_keys_are_capped_by_sigv4s_seven_days(make_settings: Any) -> None:
+def test_long_term_keys_are_capped_by_sigv4s_seven_days(make_settings: MakeSettings) -> None:
     client = make_s3_client(make_settings(aws_session_token=None))
     lifetime = link_lifetime(client, SIGV4_MAX_SECONDS + 1, datetime.now(UTC))
     assert (lifetime.seconds, lifetime.limited_by) == (SIGV4_MAX_SECONDS, "sigv4")
     assert lifetime.credentials_expire_at is None
 
 
-def test_credentials_about_to_expire_are_refreshed_before_signing(make_settings: Any) -> None:
+def test_credentials_about_to_expire_are_refreshed_before_signing(
+    make_settings: MakeSettings,
+) -> None:
     credentials = session(FIRST_KEY, 5, then=(FRESH_KEY, 60))
     client = with_credentials(make_s3_client(make_settings()), credentials)
     now = datetime.now(UTC)
@@ -127,7 +133,7 @@ def test_environment_credentials_with_an_expiry_come_from_the_provider_chain(
     " the build's output and the preview say when the links expire and why",
 )
 def test_a_build_with_session_credentials_says_when_its_links_expire(
-    s3: Any, make_settings: Any, tmp_path: Path, sample: SampleData
+    s3: S3Client, make_settings: MakeSettings, tmp_path: Path, sample: SampleData
 ) -> None:
     sample.upload(s3, BUCKET)
     settings = make_settings(catalog=str(sample.write_csv(tmp_path / "catalog.csv")))
@@ -148,7 +154,7 @@ def test_a_build_with_session_credentials_says_when_its_links_expire(
 
 
 def test_a_build_refuses_credentials_that_expire_within_a_minute(
-    s3: Any, make_settings: Any, tmp_path: Path, sample: SampleData
+    s3: S3Client, make_settings: MakeSettings, tmp_path: Path, sample: SampleData
 ) -> None:
     sample.upload(s3, BUCKET)
     settings = make_settings(catalog=str(sample.write_csv(tmp_path / "catalog.csv")))
@@ -219,7 +225,7 @@ def test_submit_refuses_when_its_links_would_expire_before_shopify_fetches_them(
 
 
 def test_header_reads_presigner_renews_session_credentials_before_they_expire(
-    make_settings: Any,
+    make_settings: MakeSettings,
 ) -> None:
     """A build longer than the session: its header reads' URLs switch to the refreshed one."""
     now = [datetime.now(UTC)]
@@ -259,7 +265,7 @@ def _fail_one_image(settings: Settings, shop: Any) -> None:
     shop.faults.clear()
 
 
-def _retry(settings: Settings, s3: Any) -> Any:
+def _retry(settings: Settings, s3: S3Client) -> Any:
     from bulkimg.run.retry import run_retry
 
     with client_from_settings(settings) as client:

@@ -24,6 +24,7 @@ from bulkimg.run.build import run_build
 from bulkimg.s3.index import BODY_READ_ATTEMPTS
 from bulkimg.s3.keys import folder_for
 from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET, secrets_in
+from tests.helpers.fixtures import MakeSettings
 from tests.helpers.s3 import Accounting, account
 from tests.helpers.s3faults import Fault, FaultProxy, fault_proxy
 
@@ -52,7 +53,7 @@ def get_client(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def build_through(
-    make_settings: Any,
+    make_settings: MakeSettings,
     proxy: FaultProxy,
     bucket: str,
     sample: SampleData,
@@ -279,7 +280,7 @@ def test_an_object_replaced_after_listing_defers_its_group_until_the_next_build(
 )
 def test_cli_build_exits_1_and_defers_the_group_s3_cannot_read(
     proxy: FaultProxy, bucket: str, sample: SampleData, clean: Accounting, tmp_path: Path,
-    make_settings: Any,
+    make_settings: MakeSettings,
 ) -> None:  # fmt: skip
     from tests.test_cli import bulkimg, env_for
 

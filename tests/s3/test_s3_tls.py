@@ -22,6 +22,7 @@ from bulkimg.errors import ConfigError
 from bulkimg.run.build import run_build
 from bulkimg.s3.client import _ssl_context
 from tests.helpers.env import secrets_in
+from tests.helpers.fixtures import MakeSettings
 from tests.helpers.s3 import account
 from tests.helpers.s3faults import FaultProxy, fault_proxy
 from tests.helpers.tls import PrivateCa, connect_proxy, private_ca
@@ -57,7 +58,12 @@ def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def build_settings(
-    make_settings: Any, endpoint: str, bucket: str, sample: SampleData, tmp_path: Path, **kw: Any
+    make_settings: MakeSettings,
+    endpoint: str,
+    bucket: str,
+    sample: SampleData,
+    tmp_path: Path,
+    **kw: Any,
 ) -> Settings:
     settings: Settings = make_settings(
         catalog=str(sample.write_csv(tmp_path / "nav_items.csv")),
@@ -78,7 +84,7 @@ def build_settings(
     " check; every row as over HTTP",
 )
 def test_a_private_ca_is_trusted_by_every_sender(
-    make_settings: Any,
+    make_settings: MakeSettings,
     https_s3: FaultProxy,
     tls_bucket: str,
     ca: PrivateCa,
@@ -113,7 +119,11 @@ def test_a_private_ca_is_trusted_by_every_sender(
     " endpoint and the CA bundle in use; no output written, no secret",
 )
 def test_an_untrusted_certificate_is_one_line_naming_the_endpoint_and_the_ca(
-    make_settings: Any, https_s3: FaultProxy, tls_bucket: str, sample: SampleData, tmp_path: Path
+    make_settings: MakeSettings,
+    https_s3: FaultProxy,
+    tls_bucket: str,
+    sample: SampleData,
+    tmp_path: Path,
 ) -> None:
     settings = build_settings(make_settings, https_s3.url, tls_bucket, sample, tmp_path)
     with pytest.raises(ConfigError) as caught:
@@ -126,7 +136,7 @@ def test_an_untrusted_certificate_is_one_line_naming_the_endpoint_and_the_ca(
 
 
 def test_a_ca_bundle_that_cannot_be_read_is_one_line(
-    make_settings: Any,
+    make_settings: MakeSettings,
     https_s3: FaultProxy,
     tls_bucket: str,
     sample: SampleData,
@@ -149,7 +159,7 @@ def test_a_ca_bundle_that_cannot_be_read_is_one_line(
     " the CA; every row as without the proxy",
 )
 def test_a_private_ca_behind_a_proxy(
-    make_settings: Any,
+    make_settings: MakeSettings,
     https_s3: FaultProxy,
     tls_bucket: str,
     ca: PrivateCa,

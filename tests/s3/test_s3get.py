@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mypy_boto3_s3 import S3Client
 from PIL import Image
 
 from bulkimg.demo.samples import image_bytes
@@ -29,12 +30,13 @@ from bulkimg.s3.index import S3ImageIndex
 from bulkimg.s3.keys import folder_for
 from bulkimg.s3.options import S3Options
 from tests.helpers.env import BUCKET, CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN, secrets_in
+from tests.helpers.fixtures import MakeSettings
 from tests.helpers.s3 import S3Gets, moto_s3_transport
 
 SKU = "827749"
 
 
-def put(s3: Any, name: str, body: bytes) -> str:
+def put(s3: S3Client, name: str, body: bytes) -> str:
     key = folder_for(SKU) + name
     s3.put_object(Bucket=BUCKET, Key=key, Body=body)
     return key
@@ -73,7 +75,7 @@ class Recorder(httpx.BaseTransport):
 
 
 @pytest.fixture
-def recorder(s3: Any, s3_gets: S3Gets) -> Any:
+def recorder(s3: S3Client, s3_gets: S3Gets) -> Any:
     """Put a Recorder where the GETs go (`s3_gets`); `recorder(answer)` for another."""
 
     def install(answer: Any = None, list_answer: Any = None) -> Recorder:
@@ -84,7 +86,7 @@ def recorder(s3: Any, s3_gets: S3Gets) -> Any:
     return install
 
 
-def index(s3: Any, settings: Any) -> tuple[Any, Any, RequestCounter]:
+def index(s3: S3Client, settings: Any) -> tuple[Any, Any, RequestCounter]:
     counter = RequestCounter()
     counter.attach(s3)
     cache = ProbeCache(settings.cache_dir / "dimensions.sqlite")
@@ -107,7 +109,7 @@ def s3_error(status: int, code: str | None) -> httpx.Response:
 
 
 def test_every_get_is_counted_once_as_getobject_with_its_attempts(
-    s3: Any, make_settings: Any, recorder: Any
+    s3: S3Client, make_settings: MakeSettings, recorder: Any
 ) -> None:
     for n in range(1, 4):
         put(s3, f"{SKU}-{n}a-1.png", image_bytes("png", 300, 300))
@@ -132,7 +134,7 @@ def test_every_get_is_counted_once_as_getobject_with_its_attempts(
 
 
 def test_retried_gets_are_counted_as_attempts_of_one_call(
-    s3: Any, make_settings: Any, recorder: Any
+    s3: S3Client, make_settings: MakeSettings, recorder: Any
 ) -> None:
     put(s3, f"{SKU}-1a-1.png", image_bytes("png", 300, 300))
     answers = iter([s3_error(503, "SlowDown"), s3_error(500, "InternalError")])
@@ -153,7 +155,7 @@ def test_retried_gets_are_counted_as_attempts_of_one_call(
 )
 @pytest.mark.parametrize("with_body", [True, False], ids=["xml", "no-body"])
 def test_404_412_and_403_answers_map_as_with_boto3(
-    s3: Any, make_settings: Any, recorder: Any, with_body: bool
+    s3: S3Client, make_settings: MakeSettings, recorder: Any, with_body: bool
 ) -> None:
     answers = {
         "1a": (404, "NoSuchKey"),
@@ -186,7 +188,7 @@ def test_404_412_and_403_answers_map_as_with_boto3(
     assert len(transport.requests) == 3  # not retried
 
 
-def canary_client(make_settings: Any) -> Any:
+def canary_client(make_settings: MakeSettings) -> Any:
     return make_s3_client(make_settings(aws_session_token=CANARY_TOKEN))
 
 
@@ -198,7 +200,7 @@ def canary_client(make_settings: Any) -> Any:
 )
 @pytest.mark.parametrize("failure", ["500", "connect"])
 def test_a_get_that_fails_for_good_says_no_secret(
-    s3: Any, make_settings: Any, recorder: Any, failure: str
+    s3: S3Client, make_settings: MakeSettings, recorder: Any, failure: str
 ) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         if failure == "connect":
@@ -237,7 +239,7 @@ def test_redact_drops_the_query() -> None:
     ("status", "code"), [(301, "PermanentRedirect"), (400, "ExpiredToken"), (301, None)]
 )
 def test_an_answer_boto3_would_get_past_is_read_with_boto3(
-    s3: Any, make_settings: Any, recorder: Any, status: int, code: str | None
+    s3: S3Client, make_settings: MakeSettings, recorder: Any, status: int, code: str | None
 ) -> None:
     put(s3, f"{SKU}-1a-1.png", image_bytes("png", 300, 300))
     transport = recorder(lambda _: s3_error(status, code))
@@ -248,7 +250,7 @@ def test_an_answer_boto3_would_get_past_is_read_with_boto3(
 
 
 def test_httpx_logs_no_query_string(
-    s3: Any, make_settings: Any, recorder: Any, caplog: pytest.LogCaptureFixture
+    s3: S3Client, make_settings: MakeSettings, recorder: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     put(s3, f"{SKU}-1a-1.png", image_bytes("png", 300, 300))
     recorder()
@@ -262,7 +264,7 @@ def test_httpx_logs_no_query_string(
     assert "Signature" not in text and "Credential" not in text
 
 
-def test_odd_keys_are_read_over_real_http(s3_server: Any, make_settings: Any) -> None:
+def test_odd_keys_are_read_over_real_http(s3_server: Any, make_settings: MakeSettings) -> None:
     """The presigned path of keys with characters to escape, through moto's server."""
     bucket = "odd-keys"
     client = s3_server.client()
@@ -284,7 +286,7 @@ def test_odd_keys_are_read_over_real_http(s3_server: Any, make_settings: Any) ->
 
 
 def test_listing_pages_go_by_presigned_url_and_decode_every_key(
-    s3: Any, make_settings: Any, recorder: Any
+    s3: S3Client, make_settings: MakeSettings, recorder: Any
 ) -> None:
     odd = [f"{SKU}-{n}a-1 +%é.png" for n in range(1, 4)]  # space, plus, percent, non-ASCII
     for name in odd:  # not image names: rejected by name, under their own (decoded) keys
@@ -301,7 +303,7 @@ def test_listing_pages_go_by_presigned_url_and_decode_every_key(
 
 
 def test_a_listing_page_answered_503_is_retried_and_counted_as_attempts(
-    s3: Any, make_settings: Any, recorder: Any
+    s3: S3Client, make_settings: MakeSettings, recorder: Any
 ) -> None:
     put(s3, f"{SKU}-1a-1.png", image_bytes("png", 300, 300))
     answers = iter([s3_error(503, "SlowDown"), s3_error(500, "InternalError")])
@@ -323,7 +325,12 @@ def test_a_listing_page_answered_503_is_retried_and_counted_as_attempts(
     ],
 )
 def test_a_listing_that_fails_for_good_ends_the_build_with_one_clear_error(
-    s3: Any, make_settings: Any, recorder: Any, status: int, code: str | None, error: str
+    s3: S3Client,
+    make_settings: MakeSettings,
+    recorder: Any,
+    status: int,
+    code: str | None,
+    error: str,
 ) -> None:
     from bulkimg import errors
 
@@ -339,7 +346,7 @@ def test_a_listing_that_fails_for_good_ends_the_build_with_one_clear_error(
 
 
 def test_a_listing_answer_boto3_would_get_past_is_listed_with_boto3(
-    s3: Any, make_settings: Any, recorder: Any
+    s3: S3Client, make_settings: MakeSettings, recorder: Any
 ) -> None:
     put(s3, f"{SKU}-1a-1.png", image_bytes("png", 300, 300))
     transport = recorder(list_answer=lambda _: s3_error(301, "PermanentRedirect"))
@@ -359,7 +366,7 @@ def sender_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     return kind
 
 
-def loopback_getter(make_settings: Any, port: int, kind: str) -> PresignedGetter:
+def loopback_getter(make_settings: MakeSettings, port: int, kind: str) -> PresignedGetter:
     settings = make_settings(
         aws_endpoint_url_s3=f"http://127.0.0.1:{port}", s3_get_client=kind, s3_max_attempts=1
     )
@@ -374,7 +381,7 @@ def loopback_getter(make_settings: Any, port: int, kind: str) -> PresignedGetter
     " other ETag is PreconditionFailed (replaced since listed)",
 )
 def test_a_200_to_a_ranged_get_is_read_only_to_the_ranges_end(
-    make_settings: Any, sender_kind: str
+    make_settings: MakeSettings, sender_kind: str
 ) -> None:
     from tests.s3.test_http1 import ScriptedServer, read_request
 
@@ -413,7 +420,7 @@ def test_a_200_to_a_ranged_get_is_read_only_to_the_ranges_end(
     " which the index reads again and then defers the group",
 )
 def test_a_trickling_body_is_cut_at_the_deadline_by_either_sender(
-    make_settings: Any, sender_kind: str, monkeypatch: pytest.MonkeyPatch
+    make_settings: MakeSettings, sender_kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.s3.test_http1 import ScriptedServer, read_request, trickle
 
@@ -447,7 +454,7 @@ def test_a_trickling_body_is_cut_at_the_deadline_by_either_sender(
 )
 @pytest.mark.parametrize("route", ["direct", "httpx", "httpx-proxy"])
 def test_a_trickling_head_is_cut_at_the_deadline_by_every_sender(
-    make_settings: Any, route: str, monkeypatch: pytest.MonkeyPatch
+    make_settings: MakeSettings, route: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.s3.test_http1 import ScriptedServer, read_request, trickle
 

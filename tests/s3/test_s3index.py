@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from mypy_boto3_s3 import S3Client
 from PIL import Image
 
 from bulkimg.demo.samples import image_bytes
@@ -23,16 +24,17 @@ from bulkimg.s3.keys import folder_for
 from bulkimg.s3.listing import BucketLister
 from bulkimg.s3.options import S3Options
 from tests.helpers.env import BUCKET
+from tests.helpers.fixtures import MakeSettings
 
 
-def put(s3: Any, sku: str, name: str, body: bytes) -> str:
+def put(s3: S3Client, sku: str, name: str, body: bytes) -> str:
     key = folder_for(sku) + name
     s3.put_object(Bucket=BUCKET, Key=key, Body=body)
     return key
 
 
 def run_index(
-    s3: Any, settings: Any, skus: list[str]
+    s3: S3Client, settings: Any, skus: list[str]
 ) -> tuple[dict[str, Any], Any, RequestCounter]:
     counter = RequestCounter()
     counter.attach(s3)
@@ -57,7 +59,9 @@ def png_header(width: int, height: int) -> bytes:
     )
 
 
-def test_each_folder_is_listed_once_however_many_skus_share_it(s3: Any, make_settings: Any) -> None:
+def test_each_folder_is_listed_once_however_many_skus_share_it(
+    s3: S3Client, make_settings: MakeSettings
+) -> None:
     put(s3, "1102192", "1102192-1a-1.jpg", image_bytes("jpg", 300, 300))
     put(s3, "1102193", "1102193-1a-1.jpg", image_bytes("jpg", 300, 300))
     put(s3, "827749", "827749-1a-1.jpg", image_bytes("jpg", 300, 300))
@@ -71,7 +75,7 @@ def test_each_folder_is_listed_once_however_many_skus_share_it(s3: Any, make_set
 
 
 def test_sweep_lists_a_prefix_in_fewer_requests_than_its_folders(
-    s3: Any, make_settings: Any
+    s3: S3Client, make_settings: MakeSettings
 ) -> None:
     skus = [f"11{n:04d}" for n in range(0, 60)]
     for sku in skus:
@@ -93,7 +97,9 @@ def test_sweep_lists_a_prefix_in_fewer_requests_than_its_folders(
     }
 
 
-def test_auto_strategy_lists_one_folder_in_one_request(s3: Any, make_settings: Any) -> None:
+def test_auto_strategy_lists_one_folder_in_one_request(
+    s3: S3Client, make_settings: MakeSettings
+) -> None:
     put(s3, "827749", "827749-1a-1.jpg", image_bytes("jpg", 300, 300))
     _, stats, counter = run_index(s3, make_settings(), ["827749"])
     assert stats.strategy == "skip-scan"
@@ -103,7 +109,7 @@ def test_auto_strategy_lists_one_folder_in_one_request(s3: Any, make_settings: A
 # -- skip-scan listing ---------------------------------------------------------------------------
 
 
-def put_keys(s3: Any, keys: list[str], body: bytes = b"x") -> None:
+def put_keys(s3: S3Client, keys: list[str], body: bytes = b"x") -> None:
     """Put many objects straight into moto's backend (no request: thousands in a second)."""
     from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends
@@ -113,13 +119,13 @@ def put_keys(s3: Any, keys: list[str], body: bytes = b"x") -> None:
         backend.put_object(BUCKET, key, body)
 
 
-def lists(s3: Any, settings: Any, skus: list[str]) -> int:
+def lists(s3: S3Client, settings: Any, skus: list[str]) -> int:
     _, _, counter = run_index(s3, settings, skus)
     return counter.calls["ListObjectsV2"]
 
 
 def test_skip_scan_lists_sparse_folders_once_each_jumping_over_the_rest(
-    s3: Any, make_settings: Any, monkeypatch: pytest.MonkeyPatch
+    s3: S3Client, make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pages of 5 keys stand for pages of 1,000: between two needed folders lie 12 other keys.
     monkeypatch.setattr("bulkimg.s3.listing.LIST_PAGE_SIZE", 5)
@@ -133,7 +139,7 @@ def test_skip_scan_lists_sparse_folders_once_each_jumping_over_the_rest(
 
 
 def test_skip_scan_lists_dense_folders_in_as_many_pages_as_their_objects_fill(
-    s3: Any, make_settings: Any
+    s3: S3Client, make_settings: MakeSettings
 ) -> None:
     skus = [f"{top}0{n:03d}" for top in (11, 12) for n in range(40)]  # 80 folders
     for sku in skus:
@@ -152,7 +158,7 @@ def test_skip_scan_lists_dense_folders_in_as_many_pages_as_their_objects_fill(
 
 
 def test_skip_scan_pages_through_a_folder_of_more_than_a_thousand_objects(
-    s3: Any, make_settings: Any
+    s3: S3Client, make_settings: MakeSettings
 ) -> None:
     big, before, after = "1102192", "1102000", "1103000"
     put_keys(s3, [f"{folder_for(big)}{big}-{n}b-1.jpg" for n in range(2500)])
@@ -166,7 +172,7 @@ def test_skip_scan_pages_through_a_folder_of_more_than_a_thousand_objects(
     assert lists(s3, make_settings(s3_list_strategy="folders"), skus) == 1 + 3 + 1
 
 
-def random_world(s3: Any, seed: int) -> list[str]:
+def random_world(s3: S3Client, seed: int) -> list[str]:
     """Clustered SKUs with files, noise and odd keys around their folders; the SKUs to index."""
     rng = random.Random(seed)
     catalog: list[str] = []
@@ -194,7 +200,7 @@ def random_world(s3: Any, seed: int) -> list[str]:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_skip_scan_finds_the_same_files_as_listing_each_folder(
-    s3: Any, make_settings: Any, monkeypatch: pytest.MonkeyPatch, seed: int
+    s3: S3Client, make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
     monkeypatch.setattr("bulkimg.s3.listing.LIST_PAGE_SIZE", random.Random(seed).randint(2, 9))
     skus = random_world(s3, seed)
@@ -214,7 +220,9 @@ def test_skip_scan_finds_the_same_files_as_listing_each_folder(
     assert skip.calls["ListObjectsV2"] <= sweep.calls["ListObjectsV2"]
 
 
-def test_names_sizes_and_formats_are_filtered_with_reasons(s3: Any, make_settings: Any) -> None:
+def test_names_sizes_and_formats_are_filtered_with_reasons(
+    s3: S3Client, make_settings: MakeSettings
+) -> None:
     sku = "827749"
     put(s3, sku, f"{sku}-1a-12345.JPG", image_bytes("jpg", 800, 600))
     put(s3, sku, f"{sku}-10a-1.webp", image_bytes("webp", 400, 400))
@@ -250,7 +258,7 @@ def test_names_sizes_and_formats_are_filtered_with_reasons(s3: Any, make_setting
 
 
 def test_newest_file_wins_a_variation_and_the_other_is_superseded(
-    s3: Any, make_settings: Any
+    s3: S3Client, make_settings: MakeSettings
 ) -> None:
     import time
 
@@ -263,7 +271,7 @@ def test_newest_file_wins_a_variation_and_the_other_is_superseded(
 
 
 def test_jpeg_with_size_marker_past_150kb_is_read_without_downloading_it(
-    s3: Any, make_settings: Any
+    s3: S3Client, make_settings: MakeSettings
 ) -> None:
     out = io.BytesIO()
     noise = Image.effect_noise((900, 700), 80).convert("RGB")
@@ -288,7 +296,9 @@ def read_image_header_offset(jpeg: bytes) -> int:
     return pos
 
 
-def test_second_index_with_no_change_makes_no_get(s3: Any, make_settings: Any) -> None:
+def test_second_index_with_no_change_makes_no_get(
+    s3: S3Client, make_settings: MakeSettings
+) -> None:
     for n in range(1, 4):
         put(s3, "827749", f"827749-{n}a-1.jpg", image_bytes("jpg", 300, 300))
     put(s3, "827749", "827749-4a-1.jpg", image_bytes("jpg", 100, 100))
@@ -303,7 +313,7 @@ def test_second_index_with_no_change_makes_no_get(s3: Any, make_settings: Any) -
 
 
 def test_a_warm_index_asks_the_cache_one_batch_at_a_time(
-    s3: Any, make_settings: Any, monkeypatch: pytest.MonkeyPatch
+    s3: S3Client, make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The cache's answers for a whole catalog at once cost ~250 bytes per image (90 MB at
     200,000 images): a warm build asks for at most CACHE_BATCH keys and holds only those."""
@@ -329,7 +339,7 @@ def test_a_warm_index_asks_the_cache_one_batch_at_a_time(
     assert "GetObject" not in counter.calls
 
 
-def test_replaced_object_is_read_again(s3: Any, make_settings: Any) -> None:
+def test_replaced_object_is_read_again(s3: S3Client, make_settings: MakeSettings) -> None:
     settings = make_settings()
     put(s3, "827749", "827749-1a-1.jpg", image_bytes("jpg", 300, 300))
     run_index(s3, settings, ["827749"])
@@ -339,7 +349,9 @@ def test_replaced_object_is_read_again(s3: Any, make_settings: Any) -> None:
     assert [(a.width, a.height) for a in result["827749"].accepted] == [(640, 480)]
 
 
-def test_file_over_the_byte_limit_is_rejected_from_the_listing(s3: Any, make_settings: Any) -> None:
+def test_file_over_the_byte_limit_is_rejected_from_the_listing(
+    s3: S3Client, make_settings: MakeSettings
+) -> None:
     put(s3, "827749", "827749-1a-1.jpg", image_bytes("jpg", 300, 300))
     result, _, counter = run_index(s3, make_settings(max_image_bytes=1000), ["827749"])
     assert [r.reason for r in result["827749"].rejected] == [Rejection.FILE_TOO_LARGE]
@@ -352,7 +364,7 @@ def test_file_over_the_byte_limit_is_rejected_from_the_listing(s3: Any, make_set
     outcome="rejected as changed, not cached; indexing goes on",
 )
 def test_object_deleted_between_listing_and_reading_is_rejected_not_fatal(
-    s3: Any, make_settings: Any
+    s3: S3Client, make_settings: MakeSettings
 ) -> None:
     key = put(s3, "827749", "827749-1a-1.jpg", image_bytes("jpg", 300, 300))
     settings = make_settings()
@@ -383,7 +395,7 @@ def test_object_deleted_between_listing_and_reading_is_rejected_not_fatal(
     ],
 )
 def test_missing_reason_says_why_a_sku_has_no_image(
-    s3: Any, make_settings: Any, files: list[str], reason: MissingReason
+    s3: S3Client, make_settings: MakeSettings, files: list[str], reason: MissingReason
 ) -> None:
     for name in files:
         put(s3, "827749", name, image_bytes("jpg", 120, 120))
@@ -396,7 +408,7 @@ def test_missing_reason_says_why_a_sku_has_no_image(
     fault="bucket does not exist (NoSuchBucket)",
     outcome="ConfigError naming NoSuchBucket (exit 2)",
 )
-def test_missing_bucket_is_a_configuration_error(s3: Any, make_settings: Any) -> None:
+def test_missing_bucket_is_a_configuration_error(s3: S3Client, make_settings: MakeSettings) -> None:
     from bulkimg.errors import ConfigError
 
     with pytest.raises(ConfigError, match="NoSuchBucket"):
@@ -427,7 +439,7 @@ def test_the_cache_answers_many_keys_at_once_only_for_their_own_etag(tmp_path: A
     " the why and a warning",
 )
 def test_a_listing_that_ignores_start_after_switches_to_folders_and_misses_nothing(
-    s3: Any, make_settings: Any, monkeypatch: pytest.MonkeyPatch
+    s3: S3Client, make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("bulkimg.s3.listing.LIST_PAGE_SIZE", 3)
     skus = random_world(s3, 1)
@@ -455,7 +467,9 @@ def test_a_listing_that_ignores_start_after_switches_to_folders_and_misses_nothi
     assert stats.rejected == Counter(r.reason.value for i in got.values() for r in i.rejected)
 
 
-def test_an_aws_listing_is_checked_and_says_why_it_skip_scans(s3: Any, make_settings: Any) -> None:
+def test_an_aws_listing_is_checked_and_says_why_it_skip_scans(
+    s3: S3Client, make_settings: MakeSettings
+) -> None:
     skus = random_world(s3, 2)
     _, stats, _ = run_index(s3, make_settings(), skus)
     assert stats.strategy == "skip-scan"

@@ -24,6 +24,7 @@ from bulkimg.run.ledger import productset_files_of_build
 from bulkimg.run.submit import Submission
 from bulkimg.shopify.client import client_from_settings
 from tests.helpers.env import SHOP_TOKEN
+from tests.helpers.fixtures import MakeSettings
 from tests.helpers.s3 import account
 from tests.helpers.seaweed import SeaweedS3
 
@@ -40,8 +41,8 @@ def weed_bucket(seaweedfs: SeaweedS3, sample: SampleData) -> str:
 
 
 def weed_settings(
-    make_settings: Any, seaweedfs: SeaweedS3, bucket: str, sample: SampleData, tmp_path: Path,
-    **overrides: Any,
+    make_settings: MakeSettings, seaweedfs: SeaweedS3, bucket: str, sample: SampleData,
+    tmp_path: Path, **overrides: Any,
 ) -> Settings:  # fmt: skip
     values: dict[str, Any] = {
         "catalog": str(sample.write_csv(tmp_path / "nav_items.csv")),
@@ -65,7 +66,7 @@ def written_urls(report: Any) -> list[str]:
 
 @pytest.mark.parametrize("get_client", ["direct", "httpx", "boto3"])
 def test_every_url_a_build_writes_verifies_against_seaweedfs(
-    make_settings: Any,
+    make_settings: MakeSettings,
     seaweedfs: SeaweedS3,
     weed_bucket: str,
     sample: SampleData,
@@ -91,7 +92,11 @@ def test_every_url_a_build_writes_verifies_against_seaweedfs(
 
 
 def test_a_wrong_secret_is_refused_by_seaweedfs_as_one_line(
-    make_settings: Any, seaweedfs: SeaweedS3, weed_bucket: str, sample: SampleData, tmp_path: Path
+    make_settings: MakeSettings,
+    seaweedfs: SeaweedS3,
+    weed_bucket: str,
+    sample: SampleData,
+    tmp_path: Path,
 ) -> None:
     settings = weed_settings(
         make_settings,
@@ -107,7 +112,7 @@ def test_a_wrong_secret_is_refused_by_seaweedfs_as_one_line(
 
 
 def test_submit_sandbox_fetches_every_image_from_seaweedfs(
-    make_settings: Any,
+    make_settings: MakeSettings,
     seaweedfs: SeaweedS3,
     weed_bucket: str,
     sample: SampleData,

@@ -13,6 +13,7 @@ import pytest
 
 from bulkimg.sandbox import SandboxConfig, SandboxShop
 from bulkimg.shopify.documents import ADMIN_API_VERSION, document_names, load_document
+from tests.helpers.fixtures import ImageUrl, MakeSandbox
 from tests.helpers.graphql import SAMPLE_PRODUCT_SET_VARIABLES
 from tests.helpers.sandbox import SANDBOX_TOKEN, SandboxSession, wait_for
 
@@ -210,7 +211,7 @@ def _running_operation_id(session: SandboxSession) -> str:
     return operation_id
 
 
-def _made(session: SandboxSession, image_url: Any) -> Made:
+def _made(session: SandboxSession, image_url: ImageUrl) -> Made:
     variables = _product("doc-product")
     first = variables["input"]["files"][0]
     second = first | {"originalSource": image_url("b.jpg"), "filename": "827749-2a-1.jpg"}
@@ -245,7 +246,7 @@ def test_every_shipped_document_has_a_runner_here() -> None:
 
 @pytest.mark.parametrize("name", sorted(RUNNERS))
 def test_every_shipped_document_executes_against_the_sandbox_without_an_error(
-    make_sandbox: Any, image_url: Any, name: str
+    make_sandbox: MakeSandbox, image_url: ImageUrl, name: str
 ) -> None:
     # Lines of a bulk mutation take a while, so the one to cancel is still running.
     sandbox: SandboxSession = make_sandbox(bulk_line_delay=1.0 if name.endswith("cancel") else 0)
@@ -258,7 +259,7 @@ def test_every_shipped_document_executes_against_the_sandbox_without_an_error(
 
 
 def test_documents_also_execute_against_the_subset_schema(
-    make_sandbox: Any, image_url: Any
+    make_sandbox: MakeSandbox, image_url: ImageUrl
 ) -> None:
     session: SandboxSession = make_sandbox(schema_path=SUBSET_SDL)
     assert session.shop.schema.get_type("AbandonedCheckout") is None  # really the subset

@@ -8,6 +8,7 @@ from typing import Any
 from bulkimg.sandbox import FaultRule
 from bulkimg.shopify.documents import load_document
 from tests.helpers.files import jsonl_bytes
+from tests.helpers.fixtures import MakeSandbox
 from tests.helpers.sandbox import SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")
@@ -119,7 +120,7 @@ def test_client_identifier_must_have_10_to_255_characters(sandbox: SandboxSessio
 
 
 def test_concurrency_limit_counts_queries_and_mutations_and_answers_limit_reached(
-    make_sandbox: Any,
+    make_sandbox: MakeSandbox,
 ) -> None:
     session: SandboxSession = make_sandbox(bulk_concurrency_limit=2, bulk_line_delay=0.2)
     running = [_started(session.run_bulk_mutation(PRODUCT_SET, _lines(30, p))) for p in "ab"]
@@ -134,7 +135,7 @@ def test_concurrency_limit_counts_queries_and_mutations_and_answers_limit_reache
     session.data(CANCEL, {"id": running[1]})
 
 
-def test_cancel_ends_the_operation_canceled_without_result_urls(make_sandbox: Any) -> None:
+def test_cancel_ends_the_operation_canceled_without_result_urls(make_sandbox: MakeSandbox) -> None:
     session: SandboxSession = make_sandbox(bulk_line_delay=0.1)
     operation_id = _started(session.run_bulk_mutation(PRODUCT_SET, _lines(40)))
     wait_for(lambda: session.operation(operation_id), lambda op: op["objectCount"] != "0")
@@ -153,7 +154,7 @@ def test_cancel_ends_the_operation_canceled_without_result_urls(make_sandbox: An
     assert "canceled" in again["userErrors"][0]["message"]
 
 
-def test_staged_file_changed_after_start_fails_the_operation(make_sandbox: Any) -> None:
+def test_staged_file_changed_after_start_fails_the_operation(make_sandbox: MakeSandbox) -> None:
     session: SandboxSession = make_sandbox(bulk_line_delay=0.1)
     item = {"resource": "BULK_MUTATION_VARIABLES", "filename": "a.jsonl"}
     item |= {"mimeType": "text/jsonl", "httpMethod": "POST"}
@@ -180,7 +181,7 @@ def test_staged_file_changed_after_start_fails_the_operation(make_sandbox: Any) 
 
 
 def test_result_url_expires_a_lifetime_after_completion_and_is_not_renewed(
-    make_sandbox: Any,
+    make_sandbox: MakeSandbox,
 ) -> None:
     session: SandboxSession = make_sandbox(result_url_lifetime=2)
     operation = session.wait_operation(_started(session.run_bulk_mutation(PRODUCT_SET, _lines(2))))
@@ -203,7 +204,7 @@ def test_result_url_expires_a_lifetime_after_completion_and_is_not_renewed(
     assert [n["id"] for n in nodes] == [operation["id"]]
 
 
-def test_partial_data_url_expires_a_lifetime_after_the_failure(make_sandbox: Any) -> None:
+def test_partial_data_url_expires_a_lifetime_after_the_failure(make_sandbox: MakeSandbox) -> None:
     session: SandboxSession = make_sandbox(result_url_lifetime=1.5)
     session.shop.faults.add(FaultRule("bulk_mutation", fail_after_lines=1, count=1))
     run = session.run_bulk_mutation(PRODUCT_SET, _lines(3))
@@ -237,7 +238,9 @@ def test_bulk_operations_filters_by_status_and_operation_type(sandbox: SandboxSe
     assert sandbox.data(current)["currentBulkOperation"]["id"] == query_id
 
 
-def test_status_goes_created_running_completed_with_running_counts(make_sandbox: Any) -> None:
+def test_status_goes_created_running_completed_with_running_counts(
+    make_sandbox: MakeSandbox,
+) -> None:
     session: SandboxSession = make_sandbox(bulk_line_delay=0.1)
     operation_id = _started(session.run_bulk_mutation(PRODUCT_SET, _lines(10)))
     running = wait_for(

@@ -12,6 +12,7 @@ import pytest
 from bulkimg.sandbox import FaultRule
 from bulkimg.sandbox.faults import FaultRuleError
 from bulkimg.shopify.documents import load_document
+from tests.helpers.fixtures import ImageUrl
 from tests.helpers.sandbox import SANDBOX_TOKEN, SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")
@@ -120,7 +121,7 @@ def test_lines_that_never_run_have_no_result_line(sandbox: SandboxSession) -> No
     assert numbers == [0, 2, 3, 5]
 
 
-def test_media_download_fault_fails_the_media(sandbox: SandboxSession, image_url: Any) -> None:
+def test_media_download_fault_fails_the_media(sandbox: SandboxSession, image_url: ImageUrl) -> None:
     sandbox.shop.faults.add(FaultRule("media_fetch", status=503, url_contains="flaky"))
     files = [
         {"originalSource": image_url("flaky.jpg"), "alt": "flaky", "contentType": "IMAGE"},

@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 from bulkimg.shopify.documents import load_document
+from tests.helpers.fixtures import ImageUrl, MakeSandbox
 from tests.helpers.sandbox import SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")
@@ -113,7 +114,7 @@ def test_variants_are_not_capped_at_250_but_at_2048_resulting_variants(
     assert sandbox.data(count, {"id": product_id})["product"]["variantsCount"]["count"] == 2048
 
 
-def test_media_per_product_limit(make_sandbox: Any) -> None:
+def test_media_per_product_limit(make_sandbox: MakeSandbox) -> None:
     session: SandboxSession = make_sandbox(max_media_per_product=2)
     three = product_line("full", files=[_file(f"{n}.jpg") for n in range(3)])
     payload = _payload(session, three)
@@ -130,7 +131,9 @@ def test_media_per_product_limit(make_sandbox: Any) -> None:
     assert _codes(_payload(session, more)) == ["INVALID_INPUT"]
 
 
-def test_variant_creation_throttle_once_the_shop_holds_the_threshold(make_sandbox: Any) -> None:
+def test_variant_creation_throttle_once_the_shop_holds_the_threshold(
+    make_sandbox: MakeSandbox,
+) -> None:
     session: SandboxSession = make_sandbox(variant_throttle_threshold=5, variant_throttle_per_day=6)
     skus = ("1", "2", "3", "4")
     assert _payload(session, product_line("a", skus))["userErrors"] == []  # 4 variants, 4 new
@@ -154,7 +157,7 @@ def test_variant_creation_throttle_once_the_shop_holds_the_threshold(make_sandbo
     assert _payload(session, by_id)["userErrors"] == []
 
 
-def test_the_throttle_does_not_apply_below_the_threshold(make_sandbox: Any) -> None:
+def test_the_throttle_does_not_apply_below_the_threshold(make_sandbox: MakeSandbox) -> None:
     session: SandboxSession = make_sandbox(
         variant_throttle_threshold=100, variant_throttle_per_day=1
     )
@@ -162,7 +165,7 @@ def test_the_throttle_does_not_apply_below_the_threshold(make_sandbox: Any) -> N
         assert _payload(session, product_line(handle, ("1", "2")))["userErrors"] == []
 
 
-def test_file_names_are_unique_shop_wide(sandbox: SandboxSession, image_url: Any) -> None:
+def test_file_names_are_unique_shop_wide(sandbox: SandboxSession, image_url: ImageUrl) -> None:
     first = {"originalSource": image_url("827749-1a-1.jpg"), "contentType": "IMAGE"}
     assert _payload(sandbox, product_line("one", files=[first]))["userErrors"] == []
     other = {"originalSource": image_url("827749-1a-1.jpg"), "contentType": "IMAGE"}

@@ -12,6 +12,7 @@ import pytest
 
 from bulkimg.demo.samples import image_bytes
 from bulkimg.shopify.documents import load_document
+from tests.helpers.fixtures import ImageUrl, MakeSandbox
 from tests.helpers.sandbox import SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")
@@ -44,7 +45,7 @@ def _create(session: SandboxSession, handle: str, sources: dict[str, str]) -> No
 
 
 def test_image_goes_uploaded_processing_ready_with_its_size_and_name(
-    make_sandbox: Any, image_url: Any
+    make_sandbox: MakeSandbox, image_url: ImageUrl
 ) -> None:
     session: SandboxSession = make_sandbox(media_processing_delay=1.0)
     _create(session, "life", {"front": image_url("827749-1a-123.jpg", size=(64, 48))})
@@ -59,7 +60,9 @@ def test_image_goes_uploaded_processing_ready_with_its_size_and_name(
     assert url.path.endswith("/827749-1a-123.jpg") and "v" in parse_qs(url.query)
 
 
-def test_failed_media_carry_shopifys_error_codes(make_sandbox: Any, image_url: Any) -> None:
+def test_failed_media_carry_shopifys_error_codes(
+    make_sandbox: MakeSandbox, image_url: ImageUrl
+) -> None:
     session: SandboxSession = make_sandbox(media_max_megapixels=0.002, media_max_bytes=40_000)
     jpeg = image_bytes("jpg", 40, 30)
     sources = {
@@ -88,7 +91,7 @@ def test_failed_media_carry_shopifys_error_codes(make_sandbox: Any, image_url: A
 
 
 def test_presigned_signatures_never_reach_the_logs(
-    sandbox: SandboxSession, image_url: Any, caplog: pytest.LogCaptureFixture
+    sandbox: SandboxSession, image_url: ImageUrl, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     url = image_url("gone.jpg").replace("/gone.jpg", "/absent.jpg")
@@ -104,7 +107,7 @@ def test_presigned_signatures_never_reach_the_logs(
 
 
 def test_unprocessed_media_are_processed_after_a_restart(
-    tmp_path: Any, make_sandbox: Any, image_url: Any
+    tmp_path: Any, make_sandbox: MakeSandbox, image_url: ImageUrl
 ) -> None:
     state = tmp_path / "restart.sqlite"
     first: SandboxSession = make_sandbox(state, media_processing_delay=30)
@@ -116,7 +119,7 @@ def test_unprocessed_media_are_processed_after_a_restart(
 
 
 def test_a_presigned_url_expired_by_fetch_time_fails_the_media(
-    make_sandbox: Any, image_url: Any
+    make_sandbox: MakeSandbox, image_url: ImageUrl
 ) -> None:
     # Fetched about 2 s after the call (half the processing delay): a 1 s URL has expired.
     session: SandboxSession = make_sandbox(media_processing_delay=4.0)
@@ -134,7 +137,7 @@ def test_a_presigned_url_expired_by_fetch_time_fails_the_media(
 
 
 def test_a_url_signed_with_expired_session_credentials_fails_whatever_its_lifetime(
-    make_sandbox: Any, image_url: Any
+    make_sandbox: MakeSandbox, image_url: ImageUrl
 ) -> None:
     session: SandboxSession = make_sandbox(credentials_expire_at=time.time() - 1)
     _create(session, "stale-creds", {"front": image_url("front.jpg", expires_in=3600)})
@@ -146,7 +149,7 @@ def test_a_url_signed_with_expired_session_credentials_fails_whatever_its_lifeti
 
 
 def test_a_source_answering_403_or_404_fails_the_media(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     forbidden = f"{sandbox.url}/sandbox-storage/results/1/x.jsonl?Expires=9999999999&Signature=bad"
     missing = image_url("here.jpg").replace("/here.jpg", "/not-here.jpg")

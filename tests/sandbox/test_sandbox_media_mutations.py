@@ -8,6 +8,7 @@ from typing import Any
 
 from bulkimg.demo.samples import image_bytes
 from bulkimg.shopify.documents import load_document
+from tests.helpers.fixtures import ImageUrl, MakeSandbox
 from tests.helpers.sandbox import SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")
@@ -59,7 +60,7 @@ def _ready(session: SandboxSession, handle: str, count: int | None = None) -> An
     return wait_for(lambda: _read(session, handle), done)
 
 
-def _product(session: SandboxSession, handle: str, image_url: Any, images: int = 2) -> Any:
+def _product(session: SandboxSession, handle: str, image_url: ImageUrl, images: int = 2) -> Any:
     files = [
         {"originalSource": image_url(f"{handle}-{n}.jpg"), "contentType": "IMAGE"}
         for n in range(images)
@@ -108,7 +109,7 @@ def _link(session: SandboxSession, product: Any, variant: int, media: int) -> No
 
 
 def test_product_update_appends_media_at_the_end_and_changes_nothing_else(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     _link(sandbox, _product(sandbox, "append", image_url), 0, 1)
     before = _read(sandbox, "append")
@@ -124,7 +125,7 @@ def test_product_update_appends_media_at_the_end_and_changes_nothing_else(
 
 
 def test_product_update_names_a_clashing_file_with_a_uuid(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     product = _product(sandbox, "clash", image_url, images=1)
     taken = _names(product)[0]
@@ -135,7 +136,7 @@ def test_product_update_names_a_clashing_file_with_a_uuid(
 
 
 def test_product_update_applies_modelled_fields_and_refuses_others(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     product = _product(sandbox, "fields", image_url, images=1)
     changed = {"id": product["id"], "title": "Renamed", "vendor": "Acme", "tags": ["a", "b"]}
@@ -152,7 +153,7 @@ def test_product_update_applies_modelled_fields_and_refuses_others(
 
 
 def test_product_update_refuses_the_deprecated_input_argument(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     product = _product(sandbox, "deprecated", image_url, images=1)
     mutation = """
@@ -168,7 +169,7 @@ def test_product_update_refuses_the_deprecated_input_argument(
 
 
 def test_product_update_media_limit_is_250_per_product_all_or_nothing(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     product = _product(sandbox, "limit", image_url, images=1)
     source = "http://127.0.0.1:9/missing-{}.jpg"  # never READY: only the count matters here
@@ -192,7 +193,9 @@ def test_product_update_of_an_unknown_product_is_a_user_error(sandbox: SandboxSe
     }
 
 
-def test_product_update_runs_as_a_bulk_mutation(sandbox: SandboxSession, image_url: Any) -> None:
+def test_product_update_runs_as_a_bulk_mutation(
+    sandbox: SandboxSession, image_url: ImageUrl
+) -> None:
     first = _product(sandbox, "bulk-a", image_url, images=1)
     second = _product(sandbox, "bulk-b", image_url, images=1)
     lines = [
@@ -212,7 +215,7 @@ def test_product_update_runs_as_a_bulk_mutation(sandbox: SandboxSession, image_u
 
 
 def test_original_source_is_the_cdn_copy_and_the_bytes_downloaded(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     source = image_url("orig.png", size=(80, 60))
     payload = sandbox.data(PRODUCT_SET, product_line("orig", ("1",), [{"originalSource": source}]))
@@ -225,7 +228,9 @@ def test_original_source_is_the_cdn_copy_and_the_bytes_downloaded(
     assert "127.0.0.1" not in url and "Signature" not in url and "X-Amz" not in url
 
 
-def test_original_source_is_null_until_ready(make_sandbox: Any, image_url: Any) -> None:
+def test_original_source_is_null_until_ready(
+    make_sandbox: MakeSandbox, image_url: ImageUrl
+) -> None:
     session: SandboxSession = make_sandbox(media_processing_delay=3.0)
     line = product_line("slow", ("1",), [{"originalSource": image_url("slow.jpg")}])
     assert session.data(PRODUCT_SET, line)["productSet"]["userErrors"] == []
@@ -234,7 +239,7 @@ def test_original_source_is_null_until_ready(make_sandbox: Any, image_url: Any) 
 
 
 def test_bulk_query_exports_original_source_and_image_size(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     source = image_url("export.jpg", size=(40, 30))
     line = product_line("export", ("1",), [{"originalSource": source}])
@@ -277,7 +282,7 @@ def test_bulk_query_exports_original_source_and_image_size(
 
 
 def test_file_update_sets_alt_and_renames_keeping_the_extension(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     product = _product(sandbox, "rename", image_url)
     first, second = _ids(product)
@@ -300,7 +305,7 @@ def test_file_update_sets_alt_and_renames_keeping_the_extension(
 
 
 def test_file_update_new_content_keeps_id_position_and_variant_links(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     product = _product(sandbox, "content", image_url)
     _link(sandbox, product, 0, 0)
@@ -324,7 +329,7 @@ def test_file_update_new_content_keeps_id_position_and_variant_links(
     assert _codes(bad) == ["INVALID_IMAGE_SOURCE_URL"]
 
 
-def test_file_update_needs_ready_files(make_sandbox: Any, image_url: Any) -> None:
+def test_file_update_needs_ready_files(make_sandbox: MakeSandbox, image_url: ImageUrl) -> None:
     session: SandboxSession = make_sandbox(media_processing_delay=3.0)
     files = [
         {"originalSource": image_url("pending.jpg")},
@@ -344,7 +349,7 @@ def test_file_update_needs_ready_files(make_sandbox: Any, image_url: Any) -> Non
     assert _codes(_files(session, [{"id": broken, "alt": "x"}])) == ["INVALID_FAILED_MEDIA_STATE"]
 
 
-def test_file_update_is_all_or_nothing(sandbox: SandboxSession, image_url: Any) -> None:
+def test_file_update_is_all_or_nothing(sandbox: SandboxSession, image_url: ImageUrl) -> None:
     product = _product(sandbox, "atomic", image_url, images=1)
     (media,) = _ids(product)
     payload = _files(
@@ -364,7 +369,7 @@ def test_file_update_is_all_or_nothing(sandbox: SandboxSession, image_url: Any) 
 
 
 def test_file_update_reference_removed_leaves_the_product_but_stays_in_the_library(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     product = _product(sandbox, "remove", image_url)
     _link(sandbox, product, 1, 0)
@@ -389,7 +394,7 @@ def test_file_update_reference_removed_leaves_the_product_but_stays_in_the_libra
 
 
 def test_file_update_reference_added_appends_the_file_to_the_product(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     source = _product(sandbox, "from", image_url, images=1)
     target = _product(sandbox, "to", image_url)
@@ -402,7 +407,7 @@ def test_file_update_reference_added_appends_the_file_to_the_product(
     assert _ids(_read(sandbox, "to")) == [*_ids(target), moved]
 
 
-def test_file_update_runs_as_a_bulk_mutation(sandbox: SandboxSession, image_url: Any) -> None:
+def test_file_update_runs_as_a_bulk_mutation(sandbox: SandboxSession, image_url: ImageUrl) -> None:
     product = _product(sandbox, "bulk-files", image_url)
     first, second = _ids(product)
     lines = [{"files": [{"id": first, "alt": "One"}]}, {"files": [{"id": second, "alt": "Two"}]}]
@@ -420,7 +425,7 @@ FILE_DELETE = load_document("file_delete")
 
 
 def test_file_delete_removes_the_file_from_its_product_its_variants_and_the_shop(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     product = _product(sandbox, "deleting", image_url)
     first, second = _ids(product)
@@ -434,7 +439,7 @@ def test_file_delete_removes_the_file_from_its_product_its_variants_and_the_shop
 
 
 def test_file_delete_is_all_or_nothing_and_refuses_files_in_processing(
-    make_sandbox: Any, image_url: Any
+    make_sandbox: MakeSandbox, image_url: ImageUrl
 ) -> None:
     session = make_sandbox(media_processing_delay=30.0)
     files = [{"originalSource": image_url("slow.jpg"), "contentType": "IMAGE"}]
@@ -447,7 +452,7 @@ def test_file_delete_is_all_or_nothing_and_refuses_files_in_processing(
     assert session.data(NODE, {"id": processing})["node"] is not None
 
 
-def test_file_delete_runs_as_a_bulk_mutation(sandbox: SandboxSession, image_url: Any) -> None:
+def test_file_delete_runs_as_a_bulk_mutation(sandbox: SandboxSession, image_url: ImageUrl) -> None:
     product = _product(sandbox, "bulk-delete", image_url)
     first, second = _ids(product)
     run = sandbox.run_bulk_mutation(FILE_DELETE, [{"fileIds": [first]}, {"fileIds": [second]}])
@@ -467,7 +472,7 @@ def _detach(session: SandboxSession, product_id: str, pairs: list[tuple[str, lis
 
 
 def test_detach_media_removes_the_variant_link_and_keeps_the_media(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     product = _product(sandbox, "detach", image_url)
     _link(sandbox, product, 0, 0)
@@ -485,7 +490,7 @@ def test_detach_media_removes_the_variant_link_and_keeps_the_media(
 
 
 def test_detach_media_errors_by_code_all_or_nothing(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     product = _product(sandbox, "detach-codes", image_url)
     _link(sandbox, product, 0, 0)
@@ -515,7 +520,7 @@ def test_detach_media_errors_by_code_all_or_nothing(
     ]
 
 
-def test_detach_media_takes_at_most_100_pairs(sandbox: SandboxSession, image_url: Any) -> None:
+def test_detach_media_takes_at_most_100_pairs(sandbox: SandboxSession, image_url: ImageUrl) -> None:
     product = _product(sandbox, "detach-cap", image_url, images=1)
     variant = product["variants"]["nodes"][0]["id"]
     media = _ids(product)[0]
@@ -523,7 +528,7 @@ def test_detach_media_takes_at_most_100_pairs(sandbox: SandboxSession, image_url
     assert _codes(payload) == ["MAXIMUM_VARIANT_MEDIA_PAIRS_EXCEEDED"]
 
 
-def test_detach_media_runs_as_a_bulk_mutation(sandbox: SandboxSession, image_url: Any) -> None:
+def test_detach_media_runs_as_a_bulk_mutation(sandbox: SandboxSession, image_url: ImageUrl) -> None:
     product = _product(sandbox, "detach-bulk", image_url)
     _link(sandbox, product, 0, 0)
     _link(sandbox, product, 1, 1)
@@ -548,7 +553,7 @@ def _reorder(session: SandboxSession, product_id: str, moves: list[tuple[str, An
 
 
 def test_reorder_media_applies_moves_in_order_once_the_job_is_done(
-    make_sandbox: Any, image_url: Any
+    make_sandbox: MakeSandbox, image_url: ImageUrl
 ) -> None:
     session: SandboxSession = make_sandbox(media_reorder_delay=2.0)
     product = _product(session, "reorder", image_url, images=4)
@@ -565,7 +570,7 @@ def test_reorder_media_applies_moves_in_order_once_the_job_is_done(
 
 
 def test_reorder_media_unknown_media_is_a_user_error(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     product = _product(sandbox, "reorder-codes", image_url)
     other = _product(sandbox, "reorder-other", image_url, images=1)
@@ -585,7 +590,9 @@ def test_reorder_media_unknown_media_is_a_user_error(
     assert _ids(time_later) == _ids(product)
 
 
-def test_reorder_media_runs_as_a_bulk_mutation(make_sandbox: Any, image_url: Any) -> None:
+def test_reorder_media_runs_as_a_bulk_mutation(
+    make_sandbox: MakeSandbox, image_url: ImageUrl
+) -> None:
     session: SandboxSession = make_sandbox(media_reorder_delay=0.1)
     product = _product(session, "reorder-bulk", image_url)
     first, second = _ids(product)
@@ -603,7 +610,7 @@ def test_reorder_media_runs_as_a_bulk_mutation(make_sandbox: Any, image_url: Any
 
 
 def test_a_state_file_from_before_these_mutations_gains_their_tables(
-    make_sandbox: Any, tmp_path: Any, image_url: Any
+    make_sandbox: MakeSandbox, tmp_path: Any, image_url: ImageUrl
 ) -> None:
     import sqlite3
 

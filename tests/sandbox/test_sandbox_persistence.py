@@ -4,9 +4,9 @@ operation that was running when the shop stopped ends FAILED with its partial da
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from bulkimg.shopify.documents import load_document
+from tests.helpers.fixtures import MakeSandbox
 from tests.helpers.sandbox import SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")
@@ -16,7 +16,7 @@ READ = """query($h: String!) { productByIdentifier(identifier: {handle: $h}) {
 
 
 def test_restart_keeps_products_operations_results_and_staged_files(
-    tmp_path: Path, make_sandbox: Any
+    tmp_path: Path, make_sandbox: MakeSandbox
 ) -> None:
     state = tmp_path / "kept.sqlite"
     first: SandboxSession = make_sandbox(state)
@@ -42,7 +42,7 @@ def test_restart_keeps_products_operations_results_and_staged_files(
 
 
 def test_operation_running_at_shutdown_ends_failed_with_partial_data(
-    tmp_path: Path, make_sandbox: Any
+    tmp_path: Path, make_sandbox: MakeSandbox
 ) -> None:
     state = tmp_path / "interrupted.sqlite"
     first: SandboxSession = make_sandbox(state, bulk_line_delay=0.1)

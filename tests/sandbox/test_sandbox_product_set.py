@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 from bulkimg.shopify.documents import load_document
+from tests.helpers.fixtures import ImageUrl
 from tests.helpers.sandbox import SandboxSession, product_line, wait_for
 
 PRODUCT_SET = load_document("product_set")
@@ -193,7 +194,7 @@ def test_files_are_replaced_existing_kept_by_id_unlisted_deleted_with_their_vari
 
 
 def test_resent_original_source_creates_a_second_media_with_a_unique_file_name(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     source = image_url("827749-1a-1.jpg")
     first = {"originalSource": source, "alt": "front", "contentType": "IMAGE"}

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from bulkimg.shopify.documents import load_document
+from tests.helpers.fixtures import MakeSandbox
 from tests.helpers.sandbox import SandboxSession
 
 STAGED = {
@@ -94,7 +95,7 @@ def test_form_with_a_forged_policy_is_refused(sandbox: SandboxSession) -> None:
     assert response.status_code == 403
 
 
-def test_file_over_the_size_limit_is_refused_as_entity_too_large(make_sandbox: Any) -> None:
+def test_file_over_the_size_limit_is_refused_as_entity_too_large(make_sandbox: MakeSandbox) -> None:
     session: SandboxSession = make_sandbox(staged_upload_max_bytes=1000)
     (target,) = _target(session)["stagedTargets"]
     fields = {p["name"]: p["value"] for p in target["parameters"]}
@@ -106,7 +107,7 @@ def test_file_over_the_size_limit_is_refused_as_entity_too_large(make_sandbox: A
     assert session.http.post(target["url"], data=fields, files=files).status_code == 201
 
 
-def test_expired_upload_policy_is_refused(make_sandbox: Any) -> None:
+def test_expired_upload_policy_is_refused(make_sandbox: MakeSandbox) -> None:
     session: SandboxSession = make_sandbox(staged_upload_lifetime=-1)
     (target,) = _target(session)["stagedTargets"]
     fields = {p["name"]: p["value"] for p in target["parameters"]}

@@ -4,17 +4,17 @@ bucket refills, the single-query cost limit; bulk operation lines are not thrott
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from bulkimg.sandbox.throttle import LeakyBucket
 from bulkimg.shopify.documents import load_document
+from tests.helpers.fixtures import MakeSandbox
 from tests.helpers.sandbox import SandboxSession, product_line
 
 TWELVE_POINTS = "{ products(first: 10) { nodes { id } } }"  # 2 + 10 x 1
 
 
 def test_calls_are_throttled_with_cost_details_and_recover_after_waiting(
-    make_sandbox: Any,
+    make_sandbox: MakeSandbox,
 ) -> None:
     session: SandboxSession = make_sandbox(throttle_bucket_size=50, throttle_restore_rate=5)
     costs = [session.gql(TWELVE_POINTS)["extensions"]["cost"] for _ in range(4)]
@@ -42,7 +42,7 @@ def test_a_query_over_the_single_query_limit_is_refused(sandbox: SandboxSession)
     assert "data" in sandbox.gql(load_document("product_by_handle"), {"handle": "x"})
 
 
-def test_bulk_lines_are_not_throttled(make_sandbox: Any) -> None:
+def test_bulk_lines_are_not_throttled(make_sandbox: MakeSandbox) -> None:
     session: SandboxSession = make_sandbox(throttle_bucket_size=60, throttle_restore_rate=20)
     ordinary = session.gql(load_document("product_set"), product_line("solo"))
     assert ordinary["errors"][0]["extensions"]["code"] == "MAX_COST_EXCEEDED"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bulkimg.shopify.documents import load_document
+from tests.helpers.fixtures import ImageUrl, MakeSandbox
 from tests.helpers.sandbox import SandboxSession, product_line, wait_for
 
 APPEND = load_document("variant_append_media")
@@ -21,7 +22,7 @@ query($handle: String!) {
 """
 
 
-def _product(session: SandboxSession, handle: str, image_url: Any, images: int = 2) -> Any:
+def _product(session: SandboxSession, handle: str, image_url: ImageUrl, images: int = 2) -> Any:
     files = [
         {"originalSource": image_url(f"{handle}-{n}.jpg"), "contentType": "IMAGE"}
         for n in range(images)
@@ -49,7 +50,7 @@ def _codes(payload: Any) -> list[str]:
 
 
 def test_media_that_is_not_ready_is_refused_by_code_then_attached_once_ready(
-    make_sandbox: Any, image_url: Any
+    make_sandbox: MakeSandbox, image_url: ImageUrl
 ) -> None:
     session: SandboxSession = make_sandbox(media_processing_delay=0.8)
     product = _product(session, "ring", image_url, images=1)
@@ -68,7 +69,7 @@ def test_media_that_is_not_ready_is_refused_by_code_then_attached_once_ready(
     assert after["variants"]["nodes"][0]["media"]["nodes"] == [{"id": media}]
 
 
-def test_a_variant_holds_one_media(sandbox: SandboxSession, image_url: Any) -> None:
+def test_a_variant_holds_one_media(sandbox: SandboxSession, image_url: ImageUrl) -> None:
     _product(sandbox, "one", image_url)
     product = _ready(sandbox, "one")
     variant = product["variants"]["nodes"][0]["id"]
@@ -92,7 +93,7 @@ def test_more_than_100_pairs_are_refused(sandbox: SandboxSession) -> None:
 
 
 def test_every_pair_is_checked_and_nothing_is_attached_after_an_error(
-    sandbox: SandboxSession, image_url: Any
+    sandbox: SandboxSession, image_url: ImageUrl
 ) -> None:
     _product(sandbox, "mine", image_url)
     _product(sandbox, "other", image_url, images=1)
@@ -120,7 +121,7 @@ def test_every_pair_is_checked_and_nothing_is_attached_after_an_error(
     assert _codes(missing) == ["PRODUCT_DOES_NOT_EXIST"]
 
 
-def test_append_media_runs_as_a_bulk_mutation(sandbox: SandboxSession, image_url: Any) -> None:
+def test_append_media_runs_as_a_bulk_mutation(sandbox: SandboxSession, image_url: ImageUrl) -> None:
     _product(sandbox, "bulk", image_url)
     product = _ready(sandbox, "bulk")
     media = [m["id"] for m in product["media"]["nodes"]]

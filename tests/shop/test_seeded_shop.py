@@ -40,6 +40,7 @@ from bulkimg.sandbox.snapshot import (
 from bulkimg.shopify.client import client_from_settings
 from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET, SHOP_TOKEN
 from tests.helpers.files import read_jsonl
+from tests.helpers.fixtures import ImageUrl
 from tests.helpers.preview import page_cards
 from tests.helpers.sandbox import wait_for
 from tests.helpers.shop import (
@@ -440,7 +441,7 @@ def add_photo(seeded_shop: SeededShop, product_id: str, url: str) -> int:
 
 @fast_shop
 def test_a_photo_added_after_the_build_and_before_the_submit_survives(
-    seeded_shop: SeededShop, settings: Settings, image_url: Any
+    seeded_shop: SeededShop, settings: Settings, image_url: ImageUrl
 ) -> None:
     group_id, product_id = product_with_a_stale_copy(seeded_shop, settings)
     photo = add_photo(seeded_shop, product_id, image_url("added-today.jpg", size=(400, 400)))
@@ -456,7 +457,7 @@ def test_a_photo_added_after_the_build_and_before_the_submit_survives(
     indirect=True,
 )
 def test_a_photo_added_after_the_export_while_the_lines_wait_to_run_survives(
-    seeded_shop: SeededShop, settings: Settings, image_url: Any
+    seeded_shop: SeededShop, settings: Settings, image_url: ImageUrl
 ) -> None:
     # The window between the export a submit resolves its lines from and the moment a line
     # runs: bulkimg only appends images and deletes its own copies, so nothing added meanwhile
@@ -570,7 +571,7 @@ def test_a_variant_showing_bulkimgs_image_of_another_set_gets_its_own_and_others
     seeded_shop: SeededShop,
     settings: Settings,
     sample: Any,
-    image_url: Any,
+    image_url: ImageUrl,
     admin_schemas: list[Any],
 ) -> None:
     from bulkimg.shopify.documents import load_document, validate_operation
