@@ -82,20 +82,7 @@ def run_build(
     s3_options = S3Options.from_settings(settings)
     started, t0 = datetime.now(), time.monotonic()
 
-    source = open_settings_catalog(settings)
-    reporter.info("Reading catalog")
-    catalog = read_catalog(source, group_ids)
-    _check_catalog(settings, catalog)
-    image_skus = sorted(
-        {v.image_sku for g in catalog.groups for v in g.variants}
-        - {""}
-        - {v.image_sku for g in catalog.groups for v in g.variants if v.image_sku_state
-           is not ImageSkuState.OK}
-    )  # fmt: skip
-    reporter.info(
-        f"{len(catalog.groups)} groups, {catalog.variant_count} variants,"
-        f" {len(image_skus)} Image_SKUs"
-    )
+    catalog, image_skus = _read_catalog(settings, group_ids, reporter)
 
     counter = RequestCounter()
     # Before anything is written: the bucket's region, followed when AWS_REGION is another.
@@ -109,20 +96,7 @@ def run_build(
     finally:
         cache.close()
 
-    # Credentials and the signing time are frozen once: a key signed again gives the same URL,
-    # so the preview signs again (cheap) instead of keeping every URL of the JSONL in memory.
-    signed_at = datetime.now(UTC)
-    lifetime = link_lifetime(client, settings.presign_seconds, signed_at)
-    if lifetime.seconds < MIN_LINK_SECONDS:
-        raise ConfigError(
-            f"the S3 credentials expire at {lifetime.describe()}: too soon to sign links;"
-            " refresh them (or let the role's session last longer) and build again"
-        )
-    source_url: Callable[[str], str] = presigner(
-        client, settings.aws_s3_bucket or "", lifetime.seconds, clock=lambda: signed_at
-    )
-    if not isinstance(source_url, FastPresigner):  # botocore signs at its own time: keep its URLs
-        source_url = functools.cache(source_url)
+    lifetime, source_url = _signer(client, settings)
 
     state = StateStore(settings.state_file) if settings.state_file.is_file() else None
     incremental = Incremental(state)
@@ -156,6 +130,48 @@ def run_build(
     for path in stale:
         path.unlink(missing_ok=True)
     return BuildResult(report, report_path)
+
+
+def _read_catalog(
+    settings: Settings, group_ids: Sequence[str] | None, reporter: Reporter
+) -> tuple[Catalog, list[str]]:
+    """The catalog's groups and the valid Image_SKUs they name, sorted."""
+    source = open_settings_catalog(settings)
+    reporter.info("Reading catalog")
+    catalog = read_catalog(source, group_ids)
+    _check_catalog(settings, catalog)
+    image_skus = sorted(
+        {v.image_sku for g in catalog.groups for v in g.variants}
+        - {""}
+        - {v.image_sku for g in catalog.groups for v in g.variants if v.image_sku_state
+           is not ImageSkuState.OK}
+    )  # fmt: skip
+    reporter.info(
+        f"{len(catalog.groups)} groups, {catalog.variant_count} variants,"
+        f" {len(image_skus)} Image_SKUs"
+    )
+    return catalog, image_skus
+
+
+def _signer(client: S3Client, settings: Settings) -> tuple[LinkLifetime, Callable[[str], str]]:
+    """How long the build's links work, and the presigner of its S3 keys.
+
+    Credentials and the signing time are frozen once: a key signed again gives the same URL,
+    so the preview signs again (cheap) instead of keeping every URL of the JSONL in memory.
+    """
+    signed_at = datetime.now(UTC)
+    lifetime = link_lifetime(client, settings.presign_seconds, signed_at)
+    if lifetime.seconds < MIN_LINK_SECONDS:
+        raise ConfigError(
+            f"the S3 credentials expire at {lifetime.describe()}: too soon to sign links;"
+            " refresh them (or let the role's session last longer) and build again"
+        )
+    source_url: Callable[[str], str] = presigner(
+        client, settings.aws_s3_bucket or "", lifetime.seconds, clock=lambda: signed_at
+    )
+    if not isinstance(source_url, FastPresigner):  # botocore signs at its own time: keep its URLs
+        source_url = functools.cache(source_url)
+    return lifetime, source_url
 
 
 @dataclass(slots=True)
