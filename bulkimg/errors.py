@@ -25,7 +25,9 @@ Every class bulkimg defines is drawn here, with the module that defines it:
 Signals that never leave their module (caught where they are raised, so not BulkimgErrors):
 `s3/http1.py`'s ProtocolError, ClosedBeforeAnswerError, DeadlineExceededError and
 BodyCutShortError (one connection's GET; `s3/get.py` turns them into S3GetError or a retry),
-and `images/header.py`'s NeedBytes (read further) and InvalidImage (the file is rejected).
+`images/header.py`'s NeedBytes (read further) and InvalidImage (the file is rejected), and
+`s3/listing.py`'s OutOfOrderError (a page against S3's key order: the listing falls back to one
+listing per folder). The sandbox's FaultRuleError is the sandbox's (a bad fault rule: HTTP 400).
 
 Messages never contain secrets: callers pass names and keys, never credentials or signed URLs.
 As a second guard, the CLI masks every secret the settings hold (`register_secret`) in whatever
