@@ -13,7 +13,7 @@
 | `output/submitted.jsonl` | `formats.submitted` |
 | `output/report.json`, `output/report.md` (`bulkimg run`) | `formats.nightly_report` |
 | `logs/missing_images_*.log`, `logs/image_upload_failures_*.log` | `formats.logs` |
-| `output/state.sqlite` (what bulkimg put on the shop; schema migrations) | `formats.state` |
+| `output/state.sqlite` (what is on the shop's products; schema migrations) | `formats.state` |
 
 Every JSONL file goes through `formats.jsonl`: records are read one at a time as their model (a
 line that is not one is an InputFileError naming the file and line) and written whole, 0600, to a

@@ -1,4 +1,5 @@
-"""What bulkimg has put on the shop, kept in one SQLite file (default output/state.sqlite).
+"""What is on the shop's products as bulkimg last saw it, kept in one SQLite file (default
+output/state.sqlite).
 
 Schema (version 1; `PRAGMA user_version`; MIGRATIONS upgrades older files):
 
@@ -6,12 +7,12 @@ Schema (version 1; `PRAGMA user_version`; MIGRATIONS upgrades older files):
     products(handle PRIMARY KEY, product_id, updated_at)
     media(media_id PRIMARY KEY, handle, position, image_sku, variation, s3_key, etag, status,
           updated_at)                                 -- every image of the product; image_sku
-                                                      -- NULL: not bulkimg's (kept unless --prune)
+                                                      -- NULL: not bulkimg's (always kept)
     variants(sku PRIMARY KEY, handle, variant_id, media_id, updated_at)
 
-An image is identified by (Image_SKU, variation) and its S3 ETag. Updated from every manifest a
-submit writes, and rebuilt from the shop by `bulkimg reconcile` (shop/state.py tells which images
-on a product are bulkimg's).
+An image is identified by (Image_SKU, variation) and its S3 ETag. Updated after every submit
+from its product export (run/outcome.py), and rebuilt from the shop by `bulkimg reconcile`
+(shop/state.py tells which images on a product are bulkimg's).
 """
 
 from __future__ import annotations

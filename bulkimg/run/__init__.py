@@ -1,2 +1,4 @@
-"""The commands' work: build, submit, retry, the nightly run, the lock, the state file,
-rotation and the preflight check."""
+"""The commands' work, where the settings are unpacked into each stage's options: build, submit
+(its phase 2 lines and each group's outcome), retry, status and cancel, the nightly run and
+reconcile, `plan --against-shop`, `preview`, the lock, the build's ledger, rotation and the
+preflight check."""

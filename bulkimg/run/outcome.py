@@ -1,5 +1,6 @@
 """A submit's outcome per group: its manifest record (done, failed or missing, with media and
-variant images) and its failure records, from phase 1's and phase 2's results and the export."""
+variant images) and its failure records, from phase 1's and phase 2's results and the export;
+the state file updated from that export (`record_state`) and the shop counts (`shop_counts`)."""
 
 from __future__ import annotations
 

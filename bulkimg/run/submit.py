@@ -1,10 +1,13 @@
-"""`bulkimg submit`: run the build's productSet lines in bulk, then attach variant images.
+"""`bulkimg submit`: one run's phases in order, resumable from output/run.json.
 
-Phase 1 runs every productset file as a bulk mutation. A bulk query export then reads the
-products back (media ids and status, variant ids), waiting a bounded time for media to become
-READY. Phase 2 runs productVariantAppendMedia lines built from it. Every step is saved in
-output/run.json first, so a killed submit resumes; the outcome is written to
-output/manifest.jsonl, output/failures.jsonl and logs/image_upload_failures_*.log.
+A bulk export of the shop's products first; the build's lines are resolved against it
+(shop/resolve.py: productSet for a product bulkimg creates, productUpdate appending images and
+fileDelete of bulkimg's own copies for one that exists). Phase 1 runs those files as bulk
+mutations. A bulk query export then reads the products back (media ids and status, variant ids),
+waiting a bounded time for media to become READY. Phase 2 (run/phase2.py: detach, attach,
+reorder) runs from it. Every step is saved in output/run.json first, so a killed submit resumes;
+the outcome (run/outcome.py) is written to output/manifest.jsonl, output/failures.jsonl and
+logs/image_upload_failures_*.log.
 
 The export rounds (`_export_until_ready`) and the resolve exports (`_resolve`) stay loops, not
 tenacity: each round appends an OperationRecord and saves run.json, merges its export into what

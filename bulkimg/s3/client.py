@@ -1,4 +1,6 @@
-"""One shared boto3 S3 client with adaptive retries, and a counter of every request it sends."""
+"""One shared botocore S3 client with adaptive retries (its credentials: the settings' keys, else
+boto3's chain), the bucket's region (one HeadBucket), the CA bundle every sender trusts, and a
+counter of every request sent."""
 
 from __future__ import annotations
 

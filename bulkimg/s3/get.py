@@ -12,7 +12,7 @@ kept-alive `http1.Connection` per worker thread, the cheapest in client CPU per 
 `HttpxSender`: one pooled httpx client, several times dearer; it is used when `httpx` is asked
 for and when a proxy applies to the endpoint (httpx honours HTTP(S)_PROXY and NO_PROXY; `http1`
 does not speak to proxies). (Tests ask for `httpx` and route its GETs to moto in-process with
-respx: tests/conftest.py, the `s3` fixture.)
+respx: the `s3_gets` fixture of tests/conftest.py and tests/helpers/s3.py.)
 
 The getter keeps boto3's contract for the header reads: retries with jittered
 exponential backoff on 5xx, throttling, connection resets and timeouts (up to
