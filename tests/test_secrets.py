@@ -241,7 +241,7 @@ def test_files_holding_presigned_urls_are_created_0600(
 ) -> None:
     from bulkimg.run.preview import render_preview
     from bulkimg.run.rotation import archive_run
-    from tests.run.test_submit import retry, submit
+    from tests.helpers.shop import retry, submit
 
     old = os.umask(0o022)
     try:

@@ -1,1 +1,2 @@
-"""Helpers shared by test modules (no test module imports another)."""
+"""Helpers shared by test modules: a test module imports only these (never another test module,
+nor conftest.py, which holds the fixtures)."""

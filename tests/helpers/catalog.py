@@ -1,4 +1,4 @@
-"""Shared by several test modules: moved here from tests/catalog/test_catalog.py."""
+"""A nav_items table made in MariaDB for a test (its columns and rows), dropped afterwards."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Shared by several test modules: moved here from tests/test_cli.py."""
+"""The `bulkimg` command run as a user runs it (a subprocess), and its environment for a local S3
+and catalog."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Shared by several test modules: moved here from tests/run/test_faults_shop.py."""
+"""The fault matrix's shared build of the sample catalog, copied per test, and its accounting:
+every group done or a failure, each image uploaded once, no secret in any output."""
 
 from __future__ import annotations
 

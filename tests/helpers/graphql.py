@@ -1,4 +1,5 @@
-"""Shared by several test modules: moved here from tests/shopify/test_graphql_schema.py."""
+"""A productSet line as bulkimg writes it, for the tests that validate documents and lines
+against Shopify's schema."""
 
 from __future__ import annotations
 

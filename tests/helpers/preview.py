@@ -1,4 +1,5 @@
-"""Shared by several test modules: moved here from tests/report/test_preview.py."""
+"""Inputs and readers of output/preview.html: plan lines (hostile ones too), the page's cards
+parsed back, and synthetic plans for the page at scale."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Shared by several test modules: a submit and a retry as the CLI runs them, and what the last
-submit sent to the sandbox shop."""
+"""A submit and a retry as the library runs them, what the last submit sent to the sandbox shop,
+and the sandbox shop seeded from the sample catalog (the existing-catalog scenario)."""
 
 from __future__ import annotations
 

@@ -284,7 +284,7 @@ def test_cards_say_what_the_next_submit_would_do_after_plan_against_shop(
     browser: Any, make_settings: MakeSettings
 ) -> None:
     from bulkimg.formats.resolution import CHECK_RESOLUTION, ResolvedGroup
-    from tests.report.test_preview import plan_line
+    from tests.helpers.preview import plan_line
 
     settings = make_settings(aws_s3_bucket="")
     out = settings.output_dir

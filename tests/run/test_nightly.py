@@ -219,7 +219,7 @@ def test_an_image_added_by_hand_survives_a_night_that_changes_the_product(
 
 
 def test_two_runs_never_overlap_on_one_shop(settings: Settings) -> None:
-    from tests.run.test_runlock import lock_held
+    from tests.helpers.lock import lock_held
 
     with lock_held(settings.output_dir, "run"), pytest.raises(RunLockedError, match="held by pid"):
         night(settings)

@@ -5,11 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
-import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -20,42 +15,9 @@ from bulkimg.demo.run import LocalS3
 from bulkimg.demo.samples import SampleData
 from bulkimg.run.lock import RunLockedError, lock_paths, writer_lock
 from tests.helpers.cli import bulkimg, env_for
+from tests.helpers.lock import lock_held
 
 pytestmark = pytest.mark.slow  # the lock is tested between real processes
-
-HOLDER = textwrap.dedent(
-    """
-    import sys
-    from pathlib import Path
-    from bulkimg.config import load_settings
-    from bulkimg.run.lock import writer_lock
-
-    out = Path(sys.argv[1])
-    settings = load_settings({"output_dir": out, "state_file": out / "state.sqlite"}, env_file=None)
-    with writer_lock(settings, sys.argv[2]):
-        print("held", flush=True)
-        sys.stdin.read()
-    """
-)
-
-
-@contextmanager
-def lock_held(output_dir: Path, command: str = "submit --wait") -> Iterator[subprocess.Popen[str]]:
-    """Another process holds the lock of `output_dir` (and of its state file) for the block."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(output_dir), command],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == "held\n"
-        yield holder
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-        holder.wait(30)
 
 
 def killed_holder(output_dir: Path) -> int:

@@ -279,7 +279,7 @@ def test_the_cli_build_follows_the_bucket_region_moto_s_server_names(
     from bulkimg.run.ledger import signing_settings
     from bulkimg.run.preflight import run_checks
     from tests.helpers.env import CANARY_KEY_ID, CANARY_SECRET
-    from tests.report.test_preview import page_cards
+    from tests.helpers.preview import page_cards
 
     bucket = eu_bucket if bucket_region == BUCKET_REGION else us_bucket
     # What moto's server answers: the bucket's region to a HeadBucket signed for another one,

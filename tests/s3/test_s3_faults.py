@@ -282,7 +282,7 @@ def test_cli_build_exits_1_and_defers_the_group_s3_cannot_read(
     proxy: FaultProxy, bucket: str, sample: SampleData, clean: Accounting, tmp_path: Path,
     make_settings: MakeSettings,
 ) -> None:  # fmt: skip
-    from tests.test_cli import bulkimg, env_for
+    from tests.helpers.cli import bulkimg, env_for
 
     proxy.add(Fault("GET", "status", 500, "InternalError", count=None, key_contains="1102192-2a"))
     catalog = sample.write_csv(tmp_path / "nav_items.csv")

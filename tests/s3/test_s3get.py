@@ -383,7 +383,7 @@ def loopback_getter(make_settings: MakeSettings, port: int, kind: str) -> Presig
 def test_a_200_to_a_ranged_get_is_read_only_to_the_ranges_end(
     make_settings: MakeSettings, sender_kind: str
 ) -> None:
-    from tests.s3.test_http1 import ScriptedServer, read_request
+    from tests.helpers.http1 import ScriptedServer, read_request
 
     blob = bytes(range(256)) * 1024  # the first 256 KiB of a 4 MiB object
     stop = threading.Event()
@@ -422,7 +422,7 @@ def test_a_200_to_a_ranged_get_is_read_only_to_the_ranges_end(
 def test_a_trickling_body_is_cut_at_the_deadline_by_either_sender(
     make_settings: MakeSettings, sender_kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.s3.test_http1 import ScriptedServer, read_request, trickle
+    from tests.helpers.http1 import ScriptedServer, read_request, trickle
 
     monkeypatch.setattr("bulkimg.s3.get.GET_DEADLINE_SECONDS", 0.6)
     stop = threading.Event()
@@ -456,7 +456,7 @@ def test_a_trickling_body_is_cut_at_the_deadline_by_either_sender(
 def test_a_trickling_head_is_cut_at_the_deadline_by_every_sender(
     make_settings: MakeSettings, route: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.s3.test_http1 import ScriptedServer, read_request, trickle
+    from tests.helpers.http1 import ScriptedServer, read_request, trickle
 
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
                  "all_proxy", "NO_PROXY", "no_proxy"):  # fmt: skip
