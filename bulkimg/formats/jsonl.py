@@ -1,11 +1,11 @@
-"""Reading and writing JSONL files of typed records (and reading Shopify's own files as JSON
-objects): one reader and one writer for every file bulkimg writes."""
+"""Reading and writing JSONL files of typed records: one reader and one writer for every file
+bulkimg writes (Shopify's own files are read in shopify/results.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import orjson
 from pydantic import BaseModel
@@ -28,15 +28,6 @@ def read_models(path: Path, model: type[ModelT], what: str | None = None) -> Ite
                 except ValueError as exc:
                     first = str(exc).splitlines()[0]
                     raise InputFileError(f"{path}:{number}: not {what} ({first})") from None
-
-
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """The JSON objects of a JSONL file bulkimg did not write (Shopify's results, a line's
-    variables), one at a time (blank lines skipped)."""
-    with path.open("rb") as handle:
-        for raw in handle:
-            if raw.strip():
-                yield orjson.loads(raw)
 
 
 def dump_model(record: BaseModel) -> bytes:

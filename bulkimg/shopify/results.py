@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 
 from bulkimg.formats.failures import LineError
-from bulkimg.formats.jsonl import iter_jsonl
 from bulkimg.formats.run import OperationRecord
 
 # Our code for the lines of a file that stagedUploadsCreate refused (they were never sent).
@@ -176,7 +175,11 @@ def read_export(path: Path) -> dict[str, ExportedProduct]:
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:
-    yield from iter_jsonl(path)
+    """The JSON objects of an export's file, one at a time (blank lines skipped)."""
+    with path.open("rb") as handle:
+        for raw in handle:
+            if raw.strip():
+                yield orjson.loads(raw)
 
 
 def _attach(
