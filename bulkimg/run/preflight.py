@@ -51,10 +51,10 @@ def _shop_checks(settings: Settings) -> list[Check]:
     try:
         with client_from_settings(quick) as client:
             base = client.endpoint.base_url
-            shop = client.execute("shop")["shop"]
+            shop = client.shop()
     except BulkimgError as exc:
         return [Check("shop", False, f"{settings.shopify_shop}: {_line(exc)}")]
-    checks = [Check("shop", True, f"{base}: {shop['name']} ({shop['myshopifyDomain']})")]
+    checks = [Check("shop", True, f"{base}: {shop.name} ({shop.myshopify_domain})")]
     if settings.state_file.is_file():
         try:
             StateStore(settings.state_file, base).close()

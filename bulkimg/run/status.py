@@ -19,8 +19,7 @@ def live_status(client: ShopifyClient, state: RunState) -> dict[str, BulkOperati
     live: dict[str, BulkOperationNode] = {}
     for op in state.operations:
         if op.operation_id and op.step is not Step.COLLECTED:
-            data = client.execute("bulk_operation", {"id": op.operation_id})
-            node = BulkOperationNode.of(data["bulkOperation"])
+            node = client.bulk_operation(op.operation_id)
             if node is not None:
                 live[op.operation_id] = node
     return live
@@ -49,8 +48,7 @@ def running_operations(client: ShopifyClient) -> list[BulkOperationNode]:
     """The shop's bulk operations that have not ended (any app's)."""
     found: list[BulkOperationNode] = []
     for status in ("created", "running", "canceling"):
-        data = client.execute("bulk_operations", {"query": f"status:{status}"})
-        found.extend(BulkOperationNode.model_validate(n) for n in data["bulkOperations"]["nodes"])
+        found.extend(client.bulk_operations(f"status:{status}"))
     return found
 
 

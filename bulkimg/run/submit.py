@@ -249,7 +249,7 @@ class Submission:
                 op.step = Step.REJECTED
                 op.rejected_errors = [NOT_STARTED]
             elif op.step is Step.SUBMITTED and op.operation_id:
-                self.client.execute("bulk_operation_cancel", {"id": op.operation_id})
+                self.client.cancel_bulk_operation(op.operation_id)
                 stopping.append(op.operation_id)
         self.store.save(state)
         return stopping

@@ -35,6 +35,7 @@ from bulkimg.errors import ConfigError, RemoteError
 from bulkimg.outputs import create_private
 from bulkimg.redact import redact_url
 from bulkimg.shopify.documents import ADMIN_API_VERSION, load_document, subset_schema
+from bulkimg.shopify.operation import BulkOperationNode, ShopIdentity
 
 
 class ShopifyError(RemoteError):
@@ -361,6 +362,24 @@ class ShopifyClient:
                     ) from None
                 return dict(result)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def shop(self) -> ShopIdentity:
+        """The shop's name and myshopify domain (graphql/shop.graphql)."""
+        return ShopIdentity.model_validate(self.execute("shop")["shop"])
+
+    def bulk_operation(self, operation_id: str) -> BulkOperationNode | None:
+        """One bulk operation as the shop describes it now (None: the shop has no such one)."""
+        data = self.execute("bulk_operation", {"id": operation_id})
+        return BulkOperationNode.of(data["bulkOperation"])
+
+    def bulk_operations(self, query: str) -> list[BulkOperationNode]:
+        """The shop's bulk operations (any app's) matching a search query, e.g. `status:running`."""
+        data = self.execute("bulk_operations", {"query": query})
+        return [BulkOperationNode.model_validate(n) for n in data["bulkOperations"]["nodes"]]
+
+    def cancel_bulk_operation(self, operation_id: str) -> None:
+        """Ask the shop to stop a bulk operation (it ends CANCELED once it has stopped)."""
+        self.execute("bulk_operation_cancel", {"id": operation_id})
 
     def upload_staged(self, url: str, parameters: Mapping[str, str], path: Path) -> None:
         """multipart/form-data POST of every parameter, then the file (it must come last)."""

@@ -1,6 +1,6 @@
-"""A bulk operation as the shop describes it (graphql/bulk_operation.graphql and
-bulk_operations.graphql select these fields): one typed model for the runner, `bulkimg status`
-and `bulkimg cancel`."""
+"""What the shop says of itself and of its bulk operations (graphql/shop.graphql,
+bulk_operation.graphql and bulk_operations.graphql select these fields): typed models for the
+runner, `bulkimg check`, `bulkimg status` and `bulkimg cancel`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class ShopIdentity(BaseModel):
+    """Which shop a token opens (graphql/shop.graphql)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    name: str
+    myshopify_domain: str = Field(alias="myshopifyDomain")
 
 
 class BulkOperationNode(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bulkimg.shopify.operation import BulkOperationNode
+from bulkimg.shopify.operation import BulkOperationNode, ShopIdentity
 from bulkimg.statuses import TERMINAL_STATUSES, BulkOperationStatus
 
 
@@ -33,3 +33,8 @@ def test_created_at_in_utc_and_result_urls() -> None:
     assert node.created == datetime(2026, 12, 4, 3, tzinfo=UTC)
     assert node.result_url(partial=True) == "https://shop/partial.jsonl"
     assert node.result_url(partial=False) is None
+
+
+def test_the_shop_names_itself_by_graphql_names() -> None:
+    shop = ShopIdentity.model_validate({"name": "Gems", "myshopifyDomain": "gems.myshopify.com"})
+    assert (shop.name, shop.myshopify_domain) == ("Gems", "gems.myshopify.com")
