@@ -34,13 +34,7 @@ from bulkimg.formats.resolution import ResolvedGroup
 from bulkimg.formats.run import OperationRecord, Phase
 from bulkimg.formats.state import KnownMedia, ProductState, StateStore
 from bulkimg.plan.names import shopify_filename
-from bulkimg.run.outcome import (
-    canary_failure,
-    group_outcome,
-    record_state,
-    shop_counts,
-    unchanged_outcome,
-)
+from bulkimg.run import outcome
 from bulkimg.run.phase2 import (
     REORDER_DOCUMENT,
     VARIANT_DETACH_DOCUMENT,
@@ -140,12 +134,12 @@ def resolved(action: str, **counts: int) -> ResolvedGroup:
 
 
 def test_shop_counts_are_zero_for_every_count_when_nothing_resolved() -> None:
-    counts = shop_counts([])
+    counts = outcome.shop_counts([])
     assert len(counts) == 11 and set(counts.values()) == {0}
 
 
 def test_shop_counts_add_up_products_by_action_and_images_by_fate() -> None:
-    counts = shop_counts([
+    counts = outcome.shop_counts([
         resolved("create", uploaded=3),
         resolved("update", adopted=2, uploaded=1, replaced=1, removed=1, kept_foreign=4,
                  variant_images_swapped=2, variant_images_kept=1),
@@ -165,7 +159,7 @@ def test_shop_counts_add_up_products_by_action_and_images_by_fate() -> None:
 
 def test_a_deferred_group_gets_a_retryable_build_failure_with_its_reason() -> None:
     group = plan("deferred", deferred_reason="S3 listing timed out")
-    record, failures = group_outcome(group, None, {}, {})
+    record, failures = outcome.group_outcome(group, None, {}, {})
     assert [(f.phase, f.group_id, f.handle, f.retryable) for f in failures] == [
         ("build", "LGD-1", "lgd-1", True)
     ]
@@ -176,7 +170,7 @@ def test_a_deferred_group_gets_a_retryable_build_failure_with_its_reason() -> No
 
 
 def test_a_planned_group_with_no_productset_line_is_a_build_failure() -> None:
-    record, failures = group_outcome(plan(), None, {"lgd-1": exported()}, {})
+    record, failures = outcome.group_outcome(plan(), None, {"lgd-1": exported()}, {})
     assert [f.errors[0].message for f in failures] == ["no productSet line for this group"]
     assert record.status == "failed" and record.product_id is None
 
@@ -201,7 +195,7 @@ def product_set_op(tmp_path: Path) -> OperationRecord:
 def test_a_failed_productset_line_is_recorded_with_its_redacted_variables(tmp_path: Path) -> None:
     error = LineError(code="INVALID", field=["input"], message=f"could not fetch {SIGNED}")
     result = LineResult(1, ran=True, errors=[error])
-    record, failures = group_outcome(plan(), (product_set_op(tmp_path), result), {}, {})
+    record, failures = outcome.group_outcome(plan(), (product_set_op(tmp_path), result), {}, {})
     [failure] = failures
     assert (failure.phase, failure.file, failure.line) == ("product_set", "productset-1.jsonl", 2)
     redacted = SIGNED.replace("AKIAXYZ", "REDACTED").replace("cafe1234", "REDACTED")
@@ -213,21 +207,21 @@ def test_a_failed_productset_line_is_recorded_with_its_redacted_variables(tmp_pa
 
 def test_a_productset_line_that_did_not_run_is_retryable(tmp_path: Path) -> None:
     result = LineResult(0, errors=[LineError(code="NOT_RUN", message="not run")])
-    _, failures = group_outcome(plan(), (product_set_op(tmp_path), result), {}, {})
+    _, failures = outcome.group_outcome(plan(), (product_set_op(tmp_path), result), {}, {})
     assert [(f.line, f.retryable) for f in failures] == [(1, True)]
 
 
 def test_a_failed_line_whose_input_file_is_gone_has_no_variables(tmp_path: Path) -> None:
     op = product_set_op(tmp_path)
     Path(op.input_file).unlink()
-    _, failures = group_outcome(plan(), (op, failed("THROTTLED")), {}, {})
+    _, failures = outcome.group_outcome(plan(), (op, failed("THROTTLED")), {}, {})
     assert [(f.file, f.line, f.variables, f.retryable) for f in failures] == [
         ("productset-1.jsonl", 1, None, True)
     ]
 
 
 def test_a_failed_result_with_no_operation_has_no_file_or_line() -> None:
-    _, failures = group_outcome(plan(), (None, failed("INVALID")), {}, {})
+    _, failures = outcome.group_outcome(plan(), (None, failed("INVALID")), {}, {})
     assert [(f.phase, f.file, f.line, f.variables) for f in failures] == [
         ("product_set", None, None, None)
     ]
@@ -238,7 +232,7 @@ def test_a_failed_result_with_no_operation_has_no_file_or_line() -> None:
 
 def test_a_group_whose_variants_got_their_images_is_done_with_media_and_variant_images() -> None:
     phase2 = {PRODUCT: [entry(VARIANT_MEDIA_DOCUMENT, attach(1, 2), OK)]}
-    record, failures = group_outcome(plan(), created(), {"lgd-1": exported()}, phase2)
+    record, failures = outcome.group_outcome(plan(), created(), {"lgd-1": exported()}, phase2)
     assert failures == []
     assert record == ManifestRecord(
         group_id="LGD-1", product_id=PRODUCT, handle="lgd-1", status="done",
@@ -251,7 +245,7 @@ def test_a_group_whose_variants_got_their_images_is_done_with_media_and_variant_
 
 def test_variants_already_showing_their_image_need_no_phase2_line() -> None:
     product = exported({"A1": [mid(1)], "A2": [mid(1)]})
-    record, failures = group_outcome(plan(), created(), {"lgd-1": product}, {})
+    record, failures = outcome.group_outcome(plan(), created(), {"lgd-1": product}, {})
     assert failures == [] and record.status == "done"
     assert variants_of(record) == {"A1": mid(1), "A2": mid(1)}
 
@@ -259,7 +253,7 @@ def test_variants_already_showing_their_image_need_no_phase2_line() -> None:
 def test_phase2_lines_of_another_product_are_not_this_groups() -> None:
     other = {"gid://shopify/Product/2": [entry(VARIANT_MEDIA_DOCUMENT, attach(1, 2), OK)]}
     product = exported({"A1": [mid(1)], "A2": [mid(1)]})
-    record, failures = group_outcome(plan(), created(), {"lgd-1": product}, other)
+    record, failures = outcome.group_outcome(plan(), created(), {"lgd-1": product}, other)
     assert failures == [] and variants_of(record) == {"A1": mid(1), "A2": mid(1)}
 
 
@@ -267,7 +261,7 @@ def test_a_failed_attach_line_is_a_variant_media_failure_and_its_variants_show_n
     product = exported({"A1": [mid(2)]})
     line = attach(1, 2)
     phase2 = {PRODUCT: [entry(VARIANT_MEDIA_DOCUMENT, line, failed("THROTTLED"), line=3)]}
-    record, failures = group_outcome(plan(), created(), {"lgd-1": product}, phase2)
+    record, failures = outcome.group_outcome(plan(), created(), {"lgd-1": product}, phase2)
     assert [(f.phase, f.file, f.line, f.variables, f.retryable) for f in failures] == [
         ("variant_media", "phase2-run.jsonl", 3, line, True)
     ]
@@ -276,7 +270,7 @@ def test_a_failed_attach_line_is_a_variant_media_failure_and_its_variants_show_n
 
 def test_a_refused_attach_line_is_not_retryable() -> None:
     phase2 = {PRODUCT: [entry(VARIANT_MEDIA_DOCUMENT, attach(1), failed("INVALID"))]}
-    _, failures = group_outcome(plan(), created(), {"lgd-1": exported()}, phase2)
+    _, failures = outcome.group_outcome(plan(), created(), {"lgd-1": exported()}, phase2)
     assert [(f.phase, f.retryable) for f in failures] == [("variant_media", False)]
 
 
@@ -284,7 +278,7 @@ def test_a_detached_image_leaves_the_variant_until_an_attach_gives_it_another() 
     product = exported({"A1": [mid(2)], "A2": [mid(2)]})
     phase2 = {PRODUCT: [entry(VARIANT_DETACH_DOCUMENT, attach(1, 2, media=2), OK),
                         entry(VARIANT_MEDIA_DOCUMENT, attach(1), OK)]}  # fmt: skip
-    record, failures = group_outcome(plan(), created(), {"lgd-1": product}, phase2)
+    record, failures = outcome.group_outcome(plan(), created(), {"lgd-1": product}, phase2)
     assert variants_of(record) == {"A1": mid(1), "A2": None}
     assert failures == [] and record.status == "done"
 
@@ -293,7 +287,7 @@ def test_a_failed_detach_is_a_variant_detach_failure_and_the_variant_keeps_its_i
     product = exported({"A1": [mid(2)]})
     line = attach(1, media=2)
     phase2 = {PRODUCT: [entry(VARIANT_DETACH_DOCUMENT, line, failed("TIMEOUT"))]}
-    record, failures = group_outcome(plan(), created(), {"lgd-1": product}, phase2)
+    record, failures = outcome.group_outcome(plan(), created(), {"lgd-1": product}, phase2)
     assert [(f.phase, f.variables, f.retryable) for f in failures] == [
         ("variant_detach", line, True)
     ]
@@ -305,7 +299,7 @@ def test_a_failed_reorder_is_a_reorder_failure_never_retryable() -> None:
     line = ReorderMediaLine(id=PRODUCT, moves=[MoveInput(id=mid(1), new_position="0")])
     phase2 = {PRODUCT: [entry(REORDER_DOCUMENT, line, failed("THROTTLED"))]}
     product = exported({"A1": [mid(1)], "A2": [mid(1)]})
-    record, failures = group_outcome(plan(), created(), {"lgd-1": product}, phase2)
+    record, failures = outcome.group_outcome(plan(), created(), {"lgd-1": product}, phase2)
     assert [(f.phase, f.variables, f.retryable) for f in failures] == [("reorder", line, False)]
     assert record.status == "failed"
 
@@ -313,7 +307,7 @@ def test_a_failed_reorder_is_a_reorder_failure_never_retryable() -> None:
 def test_a_successful_reorder_changes_no_variant_image() -> None:
     line = ReorderMediaLine(id=PRODUCT, moves=[MoveInput(id=mid(1), new_position="0")])
     product = exported({"A1": [mid(1)], "A2": [mid(1)]})
-    record, failures = group_outcome(
+    record, failures = outcome.group_outcome(
         plan(), created(), {"lgd-1": product}, {PRODUCT: [entry(REORDER_DOCUMENT, line, OK)]}
     )
     assert failures == [] and variants_of(record) == {"A1": mid(1), "A2": mid(1)}
@@ -322,7 +316,7 @@ def test_a_successful_reorder_changes_no_variant_image() -> None:
 def test_an_image_shopify_failed_to_process_is_a_retryable_media_failure_with_its_s3_key() -> None:
     errors = [LineError(code="IMAGE_DOWNLOAD_FAILURE", message="404")]
     product = exported({"A1": [mid(1)], "A2": [mid(1)]}, status1="FAILED", errors1=errors)
-    record, failures = group_outcome(plan(), created(), {"lgd-1": product}, {})
+    record, failures = outcome.group_outcome(plan(), created(), {"lgd-1": product}, {})
     [failure] = failures
     assert (failure.phase, failure.retryable, failure.s3_key) == ("variant_media", True, KEY1)
     assert failure.variables == MediaFailure(product_id=PRODUCT, media_id=mid(1), s3_key=KEY1)
@@ -332,13 +326,13 @@ def test_an_image_shopify_failed_to_process_is_a_retryable_media_failure_with_it
 
 def test_a_failed_image_without_errors_says_processing_failed() -> None:
     product = exported({"A1": [mid(1)], "A2": [mid(1)]}, status1="FAILED")
-    _, failures = group_outcome(plan(), created(), {"lgd-1": product}, {})
+    _, failures = outcome.group_outcome(plan(), created(), {"lgd-1": product}, {})
     assert [e.message for f in failures for e in f.errors] == ["media processing failed"]
 
 
 def test_an_image_not_ready_after_the_wait_is_a_media_not_ready_failure() -> None:
     product = exported({"A1": [mid(1)], "A2": [mid(1)]}, status1="PROCESSING")
-    record, failures = group_outcome(plan(), created(), {"lgd-1": product}, {})
+    record, failures = outcome.group_outcome(plan(), created(), {"lgd-1": product}, {})
     assert [(e.code, e.message) for f in failures for e in f.errors] == [
         ("MEDIA_NOT_READY", "media still PROCESSING after the wait")
     ]
@@ -347,14 +341,14 @@ def test_an_image_not_ready_after_the_wait_is_a_media_not_ready_failure() -> Non
 
 def test_a_media_status_the_manifest_does_not_know_is_recorded_as_none() -> None:
     product = exported({"A1": [mid(1)], "A2": [mid(1)]}, status1="WEIRD")
-    record, _ = group_outcome(plan(), created(), {"lgd-1": product}, {})
+    record, _ = outcome.group_outcome(plan(), created(), {"lgd-1": product}, {})
     assert [m.status for m in record.media] == [None, MediaStatus.READY]
 
 
 def test_a_variant_not_on_the_product_is_a_not_found_failure_with_its_s3_key() -> None:
     product = exported({"A1": [mid(1)]})
     product.variants = product.variants[:1]
-    record, failures = group_outcome(plan(), created(), {"lgd-1": product}, {})
+    record, failures = outcome.group_outcome(plan(), created(), {"lgd-1": product}, {})
     [failure] = failures
     assert (failure.phase, failure.retryable, failure.s3_key) == ("variant_media", True, KEY1)
     assert failure.variables == VariantImageMissing(
@@ -365,7 +359,7 @@ def test_a_variant_not_on_the_product_is_a_not_found_failure_with_its_s3_key() -
 
 
 def test_a_product_missing_from_the_export_fails_every_variant_with_an_image() -> None:
-    record, failures = group_outcome(plan(), created(), {}, {})
+    record, failures = outcome.group_outcome(plan(), created(), {}, {})
     assert [f.variables for f in failures] == [
         VariantImageMissing(product_id=None, sku=sku, s3_key=KEY1, variant_id=None)
         for sku in ("A1", "A2")
@@ -376,7 +370,7 @@ def test_a_product_missing_from_the_export_fails_every_variant_with_an_image() -
 def test_an_image_missing_from_the_product_fails_its_variants_with_the_variant_id() -> None:
     product = exported()
     product.media = product.media[1:]
-    _, failures = group_outcome(plan(), created(), {"lgd-1": product}, {})
+    _, failures = outcome.group_outcome(plan(), created(), {"lgd-1": product}, {})
     assert [f.variables for f in failures] == [
         VariantImageMissing(product_id=PRODUCT, sku=sku, s3_key=KEY1, variant_id=variant)
         for sku, variant in (("A1", vid(1)), ("A2", vid(2)))
@@ -385,7 +379,7 @@ def test_an_image_missing_from_the_product_fails_its_variants_with_the_variant_i
 
 def test_a_variant_keeping_another_image_is_not_a_failure() -> None:
     product = exported({"A1": [mid(2)], "A2": [mid(1)]})
-    record, failures = group_outcome(plan(), created(), {"lgd-1": product}, {})
+    record, failures = outcome.group_outcome(plan(), created(), {"lgd-1": product}, {})
     assert failures == [] and record.status == "done"
     assert [(v.media_id, v.s3_key) for v in record.variants] == [(mid(2), KEY2), (mid(1), KEY1)]
 
@@ -393,7 +387,7 @@ def test_a_variant_keeping_another_image_is_not_a_failure() -> None:
 def test_a_group_with_missing_images_and_no_failure_is_missing_not_done() -> None:
     group = plan(missing=[PlanMissing(sku="A3", image_sku="999", reason="no_image")])
     product = exported({"A1": [mid(1)], "A2": [mid(1)]})
-    record, failures = group_outcome(group, created(), {"lgd-1": product}, {})
+    record, failures = outcome.group_outcome(group, created(), {"lgd-1": product}, {})
     assert failures == [] and record.status == "missing"
 
 
@@ -401,12 +395,12 @@ def test_media_are_matched_with_the_resolution_so_a_deleted_copy_is_not_the_grou
     product = exported({"A1": [mid(1)], "A2": [mid(1)]})
     known = ResolvedGroup(group_id="LGD-1", handle="lgd-1", action="update", match="handle",
                           product_id=PRODUCT, dropped=[mid(2)])  # fmt: skip
-    record, _ = group_outcome(plan(), created(), {"lgd-1": product}, {}, known)
+    record, _ = outcome.group_outcome(plan(), created(), {"lgd-1": product}, {}, known)
     assert [m.id for m in record.media] == [mid(1), None]
 
 
 def test_a_canary_failure_is_not_retryable_and_names_the_problem() -> None:
-    failure = canary_failure(plan(), "the title changed")
+    failure = outcome.canary_failure(plan(), "the title changed")
     assert (failure.phase, failure.group_id, failure.retryable) == ("canary", "LGD-1", False)
     assert failure.errors == [LineError(code="CANARY_NOT_ONLY_IMAGES", message="the title changed")]
 
@@ -421,7 +415,7 @@ def test_an_unchanged_group_is_reported_from_the_state_file(tmp_path: Path) -> N
             KnownMedia(mid(2), "827749", 2, "deadbeef", "READY"),
             KnownMedia(mid(3), None, None, None, "READY"),
         ], {"A1": (vid(1), mid(1)), "A2": (vid(2), None)})])  # fmt: skip
-        record = unchanged_outcome(plan("unchanged"), store)
+        record = outcome.unchanged_outcome(plan("unchanged"), store)
     assert record.status == "done" and record.product_id == PRODUCT
     assert [(m.id, m.status) for m in record.media] == [(mid(1), MediaStatus.READY), (None, None)]
     assert [(v.id, v.media_id, v.s3_key) for v in record.variants] == [
@@ -434,7 +428,7 @@ def test_an_unchanged_group_gone_from_the_state_file_is_reported_as_planned(
 ) -> None:
     group = plan("unchanged", missing=[PlanMissing(sku="A3", image_sku="9", reason="no_image")])
     with StateStore(tmp_path / "state.sqlite") as store:
-        record = unchanged_outcome(group, store)
+        record = outcome.unchanged_outcome(group, store)
     assert record.status == "missing" and record.product_id is None
     assert [v.id for v in record.variants] == [None, None]
 
@@ -448,7 +442,7 @@ def test_the_state_file_records_the_variant_images_the_manifest_says_they_show(
                                variants=[ManifestVariant(sku="A1", id=vid(1), media_id=mid(1)),
                                          ManifestVariant(sku="A2", id=None)])]  # fmt: skip
     with StateStore(tmp_path / "state.sqlite") as store:
-        record_state(store, {"LGD-1": plan()}, {"lgd-1": product}, manifest)
+        outcome.record_state(store, {"LGD-1": plan()}, {"lgd-1": product}, manifest)
         known = store.product("lgd-1")
     assert known is not None and known.product_id == PRODUCT
     assert known.variants == {"A1": (vid(1), mid(1)), "A2": (vid(2), None)}
