@@ -6,7 +6,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,12 +95,15 @@ class _Outcome:
 
     def fields(self) -> dict[str, object]:
         """The event's fields: those the command filled, each file named once."""
-        given = {k: v for k, v in asdict(self).items() if v not in (None, [])}
-        if self.report is not None:
-            given["report"] = self.report.model_dump(mode="json")
-        if self.files:
-            given["files"] = list(dict.fromkeys(self.files))
-        return given
+        given: dict[str, object] = {
+            "command": self.command,
+            "counts": self.counts,
+            "finished": self.finished,
+            "build": self.build,
+            "report": self.report.model_dump(mode="json") if self.report else None,
+            "files": list(dict.fromkeys(self.files)),
+        }
+        return {k: v for k, v in given.items() if v not in (None, [])}
 
 
 _outcome = _Outcome()

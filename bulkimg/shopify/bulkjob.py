@@ -287,11 +287,10 @@ class BulkRunner:
     def _recover(self, op: OperationRecord) -> None:
         """Find an operation whose creation answer was lost, or submit again if none exists."""
         kind = "query" if op.is_query else "mutation"
-        data = self.client.execute("bulk_operations", {"query": f"operation_type:{kind}"})
+        nodes = self.client.bulk_operations(f"operation_type:{kind}")
         started = datetime.fromisoformat(op.submitting_since or now_iso())
         since = started - RECOVERY_MARGIN
         known = {o.operation_id for o in self.state.operations if o.operation_id}
-        nodes = [BulkOperationNode.model_validate(n) for n in data["bulkOperations"]["nodes"]]
         found = [node for node in nodes if node.id not in known and node.created >= since]
         if found:
             oldest = min(found, key=lambda n: n.created)
@@ -301,7 +300,7 @@ class BulkRunner:
         self.save()
 
     def _poll(self, op: OperationRecord) -> None:
-        operation = self._fetch(op)
+        operation = self.client.bulk_operation(op.operation_id or "")
         if operation is None:
             raise ShopifyError(f"bulk operation {op.operation_id} not found on the shop")
         op.status = operation.status
@@ -314,13 +313,9 @@ class BulkRunner:
             self.save()
             self._collect(op, operation)
 
-    def _fetch(self, op: OperationRecord) -> BulkOperationNode | None:
-        data = self.client.execute("bulk_operation", {"id": op.operation_id})
-        return BulkOperationNode.of(data["bulkOperation"])
-
     def _collect(self, op: OperationRecord, operation: BulkOperationNode | None = None) -> None:
         if operation is None:
-            operation = self._fetch(op)
+            operation = self.client.bulk_operation(op.operation_id or "")
             assert operation is not None
             op.status = operation.status  # EXPIRED once its results are gone
         stem = f"{op.phase.value}-{_short_id(op.operation_id)}"
@@ -348,7 +343,7 @@ class BulkRunner:
             self.client.download(url, dest)
             return True
         except ResultUrlExpiredError:
-            fresh = self._fetch(op)
+            fresh = self.client.bulk_operation(op.operation_id or "")
         op.status = fresh.status if fresh else op.status
         again = fresh.result_url(partial) if fresh else None
         field = "partialDataUrl" if partial else "url"

@@ -55,6 +55,10 @@ class FakeClient:
             return answer(variables or {})
         return answer
 
+    # The client's typed queries, over this fake's execute.
+    bulk_operation = ShopifyClient.bulk_operation
+    bulk_operations = ShopifyClient.bulk_operations
+
     def upload_staged(self, url: str, parameters: Mapping[str, str], path: Path) -> None:
         self.uploads.append((url, dict(parameters), path))
         self.log.append(("upload", path.name))
